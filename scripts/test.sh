@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up everything the test suite needs on a fresh Debian machine with Python 3.11, then runs it.
+#   - Debian packages: R with survival (the statistics oracle), PostgreSQL, Chromium
+#   - the package with its test dependencies (pip)
+#   - a PostgreSQL server on 127.0.0.1:5432 with a role and database for the tests
+# Nothing is skipped for lack of R, PostgreSQL or Chromium: if they cannot be installed, this fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+need=()
+command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival)' >/dev/null 2>&1 || need+=(r-base-core r-cran-survival)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# PostgreSQL on loopback, for the tests that read OMOP centres through the same code path as DuckDB.
+export ONCORWE_TEST_PG="${ONCORWE_TEST_PG:-postgres://oncorwe:oncorwe@127.0.0.1:5432/oncorwe_test}"
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  ver=$(ls /usr/lib/postgresql | sort -V | tail -n1)
+  if [ -z "$(pg_lsclusters -h 2>/dev/null | awk -v v="$ver" '$1==v && $2=="main"')" ]; then
+    $SUDO pg_createcluster "$ver" main >/dev/null
+  fi
+  $SUDO pg_ctlcluster "$ver" main start
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+$SUDO su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='oncorwe'\"" | grep -q 1 \
+  || $SUDO su postgres -c "psql -qc \"CREATE ROLE oncorwe LOGIN SUPERUSER PASSWORD 'oncorwe'\""
+$SUDO su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='oncorwe_test'\"" | grep -q 1 \
+  || $SUDO su postgres -c "psql -qc \"CREATE DATABASE oncorwe_test OWNER oncorwe\""
+
+export ONCORWE_CHROMIUM="${ONCORWE_CHROMIUM:-/usr/bin/chromium}"
+python3 -m ruff check src tests
+python3 -m mypy
+exec python3 -m pytest -n 2 "$@"

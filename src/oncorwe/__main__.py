@@ -1,0 +1,3 @@
+from oncorwe.cli.app import main
+
+main()

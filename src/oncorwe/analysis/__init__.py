@@ -1,0 +1,1 @@
+"""oncorwe.analysis (being written)."""

@@ -1,0 +1,1 @@
+"""The command-line face of oncorwe (``oncorwe ...``). Nothing imports this package."""

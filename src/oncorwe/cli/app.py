@@ -1,0 +1,40 @@
+"""``oncorwe`` command: each sub-command lives in its own module with a ``register(app)`` function.
+
+Exit codes: 0 done, 1 analysis failed, 2 bad input or protocol (one line per problem).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from oncorwe.errors import OncorweError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="oncorwe",
+    help="Retrospective multicentre oncology outcome studies, from centre records to a report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Sub-command modules, in the order they appear in --help.
+COMMAND_MODULES = ("_run", "_synth", "_validate", "_explain", "_init")
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"oncorwe.cli.{_name}").register(app)
+
+
+def main() -> None:
+    """Entry point: run the app, turning oncorwe's errors about user input into exit code 2."""
+    try:
+        app()
+    except OncorweError as exc:
+        problems = getattr(exc, "problems", None) or (str(exc),)
+        for line in problems:
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,1 @@
+"""oncorwe.cohort (being written)."""

@@ -1,0 +1,1 @@
+"""oncorwe.endpoints (being written)."""

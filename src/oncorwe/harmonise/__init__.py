@@ -1,0 +1,1 @@
+"""oncorwe.harmonise (being written)."""

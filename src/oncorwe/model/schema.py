@@ -1,0 +1,220 @@
+"""Canonical tables of oncorwe: names, columns and types (the contract between stages).
+
+Every stage from ``cohort`` on reads these tables and nothing else. Values are canonical:
+drugs are RxNorm ingredient names (lower case) with their OMOP concept ids, responses are RECIST 1.1
+categories, dates are dates, LDH is held with its upper limit of normal in the same unit.
+
+Conventions
+-----------
+- ``patient_id`` is ``"<centre_id>:<the centre's own pseudonymous id>"`` (see :func:`make_patient_id`),
+  unique across the study. It never leaves a centre in aggregate exports or reports.
+- ``source`` columns hold provenance as ``"<centre_id>/<file>:<row>"`` (row is the 1-based data row
+  of the file or the primary key of the OMOP table), so every derived value can be traced back.
+- Months are days / (365.25 / 12); weeks are days / 7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+__all__ = [
+    "ANALYSIS_SCHEMA",
+    "ASSESSMENTS_SCHEMA",
+    "ATTRITION_SCHEMA",
+    "CANONICAL_TABLES",
+    "DAYS_PER_MONTH",
+    "DAYS_PER_WEEK",
+    "DRUG_EXPOSURES_SCHEMA",
+    "EVENTS_SCHEMA",
+    "EXCLUSION_REASONS",
+    "PATIENTS_SCHEMA",
+    "QUARANTINE_SCHEMA",
+    "RECONCILIATION_SCHEMA",
+    "RESPONSES",
+    "CanonicalModel",
+    "empty_frame",
+    "make_patient_id",
+]
+
+DAYS_PER_MONTH = 365.25 / 12
+DAYS_PER_WEEK = 7.0
+
+#: RECIST 1.1 categories, best first. NE = not evaluable.
+RESPONSES = ("CR", "PR", "SD", "PD", "NE")
+
+#: patients: one row per patient (after cross-centre duplicates are merged).
+PATIENTS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "centre_id": pl.String(),
+    "sex": pl.String(),  # "male" | "female" | null
+    "birth_year": pl.Int32(),  # null when the centre sent an age instead
+    "reported_age_years": pl.Float64(),  # age as the centre wrote it (at chemotherapy start), or null
+    "diagnosis_date": pl.Date(),  # diagnosis of melanoma
+    "primary_site": pl.String(),  # cutaneous | acral | mucosal | uveal | unknown_primary | null
+    "stage": pl.String(),  # "IV" | "III_unresectable" | "III" | "II" | "I" | null, at chemotherapy start
+    "m_stage": pl.String(),  # "M0" | "M1a" | "M1b" | "M1c" | "M1d" | null
+    "brain_metastases": pl.Boolean(),
+    "braf_v600": pl.Boolean(),  # True = BRAF V600 mutant, False = wild type, null = unknown
+    "ecog": pl.Int8(),  # 0-4
+    "ldh_value": pl.Float64(),  # in U/L (converted from µkat/L: 1 µkat/L = 60 U/L)
+    "ldh_uln": pl.Float64(),  # the centre's upper limit of normal, in U/L
+    "source": pl.String(),
+}
+
+#: drug_exposures: one row per ingredient per course (CRF) or per administration (OMOP).
+#: Lines of therapy are derived from these by ``cohort``.
+DRUG_EXPOSURES_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "ingredient": pl.String(),  # RxNorm ingredient name, lower case, e.g. "carboplatin"
+    "ingredient_concept_id": pl.Int64(),  # OMOP standard id, or a local id > 2_000_000_000
+    "drug_class": pl.String(),  # chemotherapy | anti_pd1 | anti_ctla4 | anti_lag3 | braf_mek | other
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),  # null = ongoing / unknown
+    "reason_stopped": pl.String(),  # progression | toxicity | completed | death | other | null
+    "source_line": pl.Int32(),  # line number the centre wrote, if any
+    "source_text": pl.String(),  # the drug as the centre wrote it
+    "source": pl.String(),
+}
+
+#: assessments: tumour assessments. kind "timepoint" (a scan's overall response) or "best_overall"
+#: (the centre only reported a best overall response; assessment_date is then the date it was
+#: recorded, or null).
+ASSESSMENTS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "assessment_date": pl.Date(),
+    "response": pl.String(),  # one of RESPONSES
+    "kind": pl.String(),  # "timepoint" | "best_overall"
+    "source": pl.String(),
+}
+
+#: events: progression (clinical or radiological, outside assessments), death, last contact.
+EVENTS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "event_type": pl.String(),  # "progression" | "death" | "last_contact"
+    "event_date": pl.Date(),
+    "source": pl.String(),
+}
+
+CANONICAL_TABLES: dict[str, dict[str, pl.DataType]] = {
+    "patients": PATIENTS_SCHEMA,
+    "drug_exposures": DRUG_EXPOSURES_SCHEMA,
+    "assessments": ASSESSMENTS_SCHEMA,
+    "events": EVENTS_SCHEMA,
+}
+
+#: quarantine: every rejected or doubtful source value, with where it came from and why.
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "centre_id": pl.String(),
+    "file": pl.String(),
+    "row": pl.Int64(),  # 1-based data row (header excluded); OMOP: the table's primary key
+    "field": pl.String(),
+    "raw_value": pl.String(),
+    "reason": pl.String(),
+    "action": pl.String(),  # "rejected" (record dropped) | "value_nulled" (record kept, value null)
+}
+
+#: reconciliation: per centre and file, records_read = accepted + quarantined + merged.
+RECONCILIATION_SCHEMA: dict[str, pl.DataType] = {
+    "centre_id": pl.String(),
+    "file": pl.String(),
+    "records_read": pl.Int64(),
+    "accepted": pl.Int64(),
+    "quarantined": pl.Int64(),
+    "merged": pl.Int64(),
+}
+
+#: Why a patient is not in the analysis set. Each excluded patient has exactly one (the first
+#: criterion, in protocol order, that they fail).
+EXCLUSION_REASONS = (
+    "duplicate_referral",  # the same patient sent by another centre; merged into the other record
+    "not_stage_iv_unresectable",  # no stage IV / unresectable stage III disease
+    "no_chemotherapy",  # no chemotherapy line at all
+    "no_ici_before_chemotherapy",  # chemotherapy never after an ICI line
+    "no_progression_on_ici",  # no progression recorded on (or within the window after) the ICI
+    "chemotherapy_outside_window",  # first chemotherapy after ICI failure started outside the window
+)
+
+#: attrition: one row per criterion step (in protocol order), overall (centre_id null) and per centre.
+ATTRITION_SCHEMA: dict[str, pl.DataType] = {
+    "step": pl.Int32(),
+    "criterion": pl.String(),  # an EXCLUSION_REASONS value, or "source_records" for step 0
+    "centre_id": pl.String(),  # null for the overall rows
+    "n_before": pl.Int64(),
+    "n_excluded": pl.Int64(),
+    "n_after": pl.Int64(),
+}
+
+#: The per-patient analysis table: one row per patient of the analysis set. The only patient-level
+#: table that comes into Python for the statistics. Produced by ``endpoints``, read by ``analysis``.
+ANALYSIS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "centre_id": pl.String(),
+    "index_date": pl.Date(),  # start of the first chemotherapy after ICI failure
+    "age_years": pl.Float64(),  # at the index date
+    "sex": pl.String(),
+    "primary_site": pl.String(),
+    "m_stage": pl.String(),
+    "m1c_or_worse": pl.Boolean(),  # M1c or M1d (AJCC 7 M1c, as the paper counts it)
+    "brain_metastases": pl.Boolean(),
+    "braf_v600": pl.Boolean(),
+    "ecog": pl.Int8(),
+    "ldh_ratio": pl.Float64(),  # LDH / ULN
+    "ldh_elevated": pl.Boolean(),  # LDH > ULN
+    "prior_ici_class": pl.String(),  # anti_pd1 | anti_ctla4 | anti_pd1_ctla4 (ever before index)
+    "prior_anti_pd1": pl.Boolean(),  # any PD-1-based ICI before the index
+    "regimen_class": pl.String(),  # carboplatin_paclitaxel | dacarbazine | temozolomide | taxane | fotemustine | other
+    "regimen_ingredients": pl.String(),  # "+"-joined sorted ingredients of the index line
+    "combined_with_targeted_or_immuno": pl.Boolean(),
+    "best_response": pl.String(),  # CR | PR | SD | PD | NE
+    "best_response_source": pl.String(),  # "derived" (from time-point responses) | "reported"
+    "responder": pl.Boolean(),  # CR or PR
+    "disease_control": pl.Boolean(),  # CR, PR or SD
+    "pfs_months": pl.Float64(),
+    "pfs_event": pl.Int8(),  # 1 progression or death, 0 censored
+    "os_months": pl.Float64(),
+    "os_event": pl.Int8(),  # 1 death, 0 censored
+    "duration_of_response_months": pl.Float64(),  # responders only
+    "duration_of_response_event": pl.Int8(),
+    "chemo_duration_weeks": pl.Float64(),  # start to end of the index chemotherapy line
+    "subsequent_therapy": pl.Boolean(),
+    "subsequent_therapy_class": pl.String(),  # pd1_with_or_without_ipilimumab | ipilimumab_alone | ici_after_other | targeted | other | null
+    "subsequent_best_response": pl.String(),
+    "subsequent_responder": pl.Boolean(),
+}
+
+
+def make_patient_id(centre_id: str, local_id: str) -> str:
+    """The study-wide patient id: ``"<centre_id>:<local id>"`` (whitespace stripped)."""
+    return f"{centre_id.strip()}:{str(local_id).strip()}"
+
+
+def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """An empty polars frame with the given schema."""
+    return pl.DataFrame(schema=schema)
+
+
+@dataclass(frozen=True)
+class CanonicalModel:
+    """The canonical tables of one study, plus what was quarantined and the reconciliation.
+
+    ``merges`` lists cross-centre duplicates: one row per merged record (kept_patient_id,
+    merged_patient_id, rule).
+    """
+
+    patients: pl.DataFrame
+    drug_exposures: pl.DataFrame
+    assessments: pl.DataFrame
+    events: pl.DataFrame
+    quarantine: pl.DataFrame = field(default_factory=lambda: empty_frame(QUARANTINE_SCHEMA))
+    reconciliation: pl.DataFrame = field(default_factory=lambda: empty_frame(RECONCILIATION_SCHEMA))
+    merges: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"kept_patient_id": pl.String(), "merged_patient_id": pl.String(), "rule": pl.String()}
+        )
+    )
+
+    def tables(self) -> dict[str, pl.DataFrame]:
+        """The four canonical tables by name."""
+        return {name: getattr(self, name) for name in CANONICAL_TABLES}

@@ -1,0 +1,1 @@
+"""oncorwe.protocol (being written)."""

@@ -1,0 +1,1 @@
+"""oncorwe.report (being written)."""

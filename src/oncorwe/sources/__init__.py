@@ -1,0 +1,1 @@
+"""oncorwe.sources (being written)."""

@@ -1,0 +1,1 @@
+"""oncorwe.synth (being written)."""
