@@ -48,12 +48,16 @@ def _to_numpy(values: Any, name: str) -> np.ndarray:
         try:
             arr = np.asarray(values.to_numpy())
         except Exception as exc:  # a frame library's own conversion error, translated
-            raise InputError(f"{name}: could not convert {type(values).__name__} to an array: {exc}") from exc
+            raise InputError(
+                f"{name}: could not convert {type(values).__name__} to an array: {exc}"
+            ) from exc
     else:
         try:
             arr = np.asarray(values)
         except Exception as exc:
-            raise InputError(f"{name}: could not convert {type(values).__name__} to an array: {exc}") from exc
+            raise InputError(
+                f"{name}: could not convert {type(values).__name__} to an array: {exc}"
+            ) from exc
     if arr.ndim == 0:
         raise InputError(f"{name}: a 1-D array of values is required, got a scalar {values!r}")
     if arr.ndim != 1:
@@ -116,7 +120,9 @@ def as_float_array(
     if arr.dtype.kind in "biuf":
         out = arr.astype(np.float64, copy=False)
     else:
-        missing = _missing_mask(arr) if arr.dtype.kind == "O" else np.zeros(arr.shape[0], dtype=bool)
+        missing = (
+            _missing_mask(arr) if arr.dtype.kind == "O" else np.zeros(arr.shape[0], dtype=bool)
+        )
         out = np.empty(arr.shape[0], dtype=np.float64)
         bad = np.zeros(arr.shape[0], dtype=bool)
         for i, v in enumerate(arr.tolist()):
@@ -173,8 +179,12 @@ def as_event_array(values: Any, name: str = "event") -> npt.NDArray[np.int8]:
         ok = (arr == 0) | (arr == 1)
     else:
         ok = np.array(
-            [isinstance(v, (bool, int, float, np.number)) and not isinstance(v, str) and v in (0, 1)
-             for v in arr.tolist()],
+            [
+                isinstance(v, (bool, int, float, np.number))
+                and not isinstance(v, str)
+                and v in (0, 1)
+                for v in arr.tolist()
+            ],
             dtype=bool,
         )
     if ok.size and not ok.all():
