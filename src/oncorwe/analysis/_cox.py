@@ -1,0 +1,108 @@
+"""Multivariable Cox models for PFS and OS with the protocol's covariates, and the
+proportional-hazards test.
+
+Cox DR. Regression models and life-tables. J R Stat Soc B 1972;34:187-220 (Efron ties).
+Grambsch PM, Therneau TM. Proportional hazards tests and diagnostics based on weighted residuals.
+Biometrika 1994;81:515-526 (R's cox.zph). Complete-case analysis: patients with a missing covariate
+are left out of the model and counted in ``n_missing``; a model that cannot be fitted is recorded with
+its reason in ``cox_models`` (status "failed") instead of stopping the other analyses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import polars as pl
+
+from oncorwe import stats
+from oncorwe.analysis._common import require_columns
+from oncorwe.analysis._survival import ENDPOINTS
+from oncorwe.errors import ConvergenceError
+
+__all__ = ["COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "cox_models"]
+
+COX_MODEL_SCHEMA: dict[str, pl.DataType] = {
+    "endpoint": pl.String(),
+    "covariates": pl.String(),  # ", "-joined, in protocol order
+    "n": pl.Int64(),
+    "events": pl.Int64(),
+    "n_missing": pl.Int64(),  # left out for a missing covariate, time or status
+    "status": pl.String(),  # "fitted" | "failed"
+    "message": pl.String(),
+}
+
+COX_SCHEMA: dict[str, pl.DataType] = {
+    "endpoint": pl.String(),
+    "term": pl.String(),
+    "variable": pl.String(),
+    "coef": pl.Float64(),
+    "se": pl.Float64(),
+    "hazard_ratio": pl.Float64(),
+    "lower": pl.Float64(),
+    "upper": pl.Float64(),
+    "z": pl.Float64(),
+    "p_value": pl.Float64(),
+}
+
+PH_SCHEMA: dict[str, pl.DataType] = {
+    "endpoint": pl.String(),
+    "term": pl.String(),
+    "chisq": pl.Float64(),
+    "df": pl.Float64(),
+    "p_value": pl.Float64(),
+}
+
+
+def cox_models(
+    frame: pl.DataFrame, *, covariates: Sequence[str], reference: Mapping[str, str]
+) -> dict[str, pl.DataFrame]:
+    """Fit one Cox model per endpoint; frames ``cox_models``, ``cox`` and ``cox_ph_test``."""
+    models, terms, ph = [], [], []
+    for endpoint, (time, event, _label) in ENDPOINTS.items():
+        require_columns(frame, [time, event, *covariates], what=f"Cox model ({endpoint})")
+        data = frame.select([time, event, *covariates]).with_columns(
+            [pl.col(c).cast(pl.Int64) for c in covariates if frame[c].dtype == pl.Boolean]
+        )
+        complete = data.drop_nulls().filter(pl.col(time).is_not_nan())
+        model: dict[str, object] = {
+            "endpoint": endpoint, "covariates": ", ".join(covariates), "n": complete.height,
+            "events": int(complete[event].sum()), "n_missing": data.height - complete.height,
+        }
+        levels_ref = {k: v for k, v in reference.items() if k in covariates}
+        try:
+            fit = stats.cox_ph(
+                complete.with_columns(pl.col(event).cast(pl.Int64)), duration=time, event=event,
+                covariates=list(covariates), ties="efron", reference=levels_ref,
+            )
+            zph = stats.proportional_hazards_test(fit)
+        except ConvergenceError as exc:
+            models.append({**model, "status": "failed", "message": str(exc)})
+            continue
+        models.append({**model, "status": "fitted", "message": None})
+        table = fit.to_frame()
+        for row in table.iter_rows(named=True):
+            terms.append({
+                "endpoint": endpoint, "term": row["term"], "variable": _variable(row["term"], covariates),
+                **{k: _num(row.get(k)) for k in ("coef", "se", "hazard_ratio", "lower", "upper", "z", "p_value")},
+            })
+        for row in zph.to_frame().iter_rows(named=True):
+            ph.append({"endpoint": endpoint, "term": row["term"],
+                       **{k: _num(row.get(k)) for k in ("chisq", "df", "p_value")}})
+    return {
+        "cox_models": pl.DataFrame(models, schema=COX_MODEL_SCHEMA),
+        "cox": pl.DataFrame(terms, schema=COX_SCHEMA),
+        "cox_ph_test": pl.DataFrame(ph, schema=PH_SCHEMA),
+    }
+
+
+def _variable(term: str, covariates: Sequence[str]) -> str:
+    """The covariate a model term belongs to (the longest covariate name the term starts with)."""
+    matches = [c for c in covariates if term.startswith(c)]
+    return max(matches, key=len) if matches else term
+
+
+def _num(value: object) -> float | None:
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return None if number != number else number  # NaN -> null, R's NA

@@ -1,0 +1,115 @@
+"""Overall survival of responders versus non-responders, naive and with a landmark.
+
+The naive comparison (as published) classifies patients by a response that happens after time zero:
+a responder had to live long enough to respond, which biases the comparison in the responders'
+favour (guarantee-time or immortal-time bias; Anderson JR, Cain KC, Gelber RD. Analysis of survival
+by tumor response. J Clin Oncol 1983;1:710-719). The landmark method fixes a time L, keeps only the
+patients still alive and under follow-up at L, classifies them by response achieved by L, and
+measures survival from L.
+
+Time to response is not a column of the analysis table: it is ``pfs_months -
+duration_of_response_months`` (duration of response runs from the first CR/PR to the PFS event or
+censoring, PFS from the index to the same date; docs/definitions.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from oncorwe import stats
+from oncorwe.analysis._common import require_columns
+from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK
+
+__all__ = ["GUARANTEE_TIME_NOTE", "LANDMARK_SCHEMA", "responder_landmark"]
+
+LANDMARK_SCHEMA: dict[str, pl.DataType] = {
+    "analysis": pl.String(),  # "naive" | "landmark"
+    "landmark_weeks": pl.Float64(),  # null for the naive analysis
+    "landmark_months": pl.Float64(),
+    "n": pl.Int64(),
+    "n_excluded": pl.Int64(),  # died or censored before the landmark (landmark analysis)
+    "n_unknown_response_time": pl.Int64(),  # responders whose response date is unknown
+    "n_responders": pl.Int64(),
+    "n_nonresponders": pl.Int64(),
+    "events": pl.Int64(),
+    "median_responders": pl.Float64(),
+    "median_responders_lower": pl.Float64(),
+    "median_responders_upper": pl.Float64(),
+    "median_nonresponders": pl.Float64(),
+    "median_nonresponders_lower": pl.Float64(),
+    "median_nonresponders_upper": pl.Float64(),
+    "hazard_ratio": pl.Float64(),  # responders vs non-responders (Cox, Efron ties)
+    "hr_lower": pl.Float64(),
+    "hr_upper": pl.Float64(),
+    "logrank_chisq": pl.Float64(),
+    "logrank_p": pl.Float64(),
+}
+
+GUARANTEE_TIME_NOTE = (
+    "Comparing responders with non-responders from the start of chemotherapy favours the responders: "
+    "a patient must survive long enough to respond (guarantee-time bias; Anderson, Cain and Gelber, "
+    "J Clin Oncol 1983). The landmark analysis counts only patients alive and followed at the landmark, "
+    "classified by the response they had by then, and measures survival from the landmark."
+)
+
+
+def responder_landmark(frame: pl.DataFrame, *, landmark_weeks: float) -> pl.DataFrame:
+    """The naive and the landmark comparison of OS by responder status (:data:`LANDMARK_SCHEMA`)."""
+    require_columns(
+        frame, ["os_months", "os_event", "responder", "pfs_months", "duration_of_response_months"],
+        what="landmark analysis",
+    )
+    usable = frame.filter(
+        pl.col("os_months").is_not_null() & pl.col("os_event").is_not_null() & pl.col("responder").is_not_null()
+    )
+    naive = _compare(
+        usable["os_months"].to_numpy(), usable["os_event"].cast(pl.Int64).to_numpy(),
+        usable["responder"].to_numpy().astype(bool),
+    )
+    naive.update(analysis="naive", n_excluded=0, n_unknown_response_time=0)
+
+    landmark_months = landmark_weeks * DAYS_PER_WEEK / DAYS_PER_MONTH
+    response_time = (pl.col("pfs_months") - pl.col("duration_of_response_months")).alias("response_months")
+    with_time = usable.with_columns(response_time)
+    unknown = with_time.filter(pl.col("responder") & pl.col("response_months").is_null())
+    at_landmark = with_time.filter(
+        (pl.col("os_months") >= landmark_months) & ~(pl.col("responder") & pl.col("response_months").is_null())
+    )
+    responded_by = (at_landmark["responder"] & (at_landmark["response_months"] <= landmark_months)).fill_null(False)
+    landmark = _compare(
+        at_landmark["os_months"].to_numpy() - landmark_months,
+        at_landmark["os_event"].cast(pl.Int64).to_numpy(),
+        responded_by.to_numpy().astype(bool),
+    )
+    landmark.update(
+        analysis="landmark", landmark_weeks=float(landmark_weeks), landmark_months=landmark_months,
+        n_excluded=int((usable["os_months"] < landmark_months).sum()),
+        n_unknown_response_time=unknown.height,
+    )
+    return pl.DataFrame([naive, landmark], schema=LANDMARK_SCHEMA)
+
+
+def _compare(time: np.ndarray, event: np.ndarray, responder: np.ndarray) -> dict[str, object]:
+    row: dict[str, object] = {
+        "n": int(time.size), "n_responders": int(responder.sum()),
+        "n_nonresponders": int((~responder).sum()), "events": int(event.sum()),
+    }
+    for name, mask in (("responders", responder), ("nonresponders", ~responder)):
+        if mask.any():
+            median = stats.kaplan_meier(time[mask], event[mask]).median
+            row[f"median_{name}"] = _finite(median.value)
+            row[f"median_{name}_lower"] = _finite(median.lower)
+            row[f"median_{name}_upper"] = _finite(median.upper)
+    if responder.any() and (~responder).any():
+        test = stats.logrank_test(time, event, np.where(responder, "responder", "non-responder"))
+        row.update(logrank_chisq=float(test.chisq), logrank_p=float(test.p_value))
+        data = pl.DataFrame({"time": time, "event": event, "responder": responder.astype(np.int64)})
+        cox = stats.cox_ph(data, duration="time", event="event", covariates=["responder"]).to_frame()
+        term = cox.row(0, named=True)
+        row.update(hazard_ratio=float(term["hazard_ratio"]), hr_lower=float(term["lower"]), hr_upper=float(term["upper"]))
+    return row
+
+
+def _finite(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)

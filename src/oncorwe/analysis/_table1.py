@@ -1,0 +1,205 @@
+"""Table 1: baseline characteristics overall and by a grouping variable, with missing counts and
+standardised mean differences, laid out the way R's gtsummary / tableone print them.
+
+Categorical variables: n and percent of the patients with a known value (gtsummary's default) plus
+the percent of all patients (``percent_all``, the denominator journals use when they print "15% BRAF
+V600" over the whole cohort); continuous variables: median, quartiles (type 7, R's default), range.
+
+Standardised mean differences follow Yang D, Dalton JE. A unified approach to measuring the effect
+size between two groups using SAS. SAS Global Forum 2012, paper 335 (the definition tableone uses);
+with more than two groups the average over all pairs is reported, as tableone does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from oncorwe.analysis._common import OVERALL, group_labels, require_columns
+
+__all__ = ["TABLE1_SCHEMA", "TABLE1_VARIABLES", "Table1Variable", "smd_table", "table1"]
+
+
+@dataclass(frozen=True)
+class Table1Variable:
+    """One row block of Table 1: the column, its label, and whether it is continuous."""
+
+    column: str
+    label: str
+    continuous: bool = False
+
+
+#: Baseline characteristics shown when present in the analysis table, in print order.
+TABLE1_VARIABLES: tuple[Table1Variable, ...] = (
+    Table1Variable("age_years", "Age at chemotherapy start, years", continuous=True),
+    Table1Variable("sex", "Sex"),
+    Table1Variable("primary_site", "Primary site"),
+    Table1Variable("m_stage", "M stage"),
+    Table1Variable("m1c_or_worse", "M1c or worse"),
+    Table1Variable("brain_metastases", "Brain metastases"),
+    Table1Variable("braf_v600", "BRAF V600 mutation"),
+    Table1Variable("ecog", "ECOG performance status"),
+    Table1Variable("ldh_elevated", "LDH above upper limit of normal"),
+    Table1Variable("prior_ici_class", "Prior immune checkpoint inhibitor"),
+    Table1Variable("prior_anti_pd1", "Prior PD-1-based ICI"),
+    Table1Variable("regimen_class", "Chemotherapy regimen"),
+    Table1Variable("combined_with_targeted_or_immuno", "Chemotherapy combined with BRAF/MEK, ICI or other"),
+    Table1Variable("chemo_duration_weeks", "Duration of chemotherapy, weeks", continuous=True),
+)
+
+TABLE1_SCHEMA: dict[str, pl.DataType] = {
+    "variable": pl.String(),
+    "label": pl.String(),
+    "row_kind": pl.String(),  # "level" | "continuous" | "missing"
+    "level": pl.String(),  # the category (booleans: "yes"/"no"); null for continuous/missing rows
+    "group_var": pl.String(),
+    "group": pl.String(),
+    "n": pl.Int64(),  # patients in the level (level rows), with a value (continuous), missing (missing)
+    "denominator": pl.Int64(),  # patients with a known value in the group
+    "group_n": pl.Int64(),  # all patients in the group
+    "percent": pl.Float64(),  # n / denominator * 100
+    "percent_all": pl.Float64(),  # n / group_n * 100
+    "median": pl.Float64(),
+    "q1": pl.Float64(),
+    "q3": pl.Float64(),
+    "minimum": pl.Float64(),
+    "maximum": pl.Float64(),
+    "mean": pl.Float64(),
+    "sd": pl.Float64(),
+}
+
+
+def table1(frame: pl.DataFrame, *, by: str | None) -> pl.DataFrame:
+    """Table 1 as a long frame (:data:`TABLE1_SCHEMA`): overall, then per level of ``by``.
+
+    Parameters
+    ----------
+    frame : the per-patient analysis table.
+    by : grouping column (e.g. ``"regimen_class"``) or None for the overall column only.
+    """
+    if by is not None:
+        require_columns(frame, [by], what="table1")
+    # The grouping variable itself appears in the overall column only (its share of patients).
+    variables = [v for v in TABLE1_VARIABLES if v.column in frame.columns]
+    groups: list[tuple[str, str, pl.DataFrame]] = [(OVERALL[0], OVERALL[1], frame)]
+    if by is not None:
+        labels = group_labels(frame[by])
+        for value in sorted(v for v in labels.unique().to_list() if v is not None):
+            groups.append((by, value, frame.filter(labels == value)))
+    rows: list[dict[str, object]] = []
+    for var in variables:
+        for group_var, group, sub in groups:
+            if var.column == by and group_var != OVERALL[0]:
+                continue
+            rows.extend(_variable_rows(var, sub, group_var, group))
+    return pl.DataFrame(rows, schema=TABLE1_SCHEMA)
+
+
+def _variable_rows(var: Table1Variable, sub: pl.DataFrame, group_var: str, group: str) -> list[dict[str, object]]:
+    column = sub[var.column]
+    group_n = sub.height
+    n_missing = column.null_count()
+    known = group_n - n_missing
+    base: dict[str, object] = {name: None for name in TABLE1_SCHEMA}
+    base.update(variable=var.column, label=var.label, group_var=group_var, group=group, group_n=group_n)
+    rows: list[dict[str, object]] = []
+    if var.continuous:
+        values = column.drop_nulls().cast(pl.Float64).to_numpy()
+        values = values[~np.isnan(values)]
+        row = dict(base, row_kind="continuous", n=int(values.size), denominator=known)
+        if values.size:
+            q1, med, q3 = np.quantile(values, [0.25, 0.5, 0.75])
+            row.update(
+                median=float(med), q1=float(q1), q3=float(q3),
+                minimum=float(values.min()), maximum=float(values.max()),
+                mean=float(values.mean()), sd=float(values.std(ddof=1)) if values.size > 1 else None,
+            )
+        rows.append(row)
+    else:
+        labels = group_labels(column)
+        levels = _levels(var.column, labels)
+        counts = {level: int((labels == level).sum()) for level in levels}
+        for level in levels:
+            n = counts[level]
+            rows.append(dict(
+                base, row_kind="level", level=level, n=n, denominator=known,
+                percent=100.0 * n / known if known else None,
+                percent_all=100.0 * n / group_n if group_n else None,
+            ))
+    rows.append(dict(base, row_kind="missing", n=n_missing, denominator=group_n,
+                     percent=100.0 * n_missing / group_n if group_n else None,
+                     percent_all=100.0 * n_missing / group_n if group_n else None))
+    return rows
+
+
+def _levels(column: str, labels: pl.Series) -> list[str]:
+    present = sorted(v for v in labels.unique().to_list() if v is not None)
+    if set(present) <= {"yes", "no"}:
+        return ["yes", "no"]  # the event level first, as gtsummary prints dichotomous rows
+    return present
+
+
+def smd_table(frame: pl.DataFrame, *, by: str) -> pl.DataFrame:
+    """Standardised mean difference of every Table 1 variable across the levels of ``by``.
+
+    Returns columns variable, label, smd (average of the pairwise SMDs over all pairs of groups,
+    computed on patients with a known value), n_groups.
+    """
+    require_columns(frame, [by], what="table1 SMD")
+    labels = group_labels(frame[by])
+    levels = sorted(v for v in labels.unique().to_list() if v is not None)
+    rows = []
+    for var in TABLE1_VARIABLES:
+        if var.column not in frame.columns or var.column == by:
+            continue
+        parts = [frame.filter(labels == level)[var.column] for level in levels]
+        pairs = list(itertools.combinations(range(len(parts)), 2))
+        values = [_pair_smd(parts[i], parts[j], var.continuous) for i, j in pairs]
+        finite = [v for v in values if not math.isnan(v)]
+        rows.append({
+            "variable": var.column, "label": var.label,
+            "smd": float(np.mean(finite)) if finite else None, "n_groups": len(levels),
+        })
+    return pl.DataFrame(rows, schema={"variable": pl.String(), "label": pl.String(), "smd": pl.Float64(), "n_groups": pl.Int64()})
+
+
+def _pair_smd(a: pl.Series, b: pl.Series, continuous: bool) -> float:
+    if continuous:
+        x = a.drop_nulls().cast(pl.Float64).to_numpy()
+        y = b.drop_nulls().cast(pl.Float64).to_numpy()
+        if x.size < 2 or y.size < 2:
+            return math.nan
+        pooled = math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2)
+        return abs(x.mean() - y.mean()) / pooled if pooled > 0 else 0.0
+    la, lb = group_labels(a).drop_nulls(), group_labels(b).drop_nulls()
+    if la.len() == 0 or lb.len() == 0:
+        return math.nan
+    levels = sorted(set(la.to_list()) | set(lb.to_list()))
+    if len(levels) < 2:
+        return 0.0
+    return _categorical_smd(
+        np.array([(la == v).sum() / la.len() for v in levels]),
+        np.array([(lb == v).sum() / lb.len() for v in levels]),
+    )
+
+
+def _categorical_smd(p: np.ndarray, q: np.ndarray) -> float:
+    """Yang & Dalton's multinomial SMD: sqrt((p-q)' S^-1 (p-q)) over all levels but the first."""
+    t, c = p[1:], q[1:]
+    k = t.size
+    cov = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            if i == j:
+                cov[i, j] = (t[i] * (1 - t[i]) + c[i] * (1 - c[i])) / 2
+            else:
+                cov[i, j] = -(t[i] * t[j] + c[i] * c[j]) / 2
+    diff = t - c
+    # A pseudo-inverse because a level absent from both groups makes S singular (tableone does the same).
+    value = float(diff @ np.linalg.pinv(cov) @ diff)
+    return math.sqrt(max(value, 0.0))
+
