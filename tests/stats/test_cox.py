@@ -1,0 +1,247 @@
+"""cox_ph and proportional_hazards_test against R's coxph / concordance / cox.zph on the same data.
+
+R runs once per module: it fits every case below on its own data sets (lung, veteran, ovarian, colon,
+pbc) and on random data with heavy ties and times of zero generated here, and returns the data it
+used with the results, in long format (case, what, term, value). Terms are compared by position
+(R names dummies ``celltypelarge``, we name them ``celltype=large``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from oncorwe.stats import cox_ph, proportional_hazards_test
+from rsupport import run_r
+
+REL = 1e-6
+#: p-values below 1e-10 are compared to 1e-4 relative (they come from distribution tails)
+REL_TINY_P = 1e-4
+
+
+def _random_ties(seed: int, n: int) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    group = rng.choice(["a", "b", "c"], size=n)
+    hazard = np.exp(0.5 * x1 + np.where(group == "b", 0.4, 0.0))
+    time = np.floor(rng.exponential(1 / hazard) * 4)  # integers 0..~20: heavy ties, many zeros
+    return pl.DataFrame(
+        {
+            "time": time,
+            "event": (rng.random(n) < 0.7).astype(np.int64),
+            "x1": x1,
+            "x2": rng.integers(0, 2, size=n),
+            "group": group,
+            "site": rng.choice(["s1", "s2"], size=n),
+            "id": rng.integers(0, n // 5, size=n),
+        }
+    )
+
+
+#: case -> (data set, R formula right-hand side, R extra arguments, our keyword arguments)
+CASES: dict[str, tuple[str, str, str, dict[str, object]]] = {
+    "lung_efron": ("lung", "age + sex + ph.ecog + wt.loss", "",
+                   {"duration": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog", "wt.loss"]}),
+    "lung_breslow": ("lung", "age + sex + ph.ecog + wt.loss", ", ties='breslow'",
+                     {"duration": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog", "wt.loss"],
+                      "ties": "breslow"}),
+    "lung_robust": ("lung", "age + sex + ph.ecog", ", robust=TRUE",
+                    {"duration": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog"], "robust": True}),
+    "lung_strata_cluster": ("lung", "age + sex + strata(inst)", ", cluster=inst, ties='breslow'",
+                            {"duration": "time", "event": "dead", "covariates": ["age", "sex"], "strata": "inst",
+                             "cluster": "inst", "ties": "breslow"}),
+    "veteran_factor": ("veteran", "trt + celltype + karno + age", "",
+                       {"duration": "time", "event": "status", "covariates": ["trt", "celltype", "karno", "age"]}),
+    "veteran_breslow": ("veteran", "celltype + karno", ", ties='breslow'",
+                        {"duration": "time", "event": "status", "covariates": ["celltype", "karno"], "ties": "breslow"}),
+    "ovarian_strata": ("ovarian", "age + rx + strata(ecog.ps)", "",
+                       {"duration": "futime", "event": "fustat", "covariates": ["age", "rx"], "strata": "ecog.ps"}),
+    "colon_cluster": ("colon", "rx + sex + age + nodes + strata(etype)", ", cluster=id",
+                      {"duration": "time", "event": "status", "covariates": ["rx", "sex", "age", "nodes"],
+                       "strata": "etype", "cluster": "id"}),
+    "pbc_efron": ("pbc", "age + edema + logbili + albumin + logprotime + sex", "",
+                  {"duration": "time", "event": "dead", "covariates": ["age", "edema", "logbili", "albumin",
+                                                                      "logprotime", "sex"]}),
+    "ties_efron": ("ties", "x1 + x2 + group", "",
+                   {"duration": "time", "event": "event", "covariates": ["x1", "x2", "group"]}),
+    "ties_breslow": ("ties", "x1 + x2 + group", ", ties='breslow'",
+                     {"duration": "time", "event": "event", "covariates": ["x1", "x2", "group"], "ties": "breslow"}),
+    "ties_strata_cluster": ("ties", "x1 + group + strata(site)", ", cluster=id",
+                            {"duration": "time", "event": "event", "covariates": ["x1", "group"], "strata": "site",
+                             "cluster": "id"}),
+    "ties_robust_breslow": ("ties", "x1 + x2", ", robust=TRUE, ties='breslow'",
+                            {"duration": "time", "event": "event", "covariates": ["x1", "x2"], "robust": True,
+                             "ties": "breslow"}),
+}
+
+R_SCRIPT = """
+# R keeps declared factor levels; we use sorted levels: give R the same reference levels
+sorted_levels <- function(d) { for (v in names(d)) if (is.factor(d[[v]])) d[[v]] <- factor(as.character(d[[v]])); d }
+veteran <- sorted_levels(veteran); colon <- sorted_levels(colon); pbc <- sorted_levels(pbc)
+lung$dead <- lung$status - 1
+pbc <- pbc[!is.na(pbc$status), ]
+pbc$dead <- as.integer(pbc$status == 2)
+pbc$logbili <- log(pbc$bili)
+pbc$logprotime <- log(pbc$protime)
+rows <- list()
+add <- function(case, what, term, value) {
+  rows[[length(rows) + 1]] <<- data.frame(case = case, what = what, term = as.character(term), value = as.numeric(value))
+}
+record <- function(case, fit) {
+  b <- coef(fit)
+  add(case, "coef", names(b), b)
+  naive <- if (is.null(fit$naive.var)) fit$var else fit$naive.var
+  add(case, "se", names(b), sqrt(diag(naive)))
+  if (!is.null(fit$naive.var)) add(case, "robust_se", names(b), sqrt(diag(fit$var)))
+  s <- summary(fit)$coefficients
+  add(case, "z", names(b), s[, "z"])
+  add(case, "p", names(b), s[, ncol(s)])
+  ci <- summary(fit)$conf.int
+  add(case, "lower", names(b), ci[, "lower .95"])
+  add(case, "upper", names(b), ci[, "upper .95"])
+  add(case, "loglik", c("initial", "final"), fit$loglik)
+  add(case, "lr", c("stat", "p"), c(2 * diff(fit$loglik), pchisq(2 * diff(fit$loglik), length(b), lower.tail = FALSE)))
+  add(case, "wald", c("stat", "p"), c(fit$wald.test, pchisq(fit$wald.test, length(b), lower.tail = FALSE)))
+  add(case, "score", c("stat", "p"), c(fit$score, pchisq(fit$score, length(b), lower.tail = FALSE)))
+  cc <- concordance(fit)
+  add(case, "concordance", c("value", "se"), c(cc$concordance, sqrt(cc$var)))
+  add(case, "count", c("n", "nevent", "dropped"), c(fit$n, fit$nevent, length(fit$na.action)))
+  z <- cox.zph(fit)$table
+  add(case, "zph_chisq", rownames(z), z[, 1])
+  add(case, "zph_df", rownames(z), z[, 2])
+  add(case, "zph_p", rownames(z), z[, 3])
+}
+"""
+
+
+def _r_call(name: str, case: tuple[str, str, str, dict[str, object]]) -> str:
+    data, rhs, extra, kwargs = case
+    lhs = f"Surv({kwargs['duration']}, {kwargs['event']})"
+    return f"record('{name}', coxph({lhs} ~ {rhs}, data = {data}{extra}))\n"
+
+
+@pytest.fixture(scope="module")
+def r_results() -> dict[str, pl.DataFrame]:
+    script = R_SCRIPT + "".join(_r_call(name, case) for name, case in CASES.items())
+    script += "put('out', do.call(rbind, rows))\n"
+    script += "".join(f"put('{d}', {d})\n" for d in ("lung", "veteran", "ovarian", "colon", "pbc"))
+    outputs = ("out", "lung", "veteran", "ovarian", "colon", "pbc")
+    return run_r(script, inputs={"ties": _random_ties(20261126, 300)}, outputs=outputs)
+
+
+def _data(r_results: dict[str, pl.DataFrame], name: str) -> pl.DataFrame:
+    if name == "ties":
+        return _random_ties(20261126, 300)
+    return r_results[name]
+
+
+def _r_values(r_results: dict[str, pl.DataFrame], case: str, what: str) -> list[float]:
+    out = r_results["out"]
+    return out.filter((pl.col("case") == case) & (pl.col("what") == what)).get_column("value").to_list()
+
+
+def _close(ours: float, theirs: float, what: str, p_value: bool = False) -> None:
+    rel = REL_TINY_P if p_value and abs(theirs) < 1e-10 else REL
+    assert ours == pytest.approx(theirs, rel=rel, abs=1e-300), f"{what}: ours {ours!r} vs R {theirs!r}"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_coefficients_and_standard_errors_equal_r(r_results: dict[str, pl.DataFrame], case: str) -> None:
+    data_name, _, _, kwargs = CASES[case]
+    fit = cox_ph(_data(r_results, data_name), **kwargs)  # type: ignore[arg-type]
+    frame = fit.to_frame()
+    for column, what in (("coef", "coef"), ("se", "se"), ("z", "z"), ("lower", "lower"), ("upper", "upper")):
+        r_vals = _r_values(r_results, case, what)
+        assert len(r_vals) == frame.height
+        for ours, theirs in zip(frame.get_column(column).to_list(), r_vals, strict=True):
+            _close(ours, theirs, f"{case} {column}")
+    for ours, theirs in zip(frame.get_column("p_value").to_list(), _r_values(r_results, case, "p"), strict=True):
+        _close(ours, theirs, f"{case} p_value", p_value=True)
+    r_robust = _r_values(r_results, case, "robust_se")
+    if r_robust:
+        for ours, theirs in zip(frame.get_column("robust_se").to_list(), r_robust, strict=True):
+            _close(ours, theirs, f"{case} robust_se")
+    else:
+        assert frame.get_column("robust_se").is_nan().all()
+        assert fit.robust_se is None
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_loglik_tests_concordance_counts_equal_r(r_results: dict[str, pl.DataFrame], case: str) -> None:
+    data_name, _, _, kwargs = CASES[case]
+    fit = cox_ph(_data(r_results, data_name), **kwargs)  # type: ignore[arg-type]
+    loglik = _r_values(r_results, case, "loglik")
+    _close(fit.loglik[0], loglik[0], f"{case} loglik initial")
+    _close(fit.loglik[1], loglik[1], f"{case} loglik final")
+    for test, what in ((fit.lr_test, "lr"), (fit.wald_test, "wald"), (fit.score_test, "score")):
+        stat, p = _r_values(r_results, case, what)
+        _close(test.statistic, stat, f"{case} {what} statistic")
+        _close(test.p_value, p, f"{case} {what} p", p_value=True)
+        assert test.df == len(fit.coef)
+    value, se = _r_values(r_results, case, "concordance")
+    _close(fit.concordance.value, value, f"{case} concordance")
+    _close(fit.concordance_se, se, f"{case} concordance se")
+    n, nevent, dropped = _r_values(r_results, case, "count")
+    assert (fit.n, fit.n_events, fit.n_dropped) == (int(n), int(nevent), int(dropped))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_proportional_hazards_test_equals_r_cox_zph(r_results: dict[str, pl.DataFrame], case: str) -> None:
+    data_name, _, _, kwargs = CASES[case]
+    fit = cox_ph(_data(r_results, data_name), **kwargs)  # type: ignore[arg-type]
+    table = proportional_hazards_test(fit).to_frame()
+    assert table.columns == ["term", "chisq", "df", "p_value"]
+    assert table.get_column("term").to_list() == [*fit.covariates, "GLOBAL"]
+    r_chisq = _r_values(r_results, case, "zph_chisq")
+    r_df = _r_values(r_results, case, "zph_df")
+    r_p = _r_values(r_results, case, "zph_p")
+    assert table.height == len(r_chisq)
+    for row, chisq, df, p in zip(table.iter_rows(named=True), r_chisq, r_df, r_p, strict=True):
+        _close(row["chisq"], chisq, f"{case} zph chisq {row['term']}")
+        assert row["df"] == df
+        _close(row["p_value"], p, f"{case} zph p {row['term']}", p_value=True)
+
+
+def test_pandas_frame_gives_the_same_fit_as_polars(r_results: dict[str, pl.DataFrame]) -> None:
+    data = r_results["veteran"]
+    kwargs = CASES["veteran_factor"][3]
+    from_polars = cox_ph(data, **kwargs)  # type: ignore[arg-type]
+    from_pandas = cox_ph(data.to_pandas(), **kwargs)  # type: ignore[arg-type]
+    assert from_pandas.to_frame().equals(from_polars.to_frame())
+    assert from_pandas.loglik == from_polars.loglik
+
+
+def test_result_shape_dict_and_repr(r_results: dict[str, pl.DataFrame]) -> None:
+    fit = cox_ph(r_results["veteran"], duration="time", event="status", covariates=["celltype", "karno"],
+                 reference={"celltype": "squamous"})
+    frame = fit.to_frame()
+    assert frame.columns == ["term", "coef", "se", "robust_se", "hazard_ratio", "lower", "upper", "z", "p_value"]
+    assert frame.get_column("term").to_list() == ["celltype=adeno", "celltype=large", "celltype=smallcell", "karno"]
+    assert fit.reference_levels == {"celltype": "squamous"}
+    hr = frame.get_column("hazard_ratio").to_list()
+    assert all(math.isclose(h, math.exp(b)) for h, b in zip(hr, fit.coef, strict=True))
+    summary = fit.to_dict()
+    assert summary["n"] == 137 and summary["n_events"] == 128 and summary["n_dropped"] == 0
+    assert [row["term"] for row in summary["coefficients"]] == frame.get_column("term").to_list()
+    text = repr(fit)
+    assert "celltype=adeno" in text and "n=137" in text
+    with pytest.raises(AttributeError):
+        fit.n = 3  # type: ignore[misc]
+    zph = proportional_hazards_test(fit)
+    assert zph.test("GLOBAL") == zph.global_test
+    assert zph.to_dict()["transform"] == "km"
+    assert "GLOBAL" in repr(zph)
+
+
+def test_changing_reference_level_reparametrises_but_keeps_the_likelihood(r_results: dict[str, pl.DataFrame]) -> None:
+    data = r_results["veteran"]
+    default = cox_ph(data, duration="time", event="status", covariates=["celltype", "karno"])
+    other = cox_ph(data, duration="time", event="status", covariates=["celltype", "karno"],
+                   reference={"celltype": "squamous"})
+    assert default.reference_levels == {"celltype": "adeno"}
+    assert other.loglik[1] == pytest.approx(default.loglik[1], rel=1e-12)
+    # adeno vs squamous: the negated squamous coefficient of the default parametrisation
+    assert other.coef[0] == pytest.approx(-default.coef[2], rel=1e-8)
