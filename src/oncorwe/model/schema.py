@@ -24,6 +24,7 @@ __all__ = [
     "ASSESSMENTS_SCHEMA",
     "ATTRITION_SCHEMA",
     "CANONICAL_TABLES",
+    "COLUMN_MAP_SCHEMA",
     "DAYS_PER_MONTH",
     "DAYS_PER_WEEK",
     "DRUG_EXPOSURES_SCHEMA",
@@ -113,6 +114,7 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "raw_value": pl.String(),
     "reason": pl.String(),
     "action": pl.String(),  # "rejected" (record dropped) | "value_nulled" (record kept, value null)
+    "sheet": pl.String(),  # XLSX sheet or OMOP table, else null (added by harmonise)
 }
 
 #: reconciliation: per centre and file, records_read = accepted + quarantined + merged.
@@ -123,6 +125,18 @@ RECONCILIATION_SCHEMA: dict[str, pl.DataType] = {
     "accepted": pl.Int64(),
     "quarantined": pl.Int64(),
     "merged": pl.Int64(),
+    "sheet": pl.String(),  # XLSX sheet or OMOP table, else null (added by harmonise)
+}
+
+#: column_map: how each column of each source table was mapped (field null = not used), so a data
+#: manager sees unknown columns (added by harmonise).
+COLUMN_MAP_SCHEMA: dict[str, pl.DataType] = {
+    "centre_id": pl.String(),
+    "file": pl.String(),
+    "sheet": pl.String(),
+    "column": pl.String(),
+    "field": pl.String(),
+    "how": pl.String(),  # declared | name | generic date beside a response | ignored | unknown
 }
 
 #: Why a patient is not in the analysis set. Each excluded patient has exactly one (the first
@@ -200,7 +214,8 @@ class CanonicalModel:
     """The canonical tables of one study, plus what was quarantined and the reconciliation.
 
     ``merges`` lists cross-centre duplicates: one row per merged record (kept_patient_id,
-    merged_patient_id, rule).
+    merged_patient_id, rule). ``column_map`` says how each source column was mapped and
+    ``problems`` holds non-fatal problem lines (a file that could not be read, ...).
     """
 
     patients: pl.DataFrame
@@ -214,6 +229,9 @@ class CanonicalModel:
             schema={"kept_patient_id": pl.String(), "merged_patient_id": pl.String(), "rule": pl.String()}
         )
     )
+    column_map: pl.DataFrame = field(default_factory=lambda: empty_frame(COLUMN_MAP_SCHEMA))
+    #: non-fatal problems, one line each (unreadable files, tables without a patient id column)
+    problems: tuple[str, ...] = ()
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The four canonical tables by name."""
