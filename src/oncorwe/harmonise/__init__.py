@@ -1,1 +1,23 @@
-"""oncorwe.harmonise (being written)."""
+"""Harmonisation: centre words, dates and units -> the canonical model, with nothing lost.
+
+:func:`run` reads a study folder (``centres.toml`` and each centre's CSV/TSV, XLSX, REDCap,
+cBioPortal and OMOP CDM files), maps columns and codes through the vocabularies shipped as data files
+(``harmonise/vocab/*.csv``), reads each date column in one inferred (or declared) format, converts
+units, quarantines every record or value it cannot use (with centre, file, row, field, raw value and
+reason), merges cross-centre duplicate referrals, and returns a :class:`oncorwe.model.CanonicalModel`
+whose reconciliation shows, per centre and file, records read = accepted + quarantined + merged.
+"""
+
+from oncorwe.harmonise._dates import infer_date_column, parse_date
+from oncorwe.harmonise._run import run
+from oncorwe.harmonise._vocab import Ingredient, Vocabulary, load_vocabulary, normalise_word
+
+__all__ = [
+    "Ingredient",
+    "Vocabulary",
+    "infer_date_column",
+    "load_vocabulary",
+    "normalise_word",
+    "parse_date",
+    "run",
+]

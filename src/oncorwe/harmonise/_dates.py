@@ -1,0 +1,130 @@
+"""Dates: one format per column, inferred from the whole column, never row by row.
+
+A value is split into three parts (digits or a month name) at ``. / - space``; ISO ``YYYY-MM-DD``
+(with an optional ``T``/space time) and 8-digit ``YYYYMMDD`` are read as year-month-day. For the
+other shapes the candidate orders are day-month-year and month-day-year; a part above 12 settles the
+order for the whole column. When every value of a column reads both ways with different dates, the
+column is ambiguous: the centre's other date columns decide if they settled one order (a centre
+writes dates one way), else harmonisation stops with an error naming the centre, file and column and
+saying how to declare the order (``date_order`` or ``date_orders`` in the centre's overrides).
+
+References: ISO 8601; the conventions of the study's centres (31.12.2015, 12/31/2015, 2015-12-31,
+31-Dec-2015).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from oncorwe.harmonise._vocab import Vocabulary, normalise_word
+
+__all__ = ["ColumnDates", "infer_date_column", "parse_date"]
+
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_PARTS = re.compile(r"^([0-9A-Za-zÀ-ÿ]+)[./\- ]+([0-9A-Za-zÀ-ÿ]+)\.?[./\- ]+(\d{2,4})$")
+ORDERS = ("YMD", "DMY", "MDY")
+
+
+def _make(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _year(text: str) -> int | None:
+    if len(text) == 4:
+        return int(text)
+    return None  # two-digit years are not guessed: the century would be a guess
+
+
+def parse_date(text: str, order: str, vocab: Vocabulary) -> dt.date | None:
+    """One value in one order (``YMD``, ``DMY`` or ``MDY``); ``None`` when it does not read so."""
+    value = text.strip()
+    iso = _ISO.match(value)
+    if iso:
+        return _make(int(iso[1]), int(iso[2]), int(iso[3])) if order == "YMD" else None
+    compact = _COMPACT.match(value)
+    if compact:
+        return _make(int(compact[1]), int(compact[2]), int(compact[3])) if order == "YMD" else None
+    parts = _PARTS.match(value)
+    if not parts:
+        return None
+    first, second, third = parts[1], parts[2], parts[3]
+    if order == "YMD":
+        if len(first) == 4 and first.isdigit() and second.isdigit() and third.isdigit():
+            return _make(int(first), int(second), int(third))
+        return None
+    year = _year(third) if third.isdigit() else None
+    if year is None:
+        return None
+    day_text, month_text = (first, second) if order == "DMY" else (second, first)
+    if not day_text.isdigit():
+        return None
+    if month_text.isdigit():
+        month = int(month_text)
+    else:
+        named = vocab.months.get(normalise_word(month_text))
+        if named is None:
+            return None
+        month = named
+    return _make(year, month, int(day_text))
+
+
+@dataclass(frozen=True)
+class ColumnDates:
+    """How one column's dates were read.
+
+    ``order`` is the order used (``None`` when no value is a date), ``dates`` the parsed value per
+    cell (``None`` for empty or unreadable cells), ``unreadable`` the positions of non-empty cells
+    that are not dates in that order, ``ambiguous`` True when the column alone could not decide.
+    """
+
+    order: str | None
+    dates: tuple[dt.date | None, ...]
+    unreadable: tuple[int, ...]
+    ambiguous: bool
+    how: str
+
+
+def infer_date_column(
+    values: Sequence[str | None],
+    vocab: Vocabulary,
+    *,
+    declared: str | None = None,
+    centre_orders: Sequence[str] = (),
+) -> ColumnDates:
+    """Read a whole column of dates in one order: declared, else settled by the column, else by
+    the centre's other columns; ``ambiguous`` is set when none of these decides."""
+    present = [(i, v) for i, v in enumerate(values) if v is not None]
+    parsed = {order: {i: parse_date(v, order, vocab) for i, v in present} for order in ORDERS}
+    counts = {order: sum(d is not None for d in parsed[order].values()) for order in ORDERS}
+    how = "declared"
+    ambiguous = False
+    if declared is not None:
+        order: str | None = declared
+    else:
+        best = max(counts.values())
+        tied = [o for o in ORDERS if counts[o] == best]
+        if best == 0:
+            order, how = None, "no dates"
+        elif len(tied) == 1:
+            order, how = tied[0], "settled by the column"
+        elif all(
+            len({parsed[o][i] for o in tied}) == 1 for i, _ in present if parsed[tied[0]][i] is not None
+        ):
+            order, how = tied[0], "settled by the column (every value reads the same either way)"
+        else:
+            settled = [o for o in tied if o in centre_orders]
+            if len(settled) == 1:
+                order, how = settled[0], "settled by the centre's other date columns"
+            else:
+                order, how, ambiguous = tied[0], "ambiguous", True
+    chosen = parsed[order] if order else {}
+    dates = tuple(chosen.get(i) for i in range(len(values)))
+    unreadable = tuple(i for i, v in present if chosen.get(i) is None)
+    return ColumnDates(order, dates, unreadable, ambiguous, how)

@@ -1,0 +1,148 @@
+"""The study folder's ``centres.toml``: which centres sent which files, and how to read them.
+
+The coordinating data manager keeps one entry per centre (id, country, files). Everything about how
+a centre writes things is detected from the data; where detection cannot decide (or decides wrong),
+the data manager adds an ``overrides`` table to the centre's entry, or points ``mapping`` at a TOML
+file holding the same keys. See ``docs/data-sources.md``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from oncorwe.errors import InputError
+
+__all__ = ["CentreConfig", "FileEntry", "Overrides", "StudyConfig", "load_study_config"]
+
+DateOrder = Literal["DMY", "MDY", "YMD"]
+TimeUnit = Literal["days", "weeks", "months", "years"]
+
+
+class Overrides(BaseModel):
+    """How to read one centre where detection is not enough (every key optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal: Literal[".", ","] | None = None
+    header_row: int | None = Field(default=None, ge=1)
+    date_order: DateOrder | None = None
+    date_orders: dict[str, DateOrder] = Field(default_factory=dict)
+    columns: dict[str, str] = Field(default_factory=dict)
+    ignore_columns: list[str] = Field(default_factory=list)
+    codes: dict[str, dict[str, str]] = Field(default_factory=dict)
+    missing: list[str] = Field(default_factory=list)
+    ldh_unit: str | None = None
+    ldh_uln: float | None = Field(default=None, gt=0)
+    time_units: dict[str, TimeUnit] = Field(default_factory=dict)
+    month_days: float | None = Field(default=None, gt=0)
+    index_date: str | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(value, value)
+        if len(value) != 1:
+            raise ValueError("a delimiter is one character (or tab, comma, semicolon, pipe)")
+        return value
+
+
+class FileEntry(BaseModel):
+    """One file a centre sent; ``path`` is relative to the centre's folder (or the study folder)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    path: str
+    kind: str | None = None
+
+
+class CentreConfig(BaseModel):
+    """One centre's entry."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    id: str
+    country: str | None = None
+    files: list[FileEntry] = Field(default_factory=list)
+    overrides: Overrides = Field(default_factory=Overrides)
+    mapping: str | None = None
+
+    @field_validator("files", mode="before")
+    @classmethod
+    def _files(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return [
+                {"path": v, "kind": k} if isinstance(v, str) else {"kind": k, **v}
+                for k, v in value.items()
+            ]
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+
+class StudyConfig(BaseModel):
+    """All centres of a study folder."""
+
+    model_config = ConfigDict(frozen=True)
+
+    root: Path
+    centres: list[CentreConfig]
+
+
+def _problems(exc: ValidationError, where: str) -> list[str]:
+    return [
+        f"{where}: key {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors()
+    ]
+
+
+def load_study_config(data_dir: Path) -> StudyConfig:
+    """Read ``centres.toml`` (and each centre's mapping file) from a study folder.
+
+    Raises
+    ------
+    InputError
+        The folder or its ``centres.toml`` is missing, or an entry is invalid (one line per key).
+    """
+    path = data_dir / "centres.toml"
+    if not path.is_file():
+        raise InputError(f"{data_dir}: no centres.toml (it lists each centre's id, country and files)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid TOML: {exc}") from exc
+    entries = raw.get("centres", raw.get("centre"))
+    if isinstance(entries, dict):
+        entries = [{"id": key, **value} for key, value in entries.items()]
+    if not isinstance(entries, list) or not entries:
+        raise InputError(f"{path}: expected [centres.<ID>] tables or [[centres]] entries")
+    centres: list[CentreConfig] = []
+    problems: list[str] = []
+    for entry in entries:
+        entry = dict(entry)
+        entry.setdefault("id", entry.get("centre_id"))
+        mapping = entry.get("mapping")
+        if isinstance(mapping, str):
+            mapping_path = data_dir / mapping
+            try:
+                extra = tomllib.loads(mapping_path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                problems.append(f"{path}: centre {entry.get('id')}: mapping file {mapping}: {exc}")
+                continue
+            entry["overrides"] = {**extra.get("overrides", extra), **entry.get("overrides", {})}
+        try:
+            centres.append(CentreConfig.model_validate(entry))
+        except ValidationError as exc:
+            problems.extend(_problems(exc, f"{path}: centre {entry.get('id')}"))
+    ids = [c.id for c in centres]
+    problems.extend(f"{path}: centre id {i!r} appears twice" for i in sorted({i for i in ids if ids.count(i) > 1}))
+    if problems:
+        raise InputError("\n".join(problems))
+    return StudyConfig(root=data_dir, centres=centres)

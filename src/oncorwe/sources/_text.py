@@ -1,0 +1,151 @@
+"""Delimited text files (CSV, TSV, semicolon, pipe) in any common encoding.
+
+Encoding: a byte-order mark settles it; else UTF-8 if the bytes decode as UTF-8; else Windows-1252
+(a superset of Latin-1 for printable characters), which every byte sequence decodes as. Delimiter:
+the candidate (``,`` ``;`` tab ``|``) that splits the header and the first rows into the same, largest
+number of fields outside quotes. Both can be declared per centre (``encoding``, ``delimiter``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from oncorwe.errors import SourceError
+from oncorwe.sources._tables import BadRow, RawTable
+
+__all__ = ["decode_text", "read_delimited", "sniff_delimiter"]
+
+_DELIMITERS = (",", ";", "\t", "|")
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The text of a file and the encoding used (declared, BOM, UTF-8, else Windows-1252)."""
+    if encoding:
+        try:
+            return data.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise SourceError(f"cannot decode as the declared encoding {encoding!r}: {exc}") from exc
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return data.decode(name), name
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _split(text: str, delimiter: str, limit: int) -> list[list[str]]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', strict=False)
+    rows: list[list[str]] = []
+    for row in reader:
+        rows.append(row)
+        if len(rows) >= limit:
+            break
+    return rows
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that gives the header and the first rows one common, largest field count."""
+    best, best_score = ",", (-1, -1)
+    for delimiter in _DELIMITERS:
+        rows = [r for r in _split(text, delimiter, 50) if any(cell.strip() for cell in r)]
+        if not rows:
+            continue
+        width = len(rows[0])
+        agreeing = sum(1 for r in rows if len(r) == width)
+        score = (agreeing if width > 1 else 0, width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def read_delimited(
+    path: Path,
+    *,
+    centre_id: str,
+    file: str,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    skip_rows: int = 0,
+) -> RawTable:
+    """Read a delimited text file as text cells; rows that do not fit the header become bad rows.
+
+    Lines starting with ``#`` before the header (cBioPortal's metadata lines) are skipped, as are
+    ``skip_rows`` lines a centre declares (notes above the table). Blank lines are not data rows.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read {file}: {exc.strerror or exc}") from exc
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError("not a text file (binary content); expected CSV/TSV text")
+    text, used_encoding = decode_text(data, encoding)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    start = skip_rows
+    while start < len(lines) and lines[start].startswith("#"):
+        start += 1
+    body = "\n".join(lines[start:])
+    if not body.strip():
+        raise SourceError("the file is empty (no header row)")
+    used_delimiter = delimiter or sniff_delimiter(body)
+    reader = csv.reader(io.StringIO(body), delimiter=used_delimiter, quotechar='"', strict=False)
+    try:
+        parsed = list(reader)
+    except csv.Error as exc:
+        raise SourceError(f"malformed delimited text: {exc}") from exc
+    header_index = next((i for i, r in enumerate(parsed) if any(c.strip() for c in r)), None)
+    if header_index is None:
+        raise SourceError("the file has no header row")
+    header = _header(parsed[header_index])
+    rows: list[tuple[str | None, ...]] = []
+    numbers: list[int] = []
+    bad: list[BadRow] = []
+    data_row = 0
+    for cells in parsed[header_index + 1 :]:
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank line is layout, not a record
+        data_row += 1
+        if len(cells) != len(header):
+            # trailing empty cells are layout (some exporters pad rows); anything else is a bad row
+            trimmed = _trim_trailing(cells, len(header))
+            if trimmed is None:
+                bad.append(
+                    BadRow(
+                        data_row,
+                        used_delimiter.join(cells),
+                        f"{len(cells)} fields where the header has {len(header)}",
+                    )
+                )
+                continue
+            cells = trimmed
+        rows.append(tuple(cell if cell.strip() else None for cell in cells))
+        numbers.append(data_row)
+    notes = (f"encoding {used_encoding}", f"delimiter {used_delimiter!r}")
+    return RawTable(centre_id, file, None, header, tuple(rows), tuple(numbers), tuple(bad), notes)
+
+
+def _header(cells: list[str]) -> tuple[str, ...]:
+    names = [cell.strip().lstrip("\ufeff") for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    return tuple(name or f"column_{i + 1}" for i, name in enumerate(names))
+
+
+def _trim_trailing(cells: list[str], width: int) -> list[str] | None:
+    if len(cells) > width and not any(c.strip() for c in cells[width:]):
+        return cells[:width]
+    if len(cells) < width and len(cells) >= 1:
+        return None
+    return None
