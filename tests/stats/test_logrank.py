@@ -10,7 +10,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from oncorwe.stats import Test as TestResult
+from oncorwe.stats import Test as StatTest
 from oncorwe.stats import logrank_test
 from rsupport import run_r
 from stats.rdata import assert_close, survival_outcome
@@ -126,7 +126,7 @@ def test_matches_r_survdiff(case: str) -> None:
     assert_close([result.expected[g] for g in result.groups], _r(case, "expected"), what="E")
     assert_close(np.diag(result.variance), _r(case, "var_diag"), what="V")
     assert list(result.groups) == sorted(result.groups)
-    assert result.test == TestResult(result.chisq, float(result.df), result.p_value)
+    assert result.test == StatTest(result.chisq, float(result.df), result.p_value)
 
 
 def test_tiny_p_value_is_reached() -> None:
