@@ -13,7 +13,10 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
+from oncorwe.errors import ConvergenceError, InputError
 from oncorwe.stats import cox_ph, proportional_hazards_test
 from rsupport import run_r
 
@@ -245,3 +248,166 @@ def test_changing_reference_level_reparametrises_but_keeps_the_likelihood(r_resu
     assert other.loglik[1] == pytest.approx(default.loglik[1], rel=1e-12)
     # adeno vs squamous: the negated squamous coefficient of the default parametrisation
     assert other.coef[0] == pytest.approx(-default.coef[2], rel=1e-8)
+
+
+# --- properties -------------------------------------------------------------------------------
+
+
+
+@st.composite
+def survival_frames(draw: st.DrawFn) -> pl.DataFrame:
+    n = draw(st.integers(min_value=25, max_value=60))
+    seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    x2 = rng.integers(0, 3, size=n).astype(np.float64)
+    time = np.floor(rng.exponential(np.exp(-0.3 * x1)) * draw(st.sampled_from([3, 10, 100])))
+    event = (rng.random(n) < 0.7).astype(np.int64)
+    assume(event.sum() >= 5)
+    return pl.DataFrame({"time": time, "event": event, "x1": x1, "x2": x2})
+
+
+def _fit_or_reject(frame: pl.DataFrame, ties: str = "efron"):  # type: ignore[no-untyped-def]
+    try:
+        return cox_ph(frame, duration="time", event="event", covariates=["x1", "x2"], ties=ties)  # type: ignore[arg-type]
+    except ConvergenceError:
+        assume(False)
+        raise
+
+
+PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY_SETTINGS
+@given(frame=survival_frames(), shift=st.floats(min_value=-50, max_value=50), ties=st.sampled_from(["efron", "breslow"]))
+def test_shifting_a_covariate_changes_nothing(frame: pl.DataFrame, shift: float, ties: str) -> None:
+    base = _fit_or_reject(frame, ties)
+    shifted = _fit_or_reject(frame.with_columns(pl.col("x1") + shift), ties)
+    assert shifted.coef == pytest.approx(base.coef, rel=1e-6, abs=1e-9)
+    assert shifted.se == pytest.approx(base.se, rel=1e-6)
+    assert shifted.loglik == pytest.approx(base.loglik, rel=1e-9)
+    assert shifted.concordance.value == pytest.approx(base.concordance.value, rel=1e-12)
+
+
+@PROPERTY_SETTINGS
+@given(frame=survival_frames(), seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_permuting_rows_changes_nothing(frame: pl.DataFrame, seed: int) -> None:
+    base = _fit_or_reject(frame)
+    permutation = np.random.default_rng(seed).permutation(frame.height)
+    permuted = _fit_or_reject(frame[permutation.tolist()])
+    assert permuted.coef == pytest.approx(base.coef, rel=1e-9, abs=1e-12)
+    assert permuted.se == pytest.approx(base.se, rel=1e-9)
+    assert permuted.loglik == pytest.approx(base.loglik, rel=1e-12)
+    assert permuted.concordance_se == pytest.approx(base.concordance_se, rel=1e-9)
+    zph_base = proportional_hazards_test(base)
+    zph_perm = proportional_hazards_test(permuted)
+    assert zph_perm.chisq == pytest.approx(zph_base.chisq, rel=1e-8)
+
+
+@PROPERTY_SETTINGS
+@given(frame=survival_frames(), scale=st.floats(min_value=0.01, max_value=100).filter(lambda c: abs(c - 1) > 1e-3))
+def test_scaling_a_covariate_divides_its_coefficient(frame: pl.DataFrame, scale: float) -> None:
+    base = _fit_or_reject(frame)
+    scaled = _fit_or_reject(frame.with_columns(pl.col("x1") * scale))
+    assert scaled.coef[0] == pytest.approx(base.coef[0] / scale, rel=1e-6, abs=1e-9)
+    assert scaled.se[0] == pytest.approx(base.se[0] / scale, rel=1e-6)
+    assert scaled.coef[1] == pytest.approx(base.coef[1], rel=1e-6, abs=1e-9)
+    assert scaled.loglik[1] == pytest.approx(base.loglik[1], rel=1e-9)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+def _small() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "time": [5.0, 3.0, 8.0, 1.0, 9.0, 4.0, 7.0, 2.0],
+            "event": [1, 0, 1, 1, 0, 1, 1, 1],
+            "age": [60.0, 52.0, 71.0, 44.0, 66.0, 58.0, 49.0, 63.0],
+            "arm": ["a", "b", "a", "b", "a", "b", "b", "a"],
+        }
+    )
+
+
+def test_constant_covariate_is_named() -> None:
+    frame = _small().with_columns(const=pl.lit(1.0))
+    with pytest.raises(ConvergenceError, match=r"'const'.*constant"):
+        cox_ph(frame, duration="time", event="event", covariates=["age", "const"])
+
+
+def test_collinear_covariate_is_named() -> None:
+    frame = _small().with_columns(age2=pl.col("age") * 2 + 1)
+    with pytest.raises(ConvergenceError, match=r"'age2'.*linear combination"):
+        cox_ph(frame, duration="time", event="event", covariates=["age", "age2"])
+
+
+def test_complete_separation_raises_naming_the_column() -> None:
+    # every death in arm b happens before any arm-a subject leaves: the coefficient diverges
+    frame = pl.DataFrame(
+        {
+            "time": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+            "event": [1, 1, 1, 1, 0, 0, 0, 0],
+            "arm": ["b", "b", "b", "b", "a", "a", "a", "a"],
+        }
+    )
+    with pytest.raises(ConvergenceError, match=r"'arm=b'.*infinite"):
+        cox_ph(frame, duration="time", event="event", covariates=["arm"])
+
+
+def test_unknown_column_is_named() -> None:
+    with pytest.raises(InputError, match="covariates: column 'weight' not found"):
+        cox_ph(_small(), duration="time", event="event", covariates=["age", "weight"])
+    with pytest.raises(InputError, match="duration: column 'days' not found"):
+        cox_ph(_small(), duration="days", event="event", covariates=["age"])
+    with pytest.raises(InputError, match="strata: column 'centre' not found"):
+        cox_ph(_small(), duration="time", event="event", covariates=["age"], strata="centre")
+
+
+def test_no_events_is_an_input_error() -> None:
+    frame = _small().with_columns(event=pl.lit(0))
+    with pytest.raises(InputError, match="no events"):
+        cox_ph(frame, duration="time", event="event", covariates=["age"])
+
+
+def test_non_finite_values_are_errors_with_positions() -> None:
+    frame = _small().with_columns(age=pl.Series([60.0, float("nan"), 71.0, 44.0, float("inf"), 58.0, 49.0, 63.0]))
+    with pytest.raises(InputError, match=r"column 'age': non-finite values .*positions \[1, 4\]"):
+        cox_ph(frame, duration="time", event="event", covariates=["age"])
+    pandas_frame = _small().to_pandas()
+    pandas_frame.loc[2, "time"] = float("inf")
+    with pytest.raises(InputError, match=r"'time'.*positions \[2\]"):
+        cox_ph(pandas_frame, duration="time", event="event", covariates=["age"])
+
+
+def test_bad_event_and_negative_time_are_named() -> None:
+    with pytest.raises(InputError, match=r"event column 'event'.*0/1.*positions \[0\]"):
+        cox_ph(_small().with_columns(event=pl.Series([2, 0, 1, 1, 0, 1, 1, 1])), duration="time", event="event",
+               covariates=["age"])
+    with pytest.raises(InputError, match=r"duration column 'time'.*negative.*positions \[3\]"):
+        cox_ph(_small().with_columns(time=pl.Series([5.0, 3.0, 8.0, -1.0, 9.0, 4.0, 7.0, 2.0])), duration="time",
+               event="event", covariates=["age"])
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(InputError, match="ties"):
+        cox_ph(_small(), duration="time", event="event", covariates=["age"], ties="exact")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="covariates: a list"):
+        cox_ph(_small(), duration="time", event="event", covariates="age")
+    with pytest.raises(InputError, match="data: a polars or pandas DataFrame"):
+        cox_ph({"time": [1]}, duration="time", event="event", covariates=["age"])
+    with pytest.raises(InputError, match="reference: level 'c' of column 'arm'"):
+        cox_ph(_small(), duration="time", event="event", covariates=["arm"], reference={"arm": "c"})
+    with pytest.raises(InputError, match=r"proportional|CoxResult"):
+        proportional_hazards_test("not a fit")  # type: ignore[arg-type]
+
+
+def test_missing_values_drop_rows_and_are_counted() -> None:
+    frame = _small().with_columns(
+        age=pl.Series([60.0, None, 71.0, 44.0, 66.0, 58.0, 49.0, 63.0]),
+        arm=pl.Series(["a", "b", None, "b", "a", "b", "b", "a"]),
+    )
+    fit = cox_ph(frame, duration="time", event="event", covariates=["age", "arm"])
+    complete = cox_ph(frame.drop_nulls(), duration="time", event="event", covariates=["age", "arm"])
+    assert (fit.n, fit.n_dropped, complete.n_dropped) == (6, 2, 0)
+    assert fit.coef == complete.coef
+    pandas_fit = cox_ph(frame.to_pandas(), duration="time", event="event", covariates=["age", "arm"])
+    assert pandas_fit.n_dropped == 2 and pandas_fit.coef == pytest.approx(fit.coef, rel=1e-12)

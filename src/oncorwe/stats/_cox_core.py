@@ -310,16 +310,20 @@ def newton_raphson(
             best_state = new_state
             beta = new_beta
             new_beta = new_beta + new_inverse @ new_state.score
-    eta_max = float(np.max(np.abs(x @ beta))) if best_state is not None else 0.0
-    hint = (
-        " One or more coefficients appear to be infinite (complete separation / monotone likelihood)."
-        if eta_max > 500
-        else ""
-    )
+    last_inverse, _ = cholesky_inverse(best_state.information)
+    still_moving = np.abs(last_inverse @ best_state.score) > toler_inf * np.maximum(np.abs(beta), 1.0)
+    if still_moving.any() and np.all(np.isfinite(last_inverse)):
+        names = ", ".join(repr(column_names[i]) for i in np.flatnonzero(still_moving))
+        raise ConvergenceError(
+            f"covariates: the coefficient of {names} kept growing for {max_iter} Newton-Raphson "
+            f"iterations while the log-likelihood levelled off at {best:.6g}: the coefficient is "
+            "infinite (monotone likelihood, e.g. complete separation: all events in one group). "
+            "Remove or regroup that covariate."
+        )
     raise ConvergenceError(
         f"Cox model did not converge in {max_iter} Newton-Raphson iterations "
-        f"(log-likelihood {best:.6g}).{hint} Check the covariates {list(column_names)} for "
-        "separation or extreme values, or raise max_iter."
+        f"(log-likelihood {best:.6g}). Check the covariates {list(column_names)} for "
+        "extreme values, or raise max_iter."
     )
 
 
