@@ -71,6 +71,7 @@ def harmonise_tables(
     for table, cmap in zip(tables, maps, strict=True):
         _record_columns(table, cmap, acc)
     dates = _infer_dates(tables, maps, centre, vocab, acc)
+    centre_missing = _centre_missing_tokens(tables, maps, vocab)
     has_patient_table = any(
         any(f in PATIENT_FIELDS or f in _ANALYSIS_READY for f in m.fields.values()) for m in maps
     )
@@ -91,7 +92,7 @@ def harmonise_tables(
                 f"{', '.join(table.columns)}; declare it in overrides.columns"
             )
             continue
-        _TableRows(table, cmap, table_dates, centre, vocab, acc, pending).run()
+        _TableRows(table, cmap, table_dates, centre, vocab, acc, pending, centre_missing).run()
     for kind, record, file, sheet, row in pending:
         if has_patient_table and record["patient_id"] not in acc.patients:
             acc.quarantine_value(centre.id, file, sheet, row, "patient_id", record["_local_id"],
@@ -103,6 +104,26 @@ def harmonise_tables(
         if record["patient_id"] not in acc.patients:
             acc.patients[record["patient_id"]] = _empty_patient(record["patient_id"], centre.id, record["source"])
         getattr(acc, kind).append(record)
+
+
+def _centre_missing_tokens(
+    tables: Sequence[RawTable], maps: Sequence[ColumnMap], vocab: Vocabulary
+) -> frozenset[str]:
+    """Missing-value codes (99, x, ...) that the centre uses in its coded columns.
+
+    A centre writes "missing" one way: a code such as 99 found in a coded column (sex, stage, ECOG)
+    means missing in its measured columns (LDH) too; elsewhere 99 U/L stays a value.
+    """
+    found: set[str] = set()
+    for table, cmap in zip(tables, maps, strict=True):
+        for position, name in cmap.fields.items():
+            if FIELDS.get(name) not in ("code", "bool", "ecog", "response"):
+                continue
+            for row in table.rows:
+                text = row[position]
+                if text is not None and normalise_word(text) in vocab.missing_coded:
+                    found.add(normalise_word(text))
+    return frozenset(found)
 
 
 def _record_columns(table: RawTable, cmap: ColumnMap, acc: Accumulator) -> None:
@@ -168,12 +189,13 @@ class _TableRows:
         self, table: RawTable, cmap: ColumnMap, dates: dict[int, ColumnDates], centre: CentreConfig,
         vocab: Vocabulary, acc: Accumulator,
         pending: list[tuple[str, dict[str, Any], str, str | None, int]],
+        centre_missing: frozenset[str] = frozenset(),
     ) -> None:
         self.table, self.cmap, self.dates, self.centre = table, cmap, dates, centre
         self.vocab, self.acc, self.pending = vocab, acc, pending
         self.overrides = centre.overrides
         self.codes = {f: {normalise_word(k): v for k, v in m.items()} for f, m in self.overrides.codes.items()}
-        self.missing = {normalise_word(t) for t in self.overrides.missing}
+        self.missing = {normalise_word(t) for t in self.overrides.missing} | centre_missing
         mapped = set(cmap.fields.values())
         self.analysis_ready = bool(mapped & set(_ANALYSIS_READY)) and "start_date" not in mapped
         self.is_patient_table = bool(mapped & set(PATIENT_FIELDS)) or bool(mapped & set(_ANALYSIS_READY))
@@ -243,6 +265,12 @@ class _TableRows:
                 continue
             if value is not None:
                 values[field] = value
+        if "m_stage" not in values and "stage" in values:
+            _, stage_text = self._cell(cells, "stage")
+            try:  # "IV M1c" in a stage column also gives the M category
+                values["m_stage"] = parse_code(stage_text or "", "m_stage", self.vocab, codes={}, legend=None)
+            except CellError:
+                pass
         if len(errors) >= 2:
             fields = ", ".join(f for f, _, _ in errors)
             acc.quarantine_value(centre.id, table.file, table.sheet, row, "(row)", _joined(cells),

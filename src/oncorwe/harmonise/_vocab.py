@@ -29,9 +29,12 @@ LOCAL_CONCEPT_MIN = 2_000_000_000
 
 
 def normalise_word(text: str) -> str:
-    """The form words are compared in: NFC, case folded, inner whitespace single, ends trimmed."""
-    text = unicodedata.normalize("NFC", text).replace("\u00a0", " ").replace("\u03bc", "\u00b5")
-    text = re.sub(r"\s+", " ", text.casefold()).strip()
+    """The form words are compared in: case folded, accents dropped (``Déticène`` = ``deticene``),
+    inner whitespace single, surrounding quotes and punctuation trimmed; µ and Greek mu are one."""
+    text = text.replace("\u00a0", " ").replace("\u03bc", "\u00b5").casefold()
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    text = unicodedata.normalize("NFC", text)
+    text = re.sub(r"\s+", " ", text).strip()
     return text.strip(" \"'`.;:")
 
 
