@@ -132,12 +132,12 @@ def _austin(folder: Path) -> None:
         "A3,male,55,01/05/2012,\"cutaneous, trunk\",IV,no,wild type,0,200,225\n"  # unknown site
     ), "utf-8-sig")
     _write(folder / "treatments.csv", (
-        "patient_id,line,drug,start_date,end_date,reason_stopped\n"
-        "A1,1,ipilimumab,04/15/2013,07/01/2013,progression\n"
-        "A1,2,carboplatin + paclitaxel,08/20/2013,11/30/2013,completed\n"
-        "A2,1,nivolumab,02/01/2015,05/01/2015,progression\n"
-        "A2,2,TMZ,06/01/2015,08/15/2015,progression,EXTRA\n"  # a row shifted by a column
-        "A3,1,pembrolizumab,03/01/2016,06/01/2016,progression\n"
+        "patient_id,line,drug,start_date,end_date,reason_stopped,progression_date\n"
+        "A1,1,ipilimumab,04/15/2013,07/01/2013,progression,06/20/2013\n"
+        "A1,2,carboplatin + paclitaxel,08/20/2013,11/30/2013,completed,\n"
+        "A2,1,nivolumab,02/01/2015,05/01/2015,progression,04/28/2015\n"
+        "A2,2,,TMZ,06/01/2015,08/15/2015,progression,\n"  # a row shifted by a column
+        "A3,1,pembrolizumab,03/01/2016,06/01/2016,progression,02/01/2016\n"  # progression before start
     ), "utf-8-sig")
     _write(folder / "assessments.csv", (
         "patient_id,assessment_date,response\n"

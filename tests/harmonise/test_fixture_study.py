@@ -93,6 +93,12 @@ def test_us_dates_month_first_age_and_bom(model: CanonicalModel) -> None:
     assert set(combo["drug_class"]) == {"chemotherapy"}
 
 
+def test_progression_dates_on_treatment_rows_become_events(model: CanonicalModel) -> None:
+    progression = model.events.filter(pl.col("event_type") == "progression")
+    assert progression.select("patient_id", "event_date").rows() == [
+        ("us-austin:A1", dt.date(2013, 6, 20)), ("us-austin:A2", dt.date(2015, 4, 28))]
+
+
 def test_redcap_repeating_instruments_decoded_with_the_dictionary(model: CanonicalModel) -> None:
     c7 = _patient(model, "ch-chur:C-7")
     assert (c7["sex"], c7["birth_year"], c7["stage"], c7["brain_metastases"]) == ("female", 1966, "IV", False)
@@ -117,7 +123,7 @@ def test_brands_and_abbreviations_in_five_languages_map_to_ingredients(model: Ca
     ("centre", "file", "row", "field", "action"),
     [
         ("de-koeln", "therapien.csv", 3, "(row)", "rejected"),  # duplicated row
-        ("de-koeln", "therapien.csv", 5, "end_date", "value_nulled"),  # end before start
+        ("de-koeln", "therapien.csv", 5, "end_date", "rejected"),  # end before start
         ("de-koeln", "therapien.csv", 6, "drug", "rejected"),  # unknown drug
         ("de-koeln", "therapien.csv", 7, "start_date", "rejected"),  # 31.02.2016
         ("de-koeln", "staging.csv", 4, "response", "rejected"),  # unknown response word
@@ -125,6 +131,7 @@ def test_brands_and_abbreviations_in_five_languages_map_to_ingredients(model: Ca
         ("de-koeln", "patienten.csv", 3, "ecog", "value_nulled"),  # ECOG 7
         ("us-austin", "treatments.csv", 4, "(row)", "rejected"),  # shifted row
         ("us-austin", "patients.csv", 3, "primary_site", "value_nulled"),  # unknown site
+        ("us-austin", "treatments.csv", 5, "progression_date", "value_nulled"),  # before the start
     ],
 )
 def test_every_defect_is_quarantined_with_its_place_and_reason(
@@ -136,8 +143,8 @@ def test_every_defect_is_quarantined_with_its_place_and_reason(
 
 
 def test_nothing_else_is_quarantined(model: CanonicalModel) -> None:
-    # 9 defects above + 2 unreadable files
-    assert model.quarantine.height == 11
+    # 10 defects above + 2 unreadable files
+    assert model.quarantine.height == 12
 
 
 def test_unreadable_files_are_reported_and_other_centres_load(model: CanonicalModel) -> None:
@@ -152,7 +159,7 @@ def test_reconciliation_adds_up_for_every_file(model: CanonicalModel) -> None:
     rec = model.reconciliation
     assert (rec["records_read"] == rec["accepted"] + rec["quarantined"] + rec["merged"]).all()
     therapien = rec.filter(pl.col("file") == "therapien.csv").to_dicts()[0]
-    assert (therapien["records_read"], therapien["accepted"], therapien["quarantined"]) == (7, 4, 3)
+    assert (therapien["records_read"], therapien["accepted"], therapien["quarantined"]) == (7, 3, 4)
     # every accepted row is traceable in the canonical tables
     sources = pl.concat([model.tables()[t].select("source") for t in model.tables()])["source"]
     assert "de-koeln/therapien.csv:4" in set(sources)

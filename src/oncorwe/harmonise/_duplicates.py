@@ -1,8 +1,10 @@
 """Cross-centre duplicates: the same patient referred from one centre to another.
 
 Rule (docs/definitions.md, eligibility step 1): two records of different centres are the same
-patient when sex and birth year agree (both known) and at least one of these agrees too: the
-centre's pseudonymous id, the diagnosis date, or a drug exposure (same ingredient, same start date).
+patient when sex and birth year agree (both known) and either the centres' pseudonymous ids agree,
+or the diagnosis date agrees and so does at least one drug exposure (same ingredient, same start
+date). Sex, birth year and diagnosis date alone are not enough: in a few hundred patients two
+different people share them by chance.
 Of a group of such records the one with the earlier diagnosis date is kept (then the alphabetically
 first centre, then the first id); the others are merged into it: their rows leave the canonical
 tables, are counted as ``merged`` in the reconciliation, and each appears in ``merges`` with the
@@ -52,10 +54,12 @@ def find_duplicates(acc: Accumulator) -> list[dict[str, str]]:
                 rule = None
                 if _local(a) == _local(b):
                     rule = "same pseudonymous id, sex and birth year"
-                elif ra["diagnosis_date"] is not None and ra["diagnosis_date"] == rb["diagnosis_date"]:
-                    rule = "same sex, birth year and diagnosis date"
-                elif starts.get(a, set()) & starts.get(b, set()):
-                    rule = "same sex, birth year and a drug started the same day"
+                elif (
+                    ra["diagnosis_date"] is not None
+                    and ra["diagnosis_date"] == rb["diagnosis_date"]
+                    and starts.get(a, set()) & starts.get(b, set())
+                ):
+                    rule = "same sex, birth year, diagnosis date and a drug started the same day"
                 if rule:
                     rules[(a, b)] = rule
                     parent[find(b)] = find(a)

@@ -5,8 +5,9 @@ Row rules (the quarantine reason names what was expected):
 - a row without a patient id is rejected; so is an exact copy of an earlier row of the same table
   (``duplicate of row N``), and a row in which two or more cells do not fit their columns (a row
   shifted by a column: nothing in it can be trusted);
-- a treatment row needs a known drug and a start date (else rejected); an unreadable end date, or
-  one before the start, is nulled;
+- a treatment row needs a known drug and a start date, and an end date not before the start (else
+  rejected: which date is wrong cannot be told); an unreadable end date is nulled, and so is a
+  progression date before the course started;
 - an assessment row needs a date and a known response word (else rejected);
 - a patient attribute that does not read (sex word, ECOG 7, LDH unit) is nulled, the record kept;
   a second, different value for the same attribute of the same patient is nulled too;
@@ -22,6 +23,7 @@ a death event at OS when dead, and a last contact at OS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -267,10 +269,8 @@ class _TableRows:
                 values[field] = value
         if "m_stage" not in values and "stage" in values:
             _, stage_text = self._cell(cells, "stage")
-            try:  # "IV M1c" in a stage column also gives the M category
+            with contextlib.suppress(CellError):  # "IV M1c" in a stage column also gives the M category
                 values["m_stage"] = parse_code(stage_text or "", "m_stage", self.vocab, codes={}, legend=None)
-            except CellError:
-                pass
         if len(errors) >= 2:
             fields = ", ".join(f for f, _, _ in errors)
             acc.quarantine_value(centre.id, table.file, table.sheet, row, "(row)", _joined(cells),
@@ -416,11 +416,21 @@ class _TableRows:
             return
         start, end = values["start_date"], values.get("end_date")
         if end is not None and end < start:
+            # which of the two dates is wrong cannot be told: the course is not usable
             position = self.cmap.index("end_date")
             acc.quarantine_value(centre.id, table.file, table.sheet, row, "end_date",
                                  table.rows[self._i][position or 0],
-                                 f"end date before the start date {start.isoformat()}", reject=False)
-            end = None
+                                 f"end date before the start date {start.isoformat()}", reject=True)
+            return
+        progression = values.get("progression_date")
+        if progression is not None and progression < start:
+            # progression on a course cannot precede the course; the course itself stands
+            position = self.cmap.index("progression_date")
+            acc.quarantine_value(centre.id, table.file, table.sheet, row, "progression_date",
+                                 table.rows[self._i][position or 0],
+                                 f"progression dated before the course started ({start.isoformat()})",
+                                 reject=False)
+            values.pop("progression_date")
         position = self.cmap.index("drug")
         text = table.rows[self._i][position or 0]
         for ingredient in values["drug"]:
