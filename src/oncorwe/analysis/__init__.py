@@ -27,7 +27,12 @@ from oncorwe.analysis._published import (
 from oncorwe.analysis._response import response_table, response_tests
 from oncorwe.analysis._result import TABLE_NAMES, AnalysisResult
 from oncorwe.analysis._settings import AnalysisSettings, published_path, settings_from_protocol
-from oncorwe.analysis._subsequent import DESCRIPTIVE_SCHEMA, chemo_duration, subsequent_therapy
+from oncorwe.analysis._subsequent import (
+    DESCRIPTIVE_SCHEMA,
+    chemo_duration,
+    regimens,
+    subsequent_therapy,
+)
 from oncorwe.analysis._survival import followup, survival_analyses
 from oncorwe.analysis._table1 import smd_table, table1
 from oncorwe.errors import InputError
@@ -93,6 +98,7 @@ def run(
     tables["landmark"] = responder_landmark(analysis_table, landmark_weeks=settings.landmark_weeks)
     tables.update(cox_models(analysis_table, covariates=settings.cox_covariates, reference=settings.cox_reference))
     tables["subsequent"] = subsequent_therapy(analysis_table)
+    tables["regimens"] = regimens(analysis_table)
     for name, frame in (("attrition", attrition), ("reconciliation", reconciliation),
                         ("quarantine_summary", quarantine_summary)):
         if frame is not None:

@@ -5,7 +5,7 @@ a responder had to live long enough to respond, which biases the comparison in t
 favour (guarantee-time or immortal-time bias; Anderson JR, Cain KC, Gelber RD. Analysis of survival
 by tumor response. J Clin Oncol 1983;1:710-719). The landmark method fixes a time L, keeps only the
 patients still alive and under follow-up at L, classifies them by response achieved by L, and
-measures survival from L.
+measures survival from L (``stats.landmark``: kept when follow-up extends beyond L).
 
 Time to response is not a column of the analysis table: it is ``pfs_months -
 duration_of_response_months`` (duration of response runs from the first CR/PR to the PFS event or
@@ -70,22 +70,25 @@ def responder_landmark(frame: pl.DataFrame, *, landmark_weeks: float) -> pl.Data
     naive.update(analysis="naive", n_excluded=0, n_unknown_response_time=0)
 
     landmark_months = landmark_weeks * DAYS_PER_WEEK / DAYS_PER_MONTH
-    response_time = (pl.col("pfs_months") - pl.col("duration_of_response_months")).alias("response_months")
-    with_time = usable.with_columns(response_time)
-    unknown = with_time.filter(pl.col("responder") & pl.col("response_months").is_null())
-    at_landmark = with_time.filter(
-        (pl.col("os_months") >= landmark_months) & ~(pl.col("responder") & pl.col("response_months").is_null())
+    with_time = usable.with_columns(
+        (pl.col("pfs_months") - pl.col("duration_of_response_months")).alias("response_months")
     )
-    responded_by = (at_landmark["responder"] & (at_landmark["response_months"] <= landmark_months)).fill_null(False)
-    landmark = _compare(
-        at_landmark["os_months"].to_numpy() - landmark_months,
-        at_landmark["os_event"].cast(pl.Int64).to_numpy(),
-        responded_by.to_numpy().astype(bool),
+    # A responder without a response date cannot be placed before or after the landmark: such
+    # patients are left out of the landmark analysis and counted.
+    unknown = pl.col("responder") & pl.col("response_months").is_null()
+    known = with_time.filter(~unknown)
+    response_months = known.select(
+        pl.when(pl.col("responder")).then(pl.col("response_months")).otherwise(None)
+    ).to_series().cast(pl.Float64).fill_null(float("nan")).to_numpy()
+    restricted = stats.landmark(
+        known["os_months"].cast(pl.Float64).to_numpy(), known["os_event"].cast(pl.Int64).to_numpy(),
+        landmark_months, response_time=response_months,
     )
+    assert restricted.responder is not None  # response_time was given
+    landmark = _compare(restricted.time, restricted.event.astype(np.int64), restricted.responder.astype(bool))
     landmark.update(
         analysis="landmark", landmark_weeks=float(landmark_weeks), landmark_months=landmark_months,
-        n_excluded=int((usable["os_months"] < landmark_months).sum()),
-        n_unknown_response_time=unknown.height,
+        n_excluded=int(restricted.n_excluded), n_unknown_response_time=with_time.height - known.height,
     )
     return pl.DataFrame([naive, landmark], schema=LANDMARK_SCHEMA)
 

@@ -38,6 +38,7 @@ TABLE_NAMES = (
     "cox",
     "cox_ph_test",
     "subsequent",
+    "regimens",
     "published",
 )
 

@@ -9,7 +9,15 @@ import polars as pl
 from oncorwe import stats
 from oncorwe.analysis._common import require_columns
 
-__all__ = ["DESCRIPTIVE_SCHEMA", "SUBSEQUENT_CLASSES", "SUBSEQUENT_SCHEMA", "chemo_duration", "subsequent_therapy"]
+__all__ = [
+    "DESCRIPTIVE_SCHEMA",
+    "REGIMEN_SCHEMA",
+    "SUBSEQUENT_CLASSES",
+    "SUBSEQUENT_SCHEMA",
+    "chemo_duration",
+    "regimens",
+    "subsequent_therapy",
+]
 
 #: Classes of the first line after the index line (docs/definitions.md), in print order. The
 #: pseudo-classes "any" (every patient with a subsequent line) and "any_ici" (the three ICI classes)
@@ -25,6 +33,13 @@ SUBSEQUENT_SCHEMA: dict[str, pl.DataType] = {
     "response_percent": pl.Float64(),  # responders / n
     "response_lower": pl.Float64(),  # exact 95% CI
     "response_upper": pl.Float64(),
+}
+
+REGIMEN_SCHEMA: dict[str, pl.DataType] = {
+    "regimen_class": pl.String(),
+    "regimen_ingredients": pl.String(),  # "+"-joined ingredients of the index line, as derived
+    "n": pl.Int64(),
+    "percent": pl.Float64(),  # of all patients
 }
 
 DESCRIPTIVE_SCHEMA: dict[str, pl.DataType] = {
@@ -74,3 +89,15 @@ def chemo_duration(frame: pl.DataFrame) -> dict[str, object]:
     if values.size:
         row.update(value=float(np.median(values)), minimum=float(values.min()), maximum=float(values.max()))
     return row
+
+
+def regimens(frame: pl.DataFrame) -> pl.DataFrame:
+    """Index-line regimens: patients per regimen class and ingredient combination (most frequent first)."""
+    require_columns(frame, ["regimen_class", "regimen_ingredients"], what="regimens")
+    total = frame.height
+    counts = frame.group_by(["regimen_class", "regimen_ingredients"]).len(name="n")
+    return counts.with_columns(
+        (pl.col("n").cast(pl.Float64) * 100.0 / total).alias("percent"), pl.col("n").cast(pl.Int64)
+    ).sort(["regimen_class", "n", "regimen_ingredients"], descending=[False, True, False], nulls_last=True).select(
+        list(REGIMEN_SCHEMA)
+    ).cast(REGIMEN_SCHEMA)  # type: ignore[arg-type]

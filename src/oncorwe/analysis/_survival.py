@@ -9,12 +9,14 @@ of that endpoint and counted in ``n_missing`` (never silently).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from oncorwe import stats
 from oncorwe.analysis._common import OVERALL, group_labels, require_columns
+from oncorwe.errors import InputError
 
 __all__ = [
     "CURVE_SCHEMA",
@@ -116,7 +118,7 @@ def survival_analyses(
                 "median_upper": _finite(median.upper),
             })
             for months in rate_months:
-                at = km.survival_at(float(months))
+                at = _rate(km, float(months))
                 rates.append({**key, "months": float(months), "rate": _pct(at.value),
                               "lower": _pct(at.lower), "upper": _pct(at.upper)})
             curve = km.to_frame().select(list(CURVE_SCHEMA)[3:])
@@ -140,11 +142,23 @@ def _logrank(frame: pl.DataFrame, endpoint: str, time: str, event: str, column: 
     row: dict[str, object] = {"endpoint": endpoint, "group_var": column, "n_groups": n_groups}
     if n_groups < 2:
         return row  # one group: nothing to compare; statistics stay null and the report says so
-    result = stats.logrank_test(
-        usable[time].cast(pl.Float64).to_numpy(), usable[event].cast(pl.Int64).to_numpy(), labels.to_numpy()
-    )
+    try:
+        result = stats.logrank_test(
+            usable[time].cast(pl.Float64).to_numpy(), usable[event].cast(pl.Int64).to_numpy(), labels.to_numpy()
+        )
+    except InputError:
+        return row  # undefined (e.g. no events in two groups' risk sets): statistics stay null
     row.update(chisq=float(result.chisq), df=float(result.df), p_value=float(result.p_value))
     return row
+
+
+def _rate(km: Any, months: float) -> stats.Estimate:
+    """S(months) with its CI; NaN (reported as null, "not estimable") past the last observed time,
+    where R's ``summary(fit, times=)`` gives no row."""
+    try:
+        return km.survival_at(months)  # type: ignore[no-any-return]
+    except InputError:
+        return stats.Estimate(float("nan"), float("nan"), float("nan"))
 
 
 def followup(frame: pl.DataFrame) -> dict[str, object]:

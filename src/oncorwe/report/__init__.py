@@ -1,1 +1,193 @@
-"""oncorwe.report (being written)."""
+"""oncorwe.report: the publication-ready report, from an analysis result only (never raw data).
+
+``run(analysis_result, out_dir) -> Path`` writes, atomically (into a temporary folder beside the
+target, then renamed into place):
+
+- ``report.html``: one self-contained page (figures embedded as SVG, no network needed, prints on A4);
+- ``tables/<name>.csv``: every analysis table;
+- ``figures/<name>.png`` (300 dpi), ``.svg``, ``.pdf``: flow diagram, Kaplan-Meier plots, forest plot;
+- ``manifest.json``: every output file with size and sha256, the analysis settings and study
+  information, the provenance the caller passes (inputs, protocol, seed) and package versions.
+
+Same analysis result, same bytes. With ``shareable=True`` every count below the protocol's
+``min_cell_count`` (zero excepted) prints as ``"<k"`` and its percentages are blanked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from oncorwe.analysis import TABLE_NAMES, AnalysisResult
+from oncorwe.errors import InputError
+from oncorwe.report._forest import forest_figure
+from oncorwe.report._km_plot import km_figure, risk_table, time_ticks
+from oncorwe.report._sections import FigureSpec, build_sections, headline
+from oncorwe.report._style import save_figure
+from oncorwe.report._suppress import suppress
+from oncorwe.report._tables import DisplayTable
+
+__all__ = [
+    "REPORT_FILE",
+    "forest_figure",
+    "km_figure",
+    "package_versions",
+    "risk_table",
+    "run",
+    "time_ticks",
+    "write_atomically",
+]
+
+REPORT_FILE = "report.html"
+_VERSIONED = ("oncorwe", "numpy", "scipy", "polars", "pyarrow", "matplotlib", "jinja2", "duckdb",
+              "ibis-framework", "pydantic")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that shape the results."""
+    out = {"python": ".".join(str(v) for v in sys.version_info[:3])}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def run(
+    analysis_result: AnalysisResult,
+    out_dir: str | Path,
+    *,
+    shareable: bool = False,
+    provenance: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the report of ``analysis_result`` into ``out_dir`` (replaced as a whole); returns the
+    path of ``report.html``.
+
+    Parameters
+    ----------
+    analysis_result : the analysis stage's result (or one read back with ``AnalysisResult.read``).
+    out_dir : the report folder; an existing one is replaced only once the new one is complete.
+    shareable : suppress counts below the protocol's ``min_cell_count``.
+    provenance : recorded in ``manifest.json`` as it is (inputs with sha256, protocol, seed, ...);
+        JSON-able, and free of timings so that the report stays byte-identical between runs.
+    """
+    if not isinstance(analysis_result, AnalysisResult):
+        raise InputError(f"analysis_result: expected an AnalysisResult, got {type(analysis_result).__name__}")
+    target = Path(out_dir)
+    info = dict(analysis_result.info)
+    min_cell = int(info.get("settings", {}).get("min_cell_count", 0)) if shareable else 0
+    tables = {name: suppress(name, analysis_result[name], min_cell) if shareable else analysis_result[name]
+              for name in TABLE_NAMES}
+
+    def write(tmp: Path) -> None:
+        (tmp / "tables").mkdir()
+        (tmp / "figures").mkdir()
+        for name in TABLE_NAMES:
+            tables[name].write_csv(tmp / "tables" / f"{name}.csv")
+        sections = build_sections(tables, info, suppress_below=min_cell)
+        rendered = []
+        for section in sections:
+            items = []
+            for item in section.items:
+                if isinstance(item, DisplayTable):
+                    items.append({"kind": "table", "table": item})
+                else:
+                    items.append({"kind": "figure", "figure": _save(item, tmp / "figures")})
+            rendered.append({"key": section.key, "title": section.title,
+                             "paragraphs": section.paragraphs, "items": items})
+        html = _template().render(
+            title=info.get("title") or info.get("study") or "Study report",
+            study=info.get("study", ""), reference=info.get("reference", {}),
+            n_patients=info.get("n_patients"), n_centres=info.get("n_centres"),
+            shareable=shareable, min_cell_count=min_cell,
+            headline=headline(tables, info), sections=rendered,
+            versions=package_versions(), css=_resource("report.css"),
+        )
+        (tmp / REPORT_FILE).write_text(html, encoding="utf-8")
+        _write_manifest(tmp, info, shareable, provenance)
+
+    write_atomically(target, write)
+    return target / REPORT_FILE
+
+
+def _save(spec: FigureSpec, folder: Path) -> dict[str, Any]:
+    paths = save_figure(spec.figure, folder / spec.key)
+    svg = paths[1].read_bytes()
+    width, height = spec.figure.get_size_inches()
+    return {
+        "key": spec.key, "caption": spec.caption, "alt": spec.alt,
+        "data": base64.b64encode(svg).decode("ascii"),
+        "width": round(width * 96), "height": round(height * 96),
+        "files": ", ".join(f"figures/{p.name}" for p in paths),
+    }
+
+
+def _resource(name: str) -> str:
+    return (resources.files("oncorwe.report") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(_resource("report.html.j2"))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_manifest(folder: Path, info: Mapping[str, Any], shareable: bool,
+                    provenance: Mapping[str, Any] | None) -> None:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    manifest = {
+        "study": info.get("study"),
+        "shareable": shareable,
+        "analysis": dict(info),
+        "provenance": dict(provenance or {}),
+        "versions": package_versions(),
+        "outputs": [{"file": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+                    for p in files],
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n",
+                                          encoding="utf-8")
+
+
+def write_atomically(target: Path, write: Any) -> None:
+    """Call ``write(tmp)`` on a fresh folder beside ``target``, then swap it into place.
+
+    A failure leaves ``target`` as it was (old report or nothing) and removes the partial folder.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report folder is ordinary
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old.rmdir()
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+

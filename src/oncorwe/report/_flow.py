@@ -1,0 +1,62 @@
+"""The cohort flow diagram (STROBE item 13; von Elm E et al., Lancet 2007;370:1453-1457): the
+number of patients at each step, with the patients excluded at each criterion and why."""
+
+from __future__ import annotations
+
+import polars as pl
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyBboxPatch
+
+from oncorwe.report._format import group_label
+from oncorwe.report._style import FULL_WIDTH_IN, figure_style, new_figure
+
+__all__ = ["CRITERION_LABELS", "flow_figure"]
+
+CRITERION_LABELS: dict[str, str] = {
+    "source_records": "Patients in the centres' records",
+    "duplicate_referral": "Same patient referred by two centres (merged)",
+    "not_stage_iv_unresectable": "Not stage IV / unresectable stage III",
+    "no_chemotherapy": "No chemotherapy",
+    "no_ici_before_chemotherapy": "No immune checkpoint inhibitor before chemotherapy",
+    "no_progression_on_ici": "No progression on the checkpoint inhibitor",
+    "chemotherapy_outside_window": "Chemotherapy started outside 2007-2017",
+}
+
+
+def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None) -> Figure:
+    """A vertical flow diagram from the overall attrition rows (``centre_id`` null)."""
+    overall = attrition.filter(pl.col("centre_id").is_null()).sort("step")
+    steps = overall.rows(named=True)
+    n_boxes = len(steps) + 1
+    height = 0.55 * n_boxes + 0.3
+    with figure_style():
+        fig = new_figure(FULL_WIDTH_IN, height)
+        ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, n_boxes)
+        ax.axis("off")
+
+        def box(x: float, y: float, w: float, text: str, face: str) -> None:
+            ax.add_patch(FancyBboxPatch((x, y - 0.2), w, 0.4, boxstyle="round,pad=0.02",
+                                        linewidth=0.8, edgecolor="#000000", facecolor=face))
+            ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=7.5)
+
+        y = n_boxes - 0.5
+        if steps:
+            first = steps[0]
+            centres = f" from {n_centres} centres" if n_centres else ""
+            box(0.3, y, 4.6, f"{CRITERION_LABELS['source_records']}{centres}\nn = {first['n_before']}", "#FFFFFF")
+        for row in steps:
+            if row["criterion"] == "source_records":
+                continue
+            y_next = y - 1
+            ax.annotate("", xy=(2.6, y_next + 0.22), xytext=(2.6, y - 0.22),
+                        arrowprops={"arrowstyle": "-|>", "linewidth": 0.8, "color": "#000000"})
+            ax.plot([2.6, 5.3], [y - 0.5, y - 0.5], color="#000000", linewidth=0.8)
+            label = CRITERION_LABELS.get(row["criterion"], group_label(row["criterion"]))
+            box(5.3, y - 0.5, 4.4, f"Excluded: {label}\nn = {row['n_excluded']}", "#F2F2F2")
+            box(0.3, y_next, 4.6, f"n = {row['n_after']}", "#FFFFFF")
+            y = y_next
+        if steps:
+            ax.text(2.6, y - 0.42, "Analysed", ha="center", va="top", fontsize=7.5, fontweight="bold")
+    return fig

@@ -1,0 +1,78 @@
+"""Forest plot of the Cox models: hazard ratio with 95% CI per term, one panel per endpoint, on a
+log scale with the line of no effect at 1."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+from oncorwe.report._format import group_label, variable_label
+from oncorwe.report._style import FULL_WIDTH_IN, figure_style, new_figure
+
+__all__ = ["forest_figure", "term_label"]
+
+
+def term_label(term: str, variable: str) -> str:
+    """``regimen_class=taxane`` -> "Regimen: Taxane alone"; a numeric covariate its own label."""
+    rest = term[len(variable):].lstrip("=:._ ") if term.startswith(variable) else ""
+    if not rest or rest in {"TRUE", "True", "1"}:
+        return variable_label(variable)
+    return f"{variable_label(variable)}: {group_label(rest)}"
+
+
+def forest_figure(cox: pl.DataFrame, *, endpoints: Sequence[tuple[str, str]],
+                  references: dict[str, str] | None = None) -> Figure:
+    """Hazard ratios of ``cox`` (columns endpoint, term, variable, hazard_ratio, lower, upper).
+
+    ``endpoints`` lists (endpoint, title) panels; ``references`` names each categorical
+    covariate's reference level, printed under the plot.
+    """
+    terms = cox.filter(pl.col("endpoint") == endpoints[0][0]).select("term", "variable").rows()
+    n_terms = max(len(terms), 1)
+    height = 0.9 + 0.22 * n_terms
+    with figure_style():
+        fig = new_figure(FULL_WIDTH_IN, height)
+        axes = fig.subplots(1, len(endpoints), sharey=True, squeeze=False)[0]
+        fig.subplots_adjust(left=0.34, right=0.98, top=1 - 0.3 / height, bottom=0.55 / height, wspace=0.35)
+        y = np.arange(n_terms)[::-1]
+        for ax, (endpoint, title) in zip(axes, endpoints, strict=True):
+            rows = {r["term"]: r for r in cox.filter(pl.col("endpoint") == endpoint).iter_rows(named=True)}
+            hr, lo, hi = [], [], []
+            for term, _variable in terms:
+                row = rows.get(term, {})
+                hr.append(_num(row.get("hazard_ratio")))
+                lo.append(_num(row.get("lower")))
+                hi.append(_num(row.get("upper")))
+            hr_arr, lo_arr, hi_arr = np.array(hr), np.array(lo), np.array(hi)
+            ax.axvline(1.0, color="#777777", linewidth=0.7)
+            ok = np.isfinite(hr_arr) & np.isfinite(lo_arr) & np.isfinite(hi_arr)
+            ax.hlines(y[ok], lo_arr[ok], hi_arr[ok], color="#000000", linewidth=1.0)
+            ax.plot(hr_arr[ok], y[ok], marker="s", linestyle="none", color="#0072B2", markersize=4)
+            ax.set_xscale("log")
+            finite = np.concatenate([lo_arr[ok], hi_arr[ok]]) if ok.any() else np.array([0.5, 2.0])
+            low, high = max(float(finite.min()) * 0.8, 0.05), min(float(finite.max()) * 1.25, 20.0)
+            ax.set_xlim(min(low, 0.5), max(high, 2.0))
+            ticks = [t for t in (0.1, 0.25, 0.5, 1, 2, 4, 8) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{t:g}" for t in ticks])
+            ax.minorticks_off()
+            ax.set_title(title, loc="left")
+            ax.set_xlabel("Hazard ratio (95% CI, log scale)")
+        axes[0].set_yticks(y)
+        axes[0].set_yticklabels([term_label(t, v) for t, v in terms])
+        axes[0].set_ylim(-0.7, n_terms - 0.3)
+        if references:
+            text = "Reference levels: " + "; ".join(
+                f"{variable_label(k)} {group_label(v)}" for k, v in sorted(references.items()))
+            fig.text(0.01, 0.01, text, fontsize=6.5, ha="left", va="bottom")
+    return fig
+
+
+def _num(value: object) -> float:
+    if value is None:
+        return math.nan
+    return float(value)  # type: ignore[arg-type]

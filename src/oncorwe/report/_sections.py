@@ -1,0 +1,224 @@
+"""The report's content: which figures and tables go in which section, in order, and the headline
+figures. Works on the analysis result's tables (suppressed already when the report is shareable)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from matplotlib.figure import Figure
+
+from oncorwe.report._flow import CRITERION_LABELS, flow_figure
+from oncorwe.report._forest import forest_figure, term_label
+from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
+from oncorwe.report._km_plot import km_figure
+from oncorwe.report._tables import (
+    DisplayTable,
+    cox_display,
+    landmark_display,
+    published_display,
+    response_display,
+    simple_display,
+    subsequent_display,
+    survival_display,
+    table1_display,
+)
+
+__all__ = ["FigureSpec", "Section", "build_sections", "headline"]
+
+ENDPOINT_LABELS = {"pfs": "Progression-free survival", "os": "Overall survival"}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """A figure to draw and save: file stem, caption, alt text, and the matplotlib figure."""
+
+    key: str
+    caption: str
+    alt: str
+    figure: Figure
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    items: list[DisplayTable | FigureSpec] = field(default_factory=list)
+
+
+def headline(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The few numbers a reader looks for first (key, label, value)."""
+    out = [{"key": "patients", "label": "Patients (centres)", "value": f"{info['n_patients']} ({info['n_centres']})"}]
+    resp = tables["response"]
+    if resp.height:
+        for cat, label in (("ORR", "Objective response rate"), ("DCR", "Disease control rate")):
+            r = resp.filter((pl.col("group_var") == "overall") & (pl.col("category") == cat))
+            if r.height:
+                row = r.row(0, named=True)
+                out.append({"key": cat.lower(), "label": f"{label} (95% CI)",
+                            "value": f"{fmt_num(row['percent'])}% ({fmt_num(row['lower'])}\u2013{fmt_num(row['upper'])})"})
+    summary = tables["survival_summary"]
+    for endpoint, label in (("pfs", "Median PFS, months (95% CI)"), ("os", "Median OS, months (95% CI)")):
+        r = summary.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == "overall"))
+        if r.height:
+            row = r.row(0, named=True)
+            out.append({"key": f"median_{endpoint}", "label": label,
+                        "value": fmt_ci(row["median"], row["median_lower"], row["median_upper"])})
+    desc = tables["descriptives"]
+    fu = desc.filter(pl.col("measure") == "median_followup_months") if desc.height else desc
+    if fu.height:
+        out.append({"key": "followup", "label": "Median follow-up, months (reverse KM)",
+                    "value": fmt_num(fu["value"][0])})
+    pub = tables["published"]
+    if pub.height:
+        compared = pub.filter(pl.col("status").is_in(["agrees", "differs", "not computed"]))
+        agree = int((compared["status"] == "agrees").sum())
+        out.append({"key": "published_agreement", "label": "Published figures reproduced",
+                    "value": f"{agree} of {compared.height}"})
+    return out
+
+
+def _km_figures(tables: Mapping[str, pl.DataFrame], settings: Mapping[str, Any], suppress_below: int) -> list[FigureSpec]:
+    curves, summary, logrank = tables["survival_curves"], tables["survival_summary"], tables["logrank"]
+    specs = []
+    for endpoint, label in ENDPOINT_LABELS.items():
+        for group_var in ["overall", *settings.get("km_splits", [])]:
+            sub = curves.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == group_var))
+            if sub.height == 0:
+                continue
+            rows = summary.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == group_var))
+            groups = [g for g in rows["group"].to_list() if g in set(sub["group"].to_list())]
+            medians = {r["group"]: (r["median"], r["median_lower"], r["median_upper"]) for r in rows.iter_rows(named=True)}
+            lr = logrank.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == group_var))
+            p_value = lr["p_value"][0] if lr.height else None
+            by = "" if group_var == "overall" else f" by {variable_label(group_var).lower()}"
+            fig = km_figure(sub, ylabel=label, groups=groups, medians=medians, p_value=p_value,
+                            ci_bands=len(groups) <= 3, suppress_below=suppress_below)
+            specs.append(FigureSpec(
+                f"km_{endpoint}_{group_var}", f"{label}{by}: Kaplan-Meier estimate"
+                + (" with 95% confidence bands" if len(groups) <= 3 else "")
+                + "; numbers at risk, censored and with an event under the axis.",
+                f"Kaplan-Meier curves of {label.lower()}{by}", fig))
+    return specs
+
+
+def _centre_table(attrition: pl.DataFrame) -> DisplayTable | None:
+    per_centre = attrition.filter(pl.col("centre_id").is_not_null())
+    if per_centre.height == 0:
+        return None
+    criteria = per_centre.sort("step")["criterion"].unique(maintain_order=True).to_list()
+    excl = [c for c in criteria if c != "source_records"]
+    header = ("Centre", "Patients in records", *(CRITERION_LABELS.get(c, group_label(c)) for c in excl), "Analysed")
+    rows = []
+    for centre in sorted(per_centre["centre_id"].unique().to_list()):
+        block = per_centre.filter(pl.col("centre_id") == centre).sort("step")
+        by_criterion = {r["criterion"]: r for r in block.iter_rows(named=True)}
+        first, last = block.row(0, named=True), block.row(block.height - 1, named=True)
+        rows.append((str(centre), str(first["n_before"]),
+                     *(str(by_criterion[c]["n_excluded"]) if c in by_criterion else "\u2013" for c in excl),
+                     str(last["n_after"])))
+    return DisplayTable("attrition_by_centre", "Cohort attrition by centre (excluded at each criterion)",
+                        header, tuple(rows))
+
+
+def build_sections(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, suppress_below: int) -> list[Section]:
+    """Every section of the report, with its tables and figures, in reading order."""
+    settings = info.get("settings", {})
+    sections: list[Section] = []
+
+    cohort = Section("cohort", "Study population")
+    if tables["attrition"].height:
+        cohort.items.append(FigureSpec("flow", "Cohort flow (STROBE): patients at each eligibility step and why they were excluded.",
+                                       "Flow diagram of the cohort selection",
+                                       flow_figure(tables["attrition"], n_centres=info.get("n_centres"))))
+        centre_table = _centre_table(tables["attrition"])
+        if centre_table:
+            cohort.items.append(centre_table)
+    if tables["reconciliation"].height:
+        rec = tables["reconciliation"].group_by("centre_id").agg(
+            [pl.col(c).cast(pl.Int64, strict=False).sum() for c in ("records_read", "accepted", "quarantined", "merged")
+             if c in tables["reconciliation"].columns]).sort("centre_id")
+        cohort.items.append(simple_display("reconciliation", "Records read per centre: accepted, quarantined, merged", rec))
+    if tables["quarantine_summary"].height:
+        cohort.items.append(simple_display("quarantine", "Quarantined values by field and reason", tables["quarantine_summary"]))
+    if cohort.items:
+        sections.append(cohort)
+
+    baseline = Section("baseline", "Baseline characteristics")
+    baseline.items.append(table1_display(tables["table1"], tables["table1_smd"]))
+    if tables["regimens"].height:
+        regs = tables["regimens"].with_columns(
+            pl.col("regimen_class").map_elements(group_label, return_dtype=pl.String))
+        baseline.items.append(simple_display("regimens", "Index chemotherapy: regimens as given", regs))
+    sections.append(baseline)
+
+    response = Section("response", "Response")
+    for group_var in ["overall", *[g for g in tables["response"]["group_var"].unique(maintain_order=True).to_list() if g != "overall"]]:
+        response.items.append(response_display(tables["response"], tables["response_tests"], group_var))
+    response.paragraphs.append("Regimens were not randomised: per-regimen figures are descriptive.")
+    sections.append(response)
+
+    survival = Section("survival", "Survival")
+    desc = tables["descriptives"]
+    for r in desc.iter_rows(named=True):
+        if r["measure"] == "median_followup_months":
+            survival.paragraphs.append(f"Median follow-up (reverse Kaplan-Meier): {fmt_ci(r['value'], r['lower'], r['upper'])} months.")
+        elif r["measure"] == "chemo_duration_weeks":
+            survival.paragraphs.append(f"Duration of the index chemotherapy: median {fmt_num(r['value'])} weeks "
+                                       f"(range {fmt_num(r['minimum'])}\u2013{fmt_num(r['maximum'])}).")
+    for endpoint, label in ENDPOINT_LABELS.items():
+        survival.items.append(survival_display(tables["survival_summary"], tables["survival_rates"], tables["logrank"], endpoint, label))
+    survival.items.extend(_km_figures(tables, settings, suppress_below))
+    sections.append(survival)
+
+    responders = Section("landmark", "Overall survival by response: naive and landmark")
+    responders.paragraphs.append(str(info.get("guarantee_time_note", "")))
+    if tables["landmark"].height:
+        responders.items.append(landmark_display(tables["landmark"]))
+    sections.append(responders)
+
+    cox = Section("cox", "Multivariable Cox models")
+    if tables["cox"].height:
+        cox.items.append(FigureSpec("forest", "Hazard ratios (95% CI) from the multivariable Cox models.",
+                                    "Forest plot of hazard ratios",
+                                    forest_figure(tables["cox"], endpoints=list(ENDPOINT_LABELS.items()),
+                                                  references=settings.get("cox_reference"))))
+    for endpoint, label in ENDPOINT_LABELS.items():
+        cox.items.append(cox_display(tables["cox"], tables["cox_models"], endpoint, label, term_label))
+    if tables["cox_ph_test"].height:
+        cox.items.append(simple_display("cox_ph_test", "Proportional-hazards test (Grambsch-Therneau, as R's cox.zph)",
+                                        tables["cox_ph_test"]))
+    sections.append(cox)
+
+    subsequent = Section("subsequent", "Subsequent therapies")
+    subsequent.items.append(subsequent_display(tables["subsequent"]))
+    sections.append(subsequent)
+
+    if tables["published"].height:
+        published = Section("published", "Published versus reproduced")
+        published.items.append(published_display(tables["published"]))
+        sections.append(published)
+
+    sections.append(_methods(info))
+    return sections
+
+
+def _methods(info: Mapping[str, Any]) -> Section:
+    settings = info.get("settings", {})
+    section = Section("methods", "Methods")
+    section.paragraphs.extend([
+        "Time zero is the start of the first chemotherapy after failure of an immune checkpoint inhibitor. "
+        "Best overall response follows RECIST 1.1; ORR and DCR are over all patients, with exact "
+        "(Clopper-Pearson) confidence intervals.",
+        "PFS: to progression or death, censored at the last evaluable assessment. OS: to death, censored at "
+        "the last contact. Kaplan-Meier estimates with Greenwood variances; log-rank tests; median follow-up by "
+        "reverse Kaplan-Meier (Schemper & Smith 1996). Months are days / 30.4375.",
+        f"Cox proportional-hazards models (Efron ties), complete cases, covariates: "
+        f"{', '.join(variable_label(c) for c in settings.get('cox_covariates', []))}; proportional hazards checked "
+        "with the Grambsch-Therneau test.",
+        f"Landmark analysis at {settings.get('landmark_weeks', '')} weeks (Anderson, Cain & Gelber 1983).",
+    ])
+    return section
