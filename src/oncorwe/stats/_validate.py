@@ -54,6 +54,9 @@ def _to_numpy(values: Any, name: str) -> np.ndarray:
     else:
         try:
             arr = np.asarray(values)
+            if arr.dtype.kind in "US":
+                # numpy turns ["a", 2.0] into strings; keep each element's own type instead
+                arr = np.asarray(values, dtype=object)
         except Exception as exc:
             raise InputError(
                 f"{name}: could not convert {type(values).__name__} to an array: {exc}"
