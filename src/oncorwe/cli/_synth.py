@@ -1,9 +1,31 @@
-"""The `oncorwe synth` command (being written now)."""
+"""The ``oncorwe synth`` command: write a synthetic multicentre study."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+__all__ = ["register"]
+
+
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the centre files and _truth/ into.")],
+    study: Annotated[str, typer.Option("--study", help="Study whose published figures to reproduce.")] = "goldinger2022",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 2022,
+    patients: Annotated[
+        int | None,
+        typer.Option("--patients", help="Number of patient records (default: the study's size, 463 eligible + ~20%)."),
+    ] = None,
+) -> None:
+    """Write messy synthetic centre exports calibrated to a published study."""
+    from oncorwe.synth import generate_study
+
+    path = generate_study(study, out, seed=seed, patients=patients, progress=True)
+    typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's command to the app (nothing yet)."""
+    """Add ``synth`` to the app."""
+    app.command("synth")(synth)

@@ -1,0 +1,245 @@
+"""Baseline draw: who the patients are, with the study's exact counts among the eligible ones.
+
+Every eligible patient gets covariates (sex, BRAF, M stage, brain metastases, ECOG, LDH, age),
+a regimen, a prior ICI class and a best response such that the counts of the targets file hold
+exactly (scaled proportionally for another size). Responders are drawn preferring a good prognosis
+(the prognostic score ``risk`` below), so covariates and outcome are associated as in real data.
+Excluded records (about one in five on top) get the same kind of draw without exact counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from oncorwe.synth._allocate import choose_exact, scale_counts, split_exact
+
+__all__ = ["EPOCH", "Cohort", "day_number", "draw_cohort", "stream"]
+
+EPOCH = dt.date(1970, 1, 1)
+RESPONSES = ("CR", "PR", "SD", "PD", "NE")
+N_UNIFORMS = 48
+
+
+def day_number(value: dt.date) -> int:
+    """Days since 1970-01-01."""
+    return (value - EPOCH).days
+
+
+def stream(seed: int, name: str) -> np.random.Generator:
+    """An independent random stream per purpose, so adding one draw never shifts the others."""
+    key = [ord(c) for c in name]
+    return np.random.default_rng([seed, *key])
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Patient-level arrays, one entry per generated (non-duplicate) record; eligible ones first."""
+
+    n_eligible: int
+    reason: npt.NDArray[np.object_]  # "" for eligible, else the exclusion reason
+    male: npt.NDArray[np.bool_]
+    braf: npt.NDArray[np.int8]  # 1 V600 mutant, 0 wild type, -1 unknown
+    m_stage: npt.NDArray[np.object_]
+    brain: npt.NDArray[np.bool_]
+    ecog: npt.NDArray[np.int8]  # -1 = not recorded
+    ldh_ratio: npt.NDArray[np.float64]  # NaN = not recorded
+    primary_site: npt.NDArray[np.object_]
+    age_years: npt.NDArray[np.float64]  # latent age at the index date
+    stage: npt.NDArray[np.object_]
+    regimen_class: npt.NDArray[np.object_]
+    regimen: npt.NDArray[np.object_]  # chemotherapy ingredients, "+"-joined, sorted
+    partner: npt.NDArray[np.object_]  # non-chemotherapy ingredients of the index line, or ""
+    prior: npt.NDArray[np.object_]  # anti_pd1 | anti_ctla4 | combined | sequence
+    bor: npt.NDArray[np.object_]
+    index_day: npt.NDArray[np.int64]
+    risk: npt.NDArray[np.float64]  # prognostic score (higher = worse)
+    uniforms: npt.NDArray[np.float64]  # per-patient uniforms for the timeline builder
+
+    @property
+    def n(self) -> int:
+        return int(self.reason.shape[0])
+
+    @property
+    def eligible(self) -> npt.NDArray[np.bool_]:
+        return self.reason == ""
+
+
+def _year_days(rng: np.random.Generator, weights: dict[str, Any], n: int) -> npt.NDArray[np.int64]:
+    years = np.array([int(y) for y in weights], dtype=np.int64)
+    p = np.array([float(w) for w in weights.values()])
+    chosen = rng.choice(years, size=n, p=p / p.sum())
+    starts = np.array([day_number(dt.date(int(y), 1, 1)) for y in chosen], dtype=np.int64)
+    lengths = np.array([366 if int(y) % 4 == 0 else 365 for y in chosen], dtype=np.int64)
+    return starts + np.floor(rng.random(n) * lengths).astype(np.int64)
+
+
+def _labels(counts: dict[str, int]) -> npt.NDArray[np.object_]:
+    return np.array([k for k, v in counts.items() for _ in range(v)], dtype=object)
+
+
+def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, int], seed: int) -> Cohort:
+    """Draw the eligible patients (exact counts) and the excluded records (reasons as given).
+
+    ``excluded`` must not include duplicate referrals (they are copies, made later).
+    """
+    pub = targets["published"]
+    unp = targets["unpublished"]
+    scale = n_eligible / targets["study"]["eligible"]
+    rng = stream(seed, "baseline")
+    n_ex = sum(excluded.values())
+    n = n_eligible + n_ex
+    elig = np.zeros(n, dtype=bool)
+    elig[:n_eligible] = True
+    reason = np.array([""] * n_eligible + [k for k, v in excluded.items() for _ in range(v)], dtype=object)
+
+    def count(value: float) -> int:
+        return round(value * scale)
+
+    def marginal(k_eligible: int) -> npt.NDArray[np.bool_]:
+        # exact among the eligible, same share among the excluded
+        flags = choose_exact(rng, elig, k_eligible)
+        flags[~elig] = rng.random(n_ex) < k_eligible / max(n_eligible, 1)
+        return flags
+
+    counts = pub["counts"]
+    male = marginal(count(counts["male"]))
+    braf_mut = marginal(count(counts["braf_v600"]))
+    braf_unknown = choose_exact(rng, elig & ~braf_mut, count(unp["braf_unknown"]))
+    braf = np.where(braf_mut, 1, np.where(braf_unknown, -1, 0)).astype(np.int8)
+    m1c = marginal(count(counts["m1c_or_worse"]))
+    brain = choose_exact(rng, elig & m1c, count(counts["brain_metastases"]))
+    brain[~elig] = m1c[~elig] & (rng.random(n_ex) < counts["brain_metastases"] / counts["m1c_or_worse"])
+    # AJCC 8 writes brain metastases as M1d; the centres of the era mostly wrote M1c (AJCC 7)
+    m_stage = np.where(m1c, "M1c", np.where(rng.random(n) < 0.45, "M1a", "M1b")).astype(object)
+    m_stage[brain & (rng.random(n) < 0.4)] = "M1d"
+    stage = np.full(n, "IV", dtype=object)
+
+    shares = np.array(unp["ecog_shares"], dtype=float)
+    ecog = rng.choice(np.arange(len(shares)), size=n, p=shares / shares.sum()).astype(np.int8)
+    ecog[rng.random(n) < unp["ecog_missing_share"]] = -1
+    ldh_elevated = rng.random(n) < unp["ldh_elevated_share"]
+    ldh_ratio = np.where(
+        ldh_elevated, 1.0 + rng.lognormal(np.log(0.45), 0.8, n), rng.uniform(0.45, 0.99, n)
+    )
+    ldh_ratio[rng.random(n) < unp["ldh_missing_share"]] = np.nan
+    sites = unp["primary_site_shares"]
+    primary_site = rng.choice(np.array(list(sites), dtype=object), size=n, p=np.array(list(sites.values())) / sum(sites.values()))
+    age = np.clip(rng.normal(targets["published"]["times"]["age_median_years"], unp["age_sd_years"], n), 21, 89)
+
+    risk = (
+        0.35 * brain
+        + 0.25 * m1c
+        + 0.45 * np.nan_to_num(ldh_ratio > 1.0)
+        + 0.5 * (ecog >= 2)
+        - 0.2 * (ecog == 0)
+    ).astype(float)
+
+    # regimen class and the responders in each (exact), then CR among responders
+    reg = pub["regimens"]
+    reg_counts = scale_counts({k: v[0] for k, v in reg.items()}, n_eligible)
+    regimen_class = np.empty(n, dtype=object)
+    regimen_class[:n_eligible] = rng.permutation(_labels(reg_counts))
+    regimen_class[~elig] = rng.choice(np.array(list(reg), dtype=object), size=n_ex, p=np.array([v[0] for v in reg.values()]) / sum(v[0] for v in reg.values()))
+    good = np.exp(-0.9 * risk)
+    responder = np.zeros(n, dtype=bool)
+    for cls, (patients, resp) in reg.items():
+        k = min(round(resp * reg_counts[cls] / patients) if patients else 0, reg_counts[cls])
+        responder |= choose_exact(rng, elig & (regimen_class == cls), k, good)
+    bor_counts = scale_counts(dict(pub["best_response"]), n_eligible)
+    n_resp = int(responder.sum())
+    cr_pr = scale_counts({"CR": bor_counts["CR"], "PR": bor_counts["PR"]}, n_resp)
+    non = scale_counts({k: bor_counts[k] for k in ("SD", "PD", "NE")}, n_eligible - n_resp)
+    bor = np.empty(n, dtype=object)
+    bor[responder] = split_exact(rng, responder, cr_pr)[responder]
+    nonresp = elig & ~responder
+    # taxane patients: enough SD for their longer published median PFS (unpublished split)
+    tax_non = nonresp & (regimen_class == "taxane")
+    tax_sd = choose_exact(rng, tax_non, min(count(unp["taxane_stable_disease"]), non["SD"], int(tax_non.sum())))
+    bor[tax_sd] = "SD"
+    rest = nonresp & ~tax_sd
+    bor[rest] = split_exact(
+        rng, rest, {"NE": non["NE"], "SD": non["SD"] - int(tax_sd.sum()), "PD": non["PD"]},
+        {"NE": np.exp(1.2 * risk), "SD": np.exp(-0.6 * risk)},
+    )[rest]
+    bor_share = np.array([pub["best_response"][r] for r in RESPONSES], dtype=float)
+    bor[~elig] = rng.choice(np.array(RESPONSES, dtype=object), size=n_ex, p=bor_share / bor_share.sum())
+
+    # regimen ingredients within class (exact split of each class's patients)
+    regimen = np.empty(n, dtype=object)
+    for cls, options in unp["regimen_ingredients"].items():
+        in_cls = regimen_class == cls
+        split = scale_counts({name: k for name, k in options}, int((in_cls & elig).sum()))
+        regimen[in_cls & elig] = split_exact(rng, in_cls & elig, split)[in_cls & elig]
+        names = np.array([name for name, _ in options], dtype=object)
+        p = np.array([k for _, k in options], dtype=float)
+        regimen[in_cls & ~elig] = rng.choice(names, size=int((in_cls & ~elig).sum()), p=p / p.sum())
+
+    # prior ICI: PD-1 based (exact, with the published responders among them)
+    k_pd1 = count(counts["prior_anti_pd1"])
+    k_pd1_resp = min(count(counts["prior_anti_pd1_responders"]), n_resp)
+    pd1 = choose_exact(rng, responder, k_pd1_resp) | choose_exact(rng, nonresp, k_pd1 - k_pd1_resp)
+    pri = unp["prior_ici"]
+    pd1_split = scale_counts(
+        {"anti_pd1": pri["anti_pd1"], "combined": pri["anti_pd1_ctla4_combined"], "sequence": pri["anti_pd1_ctla4_sequence"]},
+        int(pd1.sum()),
+    )
+    prior = np.full(n, "anti_ctla4", dtype=object)
+    prior[pd1] = split_exact(rng, pd1, pd1_split)[pd1]
+    prior[~elig] = rng.choice(np.array(["anti_pd1", "anti_ctla4", "combined", "sequence"], dtype=object), size=n_ex, p=[0.39, 0.44, 0.09, 0.08])
+
+    # combination partners in the index line (exact): BRAF/MEK for BRAF mutants, PD-1 for
+    # ipilimumab-only patients, bevacizumab with carboplatin + paclitaxel
+    partner = np.full(n, "", dtype=object)
+    parts = scale_counts(dict(unp["combination_partners"]), count(counts["combined_with_targeted_or_immuno"]))
+    braf_mek = choose_exact(rng, elig & (braf == 1), parts["braf_mek"])
+    partner[braf_mek] = "dabrafenib+trametinib"
+    partner[choose_exact(rng, elig & (prior == "anti_ctla4") & ~braf_mek, parts["pembrolizumab"])] = "pembrolizumab"
+    bev = choose_exact(rng, elig & (regimen == "carboplatin+paclitaxel") & (partner == ""), parts["bevacizumab"])
+    partner[bev] = "bevacizumab"
+
+    # index date: PD-1 based patients from the PD-1 era on
+    index_day = np.where(
+        np.isin(prior, ["anti_pd1", "combined", "sequence"]),
+        _year_days(rng, unp["index_year_weights_pd1"], n),
+        _year_days(rng, unp["index_year_weights_ctla4"], n),
+    ).astype(np.int64)
+
+    # excluded records: what makes them fail their criterion (see _records for the timelines)
+    outside = reason == "chemotherapy_outside_window"
+    early = outside & (rng.random(n) < 0.3)
+    index_day[outside] = day_number(dt.date(2018, 1, 8)) + np.floor(rng.random(int(outside.sum())) * 300).astype(np.int64)
+    index_day[early] = day_number(dt.date(2006, 1, 9)) + np.floor(rng.random(int(early.sum())) * 330).astype(np.int64)
+    prior[early] = "anti_ctla4"
+    not_iv = reason == "not_stage_iv_unresectable"
+    stage[not_iv] = "III"
+    m_stage[not_iv] = "M0"
+    brain[not_iv] = False
+    single = np.isin(reason, ["no_progression_on_ici", "no_ici_before_chemotherapy"])
+    prior[single & np.isin(prior, ["combined", "sequence"])] = "anti_pd1"
+
+    return Cohort(
+        n_eligible=n_eligible,
+        reason=reason,
+        male=male,
+        braf=braf,
+        m_stage=m_stage,
+        brain=brain,
+        ecog=ecog,
+        ldh_ratio=ldh_ratio,
+        primary_site=primary_site,
+        age_years=age,
+        stage=stage,
+        regimen_class=regimen_class,
+        regimen=regimen,
+        partner=partner,
+        prior=prior,
+        bor=bor,
+        index_day=index_day,
+        risk=risk,
+        uniforms=rng.random((n, N_UNIFORMS)),
+    )

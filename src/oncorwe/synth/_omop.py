@@ -1,0 +1,254 @@
+"""OMOP CDM v5.4 in a DuckDB file: person, observation_period, condition_occurrence, drug_exposure
+(one row per administration), measurement, death and the oncology extension's episode/episode_event.
+
+Standard concept ids come only from the copied vocabulary file (``data/omop_concepts.csv``); what it
+marks unconfirmed gets a local id above 2,000,000,000 with its words in the ``*_source_value``
+column. Rows are appended in chunks, so a million patients stream through in bounded memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from oncorwe.synth._baseline import EPOCH
+from oncorwe.synth._config import DRUG_CLASSES, concepts
+from oncorwe.synth._records import Course, PatientRecord
+from oncorwe.synth._render import Renderer
+
+__all__ = ["LOCAL_CONCEPTS", "OmopWriter"]
+
+LOCAL_BASE = 2_000_000_000
+
+#: Site-specific concepts for what the shared vocabulary file does not confirm (name -> id, domain).
+LOCAL_CONCEPTS: dict[str, tuple[int, str]] = {
+    "fotemustine": (LOCAL_BASE + 1, "Drug"),
+    "nab-paclitaxel": (LOCAL_BASE + 2, "Drug"),
+    "gemcitabine": (LOCAL_BASE + 3, "Drug"),
+    "treosulfan": (LOCAL_BASE + 4, "Drug"),
+    "vinblastine": (LOCAL_BASE + 5, "Drug"),
+    "lomustine": (LOCAL_BASE + 6, "Drug"),
+    "bevacizumab": (LOCAL_BASE + 7, "Drug"),
+    "BRAF V600 mutation analysis": (LOCAL_BASE + 101, "Measurement"),
+    "BRAF V600E detected": (LOCAL_BASE + 102, "Meas Value"),
+    "BRAF V600K detected": (LOCAL_BASE + 103, "Meas Value"),
+    "BRAF V600 not detected": (LOCAL_BASE + 104, "Meas Value"),
+    "Tumour response RECIST 1.1": (LOCAL_BASE + 201, "Measurement"),
+    "RECIST complete response": (LOCAL_BASE + 211, "Meas Value"),
+    "RECIST partial response": (LOCAL_BASE + 212, "Meas Value"),
+    "RECIST stable disease": (LOCAL_BASE + 213, "Meas Value"),
+    "RECIST progressive disease": (LOCAL_BASE + 214, "Meas Value"),
+    "Uveal melanoma": (LOCAL_BASE + 301, "Condition"),
+    "Mucosal melanoma": (LOCAL_BASE + 302, "Condition"),
+    "Melanoma of unknown primary": (LOCAL_BASE + 303, "Condition"),
+    "microkatal per liter": (LOCAL_BASE + 401, "Unit"),
+}
+RESPONSE_CONCEPT = {
+    "CR": "RECIST complete response",
+    "PR": "RECIST partial response",
+    "SD": "RECIST stable disease",
+    "PD": "RECIST progressive disease",
+}
+M_CONCEPT = {"M1a": 1635100, "M1b": 1634463, "M1c": 1635519, "M1d": 1634064}
+EHR = 32817
+FIELD_DRUG_EXPOSURE = 1147094
+FIELD_MEASUREMENT = 1147138
+CYCLE_DAYS = {"nivolumab": 14, "temozolomide": 28, "fotemustine": 21}
+ORAL = {"vemurafenib", "dabrafenib", "trametinib", "cobimetinib", "encorafenib", "binimetinib", "temozolomide", "lomustine"}
+TABLES = ("person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death", "episode", "episode_event", "concept")
+
+
+def concept_id(name: str) -> int:
+    """Standard id from the vocabulary file for RxNorm drugs and confirmed concepts, else local."""
+    vocab = concepts()
+    if name in LOCAL_CONCEPTS:
+        return LOCAL_CONCEPTS[name][0]
+    concept = vocab[name]
+    return concept.concept_id
+
+
+def regimen_concept(regimen: str) -> int:
+    """A local id for a regimen (HemOnc regimen concepts are not in the confirmed list)."""
+    return LOCAL_BASE + 100_000 + zlib.crc32(regimen.encode("utf-8")) % 800_000
+
+
+def _date(day: int | None) -> dt.date | None:
+    return None if day is None else EPOCH + dt.timedelta(days=day)
+
+
+def ddl() -> str:
+    return resources.files("oncorwe.synth.data").joinpath("omop_cdm54_ddl.sql").read_text(encoding="utf-8")
+
+
+class OmopWriter:
+    """Appends patients to one centre's CDM database, table by table, in chunks."""
+
+    def __init__(self, path: Path, renderer: Renderer) -> None:
+        self.path = path
+        self.r = renderer
+        if path.exists():
+            path.unlink()
+        self.con = duckdb.connect(str(path))
+        self.con.execute(ddl())
+        self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)
+        self.schemas = {t: self._schema(t) for t in TABLES}
+        self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+        self.roles: dict[tuple[str, int], tuple[int, str]] = {}
+
+    def _schema(self, table: str) -> dict[str, pl.DataType]:
+        cols = self.con.execute(f"DESCRIBE {table}").fetchall()
+        mapping = {"INTEGER": pl.Int32(), "BIGINT": pl.Int64(), "DATE": pl.Date(), "TIMESTAMP": pl.Datetime("us"), "VARCHAR": pl.String()}
+        return {name: mapping.get(str(typ).split("(")[0], pl.Float64()) for name, typ, *_ in cols}
+
+    def _next(self, table: str) -> int:
+        self.ids[table] += 1
+        return self.ids[table]
+
+    def add(self, rec: PatientRecord) -> None:
+        pid = int(rec.local_id)
+        rows = self.rows
+        rows["person"].append(
+            {"person_id": pid, "gender_concept_id": 8507 if rec.male else 8532, "year_of_birth": rec.birth_year,
+             "race_concept_id": 0, "ethnicity_concept_id": 0, "person_source_value": rec.local_id,
+             "gender_source_value": "M" if rec.male else "F"}
+        )
+        rows["observation_period"].append(
+            {"observation_period_id": self._next("observation_period"), "person_id": pid,
+             "observation_period_start_date": _date(rec.diagnosis_day),
+             "observation_period_end_date": _date(rec.last_contact_day), "period_type_concept_id": EHR}
+        )
+        site = {"uveal": "Uveal melanoma", "mucosal": "Mucosal melanoma", "unknown_primary": "Melanoma of unknown primary"}.get(
+            rec.primary_site, "Malignant melanoma of skin")
+        self._condition(pid, site, rec.diagnosis_day, rec.primary_site)
+        index = next((c.start for c in rec.courses if c.role == "index"), rec.diagnosis_day)
+        first_line = min((c.start for c in rec.courses), default=index)
+        self._condition(pid, "Metastatic malignant neoplasm (formerly Secondary malignant neoplastic disease)", first_line - 14, "stage IV")
+        staging = index - 7
+        if rec.m_stage in M_CONCEPT:
+            self._measurement(pid, M_CONCEPT[rec.m_stage], staging, value_source=rec.m_stage)
+        if rec.brain:
+            self._measurement(pid, concept_id("Metastasis to brain"), staging, value_source="brain metastases")
+        if rec.braf != "unknown":
+            value = {"V600E": "BRAF V600E detected", "V600K": "BRAF V600K detected", "wild_type": "BRAF V600 not detected"}[rec.braf]
+            self._measurement(pid, concept_id("BRAF V600 mutation analysis"), rec.diagnosis_day + 30,
+                              value_concept=concept_id(value), value_source=rec.braf, source="BRAF V600")
+        if rec.ecog is not None:
+            self._measurement(pid, concept_id("ECOG Performance Status score"), staging, number=float(rec.ecog), source="ECOG")
+        if rec.ldh_value is not None:
+            self._measurement(pid, concept_id("Lactate dehydrogenase [Enzymatic activity/volume] in Serum or Plasma"), staging,
+                              number=rec.ldh_value, unit=8645, high=rec.ldh_uln, source="LDH", unit_source="U/L")
+        response_ids: dict[int, int] = {}
+        for scan in rec.scans:
+            response_ids[scan.day] = self._measurement(
+                pid, concept_id("Tumour response RECIST 1.1"), scan.day,
+                value_concept=concept_id(RESPONSE_CONCEPT[scan.response]), value_source=scan.response, source="RECIST")
+        for line_no, course in enumerate(sorted(rec.courses, key=lambda x: x.start), start=1):
+            self._course(pid, rec, course, line_no)
+            if course.progression is not None:
+                episode = self._episode(pid, 32677, course.progression, None, concept_id("Malignant melanoma of skin"), "progression", None)
+                if course.progression in response_ids:
+                    rows["episode_event"].append({"episode_id": episode, "event_id": response_ids[course.progression],
+                                                  "episode_event_field_concept_id": FIELD_MEASUREMENT})
+        if rec.death_day is not None:
+            rows["death"].append({"person_id": pid, "death_date": _date(rec.death_day), "death_type_concept_id": EHR})
+
+    def _condition(self, pid: int, name: str, day: int, source: str) -> None:
+        cid = concept_id(name)
+        self.rows["condition_occurrence"].append(
+            {"condition_occurrence_id": self._next("condition_occurrence"), "person_id": pid,
+             "condition_concept_id": cid, "condition_start_date": _date(day), "condition_type_concept_id": EHR,
+             "condition_source_value": source[:50], "condition_source_concept_id": cid if cid > LOCAL_BASE else 0}
+        )
+
+    def _measurement(self, pid: int, cid: int, day: int, *, number: float | None = None, value_concept: int | None = None,
+                     unit: int | None = None, high: float | None = None, value_source: str | None = None,
+                     source: str | None = None, unit_source: str | None = None) -> int:
+        mid = self._next("measurement")
+        self.rows["measurement"].append(
+            {"measurement_id": mid, "person_id": pid, "measurement_concept_id": cid, "measurement_date": _date(day),
+             "measurement_type_concept_id": EHR, "value_as_number": number, "value_as_concept_id": value_concept,
+             "unit_concept_id": unit, "range_high": high, "measurement_source_value": source,
+             "unit_source_value": unit_source, "value_source_value": value_source}
+        )
+        return mid
+
+    def _episode(self, pid: int, concept: int, start: int, end: int | None, obj: int, source: str, number: int | None) -> int:
+        eid = self._next("episode")
+        self.rows["episode"].append(
+            {"episode_id": eid, "person_id": pid, "episode_concept_id": concept, "episode_start_date": _date(start),
+             "episode_end_date": _date(end), "episode_number": number, "episode_object_concept_id": obj,
+             "episode_type_concept_id": 32545 if concept == 32531 else EHR, "episode_source_value": source[:50]}
+        )
+        return eid
+
+    def _course(self, pid: int, rec: PatientRecord, course: Course, line_no: int) -> None:
+        end = course.end if course.end is not None else rec.last_contact_day
+        regimen = "+".join(course.ingredients)
+        episode = self._episode(pid, 32531, course.start, end, regimen_concept(regimen), regimen, line_no)
+        for ingredient in course.ingredients:
+            cid = concept_id(ingredient)
+            oral = ingredient in ORAL and DRUG_CLASSES[ingredient] != "chemotherapy"
+            step = 30 if oral else CYCLE_DAYS.get(ingredient, 21)
+            days = list(range(course.start, end + 1, step))
+            if ingredient == "ipilimumab":
+                days = days[:4]
+            if not oral and days[-1] != end and (ingredient != "ipilimumab" or len(days) < 4):
+                days.append(end)
+            for k, day in enumerate(days):
+                stop = min(day + 29, end) if oral else day
+                if ingredient == "ipilimumab" and k == len(days) - 1:
+                    stop = max(stop, end) if end - day <= 21 else stop
+                did = self._next("drug_exposure")
+                self.rows["drug_exposure"].append(
+                    {"drug_exposure_id": did, "person_id": pid, "drug_concept_id": cid,
+                     "drug_exposure_start_date": _date(day), "drug_exposure_end_date": _date(stop),
+                     "drug_type_concept_id": EHR, "days_supply": stop - day + 1 if oral else None,
+                     "drug_source_value": self.r.drug(ingredient, rec.local_id, line_no, k)[:50],
+                     "drug_source_concept_id": cid if cid > LOCAL_BASE else 0,
+                     "stop_reason": (course.reason or "")[:20] if k == len(days) - 1 and course.reason else None}
+                )
+                self.rows["episode_event"].append(
+                    {"episode_id": episode, "event_id": did, "episode_event_field_concept_id": FIELD_DRUG_EXPOSURE}
+                )
+
+    def flush(self) -> None:
+        for table, rows in self.rows.items():
+            if not rows:
+                continue
+            schema = self.schemas[table]
+            frame = pl.DataFrame([{c: row.get(c) for c in schema} for row in rows], schema=schema, orient="row")
+            self.con.register("chunk", frame.to_arrow())
+            self.con.execute(f"INSERT INTO {table} SELECT * FROM chunk")
+            self.con.unregister("chunk")
+            rows.clear()
+
+    def close(self) -> None:
+        self._concepts()
+        self.flush()
+        self.con.close()
+
+    def _concepts(self) -> None:
+        start, end = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
+        seen: set[int] = set()
+        for c in concepts().values():
+            if c.concept_id in seen:
+                continue
+            seen.add(c.concept_id)
+            self.rows["concept"].append(
+                {"concept_id": c.concept_id, "concept_name": c.name[:255], "domain_id": c.domain[:20],
+                 "vocabulary_id": c.vocabulary[:20], "concept_class_id": "Ingredient" if c.domain == "Drug" else c.domain[:20],
+                 "standard_concept": "S" if c.vocabulary not in ("?", "") else None, "concept_code": c.code or "",
+                 "valid_start_date": start, "valid_end_date": end}
+            )
+        for name, (cid, domain) in LOCAL_CONCEPTS.items():
+            self.rows["concept"].append(
+                {"concept_id": cid, "concept_name": name, "domain_id": domain, "vocabulary_id": "oncorwe local",
+                 "concept_class_id": domain, "standard_concept": None, "concept_code": name[:50],
+                 "valid_start_date": start, "valid_end_date": end}
+            )

@@ -1,0 +1,323 @@
+"""``generate_study``: draw, calibrate, lay out timelines, write every centre's files and the truth."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from oncorwe.errors import InputError
+from oncorwe.model.schema import make_patient_id
+from oncorwe.synth._allocate import scale_counts
+from oncorwe.synth._baseline import Cohort, draw_cohort, stream
+from oncorwe.synth._config import CentreStyle, centre_styles, load_targets, referral_pairs
+from oncorwe.synth._crf import crf_tables, write_csv_tables, write_xlsx
+from oncorwe.synth._defects import DEFECT_COLUMNS, Defect, inject_crf_defects, resolve
+from oncorwe.synth._omop import OmopWriter
+from oncorwe.synth._records import PatientRecord, build_record, with_identity
+from oncorwe.synth._redcap import redcap_rows, write_redcap
+from oncorwe.synth._render import Renderer, pick
+from oncorwe.synth._subsequent import Subsequent, draw_subsequent
+from oncorwe.synth._times import Calibration, Times, draw_times
+from oncorwe.synth._truth import TRUTH_COLUMNS, truth_row
+
+__all__ = ["LARGE_STUDY", "generate_study"]
+
+#: From this many records on, every centre writes OMOP only, streamed in chunks.
+LARGE_STUDY = 20_000
+CHUNK = 25_000
+DEFECT_RATE = 0.035
+DEFECT_KINDS = frozenset(
+    {"unparseable_date", "end_before_start", "progression_before_chemo", "unknown_drug", "unknown_response", "shifted_row", "duplicated_row"}
+)
+TRUTH_README = """# Ground truth of this synthetic study
+
+This folder holds what the generator knows and the pipeline must find out by itself: the true
+per-patient values (`patients.csv`), every defect injected into the centre files (`defects.csv`)
+and the calibration figures (`calibration.csv`). Only tests may read it: the oncorwe pipeline must
+never read this folder, and nothing here is needed to run a study.
+"""
+
+
+def generate_study(
+    study: str,
+    out: str | Path,
+    *,
+    seed: int = 2022,
+    patients: int | None = None,
+    progress: bool = False,
+) -> Path:
+    """Write a synthetic multicentre study (centre folders, ``centres.toml``, ``_truth/``) to ``out``.
+
+    Parameters
+    ----------
+    study
+        Name of a study with a targets file, e.g. ``"goldinger2022"``.
+    out
+        Output folder (created; files the generator writes are overwritten).
+    seed
+        Random seed; the same seed, size and version give byte-identical files.
+    patients
+        Number of patient records (eligible and excluded); ``None`` = the study's default size
+        (463 eligible + about 20% excluded). Counts are scaled proportionally; from
+        ``LARGE_STUDY`` records on every centre writes an OMOP database, streamed in chunks.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    Path
+        ``out``.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
+    targets = load_targets(study)
+    n_default = targets["study"]["eligible"] + sum(targets["excluded"].values())
+    if patients is not None and (isinstance(patients, bool) or not isinstance(patients, int) or patients < 50):
+        raise InputError(f"patients: must be an integer of at least 50, got {patients!r}")
+    total = n_default if patients is None else patients
+    n_eligible = round(total * targets["study"]["eligible"] / n_default)
+    excluded = scale_counts(dict(targets["excluded"]), total - n_eligible)
+    n_duplicates = excluded.pop("duplicate_referral")
+    cohort = draw_cohort(targets, n_eligible, excluded, seed)
+    times, calibration = draw_times(cohort, targets, seed)
+    subsequent = draw_subsequent(cohort, times, targets, seed)
+    large = total >= LARGE_STUDY
+    styles = centre_styles()
+    if large:
+        styles = tuple(CentreStyle(**{**asdict(s), "format": "omop"}) for s in styles)
+    by_id = {s.centre_id: s for s in styles}
+    centre_of = _assign_centres(cohort, styles, seed)
+    numbers = _numbers(centre_of, len(styles), seed)
+    duplicates = _duplicates(cohort, centre_of, styles, n_duplicates, seed)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    truth_dir = out / "_truth"
+    truth_dir.mkdir(exist_ok=True)
+    (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
+    dup_numbers: dict[int, int] = {}
+    next_number = np.bincount(centre_of, minlength=len(styles)).astype(int) + 1
+    for k, (_, dup_centre) in enumerate(duplicates):
+        dup_numbers[k] = int(next_number[dup_centre])
+        next_number[dup_centre] += 1
+
+    def local_id(style: CentreStyle, number: int) -> str:
+        return _format_id(style, number)
+
+    files: dict[str, list[str]] = {}
+    defects: list[Defect] = []
+    truth_path = truth_dir / "patients.csv"
+    with truth_path.open("w", encoding="utf-8", newline="") as truth_handle:
+        truth = csv.writer(truth_handle, lineterminator="\n")
+        truth.writerow(TRUTH_COLUMNS)
+        if large:
+            files = _write_large(out, cohort, times, subsequent, styles, centre_of, numbers, truth, progress)
+        else:
+            for c_idx, style in enumerate(styles):
+                keys = np.flatnonzero(centre_of == c_idx)
+                keys = keys[np.argsort(numbers[keys], kind="stable")]
+                records = [
+                    build_record(cohort, times, subsequent, int(i), style, local_id(style, int(numbers[i]))) for i in keys
+                ]
+                for k, (kept, dup_centre) in enumerate(duplicates):
+                    if dup_centre != c_idx:
+                        continue
+                    kept_style = styles[int(centre_of[kept])]
+                    original = build_record(cohort, times, subsequent, kept, kept_style, local_id(kept_style, int(numbers[kept])))
+                    records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
+                                                 make_patient_id(kept_style.centre_id, original.local_id), style))
+                protected = {kept for kept, _ in duplicates}
+                centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected)
+                files[style.centre_id] = centre_files
+                defects.extend(centre_defects)
+                for rec in records:
+                    truth.writerow([_cell(v) for v in truth_row(rec).values()])
+    _write_defects(truth_dir / "defects.csv", defects)
+    _write_calibration(truth_dir / "calibration.csv", calibration, targets)
+    manifest = {
+        "study": study,
+        "centre": [
+            {"id": s.centre_id, "country": s.country, "files": files.get(s.centre_id, [])} for s in styles if s.centre_id in files
+        ],
+    }
+    (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
+    del by_id
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np.ndarray:
+    rng = stream(seed, "centres")
+    weights = {s.centre_id: s.weight for s in styles}
+    counts = scale_counts(weights, c.n_eligible)
+    labels = np.array([k for k, (cid, v) in enumerate(counts.items()) for _ in range(v)], dtype=np.int64)
+    del weights
+    centre_of = np.empty(c.n, dtype=np.int64)
+    centre_of[: c.n_eligible] = rng.permutation(labels)
+    w = np.array([s.weight for s in styles])
+    crf = np.array([s.format != "omop" for s in styles])
+    for i in range(c.n_eligible, c.n):
+        allowed = crf if c.reason[i] == "not_stage_iv_unresectable" and crf.any() else np.ones(len(styles), dtype=bool)
+        p = np.where(allowed, w, 0.0)
+        centre_of[i] = int(rng.choice(len(styles), p=p / p.sum()))
+    return centre_of
+
+
+def _numbers(centre_of: np.ndarray, n_centres: int, seed: int) -> np.ndarray:
+    """Per record, its running number at its centre (1-based, in a random order)."""
+    rng = stream(seed, "numbers")
+    numbers = np.zeros(centre_of.shape[0], dtype=np.int64)
+    for c_idx in range(n_centres):
+        keys = np.flatnonzero(centre_of == c_idx)
+        numbers[keys] = rng.permutation(keys.shape[0]) + 1
+    return numbers
+
+
+def _format_id(style: CentreStyle, number: int) -> str:
+    if style.format == "omop":
+        return str(100_000 + number * 7)
+    if style.format == "redcap":
+        return str(number)
+    code = "".join(part[:2] for part in style.centre_id.split("-")).upper()
+    pattern = pick(["MEL-{n:04d}", "P{n:03d}", "{c}{n:05d}", "{n}"], style.centre_id)
+    return pattern.format(n=number, c=code)
+
+
+def _duplicates(c: Cohort, centre_of: np.ndarray, styles: tuple[CentreStyle, ...], k: int, seed: int) -> list[tuple[int, int]]:
+    """(kept cohort key, referring centre index) for each duplicate referral."""
+    rng = stream(seed, "duplicates")
+    index = {s.centre_id: n for n, s in enumerate(styles)}
+    pairs = [(index[a], index[b]) for a, b in referral_pairs() if a in index and b in index]
+    out: list[tuple[int, int]] = []
+    taken: set[int] = set()
+    for j in range(k):
+        kept_centre, dup_centre = pairs[j % len(pairs)]
+        pool = [int(i) for i in np.flatnonzero((centre_of == kept_centre) & c.eligible) if int(i) not in taken]
+        if not pool:
+            continue
+        chosen = pool[int(rng.integers(0, len(pool)))]
+        taken.add(chosen)
+        out.append((chosen, dup_centre))
+    return out
+
+
+def _extra_line_starts(records: list[PatientRecord], subsequent: Subsequent) -> dict[int, int]:
+    out = {}
+    for rec in records:
+        if rec.reason or subsequent.klass[rec.key] != "pd1_with_or_without_ipilimumab":
+            continue
+        last = max([x.day for x in rec.scans] + [c.end or c.start for c in rec.courses])
+        if rec.last_contact_day - last > 35:
+            out[rec.key] = last + 21
+    return out
+
+
+def _write_centre(
+    out: Path, style: CentreStyle, records: list[PatientRecord], subsequent: Subsequent, seed: int, protected: set[int]
+) -> tuple[list[str], list[Defect]]:
+    folder = out / style.centre_id
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    r = Renderer(style)
+    rng = stream(seed, f"defects:{style.centre_id}")
+    if style.format in ("csv", "xlsx"):
+        tables = crf_tables(records, r)
+        pending = inject_crf_defects(tables, r, rng, DEFECT_RATE, protected, DEFECT_KINDS, _extra_line_starts(records, subsequent))
+        if style.format == "csv":
+            names = write_csv_tables(tables, r, folder)
+            return list(names.values()), resolve(tables, pending, style.centre_id, names, xlsx=False)
+        name = f"{style.centre_id.split('-')[1]}_melanoma_crf.xlsx"
+        write_xlsx(tables, r, folder / name, 2 if style.layout != "plain" else 1)
+        return [name], resolve(tables, pending, style.centre_id, dict.fromkeys(("patients", "treatments", "assessments"), name), xlsx=True)
+    if style.format == "redcap":
+        rows, _ = redcap_rows(records)
+        stem = f"MelanomaChemoAfterICI_{zlib.crc32(style.centre_id.encode()) % 9000 + 1000}"
+        data_name, dict_name = write_redcap(rows, folder, stem)
+        return [data_name, dict_name], []
+    writer = OmopWriter(folder / "omop.duckdb", r)
+    for rec in records:
+        writer.add(rec)
+    writer.close()
+    return ["omop.duckdb"], []
+
+
+def _chunks(keys: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, keys.shape[0], size):
+        yield keys[start : start + size]
+
+
+def _write_large(
+    out: Path,
+    cohort: Cohort,
+    times: Times,
+    subsequent: Subsequent,
+    styles: tuple[CentreStyle, ...],
+    centre_of: np.ndarray,
+    numbers: np.ndarray,
+    truth: Any,
+    show: bool,
+) -> dict[str, list[str]]:
+    """Every centre as an OMOP database, patients streamed in chunks (bounded memory)."""
+    from rich.progress import Progress
+
+    files: dict[str, list[str]] = {}
+    with Progress(disable=not show) as bar:
+        task = bar.add_task("writing OMOP centres", total=cohort.n)
+        for c_idx, style in enumerate(styles):
+            folder = out / style.centre_id
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            writer = OmopWriter(folder / "omop.duckdb", Renderer(style))
+            keys = np.flatnonzero(centre_of == c_idx)
+            keys = keys[np.argsort(numbers[keys], kind="stable")]
+            for chunk in _chunks(keys, CHUNK):
+                for i in chunk:
+                    rec = build_record(cohort, times, subsequent, int(i), style, _format_id(style, int(numbers[i])))
+                    writer.add(rec)
+                    truth.writerow([_cell(v) for v in truth_row(rec).values()])
+                writer.flush()
+                bar.advance(task, chunk.shape[0])
+            writer.close()
+            files[style.centre_id] = ["omop.duckdb"]
+    return files
+
+
+def _write_defects(path: Path, defects: list[Defect]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(DEFECT_COLUMNS)
+    for d in defects:
+        writer.writerow([d.centre_id, d.file, d.row, d.sheet, d.field, d.kind, d.raw_value, d.consequence])
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _write_calibration(path: Path, cal: Calibration, targets: dict[str, Any]) -> None:
+    goal = targets["published"]["times"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(("figure", "published", "generated"))
+    for key, value in cal.figures.items():
+        writer.writerow((key, goal.get(key, ""), repr(float(value))))
+    writer.writerow(("iterations", "", cal.iterations))
+    writer.writerow(("converged", "", "true" if cal.converged else "false"))
+    path.write_text(buf.getvalue(), encoding="utf-8")

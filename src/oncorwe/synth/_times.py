@@ -1,0 +1,281 @@
+"""Times to event, calibrated so that Kaplan-Meier estimates from the written dates hit the targets.
+
+Each eligible patient gets latent times from a log-normal model with covariate effects (the
+prognostic score ``risk``: brain metastases, M1c, elevated LDH and ECOG >= 2 shorten times; the best
+response sets the PFS range: PD patients progress at their first scan, SD and responders later).
+Then a few multiplicative "knobs" (log-scale shifts of subgroups, one spread) are adjusted
+deterministically, damped, until every published Kaplan-Meier figure computed from the integer day
+counts rounds to its target. Times are whole days from the index date, exactly as the files carry them.
+
+The censoring rules are those of docs/definitions.md: PFS is censored at the last evaluable
+assessment (here: the last scan before the last contact), OS at the last contact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK
+from oncorwe.synth._baseline import Cohort, day_number, stream
+
+__all__ = ["Calibration", "Times", "draw_times", "km_median", "km_survival"]
+
+IntArray = npt.NDArray[np.int64]
+PD_FIRST_SCAN = (28, 112)  # days: a PD patient's first scan (the progression) falls in this range
+MIN_SECOND_SCAN = 84  # an SD or responding patient progresses at a second scan at the earliest
+YEAR_DAYS = 12 * DAYS_PER_MONTH
+
+
+def km_survival(time: npt.NDArray[np.float64], event: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Kaplan-Meier (1958) product-limit estimate: distinct event times and S just after each."""
+    order = np.argsort(time, kind="stable")
+    t = time[order]
+    e = event[order].astype(np.int64)
+    distinct, first = np.unique(t, return_index=True)
+    at_risk = t.shape[0] - first
+    deaths = np.add.reduceat(e, first) if t.shape[0] else np.zeros(0, dtype=np.int64)
+    keep = deaths > 0
+    surv = np.cumprod(1.0 - deaths[keep] / at_risk[keep])
+    return distinct[keep], surv
+
+
+def km_median(time: npt.ArrayLike, event: npt.ArrayLike) -> float:
+    """Median of the Kaplan-Meier curve as R's ``survival`` prints it (NaN if never reached).
+
+    Where the curve sits exactly at 0.5 between two event times, the median is their midpoint.
+    """
+    times, surv = km_survival(np.asarray(time, dtype=float), np.asarray(event, dtype=bool))
+    below = np.flatnonzero(surv <= 0.5 + 1e-12)
+    if below.size == 0:
+        return float("nan")
+    k = int(below[0])
+    if abs(surv[k] - 0.5) < 1e-12 and k + 1 < times.shape[0]:
+        return float((times[k] + times[k + 1]) / 2)
+    return float(times[k])
+
+
+def km_at(time: npt.ArrayLike, event: npt.ArrayLike, at: float) -> float:
+    """Kaplan-Meier survival at time ``at``."""
+    times, surv = km_survival(np.asarray(time, dtype=float), np.asarray(event, dtype=bool))
+    idx = np.searchsorted(times, at, side="right") - 1
+    return 1.0 if idx < 0 else float(surv[idx])
+
+
+@dataclass(frozen=True)
+class Times:
+    """Per patient, in whole days from the index date."""
+
+    pfs_days: IntArray  # PFS event or censoring day
+    pfs_kind: npt.NDArray[np.object_]  # "pd" (a PD scan) | "death" | "censored"
+    os_days: IntArray  # death or last contact
+    os_event: npt.NDArray[np.bool_]
+    chemo_days: IntArray  # index line end - start
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the calibration reached (months; weeks for the chemotherapy duration)."""
+
+    figures: dict[str, float]
+    iterations: int
+    converged: bool
+
+
+_KNOBS = ("pd", "sd", "resp", "tax", "pd1", "os_nr", "os_sig", "os_r", "cens")
+
+
+def _figures(t: dict[str, Any], g: dict[str, npt.NDArray[np.bool_]]) -> dict[str, float]:
+    pfs_m = t["pfs"] / DAYS_PER_MONTH
+    ev = t["pfs_event"]
+    os_m = t["os"] / DAYS_PER_MONTH
+    oe = t["os_event"]
+    return {
+        "pfs_median": km_median(pfs_m, ev) ,
+        "pfs_rate_12_months": km_at(pfs_m, ev, 12.0),
+        "pfs_median_responders": km_median(pfs_m[g["resp"]], ev[g["resp"]]),
+        "pfs_median_taxane": km_median(pfs_m[g["tax"]], ev[g["tax"]]),
+        "pfs_median_prior_anti_pd1": km_median(pfs_m[g["pd1"]], ev[g["pd1"]]),
+        "os_median": km_median(os_m, oe),
+        "os_median_responders": km_median(os_m[g["resp"]], oe[g["resp"]]),
+        "os_median_nonresponders": km_median(os_m[~g["resp"]], oe[~g["resp"]]),
+        "followup_median": km_median(os_m, ~oe),
+    }
+
+
+def _matches(fig: dict[str, float], target: dict[str, float]) -> bool:
+    for key, value in fig.items():
+        goal = target[key]
+        if key == "pfs_rate_12_months":
+            if round(value * 100) != round(goal * 100):
+                return False
+        elif key == "followup_median":
+            if not np.isfinite(value) or round(value) != round(goal):
+                return False
+        elif not np.isfinite(value) or round(value, 1) != round(goal, 1):
+            return False
+    return True
+
+
+def _realise(c: Cohort, z: npt.NDArray[np.float64], u: npt.NDArray[np.float64], admin: IntArray, k: dict[str, float]) -> dict[str, Any]:
+    """Integer-day times for the knob values ``k`` (vectorised; the same rules for every size)."""
+    bor = c.bor
+    resp = (bor == "CR") | (bor == "PR")
+    pd = bor == "PD"
+    ne = bor == "NE"
+    later = ~pd & ~ne
+    risk = c.risk
+    log_base = np.where(
+        pd, np.log(60.0) + 0.30 * z[:, 0] + 0.15 * risk,
+        np.where(resp, np.log(250.0) + 0.75 * z[:, 0] - 0.3 * risk, np.log(160.0) + 0.55 * z[:, 0] - 0.3 * risk),
+    )
+    shift = (
+        k["pd"] * pd + k["sd"] * later + k["resp"] * resp
+        + k["tax"] * (c.regimen_class == "taxane")
+        + k["pd1"] * np.isin(c.prior, ["anti_pd1", "combined", "sequence"])
+    )
+    latent = np.exp(log_base + shift)
+    pfs = np.where(pd, np.clip(latent, *PD_FIRST_SCAN), np.maximum(latent, MIN_SECOND_SCAN))
+    pfs = np.rint(pfs).astype(np.int64)
+    ne_death = (7 + np.floor(u[:, 0] * 34)).astype(np.int64)  # dies before the first scan
+    pfs = np.where(ne, ne_death, pfs)
+    death_first = later & (u[:, 1] < 0.07)  # dies without a documented progression
+
+    sigma_nr = 0.85 * np.exp(k["os_sig"])
+    log_pps = np.where(
+        resp, np.log(230.0) + 0.8 * z[:, 1] + 0.3 * risk + k["os_r"],
+        np.log(95.0) + sigma_nr * z[:, 1] + 0.3 * risk + k["os_nr"],
+    )
+    pps = np.maximum(np.rint(np.exp(log_pps)), 1).astype(np.int64)
+    death = np.where(ne | death_first, pfs, pfs + pps)
+
+    loss = np.rint(np.exp(np.log(700.0) + 1.0 * z[:, 2] + k["cens"])).astype(np.int64)
+    contact = np.minimum(admin, loss)
+    # a progression that is in the files was seen: the last contact is not before it
+    contact = np.where(pd | ne, np.maximum(contact, pfs), np.maximum(contact, 60))
+    os_event = death <= contact
+    os_days = np.where(os_event, death, contact)
+    pfs_kind = np.where(ne | death_first, "death", "pd").astype(object)
+    censored = later & (pfs > contact)
+    last_scan = np.maximum(contact - np.floor(u[:, 2] * 28).astype(np.int64), 42)
+    pfs = np.where(censored, last_scan, pfs)
+    pfs_kind[censored] = "censored"
+    return {
+        "pfs": pfs,
+        "pfs_event": pfs_kind != "censored",
+        "pfs_kind": pfs_kind,
+        "os": os_days,
+        "os_event": os_event,
+    }
+
+
+def _chemo_days(c: Cohort, t: dict[str, Any], z: npt.NDArray[np.float64], target_weeks: float, max_weeks: float) -> IntArray:
+    """Index-line duration: planned course, stopped at progression, death or last contact.
+
+    One common scale of the planned durations is found by bisection so the median is the target;
+    then the shortest course is a single administration (0 weeks) and the longest (a long
+    responder) lasts ``max_weeks``.
+    """
+    resp = (c.bor == "CR") | (c.bor == "PR")
+    upper = np.where(t["pfs_kind"] == "censored", t["os"], t["pfs"])
+    planned = np.exp(np.log(50.0) + 0.7 * z[:, 3] + 0.5 * resp + 0.2 * (c.bor == "SD"))
+    target_days = target_weeks * DAYS_PER_WEEK
+    n = planned.shape[0]
+    lo, hi = 0.05, 50.0
+    days = np.minimum(upper, np.rint(planned))
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        days = np.minimum(upper, np.rint(planned * mid)).astype(np.int64)
+        med = float(np.median(days / DAYS_PER_WEEK))
+        if round(med, 1) == round(target_weeks, 1) and n:
+            break
+        if med * DAYS_PER_WEEK < target_days:
+            lo = mid
+        else:
+            hi = mid
+    days = days.astype(np.int64)
+    if n >= 3:
+        days[int(np.argmin(days))] = 0
+        longest = int(np.argmax(upper))
+        days[longest] = min(int(upper[longest]), round(max_weeks * DAYS_PER_WEEK))
+    return days
+
+
+def draw_times(c: Cohort, targets: dict[str, Any], seed: int, max_iter: int = 400) -> tuple[Times, Calibration]:
+    """Calibrated times for every record (the knobs are fitted on the eligible ones only)."""
+    rng = stream(seed, "times")
+    z = rng.standard_normal((c.n, 4))
+    u = rng.random((c.n, 3))
+    cutoff = day_number(dt.date.fromisoformat(targets["study"]["data_cutoff"]))
+    admin = cutoff - c.index_day
+    goal = {k: float(v) for k, v in targets["published"]["times"].items()}
+    elig = c.eligible
+    sub = _subset(c, elig)
+    groups = {
+        "resp": np.isin(sub.bor, ["CR", "PR"]),
+        "tax": sub.regimen_class == "taxane",
+        "pd1": np.isin(sub.prior, ["anti_pd1", "combined", "sequence"]),
+    }
+    k = dict.fromkeys(_KNOBS, 0.0)
+    fig: dict[str, float] = {}
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        t = _realise(sub, z[elig], u[elig], admin[elig], k)
+        fig = _figures(t, groups)
+        if _matches(fig, goal):
+            converged = True
+            break
+        _update(k, fig, goal, it)
+    t_all = _realise(c, z, u, admin, k)
+    chemo = np.zeros(c.n, dtype=np.int64)
+    t_elig = {key: value[elig] for key, value in t_all.items()}
+    chemo[elig] = _chemo_days(sub, t_elig, z[elig], goal["chemo_duration_median_weeks"], goal["chemo_duration_max_weeks"])
+    if (~elig).any():
+        t_ex = {key: value[~elig] for key, value in t_all.items()}
+        chemo[~elig] = np.minimum(
+            np.where(t_ex["pfs_kind"] == "censored", t_ex["os"], t_ex["pfs"]),
+            np.rint(np.exp(np.log(55.0) + 0.7 * z[~elig, 3])),
+        ).astype(np.int64)
+    fig["chemo_duration_median_weeks"] = float(np.median(chemo[elig] / DAYS_PER_WEEK)) if elig.any() else float("nan")
+    fig["chemo_duration_max_weeks"] = float(chemo[elig].max() / DAYS_PER_WEEK) if elig.any() else float("nan")
+    times = Times(
+        pfs_days=t_all["pfs"],
+        pfs_kind=t_all["pfs_kind"],
+        os_days=t_all["os"],
+        os_event=t_all["os_event"],
+        chemo_days=chemo,
+    )
+    return times, Calibration(figures=fig, iterations=it, converged=converged)
+
+
+def _update(k: dict[str, float], fig: dict[str, float], goal: dict[str, float], it: int) -> None:
+    damp = 0.6 / (1.0 + it / 60.0)
+
+    def step(name: str, key: str, gain: float) -> None:
+        value = fig[key]
+        if np.isfinite(value) and value > 0:
+            k[name] += damp * gain * np.log(goal[key] / value)
+        else:
+            k[name] -= damp * 0.5  # median not reached: times too long
+
+    step("pd", "pfs_median", 1.0)
+    rate = min(max(fig["pfs_rate_12_months"], 1e-3), 1 - 1e-3)
+    target = goal["pfs_rate_12_months"]
+    k["sd"] += damp * 0.6 * (np.log(target / (1 - target)) - np.log(rate / (1 - rate)))
+    step("resp", "pfs_median_responders", 1.0)
+    step("tax", "pfs_median_taxane", 1.0)
+    step("pd1", "pfs_median_prior_anti_pd1", 1.0)
+    step("os_nr", "os_median_nonresponders", 1.0)
+    step("os_sig", "os_median", 2.0)
+    step("os_r", "os_median_responders", 1.0)
+    step("cens", "followup_median", 1.0)
+
+
+def _subset(c: Cohort, mask: npt.NDArray[np.bool_]) -> Cohort:
+    arrays = {name: getattr(c, name)[mask] for name in c.__dataclass_fields__ if name != "n_eligible"}
+    return Cohort(n_eligible=int(mask.sum()), **arrays)

@@ -1,0 +1,196 @@
+"""The true per-patient values, derived from each record by the rules of docs/definitions.md.
+
+This is the generator's own, independent implementation of those rules over its own records (the
+pipeline derives the same values from the files). Tests compare the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK, make_patient_id
+from oncorwe.synth._baseline import EPOCH
+from oncorwe.synth._config import DRUG_CLASSES
+from oncorwe.synth._records import Course, PatientRecord, Scan
+
+__all__ = ["TRUTH_COLUMNS", "best_response", "truth_row"]
+
+SD_MIN_DAYS = 42
+ICI_CLASSES = {"anti_pd1", "anti_ctla4", "anti_lag3"}
+_SINGLE: dict[tuple[str, ...], str] = {
+    ("dacarbazine",): "dacarbazine",
+    ("temozolomide",): "temozolomide",
+    ("paclitaxel",): "taxane",
+    ("nab-paclitaxel",): "taxane",
+    ("docetaxel",): "taxane",
+    ("fotemustine",): "fotemustine",
+}
+
+TRUTH_COLUMNS = (
+    "patient_id", "centre_id", "source_patient_id", "eligible", "exclusion_reason", "duplicate_of",
+    "index_date", "age_years", "sex", "primary_site", "m_stage", "m1c_or_worse", "brain_metastases",
+    "braf_v600", "ecog", "ldh_ratio", "ldh_elevated", "prior_ici_class", "prior_anti_pd1",
+    "regimen_class", "regimen_ingredients", "combined_with_targeted_or_immuno", "best_response",
+    "best_response_source", "responder", "disease_control", "pfs_months", "pfs_event", "os_months",
+    "os_event", "duration_of_response_months", "duration_of_response_event", "chemo_duration_weeks",
+    "subsequent_therapy", "subsequent_therapy_class", "subsequent_best_response", "subsequent_responder",
+)
+
+
+def _date(day: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=day)
+
+
+def _classes(course: Course) -> set[str]:
+    return {DRUG_CLASSES[x] for x in course.ingredients}
+
+
+def regimen_class(ingredients: tuple[str, ...]) -> str:
+    chemo = tuple(sorted(x for x in ingredients if DRUG_CLASSES[x] == "chemotherapy"))
+    platinum = {"carboplatin", "cisplatin"} & set(chemo)
+    taxane = {"paclitaxel", "nab-paclitaxel"} & set(chemo)
+    if platinum and taxane and len(chemo) == 2:
+        return "carboplatin_paclitaxel"
+    return _SINGLE.get(chemo, "other")
+
+
+def best_response(scans: list[Scan], start: int, stop: int | None, progression_event: bool) -> str:
+    """RECIST 1.1 best overall response without confirmation, from time points after ``start``.
+
+    Counted: time points after ``start``, before ``stop`` (the next line), up to the first PD.
+    """
+    counted: list[Scan] = []
+    for scan in sorted(scans, key=lambda x: x.day):
+        if scan.day <= start or (stop is not None and scan.day >= stop):
+            continue
+        counted.append(scan)
+        if scan.response == "PD":
+            break
+    responses = [x.response for x in counted]
+    if "CR" in responses:
+        return "CR"
+    if "PR" in responses:
+        return "PR"
+    if any(x.response in ("CR", "PR", "SD") and x.day - start >= SD_MIN_DAYS for x in counted):
+        return "SD"
+    if "PD" in responses or progression_event:
+        return "PD"
+    return "NE"
+
+
+def truth_row(rec: PatientRecord) -> dict[str, Any]:
+    """One row of ``_truth/patients.csv`` (analysis values only for eligible records)."""
+    row: dict[str, Any] = dict.fromkeys(TRUTH_COLUMNS)
+    row.update(
+        patient_id=make_patient_id(rec.centre_id, rec.local_id),
+        centre_id=rec.centre_id,
+        source_patient_id=rec.local_id,
+        eligible=rec.reason == "",
+        exclusion_reason=rec.reason,
+        duplicate_of=rec.duplicate_of,
+    )
+    if rec.reason:
+        return row
+    lines = sorted(rec.courses, key=lambda x: x.start)
+    index_pos = next(k for k, x in enumerate(lines) if x.role == "index")
+    index_line = lines[index_pos]
+    index = index_line.start
+    next_line = lines[index_pos + 1] if index_pos + 1 < len(lines) else None
+    scans = list(rec.scans)
+
+    prior = set().union(*[_classes(x) for x in lines if x.start < index and _classes(x) & ICI_CLASSES])
+    prior_class = (
+        "anti_pd1_ctla4" if {"anti_pd1", "anti_ctla4"} <= prior else "anti_pd1" if "anti_pd1" in prior else "anti_ctla4"
+    )
+    progression_events = sorted(
+        x.progression for x in lines if x.progression is not None and x.progression > index
+    )
+    first_pd = next((x.day for x in sorted(scans, key=lambda x: x.day) if x.day > index and x.response == "PD"), None)
+    stop = next_line.start if next_line else None
+    prog_before_next = any(d for d in progression_events if stop is None or d < stop)
+    bor = best_response(scans, index, stop, prog_before_next)
+    candidates = [d for d in (first_pd, progression_events[0] if progression_events else None, rec.death_day) if d is not None]
+    if candidates:
+        pfs_day, pfs_event = min(candidates), 1
+    else:
+        evaluable = [x.day for x in scans if x.day > index and x.response in ("CR", "PR", "SD")]
+        pfs_day, pfs_event = (max(evaluable) if evaluable else index), 0
+    os_day = rec.death_day if rec.death_day is not None else rec.last_contact_day
+    responder = bor in ("CR", "PR")
+    dor_months = dor_event = None
+    if responder:
+        first_resp = min(
+            x.day for x in scans if x.day > index and x.response in ("CR", "PR") and (stop is None or x.day < stop)
+        )
+        dor_months = (pfs_day - first_resp) / DAYS_PER_MONTH
+        dor_event = pfs_event
+    end = index_line.end if index_line.end is not None else index_line.start
+    age = (
+        float(rec.age_reported)
+        if rec.age_reported is not None
+        else (index - (dt.date(rec.birth_year, 7, 1) - EPOCH).days) / 365.25
+    )
+    ratio = None if rec.ldh_value is None else rec.ldh_value / rec.ldh_uln
+    row.update(
+        index_date=_date(index).isoformat(),
+        age_years=age,
+        sex="male" if rec.male else "female",
+        primary_site=rec.primary_site,
+        m_stage=rec.m_stage,
+        m1c_or_worse=rec.m_stage in ("M1c", "M1d"),
+        brain_metastases=rec.brain,
+        braf_v600=None if rec.braf == "unknown" else rec.braf.startswith("V600"),
+        ecog=rec.ecog,
+        ldh_ratio=ratio,
+        ldh_elevated=None if ratio is None else ratio > 1.0,
+        prior_ici_class=prior_class,
+        prior_anti_pd1="anti_pd1" in prior,
+        regimen_class=regimen_class(index_line.ingredients),
+        regimen_ingredients="+".join(sorted(index_line.ingredients)),
+        combined_with_targeted_or_immuno=any(DRUG_CLASSES[x] != "chemotherapy" for x in index_line.ingredients),
+        best_response=bor,
+        best_response_source="derived",
+        responder=responder,
+        disease_control=bor in ("CR", "PR", "SD"),
+        pfs_months=(pfs_day - index) / DAYS_PER_MONTH,
+        pfs_event=pfs_event,
+        os_months=(os_day - index) / DAYS_PER_MONTH,
+        os_event=int(rec.death_day is not None),
+        duration_of_response_months=dor_months,
+        duration_of_response_event=dor_event,
+        chemo_duration_weeks=(end - index) / DAYS_PER_WEEK,
+    )
+    row.update(_subsequent(lines, index_pos, scans))
+    return row
+
+
+def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan]) -> dict[str, Any]:
+    index_line = lines[index_pos]
+    later = [x for x in lines[index_pos + 1 :] if x.start > index_line.start]
+    if not later:
+        return {"subsequent_therapy": False, "subsequent_therapy_class": None,
+                "subsequent_best_response": None, "subsequent_responder": None}
+    first = later[0]
+    cls = _classes(first)
+    counted = first
+    if "anti_pd1" in cls:
+        klass = "pd1_with_or_without_ipilimumab"
+    elif "anti_ctla4" in cls:
+        klass = "ipilimumab_alone"
+    elif any(_classes(x) & ICI_CLASSES for x in later[1:]):
+        klass = "ici_after_other"
+        counted = next(x for x in later[1:] if _classes(x) & ICI_CLASSES)
+    elif "braf_mek" in cls:
+        klass = "targeted"
+    else:
+        klass = "other"
+    pos = lines.index(counted)
+    stop = lines[pos + 1].start if pos + 1 < len(lines) else None
+    prog = any(
+        x.progression is not None and x.progression > counted.start and (stop is None or x.progression < stop)
+        for x in lines
+    )
+    bor = best_response(scans, counted.start, stop, prog)
+    return {"subsequent_therapy": True, "subsequent_therapy_class": klass,
+            "subsequent_best_response": bor, "subsequent_responder": bor in ("CR", "PR")}
