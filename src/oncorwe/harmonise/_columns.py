@@ -39,6 +39,7 @@ FIELDS: dict[str, str] = {
     "last_contact_date": "date",
     "progression_date": "date",
     "drug": "drug",
+    "drug_other": "text",
     "start_date": "date",
     "end_date": "date",
     "reason_stopped": "code",

@@ -1,10 +1,10 @@
 """Cross-centre duplicates: the same patient referred from one centre to another.
 
 Rule (docs/definitions.md, eligibility step 1): two records of different centres are the same
-patient when sex and birth year agree (both known) and either the centres' pseudonymous ids agree,
-or the diagnosis date agrees and so does at least one drug exposure (same ingredient, same start
-date). Sex, birth year and diagnosis date alone are not enough: in a few hundred patients two
-different people share them by chance.
+patient when sex, birth year and diagnosis date agree (all known) and so does at least one drug
+exposure (same ingredient, same start date). Sex, birth year and diagnosis date alone are not
+enough (in a few hundred patients two different people share them by chance), and the centres'
+pseudonymous ids are not evidence at all: centres number their patients 1, 2, 3 alike.
 Of a group of such records the one with the earlier diagnosis date is kept (then the alphabetically
 first centre, then the first id); the others are merged into it: their rows leave the canonical
 tables, are counted as ``merged`` in the reconciliation, and each appears in ``merges`` with the
@@ -19,10 +19,6 @@ from typing import Any
 from oncorwe.harmonise._rows import Accumulator
 
 __all__ = ["find_duplicates"]
-
-
-def _local(patient_id: str) -> str:
-    return patient_id.split(":", 1)[1] if ":" in patient_id else patient_id
 
 
 def find_duplicates(acc: Accumulator) -> list[dict[str, str]]:
@@ -52,9 +48,7 @@ def find_duplicates(acc: Accumulator) -> list[dict[str, str]]:
                 if ra["centre_id"] == rb["centre_id"]:
                     continue
                 rule = None
-                if _local(a) == _local(b):
-                    rule = "same pseudonymous id, sex and birth year"
-                elif (
+                if (
                     ra["diagnosis_date"] is not None
                     and ra["diagnosis_date"] == rb["diagnosis_date"]
                     and starts.get(a, set()) & starts.get(b, set())

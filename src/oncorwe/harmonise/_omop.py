@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from oncorwe.harmonise._rows import Accumulator
-from oncorwe.harmonise._vocab import Vocabulary
+from oncorwe.harmonise._vocab import Vocabulary, normalise_word
 from oncorwe.model.schema import (
     ASSESSMENTS_SCHEMA,
     DRUG_EXPOSURES_SCHEMA,
@@ -88,6 +88,7 @@ def harmonise_omop(
     for record in patients.iter_rows(named=True):
         acc.patients[record["patient_id"]] = record
         acc.row_patient[(centre_id, file, "person", int(record["source"].rsplit(":", 1)[1]))] = record["patient_id"]
+    reasons = vocab.values.get("reason_stopped", {})
     for record in exposures.iter_rows(named=True):
         key = record.pop("source_key")
         acc.row_patient[(centre_id, file, "drug_exposure", key)] = record["patient_id"]
@@ -103,8 +104,14 @@ def harmonise_omop(
         if record["end_date"] is not None and record["end_date"] < record["start_date"]:
             acc.quarantine_value(centre_id, file, "drug_exposure", key, "drug_exposure_end_date",
                                  record["end_date"].isoformat(),
-                                 f"end date before the start date {record['start_date'].isoformat()}", reject=False)
-            record["end_date"] = None
+                                 f"end date before the start date {record['start_date'].isoformat()}", reject=True)
+            continue
+        reason = record["reason_stopped"]
+        if reason is not None:
+            record["reason_stopped"] = reasons.get(normalise_word(reason))
+            if record["reason_stopped"] is None:
+                acc.quarantine_value(centre_id, file, "drug_exposure", key, "stop_reason", reason,
+                                     "unknown reason for stopping", reject=False)
         acc.exposures.append(record)
     for record in assessments.iter_rows(named=True):
         key = record.pop("source_key")

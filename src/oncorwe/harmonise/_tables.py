@@ -57,6 +57,7 @@ PATIENT_FIELDS = (
 )
 _ANALYSIS_READY = ("best_response", "pfs_time", "os_time")
 _DEFAULT_INDEX = dt.date(2000, 1, 1)
+_OTHER_WORDS = {"other", "andere", "sonstige", "autre", "altro", "anders", "overig"}
 #: above this an LDH value can only be in U/L (µkat/L values of living patients stay far below)
 _LDH_UL_ONLY_ABOVE = 50.0
 
@@ -224,6 +225,10 @@ class _TableRows:
         if position is None:
             return None, None
         text = cells[position]
+        if field == "drug" and text is not None and normalise_word(text).split(" (")[0] in _OTHER_WORDS:
+            other = self.cmap.index("drug_other")
+            if other is not None and cells[other] is not None:
+                text = cells[other]  # "other (specify)" with the drug written beside it
         coded = FIELDS.get(field) in ("code", "bool", "ecog", "event", "response", "int", "year")
         if text is None or self.vocab.is_missing(text, coded=coded) or normalise_word(text) in self.missing:
             return position, None
@@ -255,7 +260,7 @@ class _TableRows:
         values: dict[str, Any] = {}
         errors: list[tuple[str, str | None, str]] = []
         for position, field in self.cmap.fields.items():
-            if field == "patient_id":
+            if field in ("patient_id", "drug_other"):
                 continue
             _, text = self._cell(cells, field)
             if text is None and FIELDS.get(field) != "date":

@@ -39,6 +39,10 @@ OMOP_TABLES = (
 )
 MALE, FEMALE = 8507, 8532
 MELANOMA_CONCEPTS = (141232,)
+#: "Metastatic malignant neoplasm": distant metastatic disease, i.e. stage IV
+METASTATIC_NEOPLASM = 432851
+#: OMOP reserves ids above this for site-specific concepts: they mean nothing outside their site
+LOCAL_CONCEPT_MIN = 2_000_000_000
 M_STAGE_CONCEPTS = {1635100: "M1a", 1634463: "M1b", 1635519: "M1c", 1635338: "M1c", 1634064: "M1d"}
 BRAIN_METASTASIS = 36768862
 ECOG_CONCEPTS = (36305384, 4308014)
@@ -56,6 +60,17 @@ def _table(con: Any, name: str, database: str | None) -> ir.Table | None:
     if name not in names:
         return None
     return con.table(name, database=database) if database else con.table(name)
+
+
+def _named(con: Any, table: ir.Table, column: str, database: str | None) -> ir.Table:
+    """``table`` with ``<column>_name``: the lower-case concept name (null without a concept table)."""
+    concept = _table(con, "concept", database)
+    name = f"{column}_name"
+    if concept is None:
+        return table.mutate(**{name: ibis.null("string")})
+    names = concept.select(_cid=concept.concept_id, _cname=concept.concept_name.lower())
+    joined = table.left_join(names, table[column] == names._cid)
+    return joined.select(*[joined[c] for c in table.columns], **{name: joined._cname})
 
 
 def _source(centre_id: str, file: str, table: str, key: ir.Value) -> ir.StringValue:
@@ -140,21 +155,31 @@ def _patients(
     )
     condition = _table(con, "condition_occurrence", database)
     if condition is not None:
-        named = condition.condition_source_value.lower().contains("melanom")
+        condition = _named(con, condition, "condition_concept_id", database)
+        source_words = condition.condition_source_value.lower().strip()
+        named = source_words.contains("melanom") | condition.condition_concept_id_name.contains("melanom")
         melanoma = condition.filter(condition.condition_concept_id.isin(MELANOMA_CONCEPTS) | named)
         site_words = vwords.filter(vwords.field == "primary_site")
         first = melanoma.group_by("person_id").aggregate(diagnosis_date=melanoma.condition_start_date.min())
-        sites = melanoma.left_join(site_words, melanoma.condition_source_value.lower().strip() == site_words.word)
-        sites = sites.group_by("person_id").aggregate(
-            site_word=sites.value.min(),
-            skin=(sites.condition_concept_id == MELANOMA_CONCEPTS[0]).any(),
+        by_source = melanoma.left_join(site_words, melanoma.condition_source_value.lower().strip() == site_words.word)
+        by_source = by_source.select(
+            *[by_source[c] for c in melanoma.columns], source_site=by_source.value)
+        name_words = site_words.view()
+        by_name = by_source.left_join(name_words, by_source.condition_concept_id_name == name_words.word)
+        sites = by_name.group_by("person_id").aggregate(
+            site_word=ibis.coalesce(by_name.source_site, by_name.value).min(),
+            skin=(by_name.condition_concept_id == MELANOMA_CONCEPTS[0]).any(),
         )
+        metastatic = condition.filter(condition.condition_concept_id == METASTATIC_NEOPLASM)
+        metastatic = metastatic.group_by("person_id").aggregate(metastatic=ibis.literal(True))
         base = base.left_join(first, "person_id").drop("person_id_right")
         base = base.left_join(sites, "person_id").drop("person_id_right")
+        base = base.left_join(metastatic, "person_id").drop("person_id_right")
         base = base.mutate(primary_site=ibis.coalesce(base.site_word, ibis.ifelse(base.skin, "cutaneous", ibis.null("string"))))
         base = base.drop("site_word", "skin")
     else:
-        base = base.mutate(diagnosis_date=ibis.null("date"), primary_site=ibis.null("string"))
+        base = base.mutate(diagnosis_date=ibis.null("date"), primary_site=ibis.null("string"),
+                           metastatic=ibis.null("boolean"))
     measurement = _table(con, "measurement", database)
     if measurement is not None:
         base = _measured(base, measurement, vwords)
@@ -171,7 +196,8 @@ def _patients(
         reported_age_years=ibis.null("float64"),
         diagnosis_date=joined.diagnosis_date.cast("date"),
         primary_site=joined.primary_site,
-        stage=ibis.ifelse(joined.m_stage.isnull(), ibis.null("string"), ibis.literal("IV")),
+        stage=ibis.ifelse(joined.m_stage.notnull() | joined.metastatic.notnull(), ibis.literal("IV"),
+                          ibis.null("string")),
         m_stage=joined.m_stage,
         brain_metastases=joined.brain_metastases,
         braf_v600=joined.braf_v600,
@@ -230,12 +256,26 @@ def _drug_exposures(
                        "drug_class": "string", "start_date": "date", "end_date": "date",
                        "reason_stopped": "string", "source_line": "int32", "source_text": "string",
                        "source": "string", "source_key": "int64"})
-    by_concept = drug.left_join(ing, drug.drug_concept_id == ing.concept_id)
+    drug = _named(con, drug, "drug_concept_id", database)
+    # a standard concept id names the ingredient; a local id only through its words
+    standard = ing.filter(ing.concept_id < LOCAL_CONCEPT_MIN)
+    by_concept = drug.left_join(standard, drug.drug_concept_id == standard.concept_id)
     by_concept = by_concept.select(
         *[by_concept[c] for c in drug.columns],
         c_ingredient=by_concept.ingredient, c_class=by_concept.drug_class, c_id=by_concept.concept_id,
     )
-    by_word = by_concept.left_join(words, by_concept.drug_source_value.lower().strip() == words.word)
+    by_source = by_concept.left_join(words, by_concept.drug_source_value.lower().strip() == words.word)
+    by_source = by_source.select(
+        *[by_source[c] for c in by_concept.columns],
+        s_ingredient=by_source.ingredient, s_class=by_source.drug_class, s_id=by_source.concept_id,
+    )
+    name_words = words.view()
+    by_word = by_source.left_join(name_words, by_source.drug_concept_id_name == name_words.word)
+    by_word = by_word.mutate(
+        ingredient=ibis.coalesce(by_word.s_ingredient, by_word.ingredient),
+        drug_class=ibis.coalesce(by_word.s_class, by_word.drug_class),
+        concept_id=ibis.coalesce(by_word.s_id, by_word.concept_id),
+    )
     joined = by_word.join(persons, "person_id")
     return joined.select(
         patient_id=joined.patient_id,
