@@ -9,6 +9,7 @@ whose reconciliation shows, per centre and file, records read = accepted + quara
 """
 
 from oncorwe.harmonise._dates import infer_date_column, parse_date
+from oncorwe.harmonise._omop import vocabulary_tables
 from oncorwe.harmonise._run import run
 from oncorwe.harmonise._vocab import Ingredient, Vocabulary, load_vocabulary, normalise_word
 
@@ -20,4 +21,5 @@ __all__ = [
     "normalise_word",
     "parse_date",
     "run",
+    "vocabulary_tables",
 ]

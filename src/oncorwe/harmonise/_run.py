@@ -107,7 +107,8 @@ def run(
         for name, path in files.omop:
             _omop(connect, str(path), centre.id, name, None, vocab, acc, problems)
     for centre_id, uri, schema in _omop_targets(root, omop):
-        _omop(connect, uri, centre_id, uri.rsplit("/", 1)[-1].split("?", 1)[0], schema, vocab, acc, problems)
+        label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
+        _omop(connect, uri, centre_id, label, schema, vocab, acc, problems)
     if acc.fatal:
         raise DataError(acc.fatal)
     merges = find_duplicates(acc)
