@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -26,7 +27,8 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats as scipy_stats
 
-from oncorwe.errors import InputError
+from oncorwe.errors import ConvergenceError, InputError
+from oncorwe.stats._cox_concordance import ConcordanceCounts
 from oncorwe.stats._cox_concordance import concordance as _concordance
 from oncorwe.stats._cox_core import (
     FitState,
@@ -35,6 +37,7 @@ from oncorwe.stats._cox_core import (
     newton_raphson,
     risk_sets,
     score_residuals,
+    sorted_columns,
 )
 from oncorwe.stats._cox_input import CoxDesign, build_design
 from oncorwe.stats._types import Estimate, Test
@@ -63,8 +66,8 @@ class CoxResult:
         Log partial likelihood at beta = 0 and at the estimate.
     lr_test, wald_test, score_test : Test
         Likelihood-ratio, Wald and score (log-rank) tests of all coefficients = 0.
-    concordance : Estimate
-        Harrell's C as R's ``concordance(fit)``, with a normal interval from ``concordance_se``.
+    concordance, concordance_se : Estimate, float (properties)
+        Harrell's C as R's ``concordance(fit)`` and its standard error, computed on first access.
     n, n_events, n_dropped : int
         Rows used, events among them, rows dropped for missing values.
     """
@@ -79,8 +82,6 @@ class CoxResult:
     lr_test: Test
     wald_test: Test
     score_test: Test
-    concordance: Estimate
-    concordance_se: float
     n: int
     n_events: int
     n_dropped: int
@@ -94,6 +95,24 @@ class CoxResult:
     cluster: str | None
     _design: CoxDesign = field(repr=False, compare=False)
     _linear_predictor: FloatArray = field(repr=False, compare=False)
+    _risk_sets: RiskSets = field(repr=False, compare=False)
+
+    @cached_property
+    def _concordance_counts(self) -> ConcordanceCounts:
+        # computed on first use: counting comparable pairs costs more than the fit itself
+        return _concordance(self._risk_sets, self._linear_predictor, self._design.cluster)
+
+    @property
+    def concordance(self) -> Estimate:
+        """Harrell's C as R's ``concordance(fit)``, with a normal interval at ``conf_level``."""
+        counts = self._concordance_counts
+        quantile = float(scipy_stats.norm.ppf(1 - (1 - self.conf_level) / 2))
+        return Estimate(counts.value, counts.value - quantile * counts.se, counts.value + quantile * counts.se)
+
+    @property
+    def concordance_se(self) -> float:
+        """Standard error of the concordance (R's ``sqrt(concordance(fit)$var)``)."""
+        return self._concordance_counts.se
 
     @property
     def inference_se(self) -> tuple[float, ...]:
@@ -237,10 +256,10 @@ def cox_ph(
     n_events = int(design.event.sum())
     if n_events == 0:
         raise InputError(f"event column {event!r}: no events among the {design.time.size} rows used")
-    _check_constant(design)
     rs = risk_sets(design.time, design.event, design.strata, efron=ties == "efron")
     means = design.x.mean(axis=0)
-    x_sorted = design.x[rs.order] - means
+    x_sorted = sorted_columns(design.x, rs.order, means)
+    _check_constant(x_sorted, rs, design.column_names)
     fit = newton_raphson(
         rs, x_sorted, design.column_names, eps=float(eps), max_iter=max_iter, toler_inf=math.sqrt(eps)
     )
@@ -253,8 +272,6 @@ def cox_ph(
     p = beta.size
     lp = design.x @ beta - float(means @ beta)
     lp.flags.writeable = False
-    conc = _concordance(rs, lp, design.cluster)
-    quantile = float(scipy_stats.norm.ppf(1 - (1 - conf_level) / 2))
     lr = 2 * (fit.loglik_final - fit.loglik_initial)
     wald = _wald(beta, variance)
     return CoxResult(
@@ -268,8 +285,6 @@ def cox_ph(
         lr_test=Test(lr, p, float(scipy_stats.chi2.sf(lr, p))),
         wald_test=Test(wald, p, float(scipy_stats.chi2.sf(wald, p))),
         score_test=Test(fit.score_test, p, float(scipy_stats.chi2.sf(fit.score_test, p))),
-        concordance=Estimate(conc.value, conc.value - quantile * conc.se, conc.value + quantile * conc.se),
-        concordance_se=conc.se,
         n=int(design.time.size),
         n_events=n_events,
         n_dropped=design.n_dropped,
@@ -283,6 +298,7 @@ def cox_ph(
         cluster=cluster,
         _design=design,
         _linear_predictor=lp,
+        _risk_sets=rs,
     )
 
 
@@ -290,20 +306,16 @@ def _matrix(m: FloatArray) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(float(v) for v in row) for row in m)
 
 
-def _check_constant(design: CoxDesign) -> None:
+def _check_constant(x_sorted: FloatArray, rs: RiskSets, column_names: tuple[str, ...]) -> None:
     """A column constant within every stratum has no information: name it before fitting."""
-    x = design.x
-    strata = design.strata
-    order = np.argsort(strata, kind="stable")
-    xs = x[order]
-    ss = strata[order]
-    same_stratum = ss[1:] == ss[:-1]
-    varies = ((xs[1:] != xs[:-1]) & same_stratum[:, None]).any(axis=0)
+    if len(rs.stratum_groups) == 1:
+        varies = np.array([bool(np.any(column != column[0])) for column in x_sorted.T])
+    else:
+        same_stratum = rs.strata[1:] == rs.strata[:-1]
+        varies = ((x_sorted[1:] != x_sorted[:-1]) & same_stratum[:, None]).any(axis=0)
     if not varies.all():
-        from oncorwe.errors import ConvergenceError
-
-        names = [design.column_names[i] for i in np.flatnonzero(~varies)]
-        where = " within every stratum" if design.strata.max() > 0 else ""
+        names = [column_names[i] for i in np.flatnonzero(~varies)]
+        where = " within every stratum" if len(rs.stratum_groups) > 1 else ""
         raise ConvergenceError(
             f"covariates: column(s) {names} are constant{where} in the rows used; a constant "
             "covariate has no coefficient - remove it"

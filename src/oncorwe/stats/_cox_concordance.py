@@ -73,21 +73,20 @@ class _WaveletMatrix:
         return result
 
 
-def concordance(rs: RiskSets, linear_predictor: npt.NDArray[np.float64], cluster: IntArray | None) -> ConcordanceCounts:
+def concordance(
+    rs: RiskSets, linear_predictor: npt.NDArray[np.float64], cluster: IntArray | None
+) -> ConcordanceCounts:
     """Concordance of ``linear_predictor`` (original row order) with the survival outcome in ``rs``."""
     lp = linear_predictor[rs.order]
     _, rank = np.unique(lp, return_inverse=True)
     rank = rank.reshape(-1).astype(np.int64)
     n_bits = max(1, int(rank.max() + 1).bit_length())
-    n = lp.size
-    group = rs.group_of_row
+    group = rs.per_row(np.arange(rs.n_groups, dtype=np.int64))
     group_start = rs.group_start
     deaths = rs.deaths_per_group
     # half-open row range of each row's stratum
     stratum_row_end = np.empty(rs.n_groups, dtype=np.int64)
-    stratum_row_start = np.empty(rs.n_groups, dtype=np.int64)
     for g0, g1 in rs.stratum_groups:
-        stratum_row_start[g0:g1] = group_start[g0]
         stratum_row_end[g0:g1] = group_start[g1]
     dead = rs.death_rows
     gd = group[dead]
@@ -107,7 +106,7 @@ def concordance(rs: RiskSets, linear_predictor: npt.NDArray[np.float64], cluster
     # role 2: each subject against the deaths whose risk set holds it
     deaths_before_group = np.concatenate([[0], np.cumsum(deaths)])
     events_only = _WaveletMatrix(rank[dead], n_bits)
-    start2 = deaths_before_group[stratum_row_start_group(rs)][group]
+    start2 = deaths_before_group[_first_group_of_stratum(rs)][group]
     end2 = deaths_before_group[group] + np.where(rs.event == 1, 0, deaths[group])
     v2 = rank
     less2 = events_only.count_less(start2, end2, v2)
@@ -135,11 +134,10 @@ def concordance(rs: RiskSets, linear_predictor: npt.NDArray[np.float64], cluster
         dfbeta = np.bincount(cluster[rs.order], weights=dfbeta)
     variance = float(np.sum(dfbeta**2)) / 4.0
     value = (concordant + tied / 2.0) / npair
-    del n
     return ConcordanceCounts(value, float(np.sqrt(variance)), concordant, discordant, tied)
 
 
-def stratum_row_start_group(rs: RiskSets) -> IntArray:
+def _first_group_of_stratum(rs: RiskSets) -> IntArray:
     """For each group, the first group of its stratum."""
     first = np.empty(rs.n_groups, dtype=np.int64)
     for g0, g1 in rs.stratum_groups:

@@ -26,15 +26,19 @@ from oncorwe.errors import ConvergenceError
 
 __all__ = [
     "CHOLESKY_TOLERANCE",
+    "EfronSums",
     "FitState",
     "RiskSets",
     "cholesky_inverse",
-    "information_with_weights",
+    "efron_sums",
     "newton_raphson",
     "partial_likelihood",
     "risk_sets",
     "score_residuals",
+    "sort_order",
+    "sorted_columns",
     "time_weighted_score",
+    "weighted_information",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -49,8 +53,10 @@ class RiskSets:
     """Sorting and grouping of the data, computed once per fit.
 
     Rows are sorted by (stratum, time ascending, events before censorings). A *group* is a distinct
-    (stratum, time); ``group_start`` has ``G + 1`` entries. ``stratum_groups`` holds the half-open
-    group range of each stratum.
+    (stratum, time): ``group_start`` has ``G + 1`` entries; each group is one block of deaths then
+    one block of censorings (``block_start`` lists the non-empty blocks, for ``np.add.reduceat``).
+    ``death_groups`` are the groups with at least one death; the "Efron rows" expand death group
+    ``j`` into ``d_j`` rows with ``efron_fraction`` ``k/d_j`` (all zero for Breslow).
     """
 
     order: IntArray
@@ -58,23 +64,62 @@ class RiskSets:
     event: npt.NDArray[np.int8]
     strata: IntArray
     group_start: IntArray
-    group_of_row: IntArray
+    group_size: IntArray
     stratum_groups: tuple[tuple[int, int], ...]
     deaths_per_group: IntArray
+    death_groups: IntArray
+    block_start: IntArray
+    block_size: IntArray
+    block_is_death: npt.NDArray[np.bool_]
+    block_group: IntArray
+    first_block_of_group: IntArray
     efron_group: IntArray
+    efron_start: IntArray
     efron_fraction: FloatArray
     death_rows: IntArray
 
     @property
     def n_groups(self) -> int:
-        return int(self.group_start.size - 1)
+        return int(self.group_size.size)
+
+    def per_row(self, group_values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Spread one value per group to the rows of that group (sorted order)."""
+        return np.repeat(group_values, self.group_size, axis=0)
+
+
+def sort_order(time: FloatArray, event: npt.NDArray[np.int8], strata: IntArray) -> IntArray:
+    """Row order by (stratum, time, events before censorings).
+
+    One unstable sort by time, a stable sort by stratum, then a stable pass over the (nearly
+    sorted) group keys that puts deaths first inside each (stratum, time); the result is a
+    deterministic function of the input.
+    """
+    order = np.argsort(time)
+    if strata.size and strata.max() > 0:
+        order = order[np.argsort(strata[order], kind="stable")]
+    t = time[order]
+    s = strata[order]
+    new_group = np.empty(t.size, dtype=np.int64)
+    new_group[0] = 0
+    np.logical_or(t[1:] != t[:-1], s[1:] != s[:-1], out=new_group[1:], casting="unsafe")
+    key = np.cumsum(new_group) * 2 + (event[order] != 1)
+    return order[np.argsort(key, kind="stable")].astype(np.int64)
+
+
+def sorted_columns(x: FloatArray, order: IntArray, center: FloatArray) -> FloatArray:
+    """``x[order] - center`` as a column-major array (each column gathered on its own: fast)."""
+    out = np.empty(x.shape, dtype=np.float64, order="F")
+    for j in range(x.shape[1]):
+        np.take(x[:, j], order, out=out[:, j])
+        out[:, j] -= center[j]
+    return out
 
 
 def risk_sets(
     time: FloatArray, event: npt.NDArray[np.int8], strata: IntArray, *, efron: bool
 ) -> RiskSets:
     """Sort once and describe the risk sets (see :class:`RiskSets`)."""
-    order = np.lexsort((1 - event, time, strata)).astype(np.int64)
+    order = sort_order(time, event, strata)
     t = time[order]
     e = event[order]
     s = strata[order]
@@ -84,19 +129,25 @@ def risk_sets(
     np.logical_or(t[1:] != t[:-1], s[1:] != s[:-1], out=new_group[1:])
     starts = np.flatnonzero(new_group)
     group_start = np.append(starts, n).astype(np.int64)
-    group_of_row = np.cumsum(new_group, dtype=np.int64) - 1
+    group_size = np.diff(group_start)
     group_stratum = s[starts]
     bounds = np.flatnonzero(np.diff(group_stratum)) + 1
     edges = [0, *bounds.tolist(), int(starts.size)]
     stratum_groups = tuple((edges[i], edges[i + 1]) for i in range(len(edges) - 1))
     deaths = np.add.reduceat(e.astype(np.int64), starts)
     death_groups = np.flatnonzero(deaths)
+    block_start = np.sort(
+        np.concatenate([starts[deaths > 0], (starts + deaths)[group_size > deaths]])
+    ).astype(np.int64)
+    first_block_of_group = np.searchsorted(block_start, starts).astype(np.int64)
+    block_size = np.diff(np.append(block_start, n)).astype(np.int64)
+    block_is_death = e[block_start] == 1
+    block_group = (np.searchsorted(starts, block_start, side="right") - 1).astype(np.int64)
     d = deaths[death_groups]
-    efron_group = np.repeat(death_groups, d)
+    efron_group = np.repeat(np.arange(death_groups.size), d)
     if efron:
         # k = 0..d-1 inside each group: position in the repeated block
-        block_start = np.repeat(np.cumsum(d) - d, d)
-        k = np.arange(efron_group.size) - block_start
+        k = np.arange(efron_group.size) - np.repeat(np.cumsum(d) - d, d)
         fraction = k / np.repeat(d, d).astype(np.float64)
     else:
         fraction = np.zeros(efron_group.size)
@@ -106,10 +157,17 @@ def risk_sets(
         event=e,
         strata=s,
         group_start=group_start,
-        group_of_row=group_of_row,
+        group_size=group_size,
         stratum_groups=stratum_groups,
         deaths_per_group=deaths,
+        death_groups=death_groups.astype(np.int64),
+        block_start=block_start,
+        block_size=block_size,
+        block_is_death=block_is_death,
+        block_group=block_group,
+        first_block_of_group=first_block_of_group,
         efron_group=efron_group.astype(np.int64),
+        efron_start=(np.cumsum(d) - d).astype(np.int64),
         efron_fraction=fraction,
         death_rows=np.flatnonzero(e).astype(np.int64),
     )
@@ -132,6 +190,88 @@ def _forward_cumsum(values: npt.NDArray[Any], rs: RiskSets) -> FloatArray:
 
 
 @dataclass(frozen=True)
+class EfronSums:
+    """Per death group: risk-set sums and the sums over its Efron rows that everything needs.
+
+    With ``den_k = s0 - f_k d0`` and ``f_k = k/d``: ``inv = sum 1/den_k``, ``f_inv = sum f_k/den_k``,
+    ``inv2 = sum 1/den_k^2``, ``f_inv2 = sum f_k/den_k^2``, ``ff_inv2 = sum f_k^2/den_k^2``,
+    ``log_den = sum log den_k``; ``s1``/``d1`` are the risk-set and tied-death sums of ``risk * x``.
+    The mean of Efron row k is ``(s1 - f_k d1) / den_k``, so every sum over rows is a combination of
+    these (no array of length "number of deaths" times p is ever formed).
+    """
+
+    s1: FloatArray
+    d1: FloatArray
+    inv: FloatArray
+    f_inv: FloatArray
+    inv2: FloatArray
+    f_inv2: FloatArray
+    ff_inv2: FloatArray
+    log_den: FloatArray
+
+
+def efron_sums(rs: RiskSets, x: FloatArray, risk: FloatArray) -> EfronSums:
+    """Risk-set sums at each death group and the Efron-row sums (see :class:`EfronSums`)."""
+    block0 = np.add.reduceat(risk, rs.block_start)
+    block1 = np.add.reduceat(x * risk[:, None], rs.block_start, axis=0)
+    first = rs.first_block_of_group
+    s0 = _reverse_cumsum(np.add.reduceat(block0, first), rs)
+    s1 = _reverse_cumsum(np.add.reduceat(block1, first, axis=0), rs)
+    dg = rs.death_groups
+    n_death_groups = dg.size
+    death_block = first[dg]
+    d0 = block0[death_block]
+    d1 = block1[death_block]
+    g = rs.efron_group
+    f = rs.efron_fraction
+    den = s0[dg][g] - f * d0[g]
+    inv_den = 1.0 / den
+    inv_den2 = inv_den * inv_den
+
+    def by_group(values: FloatArray) -> FloatArray:
+        # Efron rows of one death group are contiguous: a segmented sum
+        return np.add.reduceat(values, rs.efron_start) if n_death_groups else np.zeros(0)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_den = by_group(np.log(den))
+    return EfronSums(
+        s1=s1[dg],
+        d1=d1,
+        inv=by_group(inv_den),
+        f_inv=by_group(f * inv_den),
+        inv2=by_group(inv_den2),
+        f_inv2=by_group(f * inv_den2),
+        ff_inv2=by_group(f * f * inv_den2),
+        log_den=log_den,
+    )
+
+
+def weighted_information(
+    rs: RiskSets, x: FloatArray, risk: FloatArray, sums: EfronSums, weight: FloatArray | None
+) -> FloatArray:
+    """``sum over Efron rows of w * ((S2 - f D2)/den - mean mean')`` as one cross-product.
+
+    ``S2(g)/den`` summed over rows equals ``X' diag(risk * A) X`` with ``A`` the cumulative sum of
+    ``1/den`` over the death groups a subject was at risk for; the tied deaths' share ``f D2``
+    only touches the deaths of that group. ``weight`` (one per death group, default 1) serves the
+    time-weighted blocks of the proportional hazards test.
+    """
+    w = np.ones(rs.death_groups.size) if weight is None else weight
+    at_group = np.zeros(rs.n_groups)
+    at_group[rs.death_groups] = w * sums.inv
+    own = np.zeros(rs.n_groups)
+    own[rs.death_groups] = w * sums.f_inv
+    # per block (deaths / censorings of one time): cumulative 1/den, minus the deaths' Efron share
+    block_weight = _forward_cumsum(at_group, rs)[rs.block_group] - rs.block_is_death * own[rs.block_group]
+    subject_weight = risk * np.repeat(block_weight, rs.block_size)
+    s1, d1 = sums.s1, sums.d1
+    cross = (s1 * (w * sums.f_inv2)[:, None]).T @ d1
+    mean_part = (s1 * (w * sums.inv2)[:, None]).T @ s1 - cross - cross.T
+    mean_part += (d1 * (w * sums.ff_inv2)[:, None]).T @ d1
+    return (x * subject_weight[:, None]).T @ x - mean_part
+
+
+@dataclass(frozen=True)
 class FitState:
     """Log partial likelihood, score and information at one ``beta`` (plus the pieces reused)."""
 
@@ -139,63 +279,27 @@ class FitState:
     score: FloatArray
     information: FloatArray
     risk: FloatArray
-    denominator: FloatArray
-    mean: FloatArray
+    sums: EfronSums
 
 
-def partial_likelihood(rs: RiskSets, x: FloatArray, beta: FloatArray) -> FitState:
+def partial_likelihood(
+    rs: RiskSets, x: FloatArray, beta: FloatArray, death_x_sum: FloatArray | None = None
+) -> FitState:
     """Log partial likelihood (Efron or Breslow, as ``rs`` was built), score vector, information.
 
-    ``x`` is the sorted, centred model matrix (n, p). For the Efron row of death group ``g`` with
-    fraction ``f = k/d``: denominator ``S0(g) - f D0(g)``, mean ``(S1(g) - f D1(g)) / den``, where
-    ``S`` sums over the risk set and ``D`` over the tied deaths; the information is
-    ``sum_rows (S2 - f D2)/den - mean mean'`` computed as one weighted cross-product ``X' W X``.
+    ``x`` is the sorted, centred model matrix (n, p). For the Efron row k of a death group:
+    denominator ``S0 - f D0``, mean ``(S1 - f D1) / den`` with ``f = k/d``, where ``S`` sums over
+    the risk set and ``D`` over the tied deaths (Efron 1977); Breslow is ``f = 0``.
     """
+    if death_x_sum is None:
+        death_x_sum = x[rs.death_rows].sum(axis=0)
     eta = x @ beta
     risk = np.exp(eta)
-    starts = rs.group_start[:-1]
-    s0 = _reverse_cumsum(np.add.reduceat(risk, starts), rs)
-    rx = x * risk[:, None]
-    s1 = _reverse_cumsum(np.add.reduceat(rx, starts, axis=0), rs)
-    death_risk = risk * rs.event
-    d0 = np.add.reduceat(death_risk, starts)
-    d1 = np.add.reduceat(rx * rs.event[:, None], starts, axis=0)
-    g = rs.efron_group
-    f = rs.efron_fraction
-    den = s0[g] - f * d0[g]
-    mean = (s1[g] - f[:, None] * d1[g]) / den[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loglik = float(eta[rs.death_rows].sum() - np.log(den).sum())
-    score = x[rs.death_rows].sum(axis=0) - mean.sum(axis=0)
-    info = information_with_weights(rs, x, risk, den, mean, None)
-    return FitState(loglik, score, info, risk, den, mean)
-
-
-def information_with_weights(
-    rs: RiskSets,
-    x: FloatArray,
-    risk: FloatArray,
-    den: FloatArray,
-    mean: FloatArray,
-    row_weight: FloatArray | None,
-) -> FloatArray:
-    """``sum over Efron rows of w * ((S2 - f D2)/den - mean mean')`` as one cross-product.
-
-    ``S2(g)/den`` summed over rows equals ``X' diag(risk * A) X`` with ``A`` the cumulative sum of
-    ``1/den`` over the death groups a subject was at risk for; the tied deaths' share ``f D2``
-    only touches the deaths of that group. ``row_weight`` (one per Efron row, default 1) serves the
-    time-weighted blocks of the proportional hazards test.
-    """
-    g = rs.efron_group
-    f = rs.efron_fraction
-    w = np.ones(g.size) if row_weight is None else row_weight
-    n_groups = rs.n_groups
-    alpha = np.bincount(g, weights=w / den, minlength=n_groups)
-    beta = np.bincount(g, weights=w * f / den, minlength=n_groups)
-    cumulative = _forward_cumsum(alpha, rs)
-    row = rs.group_of_row
-    subject_weight = risk * (cumulative[row] - rs.event * beta[row])
-    return (x * subject_weight[:, None]).T @ x - (mean * w[:, None]).T @ mean
+    sums = efron_sums(rs, x, risk)
+    loglik = float(death_x_sum @ beta - sums.log_den.sum())
+    score = death_x_sum - (sums.s1 * sums.inv[:, None] - sums.d1 * sums.f_inv[:, None]).sum(axis=0)
+    info = weighted_information(rs, x, risk, sums, None)
+    return FitState(loglik, score, info, risk, sums)
 
 
 def cholesky_inverse(
@@ -268,7 +372,8 @@ def newton_raphson(
     """
     p = x.shape[1]
     beta = np.zeros(p)
-    state = partial_likelihood(rs, x, beta)
+    death_x_sum = x[rs.death_rows].sum(axis=0)
+    state = partial_likelihood(rs, x, beta, death_x_sum)
     loglik0 = state.loglik
     inverse, singular = cholesky_inverse(state.information)
     if singular:
@@ -286,7 +391,7 @@ def newton_raphson(
     new_beta = beta + step
     halving = 0
     for iteration in range(1, max_iter + 1):
-        new_state = partial_likelihood(rs, x, new_beta)
+        new_state = partial_likelihood(rs, x, new_beta, death_x_sum)
         new_inverse, singular = cholesky_inverse(new_state.information)
         finite = (
             np.isfinite(new_state.loglik)
@@ -354,35 +459,33 @@ def score_residuals(rs: RiskSets, x: FloatArray, state: FitState) -> FloatArray:
     ``risk_j * sum (x_j - mean(t)) dLambda(t)`` over the death times it was at risk for; tied deaths
     at their own time carry the Efron weights ``1 - k/d``.
     """
-    g = rs.efron_group
-    f = rs.efron_fraction
-    hazard = 1.0 / state.denominator
-    mean = state.mean
-    n_groups = rs.n_groups
+    sums = state.sums
+    s1, d1 = sums.s1, sums.d1
+    hazard = sums.inv
+    hazard_mean = s1 * sums.inv2[:, None] - d1 * sums.f_inv2[:, None]
+    own_hazard = sums.inv - sums.f_inv
+    own_hazard_mean = s1 * (sums.inv2 - sums.f_inv2)[:, None] - d1 * (sums.f_inv2 - sums.ff_inv2)[:, None]
+    d = rs.deaths_per_group[rs.death_groups].astype(np.float64)
+    mean_of_means = (s1 * sums.inv[:, None] - d1 * sums.f_inv[:, None]) / d[:, None]
     p = x.shape[1]
-    h_sum = np.bincount(g, weights=hazard, minlength=n_groups)
-    hm_sum = np.zeros((n_groups, p))
-    np.add.at(hm_sum, g, mean * hazard[:, None])
-    own = 1.0 - f
-    h_own = np.bincount(g, weights=hazard * own, minlength=n_groups)
-    hm_own = np.zeros((n_groups, p))
-    np.add.at(hm_own, g, mean * (hazard * own)[:, None])
-    mean_of_means = np.zeros((n_groups, p))
-    np.add.at(mean_of_means, g, mean)
-    deaths = np.maximum(rs.deaths_per_group, 1).astype(np.float64)
-    mean_of_means /= deaths[:, None]
-    cum_h = _forward_cumsum(h_sum, rs)
-    cum_hm = _forward_cumsum(hm_sum, rs)
-    row = rs.group_of_row
+    dg = rs.death_groups
+    h_group = np.zeros(rs.n_groups)
+    h_group[dg] = hazard
+    hm_group = np.zeros((rs.n_groups, p))
+    hm_group[dg] = hazard_mean
+    cum_h = rs.per_row(_forward_cumsum(h_group, rs))
+    cum_hm = rs.per_row(_forward_cumsum(hm_group, rs))
     risk = state.risk
-    resid = -risk[:, None] * (x * cum_h[row][:, None] - cum_hm[row])
+    resid = -risk[:, None] * (x * cum_h[:, None] - cum_hm)
     dead = rs.death_rows
-    gd = row[dead]
-    # a death is not "at risk" with full weight in its own group: swap the full-weight term for
-    # the Efron-weighted one and add its own contribution x - mean
-    resid[dead] += risk[dead][:, None] * (x[dead] * h_sum[gd][:, None] - hm_sum[gd])
-    resid[dead] -= risk[dead][:, None] * (x[dead] * h_own[gd][:, None] - hm_own[gd])
-    resid[dead] += x[dead] - mean_of_means[gd]
+    # index of each death's death group: death groups in order, d deaths each
+    j = np.repeat(np.arange(dg.size), rs.deaths_per_group[dg])
+    r_dead = risk[dead][:, None]
+    x_dead = x[dead]
+    # a death is not at risk with full weight at its own time: swap in the Efron-weighted term
+    resid[dead] += r_dead * (x_dead * hazard[j][:, None] - hazard_mean[j])
+    resid[dead] -= r_dead * (x_dead * own_hazard[j][:, None] - own_hazard_mean[j])
+    resid[dead] += x_dead - mean_of_means[j]
     return resid
 
 
@@ -396,24 +499,16 @@ def time_weighted_score(
     as R's ``zph1.c`` (Grambsch & Therneau 1994).
     """
     risk = np.exp(eta)
-    starts = rs.group_start[:-1]
-    s0 = _reverse_cumsum(np.add.reduceat(risk, starts), rs)
-    rx = x * risk[:, None]
-    s1 = _reverse_cumsum(np.add.reduceat(rx, starts, axis=0), rs)
-    d0 = np.add.reduceat(risk * rs.event, starts)
-    d1 = np.add.reduceat(rx * rs.event[:, None], starts, axis=0)
-    g = rs.efron_group
-    f = rs.efron_fraction
-    den = s0[g] - f * d0[g]
-    mean = (s1[g] - f[:, None] * d1[g]) / den[:, None]
-    row_weight = group_time_weight[g]
+    sums = efron_sums(rs, x, risk)
+    w = group_time_weight[rs.death_groups]
     dead = rs.death_rows
-    death_weight = group_time_weight[rs.group_of_row[dead]]
-    u1 = x[dead].sum(axis=0) - mean.sum(axis=0)
-    u2 = (x[dead] * death_weight[:, None]).sum(axis=0) - (mean * row_weight[:, None]).sum(axis=0)
-    i11 = information_with_weights(rs, x, risk, den, mean, None)
-    i12 = information_with_weights(rs, x, risk, den, mean, row_weight)
-    i22 = information_with_weights(rs, x, risk, den, mean, row_weight**2)
+    death_weight = rs.per_row(group_time_weight)[dead]
+    row_mean_sum = sums.s1 * sums.inv[:, None] - sums.d1 * sums.f_inv[:, None]
+    u1 = x[dead].sum(axis=0) - row_mean_sum.sum(axis=0)
+    u2 = (x[dead] * death_weight[:, None]).sum(axis=0) - (row_mean_sum * w[:, None]).sum(axis=0)
+    i11 = weighted_information(rs, x, risk, sums, None)
+    i12 = weighted_information(rs, x, risk, sums, w)
+    i22 = weighted_information(rs, x, risk, sums, w * w)
     p = x.shape[1]
     info = np.empty((2 * p, 2 * p))
     info[:p, :p] = i11

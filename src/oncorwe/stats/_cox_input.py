@@ -227,7 +227,12 @@ def build_design(
         term_columns.append(tuple(range(start, start + len(names))))
         column_names.extend(names)
         blocks.append(matrix)
-    x = np.ascontiguousarray(np.column_stack(blocks), dtype=np.float64)
+    # column-major: every kernel works column by column
+    x = np.empty((frame.height, len(column_names)), dtype=np.float64, order="F")
+    position = 0
+    for block in blocks:
+        x[:, position : position + block.shape[1]] = block
+        position += block.shape[1]
 
     if strata_names:
         keys = frame.select(strata_names).with_columns(pl.all().cast(pl.String))

@@ -24,7 +24,7 @@ from scipy import stats as scipy_stats
 
 from oncorwe.errors import InputError
 from oncorwe.stats._cox import CoxResult
-from oncorwe.stats._cox_core import cholesky_inverse, risk_sets, time_weighted_score
+from oncorwe.stats._cox_core import cholesky_inverse, sorted_columns, time_weighted_score
 from oncorwe.stats._types import Test
 
 __all__ = ["ProportionalHazardsTest", "proportional_hazards_test"]
@@ -135,9 +135,8 @@ def proportional_hazards_test(
     ttimes = _transform_time(design.time, design.event, transform)
     events = design.event == 1
     g_time = ttimes - ttimes[events].mean()
-    rs = risk_sets(design.time, design.event, design.strata, efron=cox_result.ties == "efron")
-    x = design.x[rs.order]
-    x = x - x.mean(axis=0)
+    rs = cox_result._risk_sets
+    x = sorted_columns(design.x, rs.order, design.x.mean(axis=0))
     eta = np.asarray(cox_result._linear_predictor)[rs.order]
     group_time_weight = g_time[rs.order][rs.group_start[:-1]]
     score, information = time_weighted_score(rs, x, eta, group_time_weight)
