@@ -44,9 +44,11 @@ __all__ = [
     "AnalysisSettings",
     "PublishedFigure",
     "PublishedFigures",
+    "compare_published",
     "load_published",
     "run",
     "settings_from_protocol",
+    "smd_table",
 ]
 
 
