@@ -94,7 +94,9 @@ class OmopWriter:
         self.r = renderer
         if path.exists():
             path.unlink()
-        self.con = duckdb.connect(str(path))
+        # one thread: parallel inserts may lay out row groups differently (bytes must repeat)
+        self.con = duckdb.connect(str(path), config={"threads": 1})
+        self.con.execute("SET force_compression = 'uncompressed'")
         self.con.execute(ddl())
         self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)
         self.schemas = {t: self._schema(t) for t in TABLES}

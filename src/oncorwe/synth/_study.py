@@ -27,7 +27,7 @@ from oncorwe.synth._redcap import redcap_rows, write_redcap
 from oncorwe.synth._render import Renderer, pick
 from oncorwe.synth._subsequent import Subsequent, draw_subsequent
 from oncorwe.synth._times import Calibration, Times, draw_times
-from oncorwe.synth._truth import TRUTH_COLUMNS, truth_row
+from oncorwe.synth._truth import TRUTH_COLUMNS, exclusion_reason, truth_row
 
 __all__ = ["LARGE_STUDY", "generate_study"]
 
@@ -140,7 +140,7 @@ def generate_study(
                 files[style.centre_id] = centre_files
                 defects.extend(centre_defects)
                 for rec in records:
-                    truth.writerow([_cell(v) for v in truth_row(rec).values()])
+                    truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
     _write_defects(truth_dir / "defects.csv", defects)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
     manifest = {
@@ -152,6 +152,20 @@ def generate_study(
     (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
     del by_id
     return out
+
+
+def _checked_truth(rec: PatientRecord, cohort: Cohort) -> list[Any]:
+    """The truth row, after checking the rules give back what was designed (else a bug)."""
+    row = truth_row(rec)
+    if rec.reason != "duplicate_referral":
+        derived = exclusion_reason(rec)
+        if derived != rec.reason:
+            raise RuntimeError(f"synth bug: record {rec.key} designed {rec.reason!r}, rules say {derived!r}")
+    if not rec.reason and row["best_response"] != cohort.bor[rec.key]:
+        raise RuntimeError(
+            f"synth bug: record {rec.key} designed {cohort.bor[rec.key]}, rules say {row['best_response']}"
+        )
+    return list(row.values())
 
 
 def _cell(value: Any) -> str:
@@ -294,7 +308,7 @@ def _write_large(
                 for i in chunk:
                     rec = build_record(cohort, times, subsequent, int(i), style, _format_id(style, int(numbers[i])))
                     writer.add(rec)
-                    truth.writerow([_cell(v) for v in truth_row(rec).values()])
+                    truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
                 writer.flush()
                 bar.advance(task, chunk.shape[0])
             writer.close()

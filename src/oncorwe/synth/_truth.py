@@ -14,7 +14,7 @@ from oncorwe.synth._baseline import EPOCH
 from oncorwe.synth._config import DRUG_CLASSES
 from oncorwe.synth._records import Course, PatientRecord, Scan
 
-__all__ = ["TRUTH_COLUMNS", "best_response", "truth_row"]
+__all__ = ["TRUTH_COLUMNS", "best_response", "exclusion_reason", "truth_row"]
 
 SD_MIN_DAYS = 42
 ICI_CLASSES = {"anti_pd1", "anti_ctla4", "anti_lag3"}
@@ -194,3 +194,40 @@ def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan]) -> dict[
     bor = best_response(scans, counted.start, stop, prog)
     return {"subsequent_therapy": True, "subsequent_therapy_class": klass,
             "subsequent_best_response": bor, "subsequent_responder": bor in ("CR", "PR")}
+
+
+PROGRESSION_WINDOW_DAYS = 90
+WINDOW = ((dt.date(2007, 1, 1) - EPOCH).days, (dt.date(2017, 12, 31) - EPOCH).days)
+
+
+def exclusion_reason(rec: PatientRecord) -> str:
+    """The first eligibility criterion (2-6 of docs/definitions.md) the record fails, or "".
+
+    Criterion 1 (duplicate referral) concerns two records and is decided by construction.
+    """
+    if rec.stage not in ("IV", "III_unresectable"):
+        return "not_stage_iv_unresectable"
+    lines = sorted(rec.courses, key=lambda x: x.start)
+    chemo = [x for x in lines if "chemotherapy" in _classes(x)]
+    if not chemo:
+        return "no_chemotherapy"
+    ici = [x for x in lines if _classes(x) & ICI_CLASSES]
+    if not any(i.start < c.start for i in ici for c in chemo):
+        return "no_ici_before_chemotherapy"
+    failures = []
+    for line in ici:
+        end = line.end if line.end is not None else line.start
+        later_chemo = [c.start for c in chemo if c.start > line.start]
+        if not later_chemo:
+            continue
+        progression = [x.day for x in rec.scans if x.response == "PD"] + [
+            x.progression for x in lines if x.progression is not None
+        ]
+        hits = [d for d in progression if line.start <= d <= end + PROGRESSION_WINDOW_DAYS and d < min(later_chemo)]
+        if hits:
+            failures.append(min(c for c in later_chemo if c > min(hits)))
+    if not failures:
+        return "no_progression_on_ici"
+    if not WINDOW[0] <= min(failures) <= WINDOW[1]:
+        return "chemotherapy_outside_window"
+    return ""
