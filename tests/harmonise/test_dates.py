@@ -1,0 +1,97 @@
+"""Dates: one format per column, from the whole column; ambiguity stops with a clear error."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from oncorwe import harmonise
+from oncorwe.errors import DataError
+
+D = dt.date
+
+
+@pytest.fixture(scope="module")
+def vocab() -> harmonise.Vocabulary:
+    return harmonise.load_vocabulary()
+
+
+def test_a_day_above_12_settles_day_first_for_the_whole_column(vocab: harmonise.Vocabulary) -> None:
+    result = harmonise.infer_date_column(["03.04.2012", "25.12.2013", None], vocab)
+    assert (result.order, result.ambiguous) == ("DMY", False)
+    assert result.dates == (D(2012, 4, 3), D(2013, 12, 25), None)
+
+
+def test_a_day_above_12_in_second_place_settles_month_first(vocab: harmonise.Vocabulary) -> None:
+    result = harmonise.infer_date_column(["03/04/2012", "12/25/2013"], vocab)
+    assert result.order == "MDY"
+    assert result.dates == (D(2012, 3, 4), D(2013, 12, 25))
+
+
+def test_never_two_orders_in_one_column(vocab: harmonise.Vocabulary) -> None:
+    # 25/12 reads only day-first and 12/26 only month-first: one order wins, the other is unreadable
+    result = harmonise.infer_date_column(["25/12/2013", "01/02/2014", "12/26/2013", "13/01/2014"], vocab)
+    assert result.order == "DMY"
+    assert result.unreadable == (2,)
+    assert result.dates[1] == D(2014, 2, 1)
+
+
+def test_iso_month_names_and_invalid_days(vocab: harmonise.Vocabulary) -> None:
+    iso = harmonise.infer_date_column(["2015-12-31", "2016-02-30", "2016-01-05 00:00:00"], vocab)
+    assert iso.order == "YMD" and iso.unreadable == (1,)
+    assert iso.dates[2] == D(2016, 1, 5)
+    named = harmonise.infer_date_column(["31-Dec-2015", "01-Mär-2016", "5 janvier 2017", "02-Okt-2014"], vocab)
+    assert named.dates == (D(2015, 12, 31), D(2016, 3, 1), D(2017, 1, 5), D(2014, 10, 2))
+    assert harmonise.infer_date_column(["32-Nov-2014", "01-Dec-2014"], vocab).unreadable == (0,)
+
+
+def test_every_value_reading_the_same_either_way_is_not_ambiguous(vocab: harmonise.Vocabulary) -> None:
+    result = harmonise.infer_date_column(["01/01/2012", "05/05/2013"], vocab)
+    assert not result.ambiguous
+    assert result.dates == (D(2012, 1, 1), D(2013, 5, 5))
+
+
+def test_an_ambiguous_column_is_settled_by_the_declared_order(vocab: harmonise.Vocabulary) -> None:
+    values = ["03/04/2012", "05/06/2013"]
+    assert harmonise.infer_date_column(values, vocab).ambiguous
+    declared = harmonise.infer_date_column(values, vocab, declared="MDY")
+    assert declared.dates == (D(2012, 3, 4), D(2013, 5, 6))
+    by_centre = harmonise.infer_date_column(values, vocab, centre_orders=["DMY"])
+    assert not by_centre.ambiguous and by_centre.dates == (D(2012, 4, 3), D(2013, 6, 5))
+
+
+def _one_centre(root: Path, patients: str, treatments: str, overrides: str = "") -> Path:
+    (root / "xx-one").mkdir(parents=True)
+    (root / "centres.toml").write_text(
+        f'[centres.xx-one]\nfiles = ["patients.csv", "treatments.csv"]\n{overrides}', encoding="utf-8"
+    )
+    (root / "xx-one" / "patients.csv").write_text(patients, encoding="utf-8")
+    (root / "xx-one" / "treatments.csv").write_text(treatments, encoding="utf-8")
+    return root
+
+
+PATIENTS = "patient_id,sex,diagnosis_date\n1,m,03/04/2012\n2,f,05/06/2013\n"
+TREATMENTS = "patient_id,drug,start_date,end_date\n1,DTIC,02/01/2014,03/01/2014\n2,TMZ,04/01/2014,05/01/2014\n"
+
+
+def test_ambiguous_columns_stop_together_naming_centre_file_column_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(DataError) as caught:
+        harmonise.run(_one_centre(tmp_path / "s", PATIENTS, TREATMENTS))
+    problems = caught.value.problems
+    assert len(problems) == 3  # diagnosis_date, start_date, end_date: all reported at once
+    assert all("centre xx-one" in p and "date_order" in p for p in problems)
+    assert any("patients.csv" in p and "'diagnosis_date'" in p for p in problems)
+
+
+def test_the_centre_declares_the_order_once(tmp_path: Path) -> None:
+    study = _one_centre(tmp_path / "s", PATIENTS, TREATMENTS, '[centres.xx-one.overrides]\ndate_order = "MDY"\n')
+    model = harmonise.run(study)
+    assert model.patients["diagnosis_date"].to_list() == [D(2012, 3, 4), D(2013, 5, 6)]
+
+
+def test_another_column_of_the_centre_settles_an_ambiguous_one(tmp_path: Path) -> None:
+    treatments = TREATMENTS + "2,DTIC,06/25/2014,07/20/2014\n"  # month-first, settled
+    model = harmonise.run(_one_centre(tmp_path / "s", PATIENTS, treatments))
+    assert model.patients["diagnosis_date"].to_list() == [D(2012, 3, 4), D(2013, 5, 6)]
