@@ -1,1 +1,135 @@
-"""oncorwe.cohort (being written)."""
+"""oncorwe.cohort: protocol criteria in order, attrition, lines of therapy and the index date.
+
+``run(con, protocol)`` evaluates everything as Ibis expressions over the canonical tables of the
+backend ``con`` (DuckDB, PostgreSQL, Spark); the exclusions, the lines and the index of the analysis
+set come back as polars frames in a frozen :class:`CohortResult`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from oncorwe.cohort._eligibility import ELIGIBILITY_COLUMNS, evaluate
+from oncorwe.cohort._lines import LINE_COLUMNS, build_lines
+from oncorwe.cohort._result import EXCLUSIONS_SCHEMA, INDEX_SCHEMA, LINES_SCHEMA, CohortResult
+from oncorwe.errors import DataError, InputError
+from oncorwe.model.schema import ATTRITION_SCHEMA
+from oncorwe.model.store import read_tables
+from oncorwe.protocol import Protocol
+
+__all__ = [
+    "ELIGIBILITY_COLUMNS",
+    "EXCLUSIONS_SCHEMA",
+    "INDEX_SCHEMA",
+    "LINES_SCHEMA",
+    "LINE_COLUMNS",
+    "CohortResult",
+    "attrition_table",
+    "run",
+]
+
+_MERGES_SCHEMA: dict[str, pl.DataType] = {
+    "kept_patient_id": pl.String(),
+    "merged_patient_id": pl.String(),
+    "rule": pl.String(),
+}
+
+
+def _frame(expr: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    frame = pl.from_arrow(expr.to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    return frame.select(list(schema)).cast(schema)  # type: ignore[arg-type]
+
+
+def _merges(con: Any, prefix: str, merges: pl.DataFrame | None) -> pl.DataFrame:
+    """The cross-centre duplicates: given, or the backend's ``merges`` table, or none."""
+    if merges is None:
+        name = f"{prefix}merges"
+        if name not in con.list_tables():
+            return pl.DataFrame(schema=_MERGES_SCHEMA)
+        merges = _frame(con.table(name), _MERGES_SCHEMA)
+    missing = [c for c in _MERGES_SCHEMA if c not in merges.columns]
+    if missing:
+        raise InputError(f"merges: missing column(s) {', '.join(missing)}")
+    return merges.select(list(_MERGES_SCHEMA)).cast(_MERGES_SCHEMA)  # type: ignore[arg-type]
+
+
+def run(
+    con: Any, protocol: Protocol, *, prefix: str = "", merges: pl.DataFrame | None = None
+) -> CohortResult:
+    """Select the analysis set of ``protocol`` from the canonical tables in ``con``.
+
+    Parameters
+    ----------
+    con
+        An Ibis backend holding the canonical tables (:func:`oncorwe.model.store.write_model`).
+    protocol
+        The study protocol (criteria order, line rules, exposure sequence, calendar window).
+    prefix
+        Table-name prefix of the canonical tables.
+    merges
+        Cross-centre duplicates (``CanonicalModel.merges``: kept_patient_id, merged_patient_id,
+        rule). Each merged record is excluded as ``duplicate_referral``. When not given, a table
+        ``<prefix>merges`` in ``con`` is used if there is one.
+
+    Returns
+    -------
+    CohortResult
+        Attrition (overall and per centre), exclusions with reasons, lines of therapy, index.
+    """
+    if not isinstance(protocol, Protocol):
+        raise InputError(f"protocol: expected an oncorwe.protocol.Protocol, got {type(protocol).__name__}")
+    tables = read_tables(con, prefix=prefix)
+    lines = build_lines(con, tables["drug_exposures"], protocol)
+    status = _frame(evaluate(tables, lines, protocol), {
+        "patient_id": pl.String(), "centre_id": pl.String(), "reason": pl.String(),
+        **{k: v for k, v in INDEX_SCHEMA.items() if k not in ("patient_id", "centre_id")},
+    }).sort("patient_id")
+    merged = _merges(con, prefix, merges)
+    overlap = merged.filter(pl.col("merged_patient_id").is_in(status["patient_id"].implode()))
+    if overlap.height:
+        raise DataError([
+            f"merges: merged record {pid} is still in the patients table (harmonise must remove it)"
+            for pid in overlap["merged_patient_id"].to_list()[:20]
+        ])
+    duplicates = merged.select(
+        patient_id=pl.col("merged_patient_id"),
+        centre_id=pl.col("merged_patient_id").str.split(":").list.first(),
+        reason=pl.lit("duplicate_referral"),
+    )
+    exclusions = pl.concat(
+        [duplicates, status.filter(pl.col("reason").is_not_null()).select(list(EXCLUSIONS_SCHEMA))]
+    ).cast(EXCLUSIONS_SCHEMA).sort("patient_id")  # type: ignore[arg-type]
+    index = status.filter(pl.col("reason").is_null()).select(list(INDEX_SCHEMA)).cast(INDEX_SCHEMA)  # type: ignore[arg-type]
+    everyone = pl.concat([duplicates.select("patient_id", "centre_id"), status.select("patient_id", "centre_id")])
+    return CohortResult(
+        protocol_name=protocol.name,
+        attrition=attrition_table(everyone, exclusions, protocol.eligibility.criteria),
+        exclusions=exclusions,
+        lines=_frame(lines.order_by(["patient_id", "line_number"]), LINES_SCHEMA),
+        index=index.sort("patient_id"),
+    )
+
+
+def attrition_table(everyone: pl.DataFrame, exclusions: pl.DataFrame, criteria: list[str]) -> pl.DataFrame:
+    """The CONSORT-style flow: step 0 all records, then per criterion the patients before, excluded
+    and after; overall rows (centre_id null) first, then each centre in alphabetical order."""
+    unknown = sorted(set(exclusions["reason"].unique().to_list()) - set(criteria))
+    if unknown:
+        raise DataError([f"exclusion reason {r!r} is not a criterion of the protocol" for r in unknown])
+    rows: list[dict[str, Any]] = []
+    centres: list[str | None] = [None, *sorted(everyone["centre_id"].unique().drop_nulls().to_list())]
+    for centre in centres:
+        pool = everyone if centre is None else everyone.filter(pl.col("centre_id") == centre)
+        out = exclusions if centre is None else exclusions.filter(pl.col("centre_id") == centre)
+        counts = dict(out.group_by("reason").len().iter_rows())
+        n = pool.height
+        rows.append(dict(step=0, criterion="source_records", centre_id=centre, n_before=n, n_excluded=0, n_after=n))
+        for step, criterion in enumerate(criteria, start=1):
+            excluded = int(counts.get(criterion, 0))
+            rows.append(dict(step=step, criterion=criterion, centre_id=centre, n_before=n,
+                             n_excluded=excluded, n_after=n - excluded))
+            n -= excluded
+    return pl.DataFrame(rows, schema=ATTRITION_SCHEMA)

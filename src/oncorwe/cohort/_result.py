@@ -1,0 +1,136 @@
+"""The cohort stage's result: attrition, exclusions, lines of therapy and the index, frozen."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from oncorwe.errors import InputError, SourceError
+from oncorwe.model.schema import ATTRITION_SCHEMA
+
+__all__ = ["EXCLUSIONS_SCHEMA", "INDEX_SCHEMA", "LINES_SCHEMA", "CohortResult"]
+
+EXCLUSIONS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "centre_id": pl.String(),
+    "reason": pl.String(),
+}
+
+INDEX_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "centre_id": pl.String(),
+    "index_date": pl.Date(),
+    "index_line": pl.Int64(),
+    "ici_line": pl.Int64(),
+    "ici_failure_date": pl.Date(),
+    "ici_failure_sources": pl.String(),
+}
+
+LINES_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "line_number": pl.Int64(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+    "ingredients": pl.String(),
+    "chemo_ingredients": pl.String(),
+    "drug_classes": pl.String(),
+    "regimen_class": pl.String(),
+    "has_chemotherapy": pl.Boolean(),
+    "has_ici": pl.Boolean(),
+    "has_anti_pd1": pl.Boolean(),
+    "has_anti_ctla4": pl.Boolean(),
+    "has_braf_mek": pl.Boolean(),
+    "has_non_chemotherapy": pl.Boolean(),
+    "end_reason": pl.String(),
+    "sources": pl.String(),
+}
+
+_FRAMES = {
+    "attrition": ATTRITION_SCHEMA,
+    "exclusions": EXCLUSIONS_SCHEMA,
+    "lines": LINES_SCHEMA,
+    "index": INDEX_SCHEMA,
+}
+
+
+@dataclass(frozen=True)
+class CohortResult:
+    """Who is in the analysis set, why the others are not, and everyone's lines of therapy.
+
+    Attributes
+    ----------
+    protocol_name : the protocol that defined the cohort.
+    attrition : :data:`oncorwe.model.schema.ATTRITION_SCHEMA`; step 0 ``source_records``, then one
+        step per criterion in protocol order; overall rows (``centre_id`` null) then per centre.
+    exclusions : one row per excluded patient record (patient_id, centre_id, reason).
+    lines : lines of therapy of every patient (:data:`LINES_SCHEMA`).
+    index : one row per patient of the analysis set (:data:`INDEX_SCHEMA`).
+    """
+
+    protocol_name: str
+    attrition: pl.DataFrame
+    exclusions: pl.DataFrame
+    lines: pl.DataFrame
+    index: pl.DataFrame
+
+    @property
+    def n_eligible(self) -> int:
+        """Number of patients in the analysis set."""
+        return self.index.height
+
+    def write(self, folder: str | Path) -> Path:
+        """Write the frames as parquet plus ``cohort.json``; returns the folder."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in _FRAMES:
+            getattr(self, name).write_parquet(out / f"{name}.parquet")
+        meta = {"stage": "cohort", "protocol": self.protocol_name, "n_eligible": self.n_eligible,
+                "n_excluded": self.exclusions.height}
+        (out / "cohort.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def read(cls, folder: str | Path) -> CohortResult:
+        """Read a result written by :meth:`write`."""
+        path = Path(folder)
+        meta_path = path / "cohort.json"
+        if not meta_path.is_file():
+            raise SourceError(f"not a cohort result folder (no cohort.json): {path}")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        frames: dict[str, Any] = {}
+        for name, schema in _FRAMES.items():
+            file = path / f"{name}.parquet"
+            if not file.is_file():
+                raise SourceError(f"cohort result incomplete: {file} is missing")
+            frames[name] = pl.read_parquet(file).cast(schema)  # type: ignore[arg-type]
+        return cls(protocol_name=str(meta["protocol"]), **frames)
+
+    def explain(self, patient_id: str) -> str:
+        """Why the patient is in or out, their index and lines of therapy, with record sources."""
+        out: list[str] = [f"patient {patient_id}"]
+        excluded = self.exclusions.filter(pl.col("patient_id") == patient_id)
+        index = self.index.filter(pl.col("patient_id") == patient_id)
+        lines = self.lines.filter(pl.col("patient_id") == patient_id).sort("line_number")
+        if excluded.is_empty() and index.is_empty():
+            raise InputError(f"patient_id {patient_id!r}: not found in the cohort of {self.protocol_name}")
+        if not excluded.is_empty():
+            out.append(f"  excluded: {excluded['reason'][0]} (first criterion failed, protocol order)")
+        else:
+            row = index.row(0, named=True)
+            out.append(
+                f"  eligible: index date {row['index_date']} = start of line {row['index_line']}, the first "
+                f"chemotherapy after ICI line {row['ici_line']} failed on {row['ici_failure_date']} "
+                f"(from {row['ici_failure_sources']})"
+            )
+        out.append(f"  lines of therapy ({lines.height}):")
+        for line in lines.iter_rows(named=True):
+            regimen = f", regimen {line['regimen_class']}" if line["regimen_class"] else ""
+            out.append(
+                f"    {line['line_number']}. {line['start_date']} to {line['end_date']}: {line['ingredients']} "
+                f"[{line['drug_classes']}]{regimen}; ended: {line['end_reason']}; records: {line['sources']}"
+            )
+        return "\n".join(out)
