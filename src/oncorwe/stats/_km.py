@@ -62,11 +62,12 @@ def _risk_table(
     distinct_time = sorted_time[first_position]
     n_at_time = np.diff(np.append(first_position, n))
     n_risk = (n - first_position).astype(np.float64)
-    event_time = np.sort(time[event == 1])
-    n_event = (
-        np.searchsorted(event_time, distinct_time, side="right")
-        - np.searchsorted(event_time, distinct_time, side="left")
-    ).astype(np.float64)
+    event_time = time[event == 1]  # a fresh array: sort in place
+    event_time.sort()
+    # every event time is a distinct time, so the counts are the steps of one searchsorted
+    n_event = np.diff(np.searchsorted(event_time, distinct_time, side="right"), prepend=0).astype(
+        np.float64
+    )
     n_censor = n_at_time.astype(np.float64) - n_event
     return distinct_time, n_risk, n_event, n_censor
 

@@ -45,20 +45,36 @@ def _stratum_sums(
     event times with ``searchsorted`` (no loop over rows).
     """
     event_mask = event == 1
-    event_times = np.unique(time[event_mask])
-    n_times = event_times.size
-    at_risk = np.zeros((n_times, n_groups))
-    events = np.zeros((n_times, n_groups))
-    observed = np.zeros(n_groups)
+    group_times, group_event_times = [], []
     for g in range(n_groups):
         in_group = group == g
-        group_times = np.sort(time[in_group])
-        group_event_times = np.sort(time[in_group & event_mask])
-        at_risk[:, g] = group_times.size - np.searchsorted(group_times, event_times, side="left")
-        events[:, g] = np.searchsorted(
-            group_event_times, event_times, side="right"
-        ) - np.searchsorted(group_event_times, event_times, side="left")
-        observed[g] = group_event_times.size
+        times_g = time[in_group]  # a fresh array: sort it in place, no second copy
+        times_g.sort()
+        event_times_g = time[in_group & event_mask]
+        event_times_g.sort()
+        group_times.append(times_g)
+        group_event_times.append(event_times_g)
+    # the distinct event times: merging k sorted runs (a stable sort finds the runs) is cheaper
+    # than sorting all event times afresh
+    merged = np.concatenate(group_event_times)
+    merged.sort(kind="stable")
+    is_new = np.empty(merged.size, dtype=bool)
+    is_new[:1] = True
+    np.not_equal(merged[1:], merged[:-1], out=is_new[1:])
+    event_times = merged[is_new]
+    n_times = event_times.size
+    at_risk = np.empty((n_times, n_groups))
+    events = np.empty((n_times, n_groups))
+    observed = np.empty(n_groups)
+    for g in range(n_groups):
+        at_risk[:, g] = group_times[g].size - np.searchsorted(
+            group_times[g], event_times, side="left"
+        )
+        # every group event time is one of event_times, so counts are steps of one searchsorted
+        events[:, g] = np.diff(
+            np.searchsorted(group_event_times[g], event_times, side="right"), prepend=0
+        )
+        observed[g] = group_event_times[g].size
     n_risk = at_risk.sum(axis=1)
     n_event = events.sum(axis=1)
     share = at_risk / n_risk[:, None]
@@ -72,13 +88,28 @@ def _stratum_sums(
 
 def _codes(labels: np.ndarray) -> tuple[list[Label], npt.NDArray[np.intp]]:
     """Sorted distinct labels (as R sorts factor levels) and each row's index into them."""
+    if labels.dtype.kind in "biu" and labels.size:
+        # integer labels: a bincount over the range avoids sorting every row
+        as_int = labels.astype(np.int64, copy=False)
+        low = int(as_int.min())
+        span = int(as_int.max()) - low + 1
+        if span <= 4 * labels.size + 1024:
+            shifted = as_int - low if low else as_int
+            present = np.flatnonzero(np.bincount(shifted, minlength=span))
+            lookup = np.full(span, -1, dtype=np.intp)
+            lookup[present] = np.arange(present.size)
+            values = present + low
+            int_levels: list[Label] = (
+                [bool(v) for v in values] if labels.dtype.kind == "b" else [int(v) for v in values]
+            )
+            codes = shifted if present.size == span else lookup[shifted]
+            return int_levels, codes
     try:
-        levels, codes = np.unique(labels, return_inverse=True)
+        distinct, codes = np.unique(labels, return_inverse=True)
     except TypeError as exc:  # incomparable label types
         raise InputError(f"labels cannot be sorted: {exc}") from exc
-    return [v.item() if isinstance(v, np.generic) else v for v in levels.tolist()], codes.reshape(
-        -1
-    )
+    levels = [v.item() if isinstance(v, np.generic) else v for v in distinct.tolist()]
+    return levels, codes.reshape(-1)
 
 
 @dataclass(frozen=True, eq=False)
