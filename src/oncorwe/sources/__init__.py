@@ -16,6 +16,7 @@ from oncorwe.sources._config import (
     StudyConfig,
     load_study_config,
 )
+from oncorwe.sources._redcap import read_dictionary as read_redcap_dictionary
 from oncorwe.sources._redcap import read_redcap
 from oncorwe.sources._tables import BadRow, RawTable, ReadProblem
 from oncorwe.sources._text import decode_text, read_delimited, sniff_delimiter
@@ -36,6 +37,7 @@ __all__ = [
     "read_centre",
     "read_delimited",
     "read_redcap",
+    "read_redcap_dictionary",
     "read_workbook",
     "sniff_delimiter",
 ]

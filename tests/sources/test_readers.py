@@ -1,0 +1,149 @@
+"""Readers keep every cell as written: encodings, delimiters, quoting, workbooks, REDCap."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from oncorwe.errors import InputError, SourceError
+from oncorwe.sources import (
+    decode_text,
+    detect_kind,
+    load_study_config,
+    read_delimited,
+    read_redcap,
+    read_redcap_dictionary,
+    read_workbook,
+)
+
+
+def _read(path: Path, **kwargs: object):
+    return read_delimited(path, centre_id="xx", file=path.name, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "expected"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("latin-1", "cp1252"), ("utf-16", "utf-16")],
+)
+def test_encodings_are_detected(tmp_path: Path, encoding: str, expected: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("Pat-Nr;Primärtumor\nK1;akral\nK2;Müller-Zellen\n".encode(encoding))
+    table = _read(path)
+    assert table.columns == ("Pat-Nr", "Primärtumor")
+    assert table.column("Primärtumor") == ["akral", "Müller-Zellen"]
+    assert f"encoding {expected}" in table.notes
+
+
+def test_windows_1252_bytes_decode(tmp_path: Path) -> None:
+    text, used = decode_text("Patient;LDH µkat/L\n".encode("cp1252"))
+    assert used == "cp1252" and "µkat" in text
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_delimiters_and_quoted_cells_with_delimiters_and_newlines(tmp_path: Path, delimiter: str) -> None:
+    path = tmp_path / "t.csv"
+    d = delimiter
+    path.write_text(f'id{d}drug{d}note\n1{d}"Carbo{d}Pacli"{d}"two\nlines"\n2{d}DTIC{d}\n', encoding="utf-8")
+    table = _read(path)
+    assert table.rows == (("1", f"Carbo{d}Pacli", "two\nlines"), ("2", "DTIC", None))
+    assert table.row_numbers == (1, 2)
+
+
+def test_rows_that_do_not_fit_the_header_are_kept_as_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("id,date,response\n1,2015-01-01,PR\n\n2,,2015-02-01,SD\n3,2015-03-01,PD,,\n", encoding="utf-8")
+    table = _read(path)
+    assert table.row_numbers == (1, 3)  # trailing empty cells are padding, the blank line no record
+    assert [(b.row, b.reason) for b in table.bad_rows] == [(2, "4 fields where the header has 3")]
+    assert table.records_read == 3
+
+
+def test_binary_junk_and_empty_files_are_source_errors(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(bytes(range(256)))
+    with pytest.raises(SourceError, match="not a text file"):
+        _read(junk)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"\n\n")
+    with pytest.raises(SourceError, match="empty"):
+        _read(empty)
+
+
+def test_cbioportal_metadata_lines_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "data_clinical_patient.txt"
+    path.write_text("#Patient Identifier\tSex\n#id\tsex\n#STRING\tSTRING\n#1\t1\nPATIENT_ID\tSEX\nP1\tMale\n", encoding="utf-8")
+    table = _read(path)
+    assert table.columns == ("PATIENT_ID", "SEX") and table.rows == (("P1", "Male"),)
+
+
+def test_workbook_with_notes_row_merged_header_and_date_cells(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "treatments"
+    sheet.append(["Export of 2019-03-01, do not edit"])
+    sheet.append(["patient_id", "drug", "start", "cycles"])
+    sheet.append(["7", "DTIC", dt.datetime(2015, 3, 1), 4])
+    sheet.append(["8", "TMZ", dt.datetime(2016, 1, 2), 2.5])
+    other = book.create_sheet("patients")
+    other.append(["Identification", "Data", None])
+    other.merge_cells("B1:C1")
+    other.append(["patient_id", "sex", "ecog"])
+    other.append([7, "m", 1])
+    book.create_sheet("empty")
+    path = tmp_path / "crf.xlsx"
+    book.save(path)
+    assert detect_kind(path) == "xlsx"
+    treatments, patients = read_workbook(path, centre_id="xx", file="crf.xlsx")
+    assert treatments.sheet == "treatments" and treatments.columns == ("patient_id", "drug", "start", "cycles")
+    assert treatments.rows == (("7", "DTIC", "2015-03-01", "4"), ("8", "TMZ", "2016-01-02", "2.5"))
+    assert patients.columns == ("patient_id", "sex", "ecog") and patients.rows == (("7", "m", "1"),)
+    assert patients.label == "crf.xlsx#patients"
+
+
+def test_truncated_workbook_is_a_source_error(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["id"])
+    path = tmp_path / "whole.xlsx"
+    book.save(path)
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(SourceError, match="XLSX"):
+        read_workbook(cut, centre_id="xx", file="cut.xlsx")
+
+
+def test_redcap_export_splits_by_instrument_and_decodes_choices(tmp_path: Path) -> None:
+    dictionary = tmp_path / "dict.csv"
+    dictionary.write_text(
+        '"Variable / Field Name","Form Name","Section Header","Field Type","Field Label","Choices, Calculations, OR Slider Labels"\n'
+        'record_id,baseline,,text,ID,\nsex,baseline,,radio,Sex,"1, Male | 2, Female"\n'
+        'trt_drug,treatment,,dropdown,Drug,"1, dacarbazine | 2, temozolomide"\ntrt_start,treatment,,text,Start,\n',
+        encoding="utf-8",
+    )
+    export = tmp_path / "export.csv"
+    export.write_text(
+        "record_id,redcap_repeat_instrument,redcap_repeat_instance,sex,trt_drug,trt_start\n"
+        "5,,,2,,\n5,treatment,1,,1,2015-01-01\n5,treatment,2,,2,2015-06-01\n",
+        encoding="utf-8",
+    )
+    tables = read_redcap(_read(export), read_redcap_dictionary(_read(dictionary)))
+    base, treatment = tables
+    assert base.columns == ("record_id", "sex") and base.rows == (("5", "Female"),)
+    assert treatment.columns == ("record_id", "redcap_repeat_instance", "trt_drug", "trt_start")
+    assert treatment.rows == (("5", "1", "dacarbazine", "2015-01-01"), ("5", "2", "temozolomide", "2015-06-01"))
+    assert treatment.row_numbers == (2, 3)  # rows of the flat file
+
+
+def test_centres_toml_errors_name_the_key(tmp_path: Path) -> None:
+    (tmp_path / "centres.toml").write_text(
+        '[centres.ch-x]\nfiles = ["a.csv"]\n[centres.ch-x.overrides]\ndate_order = "DDMM"\ncolour = "red"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as caught:
+        load_study_config(tmp_path)
+    message = str(caught.value)
+    assert "centre ch-x" in message and "overrides.date_order" in message and "overrides.colour" in message
+    with pytest.raises(InputError, match="no centres.toml"):
+        load_study_config(tmp_path / "nowhere")
