@@ -145,5 +145,5 @@ def test_centres_toml_errors_name_the_key(tmp_path: Path) -> None:
         load_study_config(tmp_path)
     message = str(caught.value)
     assert "centre ch-x" in message and "overrides.date_order" in message and "overrides.colour" in message
-    with pytest.raises(InputError, match="no centres.toml"):
+    with pytest.raises(InputError, match=r"no centres\.toml"):
         load_study_config(tmp_path / "nowhere")
