@@ -7,6 +7,7 @@ set come back as polars frames in a frozen :class:`CohortResult`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -113,7 +114,9 @@ def run(
     )
 
 
-def attrition_table(everyone: pl.DataFrame, exclusions: pl.DataFrame, criteria: list[str]) -> pl.DataFrame:
+def attrition_table(
+    everyone: pl.DataFrame, exclusions: pl.DataFrame, criteria: Sequence[str]
+) -> pl.DataFrame:
     """The CONSORT-style flow: step 0 all records, then per criterion the patients before, excluded
     and after; overall rows (centre_id null) first, then each centre in alphabetical order."""
     unknown = sorted(set(exclusions["reason"].unique().to_list()) - set(criteria))

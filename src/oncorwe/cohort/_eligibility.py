@@ -118,10 +118,11 @@ def evaluate(tables: dict[str, ir.Table], lines: ir.Table, protocol: Protocol) -
 def _passes(t: ir.Table, protocol: Protocol) -> dict[str, Any]:
     """For each criterion evaluated on the canonical tables, whether the patient passes it."""
     window = protocol.calendar
+    excluded_sites: list[str] = list(protocol.population.primary_sites_excluded) or ["__none__"]
     return {
         "not_stage_iv_unresectable": t.stage.isin(protocol.population.stages).fill_null(False),
         "primary_site_excluded": t.primary_site.isnull()
-        | ~t.primary_site.isin(protocol.population.primary_sites_excluded or ["__none__"]),
+        | ~t.primary_site.isin(excluded_sites),
         "no_chemotherapy": t.any_chemo.fill_null(False),
         "no_ici_before_chemotherapy": t.ici_before.fill_null(False),
         "no_progression_on_ici": t.index_date.notnull(),

@@ -53,6 +53,29 @@ Criterion = Literal[
 ]
 
 
+def _stages() -> list[Stage]:
+    return ["IV", "III_unresectable"]
+
+
+def _all_classes() -> list[DrugClass]:
+    return ["chemotherapy", "anti_pd1", "anti_ctla4", "anti_lag3", "braf_mek", "other"]
+
+
+def _ici_classes() -> list[DrugClass]:
+    return ["anti_pd1", "anti_ctla4", "anti_lag3"]
+
+
+def _criteria() -> list[Criterion]:
+    return [
+        "duplicate_referral",
+        "not_stage_iv_unresectable",
+        "no_chemotherapy",
+        "no_ici_before_chemotherapy",
+        "no_progression_on_ici",
+        "chemotherapy_outside_window",
+    ]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -69,7 +92,7 @@ class Population(_Frozen):
     """Who can enter: diagnosis, stage at chemotherapy start, primary sites."""
 
     diagnosis: str = "melanoma"
-    stages: list[Stage] = Field(default_factory=lambda: ["IV", "III_unresectable"], min_length=1)
+    stages: list[Stage] = Field(default_factory=_stages, min_length=1)
     primary_sites_excluded: list[PrimarySite] = Field(default_factory=list)
 
 
@@ -81,7 +104,7 @@ class LineRules(_Frozen):
     substitutions: list[list[str]] = Field(
         default_factory=lambda: [["carboplatin", "cisplatin"], ["nab-paclitaxel", "paclitaxel"]]
     )
-    antineoplastic_classes: list[DrugClass] = Field(default_factory=lambda: list(DRUG_CLASSES))
+    antineoplastic_classes: list[DrugClass] = Field(default_factory=_all_classes)
 
     @field_validator("substitutions")
     @classmethod
@@ -102,9 +125,7 @@ class LineRules(_Frozen):
 class ExposureSequence(_Frozen):
     """The exposure sequence: an ICI line with progression, then the first chemotherapy after it."""
 
-    ici_classes: list[DrugClass] = Field(
-        default_factory=lambda: ["anti_pd1", "anti_ctla4", "anti_lag3"], min_length=1
-    )
+    ici_classes: list[DrugClass] = Field(default_factory=_ici_classes, min_length=1)
     index_class: DrugClass = "chemotherapy"
     progression_window_days: int = Field(default=90, ge=0)
 
@@ -125,7 +146,7 @@ class CalendarWindow(_Frozen):
 class Eligibility(_Frozen):
     """The criteria in the order they are applied; a patient's reason is the first one failed."""
 
-    criteria: list[Criterion] = Field(default_factory=lambda: list(EXCLUSION_REASONS), min_length=1)
+    criteria: list[Criterion] = Field(default_factory=_criteria, min_length=1)
 
     @field_validator("criteria")
     @classmethod
