@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, Literal
 
 import numpy as np
@@ -59,14 +60,14 @@ def _count(value: Any, name: str) -> int:
 
 def _z(conf_level: Any) -> float:
     if (
-        not isinstance(conf_level, (int, float))
+        not isinstance(conf_level, Real)
         or isinstance(conf_level, bool)
-        or not 0 < conf_level < 1
+        or not 0 < float(conf_level) < 1
     ):
         raise InputError(
             f"conf_level: must be a number strictly between 0 and 1, got {conf_level!r}"
         )
-    return float(ndtri(1 - (1 - conf_level) / 2))
+    return float(ndtri(1 - (1 - float(conf_level)) / 2))
 
 
 def binomial_ci(

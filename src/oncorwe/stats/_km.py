@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -223,7 +224,7 @@ class KaplanMeier:
         p : float in [0, 1]
             0.5 gives the median; the CI comes from the lower and upper confidence curves.
         """
-        if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
+        if not isinstance(p, Real) or isinstance(p, bool) or not 0 <= p <= 1:
             raise InputError(f"p: must be a probability in [0, 1], got {p!r}")
         p = float(p)
         return Estimate(
@@ -239,7 +240,7 @@ class KaplanMeier:
         Before the first time S = 1 with limits 1. Beyond the last observed time the value is
         undefined unless ``extend=True`` (R's ``extend=TRUE``: the last value carried forward).
         """
-        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t) or t < 0:
+        if not isinstance(t, Real) or isinstance(t, bool) or not math.isfinite(t) or t < 0:
             raise InputError(f"t: must be a finite time >= 0, got {t!r}")
         if t > self.time[-1] and not extend:
             raise InputError(
@@ -263,12 +264,7 @@ class KaplanMeier:
         return RestrictedMean(mean, se, mean - z * se, mean + z * se, float(tau))
 
     def _restricted_mean(self, tau: float) -> tuple[float, float]:
-        if (
-            not isinstance(tau, (int, float))
-            or isinstance(tau, bool)
-            or not math.isfinite(tau)
-            or tau <= 0
-        ):
+        if not isinstance(tau, Real) or isinstance(tau, bool) or not math.isfinite(tau) or tau <= 0:
             raise InputError(f"tau: must be a finite time > 0, got {tau!r}")
         survivors = self.n_risk - self.n_event
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -324,14 +320,14 @@ def _check_conf(conf_type: Any, conf_level: Any) -> float:
             f"conf_type: must be one of {', '.join(map(repr, _CONF_TYPES))}, got {conf_type!r}"
         )
     if (
-        not isinstance(conf_level, (int, float))
+        not isinstance(conf_level, Real)
         or isinstance(conf_level, bool)
-        or not 0 < conf_level < 1
+        or not 0 < float(conf_level) < 1
     ):
         raise InputError(
             f"conf_level: must be a number strictly between 0 and 1, got {conf_level!r}"
         )
-    return float(ndtri(1 - (1 - conf_level) / 2))
+    return float(ndtri(1 - (1 - float(conf_level)) / 2))
 
 
 def _fit(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -190,7 +191,7 @@ def landmark(
     """
     time_arr, event_arr = check_time_event(time, event)
     if (
-        not isinstance(landmark_time, (int, float))
+        not isinstance(landmark_time, Real)
         or isinstance(landmark_time, bool)
         or not math.isfinite(landmark_time)
         or landmark_time < 0
