@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import polars as pl
 
 from oncorwe.synth._baseline import EPOCH
@@ -61,6 +62,7 @@ FIELD_DRUG_EXPOSURE = 1147094
 FIELD_MEASUREMENT = 1147138
 CYCLE_DAYS = {"nivolumab": 14, "temozolomide": 28, "fotemustine": 21}
 ORAL = {"vemurafenib", "dabrafenib", "trametinib", "cobimetinib", "encorafenib", "binimetinib", "temozolomide", "lomustine"}
+_COURSE_FIELDS = ("person_id", "concept", "start", "end", "oral", "step", "max_doses", "word", "reason", "episode")
 TABLES = ("person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death", "episode", "episode_event", "concept")
 
 
@@ -78,30 +80,32 @@ def regimen_concept(regimen: str) -> int:
     return LOCAL_BASE + 100_000 + zlib.crc32(regimen.encode("utf-8")) % 800_000
 
 
-def _date(day: int | None) -> dt.date | None:
-    return None if day is None else EPOCH + dt.timedelta(days=day)
-
-
 def ddl() -> str:
     return resources.files("oncorwe.synth.data").joinpath("omop_cdm54_ddl.sql").read_text(encoding="utf-8")
 
 
 class OmopWriter:
-    """Appends patients to one centre's CDM database, table by table, in chunks."""
+    """Appends patients to one centre's CDM database, table by table, in chunks.
+
+    Rows are kept column-wise (dates as day numbers) and converted once per chunk; drug
+    administrations are expanded from their courses with NumPy, so a million patients stream.
+    """
 
     def __init__(self, path: Path, renderer: Renderer) -> None:
         self.path = path
         self.r = renderer
         if path.exists():
             path.unlink()
-        # one thread: parallel inserts may lay out row groups differently (bytes must repeat)
+        # one thread and no adaptive compression: the file's bytes must repeat run after run
         self.con = duckdb.connect(str(path), config={"threads": 1})
         self.con.execute("SET force_compression = 'uncompressed'")
         self.con.execute(ddl())
         self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)
         self.schemas = {t: self._schema(t) for t in TABLES}
         self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
-        self.roles: dict[tuple[str, int], tuple[int, str]] = {}
+        self.drug_columns: dict[str, Any] = {}
+        self.drug_links = pl.DataFrame(schema={"episode_id": pl.Int64(), "event_id": pl.Int64(), "episode_event_field_concept_id": pl.Int32()})
+        self.courses: dict[str, list[Any]] = {k: [] for k in _COURSE_FIELDS}
 
     def _schema(self, table: str) -> dict[str, pl.DataType]:
         cols = self.con.execute(f"DESCRIBE {table}").fetchall()
@@ -112,19 +116,17 @@ class OmopWriter:
         self.ids[table] += 1
         return self.ids[table]
 
+    def _row(self, table: str, **values: Any) -> None:
+        self.rows[table].append(values)
+
     def add(self, rec: PatientRecord) -> None:
         pid = int(rec.local_id)
-        rows = self.rows
-        rows["person"].append(
-            {"person_id": pid, "gender_concept_id": 8507 if rec.male else 8532, "year_of_birth": rec.birth_year,
-             "race_concept_id": 0, "ethnicity_concept_id": 0, "person_source_value": rec.local_id,
-             "gender_source_value": "M" if rec.male else "F"}
-        )
-        rows["observation_period"].append(
-            {"observation_period_id": self._next("observation_period"), "person_id": pid,
-             "observation_period_start_date": _date(rec.diagnosis_day),
-             "observation_period_end_date": _date(rec.last_contact_day), "period_type_concept_id": EHR}
-        )
+        self._row("person", person_id=pid, gender_concept_id=8507 if rec.male else 8532, year_of_birth=rec.birth_year,
+                  race_concept_id=0, ethnicity_concept_id=0, person_source_value=rec.local_id,
+                  gender_source_value="M" if rec.male else "F")
+        self._row("observation_period", observation_period_id=self._next("observation_period"), person_id=pid,
+                  observation_period_start_date=rec.diagnosis_day, observation_period_end_date=rec.last_contact_day,
+                  period_type_concept_id=EHR)
         site = {"uveal": "Uveal melanoma", "mucosal": "Mucosal melanoma", "unknown_primary": "Melanoma of unknown primary"}.get(
             rec.primary_site, "Malignant melanoma of skin")
         self._condition(pid, site, rec.diagnosis_day, rec.primary_site)
@@ -155,38 +157,32 @@ class OmopWriter:
             if course.progression is not None:
                 episode = self._episode(pid, 32677, course.progression, None, concept_id("Malignant melanoma of skin"), "progression", None)
                 if course.progression in response_ids:
-                    rows["episode_event"].append({"episode_id": episode, "event_id": response_ids[course.progression],
-                                                  "episode_event_field_concept_id": FIELD_MEASUREMENT})
+                    self._row("episode_event", episode_id=episode, event_id=response_ids[course.progression],
+                              episode_event_field_concept_id=FIELD_MEASUREMENT)
         if rec.death_day is not None:
-            rows["death"].append({"person_id": pid, "death_date": _date(rec.death_day), "death_type_concept_id": EHR})
+            self._row("death", person_id=pid, death_date=rec.death_day, death_type_concept_id=EHR)
 
     def _condition(self, pid: int, name: str, day: int, source: str) -> None:
         cid = concept_id(name)
-        self.rows["condition_occurrence"].append(
-            {"condition_occurrence_id": self._next("condition_occurrence"), "person_id": pid,
-             "condition_concept_id": cid, "condition_start_date": _date(day), "condition_type_concept_id": EHR,
-             "condition_source_value": source[:50], "condition_source_concept_id": cid if cid > LOCAL_BASE else 0}
-        )
+        self._row("condition_occurrence", condition_occurrence_id=self._next("condition_occurrence"), person_id=pid,
+                  condition_concept_id=cid, condition_start_date=day, condition_type_concept_id=EHR,
+                  condition_source_value=source[:50], condition_source_concept_id=cid if cid > LOCAL_BASE else 0)
 
     def _measurement(self, pid: int, cid: int, day: int, *, number: float | None = None, value_concept: int | None = None,
                      unit: int | None = None, high: float | None = None, value_source: str | None = None,
                      source: str | None = None, unit_source: str | None = None) -> int:
         mid = self._next("measurement")
-        self.rows["measurement"].append(
-            {"measurement_id": mid, "person_id": pid, "measurement_concept_id": cid, "measurement_date": _date(day),
-             "measurement_type_concept_id": EHR, "value_as_number": number, "value_as_concept_id": value_concept,
-             "unit_concept_id": unit, "range_high": high, "measurement_source_value": source,
-             "unit_source_value": unit_source, "value_source_value": value_source}
-        )
+        self._row("measurement", measurement_id=mid, person_id=pid, measurement_concept_id=cid, measurement_date=day,
+                  measurement_type_concept_id=EHR, value_as_number=number, value_as_concept_id=value_concept,
+                  unit_concept_id=unit, range_high=high, measurement_source_value=source,
+                  unit_source_value=unit_source, value_source_value=value_source)
         return mid
 
     def _episode(self, pid: int, concept: int, start: int, end: int | None, obj: int, source: str, number: int | None) -> int:
         eid = self._next("episode")
-        self.rows["episode"].append(
-            {"episode_id": eid, "person_id": pid, "episode_concept_id": concept, "episode_start_date": _date(start),
-             "episode_end_date": _date(end), "episode_number": number, "episode_object_concept_id": obj,
-             "episode_type_concept_id": 32545 if concept == 32531 else EHR, "episode_source_value": source[:50]}
-        )
+        self._row("episode", episode_id=eid, person_id=pid, episode_concept_id=concept, episode_start_date=start,
+                  episode_end_date=end, episode_number=number, episode_object_concept_id=obj,
+                  episode_type_concept_id=32545 if concept == 32531 else EHR, episode_source_value=source[:50])
         return eid
 
     def _course(self, pid: int, rec: PatientRecord, course: Course, line_no: int) -> None:
@@ -194,41 +190,94 @@ class OmopWriter:
         regimen = "+".join(course.ingredients)
         episode = self._episode(pid, 32531, course.start, end, regimen_concept(regimen), regimen, line_no)
         for ingredient in course.ingredients:
-            cid = concept_id(ingredient)
+            c = self.courses
+            c["person_id"].append(pid)
+            c["concept"].append(concept_id(ingredient))
+            c["start"].append(course.start)
+            c["end"].append(end)
             oral = ingredient in ORAL and DRUG_CLASSES[ingredient] != "chemotherapy"
-            step = 30 if oral else CYCLE_DAYS.get(ingredient, 21)
-            days = list(range(course.start, end + 1, step))
-            if ingredient == "ipilimumab":
-                days = days[:4]
-            if not oral and days[-1] != end and (ingredient != "ipilimumab" or len(days) < 4):
-                days.append(end)
-            for k, day in enumerate(days):
-                stop = min(day + 29, end) if oral else day
-                if ingredient == "ipilimumab" and k == len(days) - 1:
-                    stop = max(stop, end) if end - day <= 21 else stop
-                did = self._next("drug_exposure")
-                self.rows["drug_exposure"].append(
-                    {"drug_exposure_id": did, "person_id": pid, "drug_concept_id": cid,
-                     "drug_exposure_start_date": _date(day), "drug_exposure_end_date": _date(stop),
-                     "drug_type_concept_id": EHR, "days_supply": stop - day + 1 if oral else None,
-                     "drug_source_value": self.r.drug(ingredient, rec.local_id, line_no, k)[:50],
-                     "drug_source_concept_id": cid if cid > LOCAL_BASE else 0,
-                     "stop_reason": (course.reason or "")[:20] if k == len(days) - 1 and course.reason else None}
-                )
-                self.rows["episode_event"].append(
-                    {"episode_id": episode, "event_id": did, "episode_event_field_concept_id": FIELD_DRUG_EXPOSURE}
-                )
+            c["oral"].append(oral)
+            c["step"].append(30 if oral else CYCLE_DAYS.get(ingredient, 21))
+            c["max_doses"].append(4 if ingredient == "ipilimumab" else 1_000_000)
+            c["word"].append(self.r.drug(ingredient, rec.local_id, line_no)[:50])
+            c["reason"].append((course.reason or None) if course.reason is None else course.reason[:20])
+            c["episode"].append(episode)
 
     def flush(self) -> None:
+        self._expand_courses()
         for table, rows in self.rows.items():
-            if not rows:
+            if not rows and not (table == "drug_exposure" and self.drug_columns) and not (
+                table == "episode_event" and self.drug_links.height
+            ):
                 continue
             schema = self.schemas[table]
-            frame = pl.DataFrame([{c: row.get(c) for c in schema} for row in rows], schema=schema, orient="row")
+            # dates travel as day numbers and become dates in one cast
+            raw_schema: dict[str, Any] = {name: pl.Int32() if dtype == pl.Date() else dtype for name, dtype in schema.items()}
+            if table == "drug_exposure":
+                n = len(self.drug_columns["drug_exposure_id"])
+                frame = pl.DataFrame(
+                    [pl.Series(name, self.drug_columns[name], dtype=raw_schema[name]) if name in self.drug_columns
+                     else pl.Series(name, [None] * n, dtype=raw_schema[name]) for name in schema]
+                ).with_columns(
+                    pl.when(pl.Series(self.drug_columns["oral"])).then(pl.col("days_supply")).otherwise(None).alias("days_supply")
+                )
+                self.drug_columns = {}
+            elif table == "episode_event":
+                links = self.drug_links.cast(pl.Schema(raw_schema))
+                frame = pl.concat([pl.from_dicts(rows, schema=raw_schema), links]) if rows else links
+                self.drug_links = pl.DataFrame(schema=raw_schema)
+            else:
+                frame = pl.from_dicts(rows, schema=raw_schema)
+            frame = frame.with_columns([pl.col(n).cast(pl.Date()) for n, d in schema.items() if d == pl.Date()])
             self.con.register("chunk", frame.to_arrow())
             self.con.execute(f"INSERT INTO {table} SELECT * FROM chunk")
             self.con.unregister("chunk")
             rows.clear()
+
+    def _expand_courses(self) -> None:
+        """One drug_exposure row per administration (infusions on cycle days, the last one on the
+        course's end; oral drugs as 30-day dispensings), and their episode_event links."""
+        c = {k: np.asarray(v) for k, v in self.courses.items()}
+        if c["start"].shape[0] == 0:
+            return
+        start, end, step = c["start"].astype(np.int64), c["end"].astype(np.int64), c["step"].astype(np.int64)
+        regular = np.minimum((end - start) // step + 1, c["max_doses"])
+        last_regular = start + (regular - 1) * step
+        extra = (~c["oral"]) & (last_regular != end) & (regular < c["max_doses"])
+        n_rows = regular + extra
+        course_of = np.repeat(np.arange(start.shape[0]), n_rows)
+        first_row = np.cumsum(n_rows) - n_rows
+        k = np.arange(course_of.shape[0]) - first_row[course_of]
+        day = start[course_of] + k * step[course_of]
+        is_extra = extra[course_of] & (k == regular[course_of])
+        day = np.where(is_extra, end[course_of], day)
+        oral = c["oral"][course_of]
+        stop = np.where(oral, np.minimum(day + 29, end[course_of]), day)
+        last = k == n_rows[course_of] - 1
+        ids = self.ids["drug_exposure"] + 1 + np.arange(course_of.shape[0])
+        self.ids["drug_exposure"] += course_of.shape[0]
+        concept = c["concept"][course_of]
+        reasons = np.asarray(c["reason"], dtype=object)[course_of]
+        reason = [r if is_last else None for r, is_last in zip(reasons.tolist(), last.tolist(), strict=True)]
+        self.drug_columns = {
+            "drug_exposure_id": ids,
+            "person_id": c["person_id"][course_of],
+            "drug_concept_id": concept,
+            "drug_exposure_start_date": day,
+            "drug_exposure_end_date": stop,
+            "drug_type_concept_id": np.full(course_of.shape[0], EHR),
+            "days_supply": stop - day + 1,
+            "oral": oral,
+            "drug_source_value": c["word"][course_of].tolist(),
+            "drug_source_concept_id": np.where(concept > LOCAL_BASE, concept, 0),
+            "stop_reason": reason,
+        }
+        self.drug_links = pl.DataFrame(
+            {"episode_id": c["episode"][course_of].astype(np.int64), "event_id": ids.astype(np.int64),
+             "episode_event_field_concept_id": np.full(course_of.shape[0], FIELD_DRUG_EXPOSURE, dtype=np.int32)}
+        )
+        for v in self.courses.values():
+            v.clear()
 
     def close(self) -> None:
         self._concepts()
@@ -236,21 +285,16 @@ class OmopWriter:
         self.con.close()
 
     def _concepts(self) -> None:
-        start, end = dt.date(1970, 1, 1), dt.date(2099, 12, 31)
+        start, end = 0, (dt.date(2099, 12, 31) - EPOCH).days
         seen: set[int] = set()
         for c in concepts().values():
             if c.concept_id in seen:
                 continue
             seen.add(c.concept_id)
-            self.rows["concept"].append(
-                {"concept_id": c.concept_id, "concept_name": c.name[:255], "domain_id": c.domain[:20],
-                 "vocabulary_id": c.vocabulary[:20], "concept_class_id": "Ingredient" if c.domain == "Drug" else c.domain[:20],
-                 "standard_concept": "S" if c.vocabulary not in ("?", "") else None, "concept_code": c.code or "",
-                 "valid_start_date": start, "valid_end_date": end}
-            )
+            self._row("concept", concept_id=c.concept_id, concept_name=c.name[:255], domain_id=c.domain[:20],
+                      vocabulary_id=c.vocabulary[:20], concept_class_id="Ingredient" if c.domain == "Drug" else c.domain[:20],
+                      standard_concept="S" if c.vocabulary not in ("?", "") else None, concept_code=c.code or "",
+                      valid_start_date=start, valid_end_date=end)
         for name, (cid, domain) in LOCAL_CONCEPTS.items():
-            self.rows["concept"].append(
-                {"concept_id": cid, "concept_name": name, "domain_id": domain, "vocabulary_id": "oncorwe local",
-                 "concept_class_id": domain, "standard_concept": None, "concept_code": name[:50],
-                 "valid_start_date": start, "valid_end_date": end}
-            )
+            self._row("concept", concept_id=cid, concept_name=name, domain_id=domain, vocabulary_id="oncorwe local",
+                      concept_class_id=domain, concept_code=name[:50], valid_start_date=start, valid_end_date=end)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 import numpy as np
-from scipy.special import ndtri
 
 from oncorwe.synth._baseline import EPOCH, Cohort
 from oncorwe.synth._config import SUBSTITUTES, CentreStyle
@@ -21,6 +21,8 @@ from oncorwe.synth._subsequent import Subsequent
 from oncorwe.synth._times import Times
 
 __all__ = ["Course", "PatientRecord", "Scan", "build_record", "with_identity"]
+
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,12 @@ class PatientRecord:
 
 
 def _norm(u: float) -> float:
-    return float(ndtri(min(max(u, 1e-9), 1 - 1e-9)))
+    """Standard normal quantile of ``u`` (inverse CDF)."""
+    return _NORMAL.inv_cdf(min(max(u, 1e-9), 1 - 1e-9))
+
+
+def _clip(value: float, low: float, high: float) -> int:
+    return int(min(max(value, low), high))
 
 
 def _spaced(start: int, length: int, count: int) -> list[int]:
@@ -120,7 +127,7 @@ def build_record(
     c: Cohort, t: Times, s: Subsequent, i: int, style: CentreStyle, local_id: str
 ) -> PatientRecord:
     """The timeline of cohort entry ``i`` as centre ``style`` recorded it."""
-    u = c.uniforms[i]
+    u = c.uniforms[i].tolist()  # plain floats: scalar numpy arithmetic is slow per patient
     index = int(c.index_day[i])
     reason = str(c.reason[i])
     courses: list[Course] = []
@@ -138,7 +145,7 @@ def build_record(
         ici_start = ici_end - (63 if u[2] < 0.8 else 21 * (1 + int(u[2] * 2)))
         drugs: tuple[str, ...] = ("ipilimumab",)
     else:
-        dur = int(np.clip(math.exp(math.log(105) + 0.6 * _norm(u[2])), 21, 700))
+        dur = _clip(math.exp(math.log(105) + 0.6 * _norm(u[2])), 21, 700)
         ici_end = pd_ici - (int(u[3] * 21) if not no_pd else 91 + int(u[3] * 120))
         ici_start = ici_end - dur
         drugs = ("pembrolizumab",) if u[1] < 0.55 else ("nivolumab",)
@@ -161,7 +168,7 @@ def build_record(
     if c.braf[i] == 1 and u[7] < 0.65:
         tg_pd = first_line - (14 + int(u[8] * 45))
         tg_end = tg_pd - int(u[9] * 10)
-        tg_start = tg_end - int(np.clip(math.exp(math.log(200) + 0.6 * _norm(u[10])), 30, 900))
+        tg_start = tg_end - _clip(math.exp(math.log(200) + 0.6 * _norm(u[10])), 30, 900)
         tg = ("vemurafenib",) if tg_start < 16071 or u[11] < 0.2 else ("dabrafenib", "trametinib")  # 16071 = 2014-01-01
         courses.insert(0, Course(tg, tg_start, tg_end, "progression", tg_pd, "prior_targeted"))
         scans.insert(0, Scan(tg_pd, "PD", "prior"))
@@ -192,7 +199,7 @@ def build_record(
     if klass and reason != "no_chemotherapy":
         _add_subsequent(c, s, i, courses, scans, index + pfs, index + os_days, dead, ingredients, u)
 
-    diagnosis = first_line - int(np.clip(math.exp(math.log(600) + 0.9 * _norm(u[15])), 30, 7000))
+    diagnosis = first_line - _clip(math.exp(math.log(600) + 0.9 * _norm(u[15])), 30, 7000)
     if reason == "no_ici_before_chemotherapy":
         diagnosis = min(diagnosis, index - 30)
     age = float(c.age_years[i])
@@ -250,7 +257,7 @@ def _add_subsequent(
     end_of_follow_up: int,
     dead: bool,
     index_ingredients: tuple[str, ...],
-    u: np.ndarray,
+    u: list[float],
 ) -> None:
     klass = str(s.klass[i])
     start = progression + int(s.gap_days[i])
@@ -274,7 +281,7 @@ def _add_subsequent(
         scans.append(Scan(second_start - 7, "PD", "subsequent"))
         start = second_start
         drugs = ("pembrolizumab",) if u[18] < 0.7 else ("ipilimumab",)
-    duration = int(np.clip(math.exp(math.log(90) + 0.7 * _norm(u[19])), 1, 2000))
+    duration = _clip(math.exp(math.log(90) + 0.7 * _norm(u[19])), 1, 2000)
     end: int | None = start + duration
     if end is not None and end >= end_of_follow_up:
         end = end_of_follow_up if dead else None

@@ -34,6 +34,7 @@ __all__ = ["LARGE_STUDY", "generate_study"]
 #: From this many records on, every centre writes OMOP only, streamed in chunks.
 LARGE_STUDY = 20_000
 CHUNK = 25_000
+WORKERS = 2
 DEFECT_RATE = 0.035
 DEFECT_KINDS = frozenset(
     {"unparseable_date", "end_before_start", "progression_before_chemo", "unknown_drug", "unknown_response", "shifted_row", "duplicated_row"}
@@ -120,7 +121,8 @@ def generate_study(
         truth = csv.writer(truth_handle, lineterminator="\n")
         truth.writerow(TRUTH_COLUMNS)
         if large:
-            files = _write_large(out, cohort, times, subsequent, styles, centre_of, numbers, truth, progress)
+            truth_handle.flush()
+            files = _write_large(out, cohort, times, subsequent, styles, centre_of, numbers, truth_handle, progress)
         else:
             for c_idx, style in enumerate(styles):
                 keys = np.flatnonzero(centre_of == c_idx)
@@ -279,6 +281,36 @@ def _chunks(keys: np.ndarray, size: int) -> Iterator[np.ndarray]:
         yield keys[start : start + size]
 
 
+#: What the large-study workers read (set before forking; they inherit it, nothing is pickled).
+_LARGE: dict[str, Any] = {}
+
+
+def _write_large_centre(c_idx: int) -> tuple[int, str]:
+    """Worker: one centre's OMOP database in chunks; its truth rows go to a part file."""
+    cohort, times, subsequent = _LARGE["cohort"], _LARGE["times"], _LARGE["subsequent"]
+    style: CentreStyle = _LARGE["styles"][c_idx]
+    out: Path = _LARGE["out"]
+    folder = out / style.centre_id
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    writer = OmopWriter(folder / "omop.duckdb", Renderer(style))
+    centre_of, numbers = _LARGE["centre_of"], _LARGE["numbers"]
+    keys = np.flatnonzero(centre_of == c_idx)
+    keys = keys[np.argsort(numbers[keys], kind="stable")]
+    part = out / "_truth" / f".part-{c_idx:03d}.csv"
+    with part.open("w", encoding="utf-8", newline="") as handle:
+        truth = csv.writer(handle, lineterminator="\n")
+        for chunk in _chunks(keys, CHUNK):
+            for i in chunk.tolist():
+                rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(numbers[i])))
+                writer.add(rec)
+                truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
+            writer.flush()
+    writer.close()
+    return int(keys.shape[0]), str(part)
+
+
 def _write_large(
     out: Path,
     cohort: Cohort,
@@ -287,33 +319,40 @@ def _write_large(
     styles: tuple[CentreStyle, ...],
     centre_of: np.ndarray,
     numbers: np.ndarray,
-    truth: Any,
+    truth_handle: Any,
     show: bool,
 ) -> dict[str, list[str]]:
-    """Every centre as an OMOP database, patients streamed in chunks (bounded memory)."""
+    """Every centre as an OMOP database, in two worker processes, patients streamed in chunks."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     from rich.progress import Progress
 
-    files: dict[str, list[str]] = {}
-    with Progress(disable=not show) as bar:
-        task = bar.add_task("writing OMOP centres", total=cohort.n)
-        for c_idx, style in enumerate(styles):
-            folder = out / style.centre_id
-            if folder.exists():
-                shutil.rmtree(folder)
-            folder.mkdir(parents=True)
-            writer = OmopWriter(folder / "omop.duckdb", Renderer(style))
-            keys = np.flatnonzero(centre_of == c_idx)
-            keys = keys[np.argsort(numbers[keys], kind="stable")]
-            for chunk in _chunks(keys, CHUNK):
-                for i in chunk:
-                    rec = build_record(cohort, times, subsequent, int(i), style, _format_id(style, int(numbers[i])))
-                    writer.add(rec)
-                    truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
-                writer.flush()
-                bar.advance(task, chunk.shape[0])
-            writer.close()
-            files[style.centre_id] = ["omop.duckdb"]
-    return files
+    _LARGE.update(cohort=cohort, times=times, subsequent=subsequent, styles=styles, centre_of=centre_of,
+                  numbers=numbers, out=out)
+    parts: dict[int, str] = {}
+    try:
+        with Progress(disable=not show) as bar, ProcessPoolExecutor(
+            max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")
+        ) as pool:
+            task = bar.add_task("writing OMOP centres", total=cohort.n)
+            # largest centres first, so the two workers finish together
+            order = sorted(range(len(styles)), key=lambda k: -int((centre_of == k).sum()))
+            futures = {pool.submit(_write_large_centre, k): k for k in order}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                done, part = future.result()
+                parts[futures[future]] = part
+                bar.advance(task, done)
+    finally:
+        _LARGE.clear()
+    for k in range(len(styles)):
+        path = Path(parts[k])
+        with path.open(encoding="utf-8") as handle:
+            shutil.copyfileobj(handle, truth_handle)
+        path.unlink()
+    return {s.centre_id: ["omop.duckdb"] for s in styles}
 
 
 def _write_defects(path: Path, defects: list[Defect]) -> None:
