@@ -40,6 +40,11 @@ def _random_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "single_censored": (np.array([5.0]), np.array([0])),
         "zeros": (np.array([0.0, 0, 0, 1, 2, 2, 3, 5]), np.array([1, 0, 1, 1, 0, 1, 0, 1])),
         "all_die": (np.array([1.0, 1, 2, 3]), np.array([1, 1, 1, 1])),
+        # floating-point near-ties (0.1 + 0.2 vs 0.3, ...): R's timefix makes them one time
+        "near_ties": (
+            np.array([0.1 + 0.2, 0.3, 0.9999999999, 1, 2, 2.000000001, 3, 3, 4]),
+            np.array([1, 0, 1, 0, 1, 1, 0, 1, 1]),
+        ),
     }
 
 

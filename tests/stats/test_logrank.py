@@ -53,7 +53,19 @@ def _random_cases() -> dict[str, pl.DataFrame]:
         (rng.random(300) < 0.9).astype(int),
         np.repeat([1, 2], 150),
     )
-    return {"ties": ties, "single_member": single, "early_censored_group": early, "strong": strong}
+    # floating-point near-ties across groups: one time for R's timefix
+    near = _frame(
+        [0.1 + 0.2, 0.3, 0.9999999999, 1.0, 2.0, 2.000000001, 3.0, 3.0, 4.0, 5.0],
+        [1, 0, 1, 0, 1, 1, 0, 1, 1, 0],
+        ["a", "b", "b", "a", "a", "b", "a", "b", "a", "b"],
+    )
+    return {
+        "ties": ties,
+        "single_member": single,
+        "early_censored_group": early,
+        "strong": strong,
+        "near_ties": near,
+    }
 
 
 @functools.cache

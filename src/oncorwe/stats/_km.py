@@ -29,7 +29,7 @@ from scipy.special import ndtri
 
 from oncorwe.errors import InputError
 from oncorwe.stats._types import Estimate
-from oncorwe.stats._validate import check_time_event
+from oncorwe.stats._validate import check_time_event, near_tie_cuts, snap_to_cuts
 
 __all__ = ["ConfType", "KaplanMeier", "RestrictedMean", "kaplan_meier", "reverse_km_followup"]
 
@@ -335,6 +335,9 @@ def _fit(
 ) -> KaplanMeier:
     z = _check_conf(conf_type, conf_level)
     distinct_time, n_risk, n_event, n_censor = _risk_table(time, event)
+    cuts = near_tie_cuts(distinct_time)
+    if cuts is not None:  # near-equal times are one time, as R's survfit (timefix = TRUE)
+        distinct_time, n_risk, n_event, n_censor = _risk_table(snap_to_cuts(time, cuts), event)
     survival: FloatArray = np.cumprod((n_risk - n_event) / n_risk, dtype=np.float64)
     std_err: FloatArray = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
     lower, upper = _confidence_band(survival, std_err, conf_type, z)

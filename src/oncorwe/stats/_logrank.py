@@ -28,7 +28,13 @@ from scipy.stats import chi2
 
 from oncorwe.errors import InputError
 from oncorwe.stats._types import Test
-from oncorwe.stats._validate import as_label_array, check_lengths, check_time_event
+from oncorwe.stats._validate import (
+    as_label_array,
+    check_lengths,
+    check_time_event,
+    near_tie_cuts,
+    snap_to_cuts,
+)
 
 __all__ = ["LogRankResult", "logrank_test"]
 
@@ -36,14 +42,10 @@ FloatArray = npt.NDArray[np.float64]
 Label = Any  # a group label as the caller gave it (str, int, float or bool)
 
 
-def _stratum_sums(
+def _sorted_by_group(
     time: FloatArray, event: npt.NDArray[np.int8], group: npt.NDArray[np.intp], n_groups: int
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Observed and expected events per group and the k x k variance within one stratum.
-
-    Vectorised over distinct event times: each group's times are sorted once and counted at the
-    event times with ``searchsorted`` (no loop over rows).
-    """
+) -> tuple[list[FloatArray], list[FloatArray]]:
+    """Each group's times and event times, sorted (one sort per group, no loop over rows)."""
     event_mask = event == 1
     group_times, group_event_times = [], []
     for g in range(n_groups):
@@ -54,14 +56,29 @@ def _stratum_sums(
         event_times_g.sort()
         group_times.append(times_g)
         group_event_times.append(event_times_g)
-    # the distinct event times: merging k sorted runs (a stable sort finds the runs) is cheaper
-    # than sorting all event times afresh
-    merged = np.concatenate(group_event_times)
+    return group_times, group_event_times
+
+
+def _distinct_of_sorted_runs(runs: list[FloatArray]) -> FloatArray:
+    """Distinct values of several sorted arrays: a stable sort merges the runs cheaply."""
+    merged = np.concatenate(runs)
     merged.sort(kind="stable")
     is_new = np.empty(merged.size, dtype=bool)
     is_new[:1] = True
     np.not_equal(merged[1:], merged[:-1], out=is_new[1:])
-    event_times = merged[is_new]
+    return merged[is_new]
+
+
+def _stratum_sums(
+    group_times: list[FloatArray], group_event_times: list[FloatArray]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Observed and expected events per group and the k x k variance within one stratum.
+
+    Vectorised over distinct event times: each group's sorted times are counted at the event
+    times with ``searchsorted``.
+    """
+    n_groups = len(group_times)
+    event_times = _distinct_of_sorted_runs(group_event_times)
     n_times = event_times.size
     at_risk = np.empty((n_times, n_groups))
     events = np.empty((n_times, n_groups))
@@ -238,12 +255,26 @@ def logrank_test(time: Any, event: Any, group: Any, *, strata: Any = None) -> Lo
         stratum_levels, stratum_codes = _codes(strata_arr)
         n_strata = len(stratum_levels)
 
+    def sort_strata(times: FloatArray) -> list[tuple[list[FloatArray], list[FloatArray]]]:
+        parts = []
+        for s in range(n_strata):
+            rows = stratum_codes == s if n_strata > 1 else slice(None)
+            parts.append(_sorted_by_group(times[rows], event_arr[rows], codes[rows], k))
+        return parts
+
+    sorted_parts = sort_strata(time_arr)
+    # near-equal times are one time, as R's survdiff (timefix = TRUE)
+    cuts = near_tie_cuts(
+        _distinct_of_sorted_runs([run for runs, _ in sorted_parts for run in runs])
+    )
+    if cuts is not None:
+        sorted_parts = sort_strata(snap_to_cuts(time_arr, cuts))
+
     observed = np.zeros(k)
     expected = np.zeros(k)
     variance = np.zeros((k, k))
-    for s in range(n_strata):
-        rows = stratum_codes == s if n_strata > 1 else slice(None)
-        o, e, v = _stratum_sums(time_arr[rows], event_arr[rows], codes[rows], k)
+    for group_times, group_event_times in sorted_parts:
+        o, e, v = _stratum_sums(group_times, group_event_times)
         observed += o
         expected += e
         variance += v

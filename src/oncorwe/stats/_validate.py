@@ -16,12 +16,15 @@ import numpy.typing as npt
 from oncorwe.errors import InputError
 
 __all__ = [
+    "NEAR_TIE_TOLERANCE",
     "as_event_array",
     "as_float_array",
     "as_label_array",
     "check_lengths",
     "check_time_event",
     "describe_positions",
+    "near_tie_cuts",
+    "snap_to_cuts",
 ]
 
 #: How many offending positions a message lists before it says "... (N in all)".
@@ -278,3 +281,33 @@ def check_time_event(
     if time_arr.size == 0:
         raise InputError(f"{time_name}: is empty; at least one observation is required")
     return time_arr, event_arr
+
+
+#: R's ``sqrt(.Machine$double.eps)``: times closer than this (absolutely, or relative to the mean
+#: time) are one time, as in R's ``aeqSurv`` (``timefix = TRUE`` in survfit, survdiff, coxph).
+NEAR_TIE_TOLERANCE = float(np.sqrt(np.finfo(np.float64).eps))
+
+
+def near_tie_cuts(distinct_sorted: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
+    """The representative times when some distinct times are near-equal, else None.
+
+    Times that differ only by floating-point noise (e.g. 1/3 * 3 and 1, or months computed two
+    ways) would otherwise count as different times. As R's ``aeqSurv``: over the sorted distinct
+    times y, a gap dy is a tie when dy <= tol or dy / mean(|y|) <= tol; each run of tied times is
+    represented by its smallest member.
+    """
+    if distinct_sorted.size < 2:
+        return None
+    gaps = np.diff(distinct_sorted)
+    scale = float(np.mean(np.abs(distinct_sorted)))
+    tied = (gaps <= NEAR_TIE_TOLERANCE) | (gaps / scale <= NEAR_TIE_TOLERANCE)
+    if not tied.any():
+        return None
+    return distinct_sorted[np.concatenate(([True], ~tied))]
+
+
+def snap_to_cuts(
+    time: npt.NDArray[np.float64], cuts: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Replace each time by the representative (from `near_tie_cuts`) of its run of near-ties."""
+    return cuts[np.searchsorted(cuts, time, side="right") - 1]
