@@ -55,6 +55,7 @@ def generate_study(
     seed: int = 2022,
     patients: int | None = None,
     progress: bool = False,
+    omop_only: bool | None = None,
 ) -> Path:
     """Write a synthetic multicentre study (centre folders, ``centres.toml``, ``_truth/``) to ``out``.
 
@@ -72,6 +73,9 @@ def generate_study(
         ``LARGE_STUDY`` records on every centre writes an OMOP database, streamed in chunks.
     progress
         Show a progress bar.
+    omop_only
+        Write every centre as an OMOP database, streamed by two worker processes (no CSV, XLSX,
+        REDCap, defects or duplicate referrals); ``None`` = only from ``LARGE_STUDY`` records on.
 
     Returns
     -------
@@ -91,7 +95,7 @@ def generate_study(
     cohort = draw_cohort(targets, n_eligible, excluded, seed)
     times, calibration = draw_times(cohort, targets, seed)
     subsequent = draw_subsequent(cohort, times, targets, seed)
-    large = total >= LARGE_STUDY
+    large = total >= LARGE_STUDY if omop_only is None else bool(omop_only)
     styles = centre_styles()
     if large:
         styles = tuple(CentreStyle(**{**asdict(s), "format": "omop"}) for s in styles)

@@ -144,7 +144,7 @@ def _realise(
     later = ~pd & ~ne
     risk = c.risk
     log_base = np.where(
-        pd, np.log(60.0) + 0.30 * z[:, 0] + 0.15 * risk,
+        pd, np.log(60.0) + 0.30 * z[:, 0] - 0.15 * risk,
         np.where(resp, np.log(250.0) + 0.75 * z[:, 0] - 0.3 * risk, np.log(160.0) + 0.55 * z[:, 0] - 0.3 * risk),
     )
     shift = (
@@ -161,8 +161,8 @@ def _realise(
 
     sigma_nr = 0.85 * np.exp(k["os_sig"])
     log_pps = np.where(
-        resp, np.log(230.0) + 0.8 * z[:, 1] + 0.3 * risk + k["os_r"],
-        np.log(95.0) + sigma_nr * z[:, 1] + 0.3 * risk + k["os_nr"],
+        resp, np.log(230.0) + 0.8 * z[:, 1] - 0.35 * risk + k["os_r"],
+        np.log(95.0) + sigma_nr * z[:, 1] - 0.45 * risk + k["os_nr"],
     )
     pps = np.maximum(np.rint(np.exp(log_pps)), 1).astype(np.int64)
     death = np.where(ne | death_first, pfs, pfs + pps)
