@@ -28,7 +28,8 @@ TREATMENT_COLUMNS = ["patient_id", "drug", "start_date", "end_date", "reason_sto
 
 def _csv(columns: list[str], rows: list[list[str]], delimiter: str) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    # CRLF rows, as spreadsheets write them: csv then quotes cells holding a bare CR or LF too
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(columns)
     writer.writerows(rows)
     return buffer.getvalue()

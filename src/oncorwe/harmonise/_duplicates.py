@@ -14,59 +14,48 @@ rule that matched.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from oncorwe.harmonise._rows import Accumulator
+import polars as pl
 
 __all__ = ["find_duplicates"]
 
 
-def find_duplicates(acc: Accumulator) -> list[dict[str, str]]:
-    """Groups of records of one patient across centres -> merges (kept, merged, rule)."""
-    by_key: dict[tuple[Any, Any], list[str]] = {}
-    for pid, record in acc.patients.items():
-        if record["sex"] is not None and record["birth_year"] is not None:
-            by_key.setdefault((record["sex"], record["birth_year"]), []).append(pid)
-    starts: dict[str, set[tuple[str, dt.date]]] = {}
-    for exposure in acc.exposures:
-        starts.setdefault(exposure["patient_id"], set()).add((exposure["ingredient"], exposure["start_date"]))
+_MERGES = {"kept_patient_id": pl.String(), "merged_patient_id": pl.String(), "rule": pl.String()}
+RULE = "same sex, birth year, diagnosis date and a drug started the same day"
+
+
+def find_duplicates(patients: pl.DataFrame, exposures: pl.DataFrame) -> pl.DataFrame:
+    """Records of one patient across centres -> merges (kept_patient_id, merged_patient_id, rule)."""
+    keys = ["sex", "birth_year", "diagnosis_date"]
+    known = patients.select("patient_id", "centre_id", *keys).drop_nulls(keys)
+    pairs = known.join(known, on=keys, suffix="_b").filter(
+        (pl.col("centre_id") != pl.col("centre_id_b")) & (pl.col("patient_id") < pl.col("patient_id_b"))
+    )
+    starts = exposures.select("patient_id", "ingredient", "start_date").unique()
+    shared = (
+        pairs.join(starts, on="patient_id")
+        .join(starts.rename({"patient_id": "patient_id_b"}), on=["patient_id_b", "ingredient", "start_date"])
+        .select("patient_id", "patient_id_b")
+        .unique()
+    )
     parent: dict[str, str] = {}
-    rules: dict[tuple[str, str], str] = {}
 
     def find(x: str) -> str:
         while parent.get(x, x) != x:
             x = parent[x]
         return x
 
-    for candidates in by_key.values():
-        if len(candidates) < 2:
-            continue
-        candidates.sort()
-        for i, a in enumerate(candidates):
-            for b in candidates[i + 1 :]:
-                ra, rb = acc.patients[a], acc.patients[b]
-                if ra["centre_id"] == rb["centre_id"]:
-                    continue
-                rule = None
-                if (
-                    ra["diagnosis_date"] is not None
-                    and ra["diagnosis_date"] == rb["diagnosis_date"]
-                    and starts.get(a, set()) & starts.get(b, set())
-                ):
-                    rule = "same sex, birth year, diagnosis date and a drug started the same day"
-                if rule:
-                    rules[(a, b)] = rule
-                    parent[find(b)] = find(a)
+    for a, b in sorted(shared.rows()):
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
     groups: dict[str, list[str]] = {}
-    for pid in {p for pair in rules for p in pair}:
+    for pid in sorted({p for pair in shared.rows() for p in pair}):
         groups.setdefault(find(pid), []).append(pid)
+    info = {r["patient_id"]: r for r in known.filter(pl.col("patient_id").is_in(list(parent) + list(groups))).to_dicts()}
     merges: list[dict[str, str]] = []
     for members in groups.values():
-        kept = min(members, key=lambda p: (acc.patients[p]["diagnosis_date"] or dt.date.max,
-                                           acc.patients[p]["centre_id"], p))
-        for pid in sorted(members):
-            if pid == kept:
-                continue
-            rule = next((r for (a, b), r in rules.items() if pid in (a, b)), "")
-            merges.append({"kept_patient_id": kept, "merged_patient_id": pid, "rule": rule})
-    return sorted(merges, key=lambda m: (m["kept_patient_id"], m["merged_patient_id"]))
+        kept = min(members, key=lambda p: (info[p]["diagnosis_date"] or dt.date.max, info[p]["centre_id"], p))
+        merges.extend({"kept_patient_id": kept, "merged_patient_id": pid, "rule": RULE}
+                      for pid in members if pid != kept)
+    return pl.DataFrame(merges, schema=_MERGES).sort(["kept_patient_id", "merged_patient_id"])

@@ -1,9 +1,10 @@
 """OMOP CDM databases into the canonical model: run the Ibis mapping, then check what came out.
 
 The mapping itself (:func:`oncorwe.sources.omop.canonical_tables`) is portable Ibis; this module
-passes it the vocabularies, executes it (the flagship study is small) and quarantines what the
-model cannot hold: drug exposures of unknown drugs or without a start date (rejected), end dates
-before the start (nulled), response values that are not RECIST words (rejected).
+passes it the vocabularies, executes it, and quarantines what the model cannot hold, all as frame
+operations (no per-row Python, so a large CDM stays fast): drug exposures of unknown drugs, without
+a start date or ending before they start (rejected), stop reasons that are not known words (nulled),
+response values that are not RECIST words (rejected).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from oncorwe.model.schema import (
     DRUG_EXPOSURES_SCHEMA,
     EVENTS_SCHEMA,
     PATIENTS_SCHEMA,
+    QUARANTINE_SCHEMA,
 )
 from oncorwe.sources import omop as omop_source
 
@@ -71,58 +73,80 @@ def _frame(expr: Any, schema: dict[str, pl.DataType], extra: tuple[str, ...] = (
     return frame.select([pl.col(c).cast(schema[c]) if c in schema else pl.col(c) for c in columns])
 
 
+def _quarantine(
+    rows: pl.DataFrame, centre_id: str, file: str, table: str, field: str, raw: pl.Expr, reason: str, action: str
+) -> pl.DataFrame:
+    return rows.select(
+        centre_id=pl.lit(centre_id), file=pl.lit(file), row=pl.col("source_key").cast(pl.Int64),
+        field=pl.lit(field), raw_value=raw.cast(pl.String), reason=pl.lit(reason), action=pl.lit(action),
+        sheet=pl.lit(table),
+    ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+
+
+def _owners(rows: pl.DataFrame, centre_id: str, file: str, table: str) -> pl.DataFrame:
+    return rows.select(
+        centre_id=pl.lit(centre_id), file=pl.lit(file), sheet=pl.lit(table),
+        row=pl.col("source_key").cast(pl.Int64), patient_id=pl.col("patient_id"),
+    )
+
+
+def _key_from_source() -> pl.Expr:
+    return pl.col("source").str.extract(r":(\d+)$").cast(pl.Int64).alias("source_key")
+
+
 def harmonise_omop(
     con: Any, *, centre_id: str, file: str, vocab: Vocabulary, acc: Accumulator, database: str | None = None
 ) -> None:
-    """Map one OMOP database into ``acc`` (rows, quarantine, reconciliation counts)."""
+    """Map one OMOP database into ``acc`` (frames, quarantine, reconciliation counts)."""
     tables = omop_source.canonical_tables(con, centre_id=centre_id, file=file, database=database,
                                           **vocabulary_tables(vocab))
     counts = omop_source.record_counts(con, database=database)
-    patients = _frame(tables["patients"], PATIENTS_SCHEMA).sort("source")
+    patients = _frame(tables["patients"], PATIENTS_SCHEMA).with_columns(_key_from_source()).sort("source_key")
     exposures = _frame(tables["drug_exposures"], DRUG_EXPOSURES_SCHEMA, ("source_key",)).sort("source_key")
-    assessments = _frame(tables["assessments"], ASSESSMENTS_SCHEMA, ("source_key",)).sort("source_key")
-    events = _frame(tables["events"], EVENTS_SCHEMA).sort("source")
+    assessments = _frame(tables["assessments"], ASSESSMENTS_SCHEMA, ("source_key", "raw_response")).sort("source_key")
+    events = _frame(tables["events"], EVENTS_SCHEMA).with_columns(
+        _key_from_source(), table=pl.col("source").str.extract(r"#(\w+):\d+$")).sort(["table", "source_key"])
     for name in ("person", "drug_exposure", "death", "observation_period"):
         if name in counts:
             acc.read[(centre_id, file, name)] = counts[name]
-    for record in patients.iter_rows(named=True):
-        acc.patients[record["patient_id"]] = record
-        acc.row_patient[(centre_id, file, "person", int(record["source"].rsplit(":", 1)[1]))] = record["patient_id"]
+    acc.read[(centre_id, file, "measurement")] = assessments.height
+    if events.filter(pl.col("table") == "episode").height:
+        acc.read[(centre_id, file, "episode")] = events.filter(pl.col("table") == "episode").height
+
+    acc.frames["patients"].append(patients.drop("source_key"))
+    acc.row_frames.append(_owners(patients, centre_id, file, "person"))
+    acc.row_frames.append(_owners(exposures, centre_id, file, "drug_exposure"))
+    acc.row_frames.append(_owners(assessments, centre_id, file, "measurement"))
+    for table, part in events.partition_by("table", as_dict=True).items():
+        acc.row_frames.append(_owners(part, centre_id, file, str(table[0])))
+
+    unknown = exposures.filter(pl.col("ingredient").is_null())
+    undated = exposures.filter(pl.col("ingredient").is_not_null() & pl.col("start_date").is_null())
+    backwards = exposures.filter(pl.col("ingredient").is_not_null() & (pl.col("end_date") < pl.col("start_date")))
+    acc.quarantine_frames += [
+        _quarantine(unknown, centre_id, file, "drug_exposure", "drug_source_value", pl.col("source_text"),
+                    "unknown drug (neither the concept id nor the source value is in the vocabulary)", "rejected"),
+        _quarantine(undated, centre_id, file, "drug_exposure", "drug_exposure_start_date", pl.lit(None),
+                    "a drug exposure needs a start date", "rejected"),
+        _quarantine(backwards, centre_id, file, "drug_exposure", "drug_exposure_end_date",
+                    pl.col("end_date").cast(pl.String), "end date before the start date", "rejected"),
+    ]
+    good = exposures.filter(
+        pl.col("ingredient").is_not_null() & pl.col("start_date").is_not_null()
+        & ~(pl.col("end_date") < pl.col("start_date")).fill_null(False)
+    )
     reasons = vocab.values.get("reason_stopped", {})
-    for record in exposures.iter_rows(named=True):
-        key = record.pop("source_key")
-        acc.row_patient[(centre_id, file, "drug_exposure", key)] = record["patient_id"]
-        if record["ingredient"] is None:
-            acc.quarantine_value(centre_id, file, "drug_exposure", key, "drug_source_value", record["source_text"],
-                                 "unknown drug (neither the concept id nor the source value is in the vocabulary)",
-                                 reject=True)
-            continue
-        if record["start_date"] is None:
-            acc.quarantine_value(centre_id, file, "drug_exposure", key, "drug_exposure_start_date", None,
-                                 "a drug exposure needs a start date", reject=True)
-            continue
-        if record["end_date"] is not None and record["end_date"] < record["start_date"]:
-            acc.quarantine_value(centre_id, file, "drug_exposure", key, "drug_exposure_end_date",
-                                 record["end_date"].isoformat(),
-                                 f"end date before the start date {record['start_date'].isoformat()}", reject=True)
-            continue
-        reason = record["reason_stopped"]
-        if reason is not None:
-            record["reason_stopped"] = reasons.get(normalise_word(reason))
-            if record["reason_stopped"] is None:
-                acc.quarantine_value(centre_id, file, "drug_exposure", key, "stop_reason", reason,
-                                     "unknown reason for stopping", reject=False)
-        acc.exposures.append(record)
-    for record in assessments.iter_rows(named=True):
-        key = record.pop("source_key")
-        acc.read[(centre_id, file, "measurement")] = acc.read.get((centre_id, file, "measurement"), 0) + 1
-        acc.row_patient[(centre_id, file, "measurement", key)] = record["patient_id"]
-        if record["response"] is None:
-            acc.quarantine_value(centre_id, file, "measurement", key, "value_source_value", None,
-                                 "unknown response word (expected a RECIST 1.1 category)", reject=True)
-            continue
-        acc.assessments.append(record)
-    for record in events.iter_rows(named=True):
-        table, key = record["source"].rsplit("#", 1)[1].split(":")
-        acc.row_patient[(centre_id, file, table, int(key))] = record["patient_id"]
-        acc.events.append(record)
+    words = good["reason_stopped"].map_elements(normalise_word, return_dtype=pl.String)
+    good = good.with_columns(raw_reason=pl.col("reason_stopped"),
+                             reason_stopped=words.replace_strict(reasons, default=None, return_dtype=pl.String))
+    odd = good.filter(pl.col("raw_reason").is_not_null() & pl.col("reason_stopped").is_null())
+    acc.quarantine_frames.append(_quarantine(odd, centre_id, file, "drug_exposure", "stop_reason",
+                                             pl.col("raw_reason"), "unknown reason for stopping", "value_nulled"))
+    acc.frames["drug_exposures"].append(good.select(list(DRUG_EXPOSURES_SCHEMA)))
+
+    unreadable = assessments.filter(pl.col("response").is_null())
+    acc.quarantine_frames.append(_quarantine(unreadable, centre_id, file, "measurement", "value_source_value",
+                                             pl.col("raw_response"), "unknown response word (expected a RECIST 1.1 category)",
+                                             "rejected"))
+    acc.frames["assessments"].append(assessments.filter(pl.col("response").is_not_null()).select(list(ASSESSMENTS_SCHEMA)))
+    acc.frames["events"].append(events.select(list(EVENTS_SCHEMA)))

@@ -10,6 +10,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import polars as pl
+
 __all__ = ["Accumulator", "TableKey"]
 
 #: (file, sheet) of a source table
@@ -34,6 +36,14 @@ class Accumulator:
     #: (centre, file, sheet, row) -> patient_id the row belongs to
     row_patient: dict[tuple[str, str, str | None, int], str] = field(default_factory=dict)
     columns: list[dict[str, Any]] = field(default_factory=list)
+    #: whole frames (OMOP sources, executed in bulk): canonical table name -> frames
+    frames: dict[str, list[pl.DataFrame]] = field(
+        default_factory=lambda: {"patients": [], "drug_exposures": [], "assessments": [], "events": []}
+    )
+    #: quarantine entries as frames (QUARANTINE_SCHEMA)
+    quarantine_frames: list[pl.DataFrame] = field(default_factory=list)
+    #: (centre_id, file, sheet, row, patient_id) frames: which patient each bulk-read row belongs to
+    row_frames: list[pl.DataFrame] = field(default_factory=list)
 
     def quarantine_value(
         self,

@@ -111,8 +111,7 @@ def run(
         _omop(connect, uri, centre_id, label, schema, vocab, acc, problems)
     if acc.fatal:
         raise DataError(acc.fatal)
-    merges = find_duplicates(acc)
-    return _model(acc, merges, problems + acc.warnings)
+    return _model(acc, problems + acc.warnings)
 
 
 def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None, vocab: Any,
@@ -136,42 +135,68 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
             disconnect()
 
 
-def _model(acc: Accumulator, merges: list[dict[str, str]], problems: list[str]) -> CanonicalModel:
-    merged_ids = {m["merged_patient_id"] for m in merges}
-    patients = [p for pid, p in sorted(acc.patients.items()) if pid not in merged_ids]
-    keep = lambda rows: [r for r in rows if r["patient_id"] not in merged_ids]  # noqa: E731
-    quarantine = pl.DataFrame(acc.quarantine, schema=QUARANTINE_SCHEMA)
+def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
+    tables = {
+        "patients": _table(acc.patients.values(), acc.frames["patients"], PATIENTS_SCHEMA),
+        "drug_exposures": _table(acc.exposures, acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
+        "assessments": _table(acc.assessments, acc.frames["assessments"], ASSESSMENTS_SCHEMA),
+        "events": _table(acc.events, acc.frames["events"], EVENTS_SCHEMA),
+    }
+    merges = find_duplicates(tables["patients"], tables["drug_exposures"])
+    merged = merges["merged_patient_id"]
+    order = {
+        "patients": ["patient_id"],
+        "drug_exposures": ["patient_id", "start_date", "ingredient", "source"],
+        "assessments": ["patient_id", "assessment_date", "source"],
+        "events": ["patient_id", "event_date", "event_type", "source"],
+    }
+    kept = {
+        name: frame.filter(~pl.col("patient_id").is_in(merged.implode())).sort(order[name], nulls_last=True)
+        for name, frame in tables.items()
+    }
+    quarantine = pl.concat([pl.DataFrame(acc.quarantine, schema=QUARANTINE_SCHEMA), *acc.quarantine_frames])
+    quarantine = quarantine.sort(["centre_id", "file", "sheet", "row", "field"], nulls_last=False)
     return CanonicalModel(
-        patients=_frame(patients, PATIENTS_SCHEMA, ["patient_id"]),
-        drug_exposures=_frame(keep(acc.exposures), DRUG_EXPOSURES_SCHEMA, ["patient_id", "start_date", "ingredient", "source"]),
-        assessments=_frame(keep(acc.assessments), ASSESSMENTS_SCHEMA, ["patient_id", "assessment_date", "source"]),
-        events=_frame(keep(acc.events), EVENTS_SCHEMA, ["patient_id", "event_date", "event_type", "source"]),
-        quarantine=quarantine.sort(["centre_id", "file", "sheet", "row", "field"], nulls_last=False),
-        reconciliation=_reconciliation(acc, merged_ids),
-        merges=pl.DataFrame(merges, schema={"kept_patient_id": pl.String(), "merged_patient_id": pl.String(),
-                                            "rule": pl.String()}),
+        patients=kept["patients"],
+        drug_exposures=kept["drug_exposures"],
+        assessments=kept["assessments"],
+        events=kept["events"],
+        quarantine=quarantine,
+        reconciliation=_reconciliation(acc, quarantine, merged),
+        merges=merges,
         column_map=pl.DataFrame(acc.columns, schema=COLUMN_MAP_SCHEMA),
         problems=tuple(problems),
     )
 
 
-def _frame(rows: list[dict[str, Any]], schema: dict[str, pl.DataType], order: list[str]) -> pl.DataFrame:
-    frame = pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
-    return frame.sort(order, nulls_last=True, maintain_order=True)
+def _table(rows: Any, frames: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    from_rows = pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+    return pl.concat([from_rows, *(f.cast(schema) for f in frames)])  # type: ignore[arg-type]
 
 
-def _reconciliation(acc: Accumulator, merged_ids: set[str]) -> pl.DataFrame:
-    merged_rows: dict[tuple[str, str, str | None], int] = {}
-    for (centre, file, sheet, row), pid in acc.row_patient.items():
-        if pid in merged_ids and not acc.is_rejected(centre, file, sheet, row):
-            merged_rows[(centre, file, sheet)] = merged_rows.get((centre, file, sheet), 0) + 1
-    rows = []
-    for key in sorted(acc.read, key=lambda k: (k[0], k[1], k[2] or "")):
-        centre, file, sheet = key
-        read = acc.read[key]
-        quarantined = len({r for r in acc.rejected.get(key, set()) if r != 0})
-        merged = merged_rows.get(key, 0)
-        rows.append({"centre_id": centre, "file": file, "records_read": read,
-                     "accepted": read - quarantined - merged, "quarantined": quarantined,
-                     "merged": merged, "sheet": sheet})
-    return pl.DataFrame(rows, schema=RECONCILIATION_SCHEMA)
+_ROWS_SCHEMA = {"centre_id": pl.String(), "file": pl.String(), "sheet": pl.String(), "row": pl.Int64(),
+                "patient_id": pl.String()}
+
+
+def _reconciliation(acc: Accumulator, quarantine: pl.DataFrame, merged: pl.Series) -> pl.DataFrame:
+    keys = ["centre_id", "file", "sheet"]
+    read = pl.DataFrame(
+        [{"centre_id": c, "file": f, "sheet": s, "records_read": n} for (c, f, s), n in acc.read.items()],
+        schema={"centre_id": pl.String(), "file": pl.String(), "sheet": pl.String(), "records_read": pl.Int64()},
+    )
+    rejected = quarantine.filter((pl.col("action") == "rejected") & (pl.col("row") > 0))
+    owners = pl.concat([
+        pl.DataFrame([{"centre_id": c, "file": f, "sheet": s, "row": r, "patient_id": p}
+                      for (c, f, s, r), p in acc.row_patient.items()], schema=_ROWS_SCHEMA),
+        *(frame.cast(_ROWS_SCHEMA) for frame in acc.row_frames),  # type: ignore[arg-type]
+    ]).unique(["centre_id", "file", "sheet", "row"], keep="first")
+    merged_rows = owners.filter(pl.col("patient_id").is_in(merged.implode())).join(
+        rejected.select(*keys, "row").unique(), on=[*keys, "row"], how="anti", nulls_equal=True)
+    counts = (
+        read.join(rejected.group_by(keys).agg(quarantined=pl.col("row").n_unique()), on=keys, how="left",
+                  nulls_equal=True)
+        .join(merged_rows.group_by(keys).agg(merged=pl.len()), on=keys, how="left", nulls_equal=True)
+        .with_columns(pl.col("quarantined").fill_null(0).cast(pl.Int64), pl.col("merged").fill_null(0).cast(pl.Int64))
+        .with_columns(accepted=pl.col("records_read") - pl.col("quarantined") - pl.col("merged"))
+    )
+    return counts.select(list(RECONCILIATION_SCHEMA)).sort(keys, nulls_last=False)

@@ -297,7 +297,7 @@ def _assessments(
 ) -> ir.Table:
     m = _table(con, "measurement", database)
     schema = {"patient_id": "string", "assessment_date": "date", "response": "string", "kind": "string",
-              "source": "string", "source_key": "int64"}
+              "source": "string", "source_key": "int64", "raw_response": "string"}
     if m is None:
         return _empty(schema)
     words = vwords.filter(vwords.field == "response")
@@ -312,6 +312,7 @@ def _assessments(
         kind=ibis.literal("timepoint"),
         source=_source(centre_id, file, "measurement", joined.measurement_id),
         source_key=joined.measurement_id.cast("int64"),
+        raw_response=joined.value_source_value.cast("string"),
     )
 
 
