@@ -185,10 +185,12 @@ def build_design(
     used = list(dict.fromkeys([duration, event, *covariate_names, *strata_names, *cluster_names]))
     frame = frame.select(used)
     for name in used:
-        dtype = frame.schema[name]
-        if dtype.is_float():
-            values = frame.get_column(name).to_numpy()
-            bad = ~np.isfinite(values) & ~frame.get_column(name).is_null().to_numpy()
+        column = frame.get_column(name)
+        if column.dtype.is_float():
+            values = column.to_numpy()
+            bad = ~np.isfinite(values)
+            if bad.any():
+                bad &= ~column.is_null().to_numpy()
             if bad.any():
                 raise InputError(
                     f"column {name!r}: non-finite values (NaN or infinity) at {describe_positions(bad)}; "
@@ -196,9 +198,12 @@ def build_design(
                 )
     missing = np.zeros(frame.height, dtype=bool)
     for name in used:
-        missing |= frame.get_column(name).is_null().to_numpy()
+        column = frame.get_column(name)
+        if column.null_count():
+            missing |= column.is_null().to_numpy()
     n_dropped = int(missing.sum())
-    frame = frame.filter(pl.Series(~missing))
+    if n_dropped:
+        frame = frame.filter(pl.Series(~missing))
     if frame.height == 0:
         raise InputError("data: no rows left after dropping rows with missing values in the used columns")
 
