@@ -16,7 +16,7 @@ from rsupport import run_r
 from stats.rdata import SURVIVAL_SETS, assert_close, survival_outcome
 
 CONF_TYPES = ("log", "log-log", "plain")
-PROBS = (0.1, 0.25, 0.5, 0.75, 0.9)
+PROBS = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 
 def _random_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:

@@ -118,9 +118,7 @@ def _find_quantile(curve_time: FloatArray, curve: FloatArray, p: float) -> float
     finite = ~np.isnan(y)
     if not finite.any() or y[finite].max() < p:
         return math.nan
-    if p == 0:
-        return float(x[0])
-    last_x = float(x[-1])
+    first_x, last_x = float(x[0]), float(x[-1])
     # R: duplicated(y) keeps the first time each value occurs (a single NA kept as one value)
     _, first_index = np.unique(np.where(finite, y, np.inf), return_index=True)
     keep = np.sort(first_index)
@@ -139,8 +137,12 @@ def _find_quantile(curve_time: FloatArray, curve: FloatArray, p: float) -> float
 
     index_low = step_index(y_def + _TOLERANCE)
     index_high = step_index(y_def - _TOLERANCE)
-    if not np.isnan(last_y) and abs(p - last_y) < _TOLERANCE and index_low is not None:
-        return (float(x_def[index_low]) + last_x) / 2
+    # the same order of overrides as R: p = 0 gives the start, then a curve that ends exactly at
+    # 1 - p gives the midpoint with the last time (NA when the curve never reaches p, even p = 0)
+    if not np.isnan(last_y) and abs(p - last_y) < _TOLERANCE:
+        return math.nan if index_low is None else (float(x_def[index_low]) + last_x) / 2
+    if p == 0:
+        return first_x
     if index_low is None or index_high is None:
         return math.nan
     return (float(x_def[index_low]) + float(x_def[index_high])) / 2
@@ -171,6 +173,10 @@ class RestrictedMean(NamedTuple):
     lower: float
     upper: float
     tau: float
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain-Python form, suitable for JSON."""
+        return dict(self._asdict())
 
 
 @dataclass(frozen=True, eq=False)
