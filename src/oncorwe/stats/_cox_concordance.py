@@ -47,7 +47,7 @@ class _WaveletMatrix:
 
     def __init__(self, seq: IntArray, n_bits: int) -> None:
         self.n_bits = n_bits
-        self.zeros_prefix: list[IntArray] = []
+        self.zeros_prefix: list[npt.NDArray[np.int32]] = []
         self.n_zeros: list[int] = []
         current = seq
         for level in range(n_bits - 1, -1, -1):
