@@ -96,7 +96,7 @@ def run(
         (tmp / "figures").mkdir()
         for name in TABLE_NAMES:
             tables[name].write_csv(tmp / "tables" / f"{name}.csv")
-        sections = build_sections(tables, info, suppress_below=min_cell)
+        sections = build_sections(analysis_result.tables, info, suppress_below=min_cell)
         rendered = []
         for section in sections:
             items = []
@@ -112,7 +112,8 @@ def run(
             study=info.get("study", ""), reference=info.get("reference", {}),
             n_patients=info.get("n_patients"), n_centres=info.get("n_centres"),
             shareable=shareable, min_cell_count=min_cell,
-            headline=headline(tables, info), sections=rendered,
+            headline=headline({n: suppress(n, f, min_cell) for n, f in analysis_result.tables.items()}, info),
+            sections=rendered,
             versions=package_versions(), css=_resource("report.css"),
         )
         (tmp / REPORT_FILE).write_text(html, encoding="utf-8")

@@ -23,8 +23,13 @@ CRITERION_LABELS: dict[str, str] = {
 }
 
 
-def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None) -> Figure:
-    """A vertical flow diagram from the overall attrition rows (``centre_id`` null)."""
+def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None, suppress_below: int = 0) -> Figure:
+    """A vertical flow diagram from the overall attrition rows (``centre_id`` null); counts below
+    ``suppress_below`` (zero excepted) print as "<k"."""
+
+    def count(value: int) -> str:
+        return f"<{suppress_below}" if 0 < value < suppress_below else str(value)
+
     overall = attrition.filter(pl.col("centre_id").is_null()).sort("step")
     steps = overall.rows(named=True)
     n_boxes = len(steps) + 1
@@ -45,7 +50,7 @@ def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None) -> Fig
         if steps:
             first = steps[0]
             centres = f" from {n_centres} centres" if n_centres else ""
-            box(0.3, y, 4.6, f"{CRITERION_LABELS['source_records']}{centres}\nn = {first['n_before']}", "#FFFFFF")
+            box(0.3, y, 4.6, f"{CRITERION_LABELS['source_records']}{centres}\nn = {count(first['n_before'])}", "#FFFFFF")
         for row in steps:
             if row["criterion"] == "source_records":
                 continue
@@ -54,8 +59,8 @@ def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None) -> Fig
                         arrowprops={"arrowstyle": "-|>", "linewidth": 0.8, "color": "#000000"})
             ax.plot([2.6, 5.3], [y - 0.5, y - 0.5], color="#000000", linewidth=0.8)
             label = CRITERION_LABELS.get(row["criterion"], group_label(row["criterion"]))
-            box(5.3, y - 0.5, 4.4, f"Excluded: {label}\nn = {row['n_excluded']}", "#F2F2F2")
-            box(0.3, y_next, 4.6, f"n = {row['n_after']}", "#FFFFFF")
+            box(5.3, y - 0.5, 4.4, f"Excluded: {label}\nn = {count(row['n_excluded'])}", "#F2F2F2")
+            box(0.3, y_next, 4.6, f"n = {count(row['n_after'])}", "#FFFFFF")
             y = y_next
         if steps:
             ax.text(2.6, y - 0.42, "Analysed", ha="center", va="top", fontsize=7.5, fontweight="bold")

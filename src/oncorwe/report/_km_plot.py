@@ -65,11 +65,14 @@ def _display_horizon(curves: pl.DataFrame) -> float:
     if curves.height == 0:
         return 1.0
     times = np.sort(curves["time"].unique().to_numpy())
-    pooled = np.array([
-        sum(int(c["n_risk"][int(np.searchsorted(c["time"].to_numpy(), t))])
-            for c in curves.partition_by("group") if c["time"].max() >= t)  # type: ignore[operator]
-        for t in times
-    ])
+    pooled = np.zeros(times.size, dtype=np.int64)
+    for group in curves.partition_by("group"):
+        group_times = group["time"].to_numpy()
+        n_risk = group["n_risk"].to_numpy()
+        # at risk at t: n_risk of the group's first time >= t (0 past its last time)
+        position = np.searchsorted(group_times, times, side="left")
+        inside = position < group_times.size
+        pooled[inside] += n_risk[position[inside]]
     enough = times[pooled >= 5]
     return float(enough[-1]) if enough.size else float(times[-1])
 

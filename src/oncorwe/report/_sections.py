@@ -14,6 +14,7 @@ from oncorwe.report._flow import CRITERION_LABELS, flow_figure
 from oncorwe.report._forest import forest_figure, term_label
 from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
 from oncorwe.report._km_plot import km_figure
+from oncorwe.report._suppress import suppress
 from oncorwe.report._tables import (
     DisplayTable,
     cox_display,
@@ -124,24 +125,31 @@ def _centre_table(attrition: pl.DataFrame) -> DisplayTable | None:
                         header, tuple(rows))
 
 
-def build_sections(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, suppress_below: int) -> list[Section]:
-    """Every section of the report, with its tables and figures, in reading order."""
+def build_sections(raw: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, suppress_below: int) -> list[Section]:
+    """Every section of the report, with its tables and figures, in reading order.
+
+    ``raw`` are the analysis tables as computed; printed tables are suppressed here (after any
+    aggregation, so that sums are of true counts) and figures suppress the numbers they print.
+    """
     settings = info.get("settings", {})
     sections: list[Section] = []
+    tables = {name: suppress(name, frame, suppress_below) for name, frame in raw.items()}
 
     cohort = Section("cohort", "Study population")
     if tables["attrition"].height:
         cohort.items.append(FigureSpec("flow", "Cohort flow (STROBE): patients at each eligibility step and why they were excluded.",
                                        "Flow diagram of the cohort selection",
-                                       flow_figure(tables["attrition"], n_centres=info.get("n_centres"))))
+                                       flow_figure(raw["attrition"], n_centres=info.get("n_centres"),
+                                                   suppress_below=suppress_below)))
         centre_table = _centre_table(tables["attrition"])
         if centre_table:
             cohort.items.append(centre_table)
-    if tables["reconciliation"].height:
-        rec = tables["reconciliation"].group_by("centre_id").agg(
-            [pl.col(c).cast(pl.Int64, strict=False).sum() for c in ("records_read", "accepted", "quarantined", "merged")
-             if c in tables["reconciliation"].columns]).sort("centre_id")
-        cohort.items.append(simple_display("reconciliation", "Records read per centre: accepted, quarantined, merged", rec))
+    if raw["reconciliation"].height:
+        rec = raw["reconciliation"].group_by("centre_id").agg(
+            [pl.col(c).sum() for c in ("records_read", "accepted", "quarantined", "merged")
+             if c in raw["reconciliation"].columns]).sort("centre_id")
+        cohort.items.append(simple_display("reconciliation", "Records read per centre: accepted, quarantined, merged",
+                                           suppress("reconciliation", rec, suppress_below)))
     if tables["quarantine_summary"].height:
         cohort.items.append(simple_display("quarantine", "Quarantined values by field and reason", tables["quarantine_summary"]))
     if cohort.items:
@@ -171,7 +179,7 @@ def build_sections(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any], 
                                        f"(range {fmt_num(r['minimum'])}\u2013{fmt_num(r['maximum'])}).")
     for endpoint, label in ENDPOINT_LABELS.items():
         survival.items.append(survival_display(tables["survival_summary"], tables["survival_rates"], tables["logrank"], endpoint, label))
-    survival.items.extend(_km_figures(tables, settings, suppress_below))
+    survival.items.extend(_km_figures(raw, settings, suppress_below))
     sections.append(survival)
 
     responders = Section("landmark", "Overall survival by response: naive and landmark")
@@ -184,7 +192,7 @@ def build_sections(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any], 
     if tables["cox"].height:
         cox.items.append(FigureSpec("forest", "Hazard ratios (95% CI) from the multivariable Cox models.",
                                     "Forest plot of hazard ratios",
-                                    forest_figure(tables["cox"], endpoints=list(ENDPOINT_LABELS.items()),
+                                    forest_figure(raw["cox"], endpoints=list(ENDPOINT_LABELS.items()),
                                                   references=settings.get("cox_reference"))))
     for endpoint, label in ENDPOINT_LABELS.items():
         cox.items.append(cox_display(tables["cox"], tables["cox_models"], endpoint, label, term_label))

@@ -65,7 +65,8 @@ def table1_display(table1: pl.DataFrame, smd: pl.DataFrame) -> DisplayTable:
         label = block["label"][0]
         continuous = (block["row_kind"] == "continuous").any()
         cells = {(r["group_var"], r["group"], r["row_kind"], r["level"]): r for r in block.iter_rows(named=True)}
-        smd_cell = (fmt_num(smd_by_var.get(variable), 2),) if smd_by_var else ()
+        smd_value = smd_by_var.get(variable)
+        smd_cell = (("" if smd_value is None else fmt_num(smd_value, 2)),) if smd_by_var else ()
         if continuous:
             rows.append((f"{label}, median (Q1, Q3)", *(
                 _median_cell(cells.get((gv, g, "continuous", None))) for gv, g in columns), *smd_cell))
