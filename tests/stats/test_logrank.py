@@ -198,3 +198,18 @@ def test_pandas_categorical_like_string_groups() -> None:
     series = pd.Series(["x", "y", "x", "y", "x", "y"], dtype="string")
     result = logrank_test([1, 2, 3, 4, 5, 6], [1, 1, 0, 1, 1, 0], series)
     assert result.groups == ("x", "y")
+
+
+def test_declared_level_order_of_categorical_columns_is_kept() -> None:
+    time, event = [1, 2, 3, 4, 5, 6], [1, 1, 0, 1, 1, 0]
+    labels = ["b", "a", "c", "b", "a", "c"]
+    plain = logrank_test(time, event, labels)
+    enum = logrank_test(time, event, pl.Series(labels, dtype=pl.Enum(["x", "c", "b", "a"])))
+    categorical = logrank_test(
+        time, event, pd.Series(pd.Categorical(labels, categories=["c", "a", "b"]))
+    )
+    assert plain.groups == ("a", "b", "c")
+    assert enum.groups == ("c", "b", "a")  # unused level "x" dropped, as R's strata()
+    assert categorical.groups == ("c", "a", "b")
+    assert enum.observed == plain.observed and enum.expected == plain.expected
+    assert enum.chisq == pytest.approx(plain.chisq, rel=1e-12)

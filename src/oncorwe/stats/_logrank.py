@@ -103,6 +103,29 @@ def _stratum_sums(
     return observed, expected, variance
 
 
+def _declared_levels(values: Any) -> list[Label] | None:
+    """The level order of a pandas categorical or polars Enum column (R: a factor's levels)."""
+    dtype: Any = getattr(values, "dtype", None)
+    if type(dtype).__name__ == "Enum" and hasattr(dtype, "categories"):  # polars Enum
+        return list(dtype.categories)
+    if getattr(dtype, "name", None) == "category" and hasattr(dtype, "categories"):  # pandas
+        return list(dtype.categories)
+    return None
+
+
+def _reorder(
+    levels: list[Label], codes: npt.NDArray[np.intp], declared: list[Label] | None
+) -> tuple[list[Label], npt.NDArray[np.intp]]:
+    """Put the observed levels in the declared order (unused declared levels dropped, as strata())."""
+    if declared is None:
+        return levels, codes
+    rank = {level: i for i, level in enumerate(declared)}
+    order = sorted(range(len(levels)), key=lambda i: rank.get(levels[i], len(declared)))
+    new_position = np.empty(len(levels), dtype=np.intp)
+    new_position[order] = np.arange(len(levels))
+    return [levels[i] for i in order], new_position[codes]
+
+
 def _codes(labels: np.ndarray) -> tuple[list[Label], npt.NDArray[np.intp]]:
     """Sorted distinct labels (as R sorts factor levels) and each row's index into them."""
     if labels.dtype.kind in "biu" and labels.size:
@@ -216,6 +239,8 @@ def logrank_test(time: Any, event: Any, group: Any, *, strata: Any = None) -> Lo
         1/True = event, 0/False = censored.
     group : array-like, shape (n,)
         Group labels (any sortable type; no missing values). A group may have one member.
+        Groups are reported sorted (numbers numerically, strings by code point), or in the
+        declared order of a pandas categorical / polars Enum column, as R orders factor levels.
     strata : array-like, shape (n,), optional
         Stratum labels: as ``survdiff(Surv(time, event) ~ group + strata(strata))``.
 
@@ -241,7 +266,7 @@ def logrank_test(time: Any, event: Any, group: Any, *, strata: Any = None) -> Lo
         strata_arr = as_label_array(strata, "strata")
         arrays["strata"] = strata_arr
     check_lengths(arrays)
-    levels, codes = _codes(group_arr)
+    levels, codes = _reorder(*_codes(group_arr), _declared_levels(group))
     if len(levels) < 2:
         raise InputError(
             f"group: all {time_arr.size} observations are in one group ({levels[0]!r}); "
