@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import polars as pl
+import pytest
 from study_builder import write_study
 from typer.testing import CliRunner
 
-from oncorwe.cli.app import app
+from oncorwe.cli.app import app, main
 
 
 def test_validate_prints_and_writes_the_reconciliation_and_quarantine(tmp_path: Path) -> None:
@@ -29,20 +29,22 @@ def test_validate_prints_and_writes_the_reconciliation_and_quarantine(tmp_path: 
     assert (out / "column_map.csv").is_file()
 
 
-def test_an_ambiguous_date_column_exits_2_with_one_line_naming_centre_file_column(tmp_path: Path) -> None:
+def test_an_ambiguous_date_column_exits_2_with_one_line_naming_centre_file_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     study = tmp_path / "study"
     (study / "xx-one").mkdir(parents=True)
     (study / "centres.toml").write_text('[centres.xx-one]\nfiles = ["patients.csv"]\n', encoding="utf-8")
     (study / "xx-one" / "patients.csv").write_text(
         "patient_id,sex,diagnosis_date\n1,m,03/04/2012\n2,f,05/06/2013\n", encoding="utf-8"
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "oncorwe", "validate", str(study), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
+    monkeypatch.setattr(sys, "argv", ["oncorwe", "validate", str(study), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    lines = stderr.strip().splitlines()
     assert len(lines) == 1
     assert "xx-one" in lines[0] and "patients.csv" in lines[0] and "'diagnosis_date'" in lines[0]
     assert 'date_order = "DMY"' in lines[0]
-    assert "Traceback" not in done.stderr
+    assert "Traceback" not in stderr
