@@ -379,8 +379,9 @@ def newton_raphson(
     if singular:
         names = ", ".join(repr(column_names[i]) for i in singular)
         raise ConvergenceError(
-            f"covariates: column(s) {names} are constant or a linear combination of earlier columns "
-            "(within strata); the model cannot be estimated - remove them"
+            f"covariates: column(s) {names} carry no information: constant or a linear combination "
+            "of earlier columns (within strata), or never different between a subject with an event "
+            "and those at risk with it; the model cannot be estimated - remove them"
         )
     step = inverse @ state.score
     score_test = float(state.score @ step)
@@ -398,7 +399,7 @@ def newton_raphson(
             and bool(np.all(np.isfinite(new_state.score)))
             and bool(np.all(np.isfinite(new_state.information)))
         )
-        if finite and not singular and abs(1 - best / new_state.loglik) <= eps:
+        if finite and not singular and _converged(best, new_state.loglik, eps):
             _check_infinite(new_state.score, new_inverse, new_beta, column_names, eps, toler_inf)
             return NewtonResult(
                 new_beta, new_inverse, loglik0, new_state.loglik, score_test, new_state.score,
@@ -430,6 +431,11 @@ def newton_raphson(
         f"(log-likelihood {best:.6g}). Check the covariates {list(column_names)} for "
         "extreme values, or raise max_iter."
     )
+
+
+def _converged(previous: float, current: float, eps: float) -> bool:
+    """R's test ``|1 - previous / current| <= eps``, written so that a log-likelihood of 0 works."""
+    return abs(current - previous) <= eps * abs(current)
 
 
 def _check_infinite(

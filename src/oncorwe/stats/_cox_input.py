@@ -246,6 +246,9 @@ def build_design(
     else:
         strata_codes = np.zeros(frame.height, dtype=np.int64)
     cluster_codes = _codes(frame.get_column(cluster_names[0]).cast(pl.String)) if cluster_names else None
+    for array in (time, status, x, strata_codes, cluster_codes):
+        if array is not None:
+            array.flags.writeable = False  # the design is shared by immutable results
     return CoxDesign(
         time=time,
         event=status,
