@@ -42,10 +42,11 @@ from oncorwe.harmonise._cells import (
     parse_year,
 )
 from oncorwe.harmonise._columns import FIELDS, ColumnMap, map_columns
-from oncorwe.harmonise._dates import ColumnDates, infer_date_column
+from oncorwe.harmonise._dates import ColumnDates
 from oncorwe.harmonise._durations import column_days_factor
+from oncorwe.harmonise._prepare import centre_missing_tokens, infer_dates, record_columns
 from oncorwe.harmonise._rows import Accumulator, add_days
-from oncorwe.harmonise._vocab import Vocabulary, normalise_column, normalise_word
+from oncorwe.harmonise._vocab import Vocabulary, normalise_word
 from oncorwe.model.schema import make_patient_id
 from oncorwe.sources import CentreConfig, RawTable
 
@@ -72,9 +73,9 @@ def harmonise_tables(
         for t in tables
     ]
     for table, cmap in zip(tables, maps, strict=True):
-        _record_columns(table, cmap, acc)
-    dates = _infer_dates(tables, maps, centre, vocab, acc)
-    centre_missing = _centre_missing_tokens(tables, maps, vocab)
+        record_columns(table, cmap, acc)
+    dates = infer_dates(tables, maps, centre, vocab, acc)
+    centre_missing = centre_missing_tokens(tables, maps, vocab)
     has_patient_table = any(
         any(f in PATIENT_FIELDS or f in _ANALYSIS_READY for f in m.fields.values()) for m in maps
     )
@@ -107,73 +108,6 @@ def harmonise_tables(
         if record["patient_id"] not in acc.patients:
             acc.patients[record["patient_id"]] = _empty_patient(record["patient_id"], centre.id, record["source"])
         getattr(acc, kind).append(record)
-
-
-def _centre_missing_tokens(
-    tables: Sequence[RawTable], maps: Sequence[ColumnMap], vocab: Vocabulary
-) -> frozenset[str]:
-    """Missing-value codes (99, x, ...) that the centre uses in its coded columns.
-
-    A centre writes "missing" one way: a code such as 99 found in a coded column (sex, stage, ECOG)
-    means missing in its measured columns (LDH) too; elsewhere 99 U/L stays a value.
-    """
-    found: set[str] = set()
-    for table, cmap in zip(tables, maps, strict=True):
-        for position, name in cmap.fields.items():
-            if FIELDS.get(name) not in ("code", "bool", "ecog", "response"):
-                continue
-            for row in table.rows:
-                text = row[position]
-                if text is not None and normalise_word(text) in vocab.missing_coded:
-                    found.add(normalise_word(text))
-    return frozenset(found)
-
-
-def _record_columns(table: RawTable, cmap: ColumnMap, acc: Accumulator) -> None:
-    for position, name in enumerate(table.columns):
-        acc.columns.append({
-            "centre_id": table.centre_id, "file": table.file, "sheet": table.sheet, "column": name,
-            "field": cmap.fields.get(position),
-            "how": cmap.how.get(position) or ("ignored" if name in cmap.ignored else "unknown"),
-        })
-
-
-def _infer_dates(
-    tables: Sequence[RawTable], maps: Sequence[ColumnMap], centre: CentreConfig, vocab: Vocabulary,
-    acc: Accumulator,
-) -> list[dict[int, ColumnDates]]:
-    """Dates of every date column; ambiguous columns fall back to the centre's settled order."""
-    overrides = centre.overrides
-    declared_cols = {normalise_column(k): v for k, v in overrides.date_orders.items()}
-    first: list[dict[int, ColumnDates]] = []
-    settled: list[str] = []
-    for table, cmap in zip(tables, maps, strict=True):
-        out: dict[int, ColumnDates] = {}
-        for position, name in cmap.fields.items():
-            if FIELDS.get(name) != "date":
-                continue
-            declared = declared_cols.get(normalise_column(table.columns[position]), overrides.date_order)
-            result = infer_date_column([r[position] for r in table.rows], vocab, declared=declared)
-            out[position] = result
-            if result.order and not result.ambiguous:
-                settled.append(result.order)
-        first.append(out)
-    final: list[dict[int, ColumnDates]] = []
-    for table, out in zip(tables, first, strict=True):
-        for position, result in list(out.items()):
-            if not result.ambiguous:
-                continue
-            again = infer_date_column([r[position] for r in table.rows], vocab, centre_orders=sorted(set(settled)))
-            out[position] = again
-            if again.ambiguous:
-                acc.fatal.append(
-                    f"centre {centre.id}, file {table.label}, column {table.columns[position]!r}: "
-                    "dates read both day-first and month-first (no day above 12); declare the order "
-                    f"in centres.toml: [centres.{centre.id}.overrides] date_order = \"DMY\" (or \"MDY\"), "
-                    f"or date_orders = {{\"{table.columns[position]}\" = \"DMY\"}}"
-                )
-        final.append(out)
-    return final
 
 
 def _empty_patient(patient_id: str, centre_id: str, source: str) -> dict[str, Any]:
