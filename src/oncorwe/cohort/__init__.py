@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from oncorwe.cohort._eligibility import ELIGIBILITY_COLUMNS, evaluate
-from oncorwe.cohort._lines import LINE_COLUMNS, build_lines
+from oncorwe.cohort._lines import LINE_COLUMNS, build_lines, materialise
 from oncorwe.cohort._result import EXCLUSIONS_SCHEMA, INDEX_SCHEMA, LINES_SCHEMA, CohortResult
 from oncorwe.errors import DataError, InputError
 from oncorwe.model.schema import ATTRITION_SCHEMA
@@ -28,6 +28,7 @@ __all__ = [
     "LINE_COLUMNS",
     "CohortResult",
     "attrition_table",
+    "materialise",
     "run",
 ]
 

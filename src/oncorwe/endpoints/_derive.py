@@ -1,0 +1,273 @@
+"""The per-patient analysis table, derived once as Ibis expressions over the canonical tables.
+
+Rules (``docs/definitions.md``): index and baseline, response, time to event and subsequent therapy.
+PFS: index to the earliest of the first PD time point after the index, a progression event after
+the index, and death; else censored at the last evaluable (CR/PR/SD) time point after the index, or
+at the index (0 months) without one (``pfs_censoring = "last_contact"`` censors at the OS date
+instead). OS: index to death, else censored at the latest last contact (without any last-contact
+record: the latest dated record of the patient). Duration of response: first CR/PR to the PFS date,
+with the PFS event. Months are days / (365.25 / 12), weeks days / 7.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+from oncorwe.cohort import materialise
+from oncorwe.endpoints._response import best_overall_response
+from oncorwe.model.schema import ANALYSIS_SCHEMA, DAYS_PER_MONTH, DAYS_PER_WEEK
+from oncorwe.protocol import Protocol
+
+__all__ = ["TRACE_COLUMNS", "analysis_expressions"]
+
+#: Columns of the per-patient trace: which records produced each derived value.
+TRACE_COLUMNS = (
+    "patient_id",
+    "index_line",
+    "index_sources",
+    "ici_failure_sources",
+    "response_sources",
+    "pfs_date",
+    "pfs_sources",
+    "os_date",
+    "os_sources",
+    "subsequent_line",
+    "subsequent_sources",
+)
+
+
+def _earliest(candidates: ir.Table) -> ir.Table:
+    """Per patient the earliest date of ``candidates`` (patient_id, date, source) and its sources."""
+    first = candidates.group_by("patient_id").aggregate(first_date=candidates.date.min())
+    on_first = candidates.join(
+        first, (candidates.patient_id == first.patient_id) & (candidates.date == first.first_date)
+    ).select(candidates)
+    return on_first.group_by("patient_id").aggregate(
+        date=on_first.date.min(), sources=on_first.source.collect(distinct=True).sort().join("; ")
+    )
+
+
+def _latest(candidates: ir.Table) -> ir.Table:
+    """Per patient the latest date of ``candidates`` (patient_id, date, source) and its sources."""
+    last = candidates.group_by("patient_id").aggregate(last_date=candidates.date.max())
+    on_last = candidates.join(
+        last, (candidates.patient_id == last.patient_id) & (candidates.date == last.last_date)
+    ).select(candidates)
+    return on_last.group_by("patient_id").aggregate(
+        date=on_last.date.max(), sources=on_last.source.collect(distinct=True).sort().join("; ")
+    )
+
+
+def _dated(table: ir.Table, date_column: str, where: ir.BooleanValue) -> ir.Table:
+    rows = table.filter(where & table[date_column].notnull())
+    return rows.select(patient_id=rows.patient_id, date=rows[date_column], source=rows.source)
+
+
+def _line(lines: ir.Table, keys: ir.Table, number: ir.IntegerValue | str, prefix: str) -> ir.Table:
+    """The line numbered ``number`` (a column of ``keys``) of each patient, columns prefixed."""
+    wanted = keys.select(patient_id="patient_id", wanted=keys[number] if isinstance(number, str) else number)
+    joined = wanted.join(
+        lines, (wanted.patient_id == lines.patient_id) & (lines.line_number == wanted.wanted)
+    )
+    return joined.select(
+        patient_id=wanted.patient_id,
+        **{f"{prefix}{c}": lines[c] for c in lines.columns if c != "patient_id"},
+    )
+
+
+def analysis_expressions(
+    con: Any, tables: dict[str, ir.Table], index: ir.Table, lines: ir.Table, protocol: Protocol
+) -> tuple[ir.Table, ir.Table]:
+    """The analysis table (columns of ANALYSIS_SCHEMA) and the trace (TRACE_COLUMNS), unexecuted.
+
+    The per-patient working table is stored as a temporary table (``materialise``) before a value
+    derived from it is joined back to it: Ibis cannot always tell the two sides of such a self-join
+    apart, and stored tables also keep the generated SQL small.
+    """
+    patients, assessments, events = tables["patients"], tables["assessments"], tables["events"]
+    idx = index.select("patient_id", "centre_id", "index_date", "index_line", "ici_failure_sources")
+    idx = idx.mutate(next_number=idx.index_line + 1)
+    index_line = _line(lines, idx, "index_line", "ix_")
+    t = idx.join(index_line, "patient_id").select(
+        idx, *(index_line[c] for c in index_line.columns if c != "patient_id")
+    )
+    nxt = _line(lines, idx, "next_number", "nx_")
+    t = t.left_join(nxt, "patient_id").select(t, *(nxt[c] for c in nxt.columns if c != "patient_id"))
+
+    # Prior ICI: over ICI lines started before the index.
+    prior_lines = lines.join(idx, (lines.patient_id == idx.patient_id) & (lines.start_date < idx.index_date))
+    prior_lines = prior_lines.select(lines).filter(ibis._.has_ici)
+    prior = prior_lines.group_by("patient_id").aggregate(
+        prior_pd1=prior_lines.has_anti_pd1.any(), prior_ctla4=prior_lines.has_anti_ctla4.any()
+    )
+    t = t.left_join(prior, "patient_id").select(t, prior_pd1=prior.prior_pd1, prior_ctla4=prior.prior_ctla4)
+
+    # Subsequent therapy: the first line after the index line; an ICI in a later line.
+    later = lines.join(idx, (lines.patient_id == idx.patient_id) & (lines.line_number > idx.next_number))
+    later = later.select(lines).filter(ibis._.has_ici)
+    later_ici = later.group_by("patient_id").aggregate(later_ici_line=later.line_number.min())
+    t = t.left_join(later_ici, "patient_id").select(t, later_ici_line=later_ici.later_ici_line)
+    sub_class = ibis.cases(
+        (t.nx_line_number.isnull(), ibis.null("string")),
+        (t.nx_has_anti_pd1, "pd1_with_or_without_ipilimumab"),
+        (t.nx_has_anti_ctla4, "ipilimumab_alone"),
+        (t.later_ici_line.notnull(), "ici_after_other"),
+        (t.nx_has_braf_mek, "targeted"),
+        else_="other",
+    )
+    t = t.mutate(subsequent_class=sub_class)
+    t = t.mutate(
+        counted_line=ibis.cases(
+            (t.subsequent_class == "ici_after_other", t.later_ici_line),
+            (t.nx_line_number.notnull(), t.nx_line_number),
+            else_=ibis.null("int64"),
+        )
+    )
+    t = materialise(con, t.mutate(counted_next=t.counted_line + 1))
+    sub_line = _line(lines, t, "counted_line", "sb_")
+    sub_next = _line(lines, t, "counted_next", "sn_")
+    t = t.left_join(sub_line, "patient_id").select(t, sb_start=sub_line.sb_start_date, sb_sources=sub_line.sb_sources)
+    t = t.left_join(sub_next, "patient_id").select(t, sn_start=sub_next.sn_start_date)
+    t = materialise(con, t)
+
+    # Responses: index line (to the next line), subsequent line (to the line after it).
+    index_windows = t.select(patient_id="patient_id", window_start="index_date", window_stop="nx_start_date")
+    response = best_overall_response(con, index_windows, assessments, events, protocol.response)
+    t = t.join(response, "patient_id").select(t, *(response[c] for c in response.columns if c != "patient_id"))
+    t = materialise(con, t)
+    sub_windows = t.filter(t.sb_start.notnull()).select(
+        patient_id="patient_id", window_start="sb_start", window_stop="sn_start"
+    )
+    sub_response = best_overall_response(con, sub_windows, assessments, events, protocol.response)
+    t = t.left_join(sub_response, "patient_id").select(
+        t, subsequent_best_response=sub_response.best_response
+    )
+    t = materialise(con, t)
+
+    # Time to event.
+    after_index = idx.select("patient_id", "index_date")
+    pd_scans = _dated(assessments, "assessment_date", (assessments.kind == "timepoint") & (assessments.response == "PD"))
+    prog = _dated(events, "event_date", events.event_type == "progression")
+    deaths = _dated(events, "event_date", events.event_type == "death")
+    after = pd_scans.union(prog).join(after_index, "patient_id")
+    after = after.filter(after.date > after.index_date).select("patient_id", "date", "source")
+    pfs_event = _earliest(after.union(deaths))
+    evaluable = _dated(assessments, "assessment_date", (assessments.kind == "timepoint")
+                       & assessments.response.isin(("CR", "PR", "SD"))).join(after_index, "patient_id")
+    evaluable = _latest(evaluable.filter(evaluable.date > evaluable.index_date).select("patient_id", "date", "source"))
+    death = _earliest(deaths)
+    contact = _latest(_dated(events, "event_date", events.event_type == "last_contact"))
+    anything = _latest(
+        _dated(events, "event_date", events.event_type.notnull())
+        .union(_dated(assessments, "assessment_date", assessments.kind.notnull()))
+    )
+    for name, frame in (("pe", pfs_event), ("ev", evaluable), ("de", death), ("lc", contact), ("an", anything)):
+        t = t.left_join(frame, "patient_id").select(
+            t, **{f"{name}_date": frame.date, f"{name}_sources": frame.sources}
+        )
+    os_date = ibis.coalesce(t.de_date, t.lc_date, t.an_date, t.index_date)
+    os_sources = ibis.cases(
+        (t.de_date.notnull(), t.de_sources),
+        (t.lc_date.notnull(), t.lc_sources),
+        (t.an_date.notnull(), ibis.literal("no last contact recorded; latest record: ").concat(t.an_sources)),
+        else_=ibis.literal("no follow-up record: censored at the index date"),
+    )
+    if protocol.endpoints.pfs_censoring == "last_contact":
+        censor_date, censor_sources = os_date, os_sources
+    else:
+        censor_date = ibis.coalesce(t.ev_date, t.index_date)
+        censor_sources = ibis.ifelse(
+            t.ev_date.notnull(), t.ev_sources, ibis.literal("no evaluable assessment: censored at the index date")
+        )
+    pfs_date = ibis.coalesce(t.pe_date, censor_date)
+    t = t.mutate(
+        pfs_date=pfs_date,
+        pfs_sources=ibis.ifelse(t.pe_date.notnull(), t.pe_sources, censor_sources),
+        pfs_flag=ibis.ifelse(t.pe_date.notnull(), 1, 0),
+        os_date=os_date,
+        os_sources=os_sources,
+    )
+    t = materialise(con, t)
+    return _analysis(t, patients), _trace(t)
+
+
+def _months(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingValue:
+    return later.delta(earlier, unit="day").cast("float64") / DAYS_PER_MONTH
+
+
+def _analysis(t: ir.Table, patients: ir.Table) -> ir.Table:
+    p = patients.select(
+        "patient_id", "sex", "birth_year", "reported_age_years", "primary_site", "m_stage",
+        "brain_metastases", "braf_v600", "ecog", "ldh_value", "ldh_uln",
+    )
+    t = t.join(p, "patient_id").select(t, *(p[c] for c in p.columns if c != "patient_id"))
+    from_birth = t.index_date.delta(ibis.date(t.birth_year.cast("int32"), 7, 1), unit="day").cast("float64") / 365.25
+    ratio = ibis.ifelse(t.ldh_uln > 0, t.ldh_value / t.ldh_uln, ibis.null("float64"))
+    responder = t.best_response.isin(("CR", "PR"))
+    has_dor = responder & t.first_response_date.notnull()
+    has_sub = t.nx_line_number.notnull()
+    values = {
+        "patient_id": t.patient_id,
+        "centre_id": t.centre_id,
+        "index_date": t.index_date,
+        "age_years": ibis.coalesce(t.reported_age_years, from_birth),
+        "sex": t.sex,
+        "primary_site": t.primary_site,
+        "m_stage": t.m_stage,
+        "m1c_or_worse": ibis.ifelse(t.m_stage.isnull(), ibis.null("boolean"), t.m_stage.isin(("M1c", "M1d"))),
+        "brain_metastases": t.brain_metastases,
+        "braf_v600": t.braf_v600,
+        "ecog": t.ecog,
+        "ldh_ratio": ratio,
+        "ldh_elevated": ibis.ifelse(ratio.isnull(), ibis.null("boolean"), ratio > 1.0),
+        "prior_ici_class": ibis.cases(
+            (t.prior_pd1.fill_null(False) & t.prior_ctla4.fill_null(False), "anti_pd1_ctla4"),
+            (t.prior_pd1.fill_null(False), "anti_pd1"),
+            (t.prior_ctla4.fill_null(False), "anti_ctla4"),
+            else_=ibis.null("string"),
+        ),
+        "prior_anti_pd1": t.prior_pd1.fill_null(False),
+        "regimen_class": t.ix_regimen_class,
+        "regimen_ingredients": t.ix_ingredients,
+        "combined_with_targeted_or_immuno": t.ix_has_non_chemotherapy,
+        "best_response": t.best_response,
+        "best_response_source": t.best_response_source,
+        "responder": responder,
+        "disease_control": t.best_response.isin(("CR", "PR", "SD")),
+        "pfs_months": _months(t.pfs_date, t.index_date),
+        "pfs_event": t.pfs_flag,
+        "os_months": _months(t.os_date, t.index_date),
+        "os_event": ibis.ifelse(t.de_date.notnull(), 1, 0),
+        "duration_of_response_months": ibis.ifelse(
+            has_dor, _months(t.pfs_date, t.first_response_date), ibis.null("float64")
+        ),
+        "duration_of_response_event": ibis.ifelse(has_dor, t.pfs_flag, ibis.null("int64")),
+        "chemo_duration_weeks": t.ix_end_date.delta(t.ix_start_date, unit="day").cast("float64") / DAYS_PER_WEEK,
+        "subsequent_therapy": has_sub,
+        "subsequent_therapy_class": t.subsequent_class,
+        "subsequent_best_response": ibis.ifelse(has_sub, t.subsequent_best_response, ibis.null("string")),
+        "subsequent_responder": ibis.ifelse(
+            has_sub, t.subsequent_best_response.isin(("CR", "PR")), ibis.null("boolean")
+        ),
+    }
+    assert tuple(values) == tuple(ANALYSIS_SCHEMA)
+    return t.select(**values)
+
+
+def _trace(t: ir.Table) -> ir.Table:
+    return t.select(
+        patient_id=t.patient_id,
+        index_line=t.index_line,
+        index_sources=t.ix_sources,
+        ici_failure_sources=t.ici_failure_sources,
+        response_sources=t.response_sources,
+        pfs_date=t.pfs_date,
+        pfs_sources=t.pfs_sources,
+        os_date=t.os_date,
+        os_sources=t.os_sources,
+        subsequent_line=t.counted_line,
+        subsequent_sources=t.sb_sources,
+    )

@@ -1,0 +1,111 @@
+"""The endpoints stage's result: the per-patient analysis table and its trace, frozen."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from oncorwe.errors import InputError, SourceError
+from oncorwe.model.schema import ANALYSIS_SCHEMA
+
+__all__ = ["TRACE_SCHEMA", "EndpointsResult"]
+
+TRACE_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "index_line": pl.Int64(),
+    "index_sources": pl.String(),
+    "ici_failure_sources": pl.String(),
+    "response_sources": pl.String(),
+    "pfs_date": pl.Date(),
+    "pfs_sources": pl.String(),
+    "os_date": pl.Date(),
+    "os_sources": pl.String(),
+    "subsequent_line": pl.Int64(),
+    "subsequent_sources": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class EndpointsResult:
+    """The per-patient analysis table (:data:`oncorwe.model.schema.ANALYSIS_SCHEMA`, one row per
+    patient of the analysis set) and, per patient, the records each derived value came from.
+
+    The trace holds patient identifiers and record sources: it is for ``oncorwe explain`` and
+    auditing at the centre, never for reports or aggregate exports.
+    """
+
+    protocol_name: str
+    analysis_table: pl.DataFrame
+    trace: pl.DataFrame
+
+    def write(self, folder: str | Path) -> Path:
+        """Write ``analysis.parquet``, ``trace.parquet`` and ``endpoints.json``; returns the folder."""
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        self.analysis_table.write_parquet(out / "analysis.parquet")
+        self.trace.write_parquet(out / "trace.parquet")
+        meta = {"stage": "endpoints", "protocol": self.protocol_name, "n_patients": self.analysis_table.height}
+        (out / "endpoints.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return out
+
+    @classmethod
+    def read(cls, folder: str | Path) -> EndpointsResult:
+        """Read a result written by :meth:`write`."""
+        path = Path(folder)
+        meta_path = path / "endpoints.json"
+        if not meta_path.is_file():
+            raise SourceError(f"not an endpoints result folder (no endpoints.json): {path}")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        for name in ("analysis.parquet", "trace.parquet"):
+            if not (path / name).is_file():
+                raise SourceError(f"endpoints result incomplete: {path / name} is missing")
+        analysis = pl.read_parquet(path / "analysis.parquet").cast(ANALYSIS_SCHEMA)  # type: ignore[arg-type]
+        trace = pl.read_parquet(path / "trace.parquet").cast(TRACE_SCHEMA)  # type: ignore[arg-type]
+        return cls(protocol_name=str(meta["protocol"]), analysis_table=analysis, trace=trace)
+
+    def explain(self, patient_id: str) -> str:
+        """How the patient's index date, regimen, best response, PFS and OS were derived."""
+        rows = self.analysis_table.filter(pl.col("patient_id") == patient_id)
+        traces = self.trace.filter(pl.col("patient_id") == patient_id)
+        if rows.is_empty():
+            raise InputError(
+                f"patient_id {patient_id!r}: not in the analysis set of {self.protocol_name} "
+                "(see the cohort's exclusions)"
+            )
+        a = rows.row(0, named=True)
+        tr = traces.row(0, named=True) if not traces.is_empty() else dict.fromkeys(TRACE_SCHEMA)
+        lines = [
+            f"patient {patient_id} (centre {a['centre_id']})",
+            f"  index date {a['index_date']}: start of line {tr['index_line']} "
+            f"(records: {tr['index_sources']}); ICI failure from: {tr['ici_failure_sources']}",
+            f"  regimen {a['regimen_class']} ({a['regimen_ingredients']}), "
+            f"combined with targeted/immunotherapy: {a['combined_with_targeted_or_immuno']}, "
+            f"duration {a['chemo_duration_weeks']:.1f} weeks",
+            f"  prior ICI: {a['prior_ici_class']}; age at index {_num(a['age_years'])} years",
+            f"  best response {a['best_response']} ({a['best_response_source']}; "
+            f"records: {tr['response_sources'] or 'none in the window'})",
+            f"  PFS {_num(a['pfs_months'])} months, {'event' if a['pfs_event'] else 'censored'} "
+            f"on {tr['pfs_date']} (records: {tr['pfs_sources']})",
+            f"  OS {_num(a['os_months'])} months, {'death' if a['os_event'] else 'censored'} "
+            f"on {tr['os_date']} (records: {tr['os_sources']})",
+        ]
+        if a["duration_of_response_months"] is not None:
+            lines.append(
+                f"  duration of response {_num(a['duration_of_response_months'])} months "
+                f"({'event' if a['duration_of_response_event'] else 'censored'})"
+            )
+        if a["subsequent_therapy"]:
+            lines.append(
+                f"  subsequent therapy {a['subsequent_therapy_class']} (line {tr['subsequent_line']}, "
+                f"records: {tr['subsequent_sources']}), best response {a['subsequent_best_response']}"
+            )
+        else:
+            lines.append("  no subsequent therapy recorded")
+        return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:.2f}"
