@@ -12,17 +12,20 @@ from typing import Any
 import polars as pl
 
 from oncorwe.errors import InputError, SourceError
+from oncorwe.model.engine import connect_spark, upload
 from oncorwe.model.schema import CANONICAL_TABLES, CanonicalModel
 
-__all__ = ["connect", "read_tables", "write_model"]
+__all__ = ["connect", "read_tables", "to_polars", "write_model"]
 
 
 def connect(uri: str | Path | None = None) -> Any:
     """Open an Ibis backend.
 
     ``None`` or ``"duckdb://"`` gives an in-memory DuckDB; a path or ``"duckdb:///path/file.duckdb"``
-    a DuckDB file; ``"postgres://user:pw@host:port/db"`` PostgreSQL. An existing Ibis backend is
-    returned as it is.
+    a DuckDB file; ``"postgres://user:pw@host:port/db"`` PostgreSQL; ``"spark"`` or
+    ``"pyspark://local[2]"`` a local Spark session (``pyspark://<master>`` for another master, e.g.
+    ``pyspark://spark://host:7077``; see :func:`oncorwe.model.engine.connect_spark`). An existing
+    Ibis backend is returned as it is.
     """
     import ibis
 
@@ -31,6 +34,9 @@ def connect(uri: str | Path | None = None) -> Any:
     if not isinstance(uri, str | Path):
         return uri  # already a backend
     text = str(uri)
+    if text in ("spark", "pyspark") or text.startswith("pyspark://"):
+        return connect_spark(text.removeprefix("pyspark://") if text.startswith("pyspark://") and text != "pyspark://"
+                             else "local[2]")
     try:
         if text.startswith(("postgres://", "postgresql://")):
             return ibis.connect(text.replace("postgresql://", "postgres://", 1))
@@ -44,7 +50,8 @@ def connect(uri: str | Path | None = None) -> Any:
     except Exception as exc:  # driver errors: name the target, keep the cause
         raise SourceError(f"cannot connect to {_redact(text)}: {exc}") from exc
     raise InputError(
-        f"unsupported database URI {_redact(text)!r}: use a .duckdb path, duckdb:///path or postgres://..."
+        f"unsupported database URI {_redact(text)!r}: use a .duckdb path, duckdb:///path, postgres://... "
+        "or pyspark://local[2]"
     )
 
 
@@ -61,7 +68,7 @@ def _redact(uri: str) -> str:
 def write_model(con: Any, model: CanonicalModel, *, prefix: str = "") -> None:
     """Write the four canonical tables into the backend (replacing tables of the same names)."""
     for name, frame in model.tables().items():
-        con.create_table(f"{prefix}{name}", frame.to_arrow(), overwrite=True)
+        upload(con, f"{prefix}{name}", frame.to_arrow())
 
 
 def read_tables(con: Any, *, prefix: str = "") -> dict[str, Any]:
