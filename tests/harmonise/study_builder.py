@@ -153,7 +153,7 @@ def _chur(folder: Path) -> None:
         '"Variable / Field Name","Form Name","Section Header","Field Type","Field Label",'
         '"Choices, Calculations, OR Slider Labels","Field Note"\n'
         'record_id,baseline,,text,Record ID,,\n'
-        'sex,baseline,,radio,Sex,"1, Male | 2, Female",\n'
+        'q1,baseline,,radio,Sex,"1, Male | 2, Female",\n'  # a name known only by its label
         'yob,baseline,,text,Year of birth,,\n'
         'dx_date,baseline,,text,Date of diagnosis,,\n'
         'stage,baseline,,dropdown,Stage,"1, IV | 2, III unresectable | 3, III",\n'
@@ -167,7 +167,7 @@ def _chur(folder: Path) -> None:
         'response,assessment,,radio,Response,"1, CR | 2, PR | 3, SD | 4, PD | 5, NE",\n'
     ), "utf-8")
     _write(folder / "export.csv", (
-        "record_id,redcap_repeat_instrument,redcap_repeat_instance,sex,yob,dx_date,stage,brain_mets,"
+        "record_id,redcap_repeat_instrument,redcap_repeat_instance,q1,yob,dx_date,stage,brain_mets,"
         "last_contact,vital_status,drug,start_date,end_date,assessment_date,response\n"
         "C-7,,,2,1966,2013-04-02,1,0,2018-03-01,0,,,,,\n"
         "C-7,therapy,1,,,,,,,,nivolumab,2015-01-05,2015-06-01,,\n"

@@ -5,7 +5,9 @@ In order: the centre's declared mapping (``overrides.columns``, the column as wr
 normalisation. A legend in the header is read as codes (``gender (Male=1, Female=0)``,
 ``Mstage (IIIC=0, M1a=1)``), a unit in the header as the column's unit (``LDH (µkat/L)``,
 ``PFS (days)``, ``OS_MONTHS``). A generic ``date`` column is the assessment date in a table with a
-response column. Anything else is reported as an unknown column: never guessed.
+response column. A column whose name is not known is looked up by the label the export's own
+dictionary gives it (REDCap field labels, cBioPortal display names). Anything else is reported as an
+unknown column: never guessed.
 """
 
 from __future__ import annotations
@@ -121,6 +123,7 @@ def map_columns(
     *,
     declared: dict[str, str],
     ignore: list[str],
+    labels: tuple[str | None, ...] = (),
 ) -> ColumnMap:
     """Map a table's columns to canonical fields (see the module docstring for the order)."""
     fields: dict[int, str] = {}
@@ -152,6 +155,14 @@ def map_columns(
         base, legend, unit = _split_header(name, vocab)
         base_key = normalise_column(base)
         target = vocab.columns.get(base_key)
+        label = labels[position] if position < len(labels) else None
+        if target is None and label:
+            # the export's own dictionary names the column ("trt_start" labelled "Start date")
+            label_base, label_legend, label_unit = _split_header(label, vocab)
+            target = vocab.columns.get(normalise_column(label_base))
+            if target is not None:
+                base_key = normalise_column(label_base)
+                legend, unit = legend or label_legend, unit or label_unit
         if target is None:
             suffix = _TIME_SUFFIX.search(base_key)
             if suffix and vocab.columns.get(base_key[: suffix.start()]) in ("pfs_time", "os_time", "best_response_time"):

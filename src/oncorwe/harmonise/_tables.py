@@ -69,7 +69,8 @@ def harmonise_tables(
     """Turn a centre's record tables into canonical rows in ``acc`` (see the module rules)."""
     overrides = centre.overrides
     maps = [
-        map_columns(t.columns, vocab, declared=overrides.columns, ignore=overrides.ignore_columns)
+        map_columns(t.columns, vocab, declared=overrides.columns, ignore=overrides.ignore_columns,
+                    labels=t.labels)
         for t in tables
     ]
     for table, cmap in zip(tables, maps, strict=True):

@@ -8,7 +8,7 @@ file are metadata: they decode the other files and are not records. A file that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from oncorwe.errors import SourceError
@@ -37,6 +37,15 @@ class CentreFiles:
     omop: tuple[tuple[str, Path], ...]
     metadata: tuple[str, ...]
     problems: tuple[ReadProblem, ...]
+
+
+def _cbio_labels(table: RawTable) -> dict[str, str]:
+    """Attribute id -> display name, from a cBioPortal clinical attributes file."""
+    lower = [c.lower() for c in table.columns]
+    if "clinicalattributeid" not in lower:
+        return {}
+    i_id, i_name = lower.index("clinicalattributeid"), lower.index("displayname")
+    return {str(row[i_id]): str(row[i_name]) for row in table.rows if row[i_id] and row[i_name]}
 
 
 def detect_kind(path: Path) -> str:
@@ -74,6 +83,7 @@ def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:
     problems: list[ReadProblem] = []
     exports: list[RawTable] = []
     dictionaries = []
+    attributes: dict[str, str] = {}
     for entry in centre.files:
         path = resolve(root, centre, entry.path)
         name = Path(entry.path).name if Path(entry.path).is_absolute() else entry.path
@@ -97,6 +107,7 @@ def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:
                     metadata.append(name)
                 elif tuple(c.lower() for c in table.columns[:3]) == _CBIO_ATTRIBUTES:
                     metadata.append(name)
+                    attributes.update(_cbio_labels(table))
                 elif is_redcap_export(table.columns):
                     exports.append(table)
                 else:
@@ -105,4 +116,8 @@ def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:
             problems.append(ReadProblem(centre.id, name, None, str(exc)))
     for export in exports:
         tables.extend(read_redcap(export, dictionaries[0] if dictionaries else None))
+    if attributes:
+        tables = [
+            replace(t, labels=tuple(attributes.get(c) for c in t.columns)) if not t.labels else t for t in tables
+        ]
     return CentreFiles(centre.id, tuple(tables), tuple(omop), tuple(metadata), tuple(problems))

@@ -131,7 +131,7 @@ def read_redcap(
     if export.bad_rows:
         first = tables[0]
         tables[0] = RawTable(first.centre_id, first.file, first.sheet, first.columns, first.rows,
-                             first.row_numbers, export.bad_rows, first.notes)
+                             first.row_numbers, export.bad_rows, first.notes, first.labels)
     return tables
 
 
@@ -170,8 +170,11 @@ def _decoded(
             cells.append(value)
         out_rows.append(tuple(cells))
     notes = (f"REDCap instrument {instrument}",) if instrument else ("REDCap base record",)
+    labels = tuple(
+        (dictionary.fields[n][2] or None) if dictionary and n in dictionary.fields else None for n in names
+    )
     return RawTable(export.centre_id, export.file, None, tuple(names), tuple(out_rows), numbers,
-                    (), export.notes + notes)
+                    (), export.notes + notes, labels)
 
 
 def read_redcap_files(

@@ -59,6 +59,9 @@ class RawTable:
     notes
         Things a data manager should know about how the file was read (encoding, delimiter, header
         row found), for the validate report.
+    labels
+        A label per column from the export's own dictionary (REDCap field labels, cBioPortal
+        display names), or empty; column mapping falls back on it when a name is not known.
     """
 
     centre_id: str
@@ -69,6 +72,7 @@ class RawTable:
     row_numbers: tuple[int, ...]
     bad_rows: tuple[BadRow, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    labels: tuple[str | None, ...] = field(default=())
 
     @property
     def records_read(self) -> int:
