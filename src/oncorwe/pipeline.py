@@ -214,7 +214,7 @@ def run_study(
         return con
 
     state["con"] = stage("model", write_model)
-    cohort_result = stage("cohort", lambda: cohort.run(state["con"], loaded))
+    cohort_result = stage("cohort", lambda: cohort.run(state["con"], loaded, merges=model.merges))
     endpoint_result = stage("endpoints", lambda: endpoints.run(state["con"], cohort_result, loaded))
     result = stage("analysis", lambda: analysis.run(
         endpoint_result.analysis_table, loaded,

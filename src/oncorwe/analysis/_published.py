@@ -3,7 +3,8 @@ from the analysis results, the difference, and whether they agree at the publish
 
 The published figures are data (``protocol/studies/<study>_published.toml``): each names the result
 table, the row (``where``: column = value) and the column holding the reproduced value. Agreement
-rules by kind: ``count`` exact; ``percent``, ``median``, ``rate`` equal after rounding half up to the
+rules by kind: ``count`` exact; ``percent``, ``median``, ``rate`` and ``ci_bound`` (a bound of a
+published confidence interval) equal after rounding half up to the
 published number of decimals; ``p_below`` the reproduced p-value is below the published threshold.
 Figures that cannot be computed from the data (``compare = false``) are shown with their reason.
 """
@@ -24,7 +25,7 @@ from oncorwe.errors import ProtocolError
 
 __all__ = ["PUBLISHED_SCHEMA", "PublishedFigure", "PublishedFigures", "compare_published", "load_published"]
 
-Kind = Literal["count", "percent", "median", "rate", "p_below", "statement"]
+Kind = Literal["count", "percent", "median", "rate", "ci_bound", "p_below", "statement"]
 
 
 class PublishedFigure(BaseModel):

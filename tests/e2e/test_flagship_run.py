@@ -1,0 +1,135 @@
+"""Acceptance: the README's first command, from nothing to the reproduced Goldinger study.
+
+``oncorwe run`` without arguments, in an empty folder: it generates the synthetic 24-centre study,
+runs every stage on the raw centre files, writes ./oncorwe-report/, and the published-vs-reproduced
+table shows every published figure reproduced at its published precision (counts and percentages
+exactly, medians and rates rounded as published)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pytest
+from playwright.sync_api import sync_playwright
+
+#: The figure kinds the acceptance names; confidence-interval bounds (kind ci_bound) are shown in
+#: the report with their agreement but depend on the synthetic data's spread, not on the pipeline.
+ACCEPTED_KINDS = ("count", "percent", "median", "rate", "p_below")
+
+
+@dataclass(frozen=True)
+class Run:
+    cwd: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def report(self) -> Path:
+        return self.cwd / "oncorwe-report"
+
+
+def _oncorwe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "oncorwe", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=1200, check=False, env=env)
+
+
+@pytest.fixture(scope="session")
+def flagship(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    cwd = tmp_path_factory.mktemp("new-user")
+    proc = _oncorwe("run", cwd=cwd)
+    return Run(cwd, proc.returncode, proc.stdout, proc.stderr)
+
+
+def test_first_command_writes_the_report(flagship: Run) -> None:
+    assert flagship.returncode == 0, flagship.stderr[-3000:]
+    assert "Traceback" not in flagship.stderr
+    assert (flagship.report / "report.html").is_file()
+    assert "oncorwe-report/report.html" in flagship.stdout
+    assert "Objective response rate" in flagship.stdout  # the summary table of headline results
+    assert (flagship.cwd / "oncorwe-work" / "goldinger2022" / "centres.toml").is_file()
+
+
+def test_every_published_figure_is_reproduced(flagship: Run) -> None:
+    published = pl.read_csv(flagship.report / "tables" / "published.csv", infer_schema_length=None)
+    assert published.height >= 60
+    accepted = published.filter(pl.col("kind").is_in(ACCEPTED_KINDS))
+    wrong = accepted.filter(pl.col("status") != "agrees").select(
+        "key", "published_text", "reproduced_rounded", "status")
+    assert wrong.height == 0, "\n" + str(wrong)
+
+
+def test_manifest_records_inputs_protocol_seed_and_no_truth(flagship: Run) -> None:
+    manifest = json.loads((flagship.report / "manifest.json").read_text(encoding="utf-8"))
+    inputs = manifest["provenance"]["inputs"]
+    names = [entry["file"] for entry in inputs]
+    assert "centres.toml" in names and len(names) > 24
+    assert all(len(entry["sha256"]) == 64 and entry["bytes"] > 0 for entry in inputs)
+    assert not any(name.startswith("_") for name in names)  # the generator's truth is never an input
+    assert manifest["provenance"]["seed"] == 2022
+    assert manifest["provenance"]["protocol"]["name"] == "goldinger2022"
+    timings = json.loads((flagship.report / "timings.json").read_text(encoding="utf-8"))
+    assert set(timings["seconds"]) == {"harmonise", "model", "cohort", "endpoints", "analysis", "report"}
+    listed = {entry["file"] for entry in manifest["outputs"]}
+    assert "timings.json" not in listed and "report.html" in listed
+
+
+def test_no_patient_identifier_in_the_report(flagship: Run) -> None:
+    truth = pl.read_csv(flagship.cwd / "oncorwe-work" / "goldinger2022" / "_truth" / "patients.csv",
+                        infer_schema_length=None)
+    local_ids = set(truth["source_patient_id"].cast(pl.String).to_list())
+    assert len(local_ids) > 400
+    for path in sorted(flagship.report.rglob("*")):
+        if path.is_file() and path.suffix in (".html", ".csv", ".json", ".svg"):
+            text = path.read_text(encoding="utf-8")
+            found = [i for i in local_ids if len(i) >= 4 and i in text]
+            assert not found, (path.name, found[:5])
+
+
+def test_flagship_report_in_chromium(flagship: Run, chromium_path: str, tmp_path: Path) -> None:
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.goto((flagship.report / "report.html").as_uri())
+            sizes = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
+            assert len(sizes) >= 10 and all(w > 0 for w in sizes)
+            assert "463 (24)" in page.locator("#headline").inner_text()
+            page.screenshot(path=str(tmp_path / "flagship.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def test_bad_protocol_exits_2_with_one_line_per_problem(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\ntitle = "t"\n[reference]\ncitation = "c"\n[analysis]\nlandmark_weeks = -3\n'
+                   'km_split = ["sex"]\n', encoding="utf-8")
+    (tmp_path / "data").mkdir()
+    proc = _oncorwe("run", "--protocol", str(bad), "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+                    cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) >= 2 and any("landmark_weeks" in line for line in lines) and any("km_split" in line for line in lines)
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_data_folder_exits_2_as_json(tmp_path: Path) -> None:
+    proc = _oncorwe("run", "--protocol", "goldinger2022", "--data", str(tmp_path / "nowhere"),
+                    "--out", str(tmp_path / "out"), "--json", cwd=tmp_path)
+    assert proc.returncode == 2
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "failed" and summary["exit_code"] == 2 and summary["problems"]
+    assert "Traceback" not in proc.stderr
