@@ -149,11 +149,15 @@ def _fisher_p_value(successes: npt.NDArray[np.int64], totals: npt.NDArray[np.int
     partial_sum = np.zeros(1, dtype=np.int64)
     partial_log = np.zeros(1)
     for n_i, remaining in zip(totals.tolist(), capacity_after.tolist(), strict=True):
-        choices = np.arange(n_i + 1)
-        new_sum = (partial_sum[:, None] + choices[None, :]).ravel()
-        new_log = (partial_log[:, None] + _log_choose(n_i, choices)[None, :]).ravel()
-        feasible = (new_sum <= total_successes) & (new_sum + remaining >= total_successes)
-        partial_sum, partial_log = new_sum[feasible], new_log[feasible]
+        # only the choices that can still complete the margin: never more states than tables
+        low = np.maximum(0, total_successes - partial_sum - remaining)
+        high = np.minimum(n_i, total_successes - partial_sum)
+        counts = np.maximum(high - low + 1, 0)
+        parent = np.repeat(np.arange(partial_sum.size), counts)
+        starts = np.cumsum(counts) - counts
+        choice = np.arange(parent.size) - starts[parent] + low[parent]
+        partial_sum = partial_sum[parent] + choice
+        partial_log = partial_log[parent] + _log_choose(n_i, choice)
     normaliser = float(_log_choose(int(totals.sum()), total_successes))
     log_prob = partial_log - normaliser
     observed = float(_log_choose(totals, successes).sum()) - normaliser
