@@ -109,7 +109,18 @@ def harmonise_omop(
     for name in ("person", "drug_exposure", "death", "observation_period"):
         if name in counts:
             acc.read[(centre_id, file, name)] = counts[name]
-    acc.read[(centre_id, file, "measurement")] = assessments.height
+    attributes = omop_source.attribute_rows(con, centre_id=centre_id, database=database)
+    attribute_rows = (
+        pl.DataFrame(schema={"table": pl.String(), "row": pl.Int64(), "patient_id": pl.String()})
+        if attributes is None else pl.from_arrow(attributes.to_pyarrow())
+    )
+    assert isinstance(attribute_rows, pl.DataFrame)
+    for (table,), part in attribute_rows.partition_by("table", as_dict=True).items():
+        acc.read[(centre_id, file, str(table))] = part.height
+        acc.row_frames.append(part.select(centre_id=pl.lit(centre_id), file=pl.lit(file), sheet=pl.lit(str(table)),
+                                          row=pl.col("row"), patient_id=pl.col("patient_id")))
+    key = (centre_id, file, "measurement")
+    acc.read[key] = acc.read.get(key, 0) + assessments.height
     if events.filter(pl.col("table") == "episode").height:
         acc.read[(centre_id, file, "episode")] = events.filter(pl.col("table") == "episode").height
 

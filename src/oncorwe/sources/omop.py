@@ -31,7 +31,7 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-__all__ = ["M_STAGE_CONCEPTS", "OMOP_TABLES", "canonical_tables", "record_counts"]
+__all__ = ["M_STAGE_CONCEPTS", "OMOP_TABLES", "attribute_rows", "canonical_tables", "record_counts"]
 
 OMOP_TABLES = (
     "person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death",
@@ -85,6 +85,48 @@ def record_counts(con: Any, *, database: str | None = None) -> dict[str, int]:
         if table is not None:
             counts[name] = int(table.count().to_pyarrow().as_py())
     return counts
+
+
+def attribute_rows(con: Any, *, centre_id: str, database: str | None = None) -> ir.Table | None:
+    """The condition and measurement rows the patients mapping reads (melanoma and metastatic
+    conditions; M category, brain metastasis, ECOG, LDH and BRAF measurements), as
+    (``table``, ``row`` = primary key, ``patient_id``), for the reconciliation."""
+    person = _table(con, "person", database)
+    if person is None:
+        return None
+    local_id = person.person_source_value.cast("string").strip()
+    persons = person.select(
+        person_id=person.person_id,
+        patient_id=ibis.literal(f"{centre_id}:")
+        + ibis.ifelse(local_id.isnull() | (local_id == ""), person.person_id.cast("string"), local_id),
+    )
+    parts: list[ir.Table] = []
+    condition = _table(con, "condition_occurrence", database)
+    if condition is not None:
+        condition = _named(con, condition, "condition_concept_id", database)
+        used = (
+            condition.condition_concept_id.isin((*MELANOMA_CONCEPTS, METASTATIC_NEOPLASM))
+            | ibis.coalesce(condition.condition_source_value, "").lower().contains("melanom")
+            | ibis.coalesce(condition.condition_concept_id_name, "").contains("melanom")
+        )
+        rows = condition.filter(used).join(persons, "person_id")
+        parts.append(rows.select(table=ibis.literal("condition_occurrence"),
+                                 row=rows.condition_occurrence_id.cast("int64"), patient_id=rows.patient_id))
+    m = _table(con, "measurement", database)
+    if m is not None:
+        concepts = (*M_STAGE_CONCEPTS, BRAIN_METASTASIS, *ECOG_CONCEPTS, LDH_CONCEPT)
+        name = ibis.coalesce(m.measurement_source_value, "").lower()
+        used = m.measurement_concept_id.isin(concepts) | name.contains("braf")
+        used = used & ~(name.contains("recist") | name.contains("response"))  # responses: assessments
+        rows = m.filter(used).join(persons, "person_id")
+        parts.append(rows.select(table=ibis.literal("measurement"),
+                                 row=rows.measurement_id.cast("int64"), patient_id=rows.patient_id))
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part)
+    return out
 
 
 def canonical_tables(
