@@ -19,6 +19,7 @@ from oncorwe.model.schema import (
 )
 
 D = dt.date
+DEFAULT_INDEX = D(2014, 1, 1)
 
 CLASSES = {
     "ipilimumab": "anti_ctla4",
@@ -77,7 +78,7 @@ class Study:
             "source": f"{pid.split(':')[0]}/followup.csv:{len(self.events) + 1}",
         })
 
-    def eligible(self, pid: str, index: dt.date = D(2014, 1, 1), regimen: tuple[str, ...] = ("dacarbazine",),
+    def eligible(self, pid: str, index: dt.date = DEFAULT_INDEX, regimen: tuple[str, ...] = ("dacarbazine",),
                  chemo_days: int = 60, ici: str = "ipilimumab", last_contact: int | None = 400,
                  **values: Any) -> str:
         """A patient who fails an ICI (PD 30 days before ``index``) and starts ``regimen`` at ``index``."""

@@ -66,7 +66,7 @@ def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> ir
     undated = drugs.filter(drugs.start_date.isnull())
     n_undated = int(undated.count().execute())
     if n_undated:
-        where = sorted(str(s) for s in undated.source.limit(10).to_pyarrow().to_pylist())
+        where = sorted(str(s) for s in undated.select("source").limit(10).to_pyarrow().column(0).to_pylist())
         raise DataError(
             [f"drug_exposures: {n_undated} antineoplastic record(s) without start_date cannot be placed "
              f"in a line of therapy (first: {', '.join(where)}); harmonise must quarantine them"]

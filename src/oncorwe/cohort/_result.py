@@ -57,7 +57,7 @@ _FRAMES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CohortResult:
     """Who is in the analysis set, why the others are not, and everyone's lines of therapy.
 

@@ -28,7 +28,7 @@ TRACE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EndpointsResult:
     """The per-patient analysis table (:data:`oncorwe.model.schema.ANALYSIS_SCHEMA`, one row per
     patient of the analysis set) and, per patient, the records each derived value came from.
