@@ -90,6 +90,25 @@ def _owners(rows: pl.DataFrame, centre_id: str, file: str, table: str) -> pl.Dat
     )
 
 
+def _drop_copies(
+    rows: pl.DataFrame, same: list[str], centre_id: str, file: str, table: str, acc: Accumulator
+) -> pl.DataFrame:
+    """Rows equal to an earlier row (lower primary key) in every canonical column: a duplicated
+    record, rejected with the key of the row it copies."""
+    ordered = rows.sort("source_key").with_columns(
+        first_key=pl.col("source_key").first().over(same), copy=~pl.struct(same).is_first_distinct()
+    )
+    copies = ordered.filter(pl.col("copy"))
+    if copies.height:
+        acc.quarantine_frames.append(copies.select(
+            centre_id=pl.lit(centre_id), file=pl.lit(file), row=pl.col("source_key").cast(pl.Int64),
+            field=pl.lit("(row)"), raw_value=pl.lit(None, pl.String),
+            reason=pl.format("duplicate of {} row {}", pl.lit(table), pl.col("first_key")),
+            action=pl.lit("rejected"), sheet=pl.lit(table),
+        ).cast(QUARANTINE_SCHEMA))  # type: ignore[arg-type]
+    return ordered.filter(~pl.col("copy")).drop("first_key", "copy")
+
+
 def _key_from_source() -> pl.Expr:
     return pl.col("source").str.extract(r":(\d+)$").cast(pl.Int64).alias("source_key")
 
@@ -146,6 +165,8 @@ def harmonise_omop(
         pl.col("ingredient").is_not_null() & pl.col("start_date").is_not_null()
         & ~(pl.col("end_date") < pl.col("start_date")).fill_null(False)
     )
+    good = _drop_copies(good, [c for c in DRUG_EXPOSURES_SCHEMA if c != "source"], centre_id, file,
+                        "drug_exposure", acc)
     reasons = vocab.values.get("reason_stopped", {})
     words = good["reason_stopped"].map_elements(normalise_word, return_dtype=pl.String)
     good = good.with_columns(raw_reason=pl.col("reason_stopped"),
@@ -159,5 +180,7 @@ def harmonise_omop(
     acc.quarantine_frames.append(_quarantine(unreadable, centre_id, file, "measurement", "value_source_value",
                                              pl.col("raw_response"), "unknown response word (expected a RECIST 1.1 category)",
                                              "rejected"))
-    acc.frames["assessments"].append(assessments.filter(pl.col("response").is_not_null()).select(list(ASSESSMENTS_SCHEMA)))
+    readable = _drop_copies(assessments.filter(pl.col("response").is_not_null()),
+                            [c for c in ASSESSMENTS_SCHEMA if c != "source"], centre_id, file, "measurement", acc)
+    acc.frames["assessments"].append(readable.select(list(ASSESSMENTS_SCHEMA)))
     acc.frames["events"].append(events.select(list(EVENTS_SCHEMA)))
