@@ -9,8 +9,9 @@ after ``window_start``; else PD if any PD (or a progression event in the window)
 confirmation on, CR (PR) needs a repeat CR (CR or PR) at least ``confirmation_min_days`` later, else
 it falls back to SD when the SD minimum is met, else PD or NE.
 
-Patients whose centre reported only a best response (no time-point assessment at all, assessments of
-kind ``best_overall``) get that response, marked ``best_response_source = "reported"``.
+Patients whose centre reported only a best response (no time-point assessment in the window, an
+assessment of kind ``best_overall`` undated or dated in the window) get that response (the best one
+when there are several), marked ``best_response_source = "reported"``.
 """
 
 from __future__ import annotations
@@ -160,16 +161,13 @@ def best_overall_response(
         best_response_source=ibis.literal("derived"),
         first_response_date=first_response,
         response_sources=sources,
+        has_timepoints=t.any_cr.notnull(),
     )
     return _with_reported(con, materialise(con, derived_t), windows, assessments)
 
 
 def _with_reported(con: Any, derived: ir.Table, windows: ir.Table, assessments: ir.Table) -> ir.Table:
     """Replace the derived response by the centre's reported best response where it had no scans."""
-    has_timepoints = (
-        assessments.filter(assessments.kind == "timepoint").select("patient_id").distinct()
-        .mutate(has_timepoints=ibis.literal(True))
-    )
     reported = assessments.filter(assessments.kind == "best_overall")
     reported = reported.join(windows, reported.patient_id == windows.patient_id).select(
         reported, window_start=windows.window_start, window_stop=windows.window_stop
@@ -188,14 +186,13 @@ def _with_reported(con: Any, derived: ir.Table, windows: ir.Table, assessments: 
         reported_date="assessment_date",
         reported_source="source",
     ))
-    t = derived.left_join(has_timepoints, "patient_id").select(derived, has_timepoints=has_timepoints.has_timepoints)
-    t = t.left_join(reported, "patient_id").select(
-        t,
+    t = derived.left_join(reported, "patient_id").select(
+        derived,
         reported_response=reported.reported_response,
         reported_date=reported.reported_date,
         reported_source=reported.reported_source,
     )
-    use = t.has_timepoints.isnull() & t.reported_response.notnull()
+    use = ~t.has_timepoints & t.reported_response.notnull()
     responder = t.reported_response.isin(("CR", "PR"))
     return t.select(
         "patient_id",
