@@ -3,6 +3,8 @@ number of patients at each step, with the patients excluded at each criterion an
 
 from __future__ import annotations
 
+import textwrap
+
 import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
@@ -32,19 +34,20 @@ def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None, suppre
 
     overall = attrition.filter(pl.col("centre_id").is_null()).sort("step")
     steps = overall.rows(named=True)
-    n_boxes = len(steps) + 1
-    height = 0.55 * n_boxes + 0.3
+    n_boxes = sum(1 for row in steps if row["criterion"] != "source_records") + 1
+    height = 0.62 * n_boxes + 0.25
     with figure_style():
         fig = new_figure(FULL_WIDTH_IN, height)
         ax = fig.add_axes((0.01, 0.01, 0.98, 0.98))
         ax.set_xlim(0, 10)
-        ax.set_ylim(0, n_boxes)
+        ax.set_ylim(-0.15, n_boxes)
         ax.axis("off")
 
         def box(x: float, y: float, w: float, text: str, face: str) -> None:
-            ax.add_patch(FancyBboxPatch((x, y - 0.2), w, 0.4, boxstyle="round,pad=0.02",
+            half = 0.08 + 0.11 * (text.count("\n") + 1)
+            ax.add_patch(FancyBboxPatch((x, y - half), w, 2 * half, boxstyle="round,pad=0.02",
                                         linewidth=0.8, edgecolor="#000000", facecolor=face))
-            ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=7.5)
+            ax.text(x + w / 2, y, text, ha="center", va="center", fontsize=7, linespacing=1.2)
 
         y = n_boxes - 0.5
         if steps:
@@ -59,7 +62,8 @@ def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None, suppre
                         arrowprops={"arrowstyle": "-|>", "linewidth": 0.8, "color": "#000000"})
             ax.plot([2.6, 5.3], [y - 0.5, y - 0.5], color="#000000", linewidth=0.8)
             label = CRITERION_LABELS.get(row["criterion"], group_label(row["criterion"]))
-            box(5.3, y - 0.5, 4.4, f"Excluded: {label}\nn = {count(row['n_excluded'])}", "#F2F2F2")
+            wrapped = textwrap.fill(f"Excluded: {label}", width=64)
+            box(5.3, y - 0.5, 4.6, f"{wrapped}\nn = {count(row['n_excluded'])}", "#F2F2F2")
             box(0.3, y_next, 4.6, f"n = {count(row['n_after'])}", "#FFFFFF")
             y = y_next
         if steps:
