@@ -250,7 +250,8 @@ class _TableRows:
                 expected = result.order or "a date"
                 raise CellError(f"expected a date ({expected} like the rest of the column)")
             return result.dates[self._i]
-        assert text is not None
+        if text is None:
+            return None
         if kind == "code":
             try:
                 return parse_code(text, field, vocab, codes=codes, legend=legend)
@@ -322,19 +323,18 @@ class _TableRows:
         if uln is None and self.overrides.ldh_uln is not None:
             uln = self.overrides.ldh_uln
         if value is not None or uln is not None:
-            unit = values.get("ldh_unit") or self.cmap.units.get(self.cmap.index("ldh_value") or -1) \
-                or self.overrides.ldh_unit
+            column = self.cmap.index("ldh_value")
+            header_unit = self.cmap.units.get(column) if column is not None else None
+            unit = values.get("ldh_unit") or header_unit or self.overrides.ldh_unit
             if unit is None:
                 if all(v is None or v > _LDH_UL_ONLY_ABOVE for v in (value, uln)):
                     unit = "U/L"
                 else:
-                    position = self.cmap.index("ldh_value")
                     self.acc.quarantine_value(
                         self.centre.id, self.table.file, self.table.sheet, row, "ldh_value",
                         None if value is None else str(value),
                         "LDH unit not given and the value does not settle it; declare overrides.ldh_unit",
                         reject=False)
-                    del position
                     value = uln = None
             if unit is not None:
                 factor = ldh_factor(unit, self.vocab)
@@ -371,8 +371,7 @@ class _TableRows:
                                  f"progression dated before the course started ({start.isoformat()})",
                                  reject=False)
             values.pop("progression_date")
-        position = self.cmap.index("drug")
-        text = table.rows[self._i][position or 0]
+        _, text = self._cell(table.rows[self._i], "drug")  # as written (the "other" column if used)
         for ingredient in values["drug"]:
             self.pending.append(("exposures", {
                 "patient_id": patient_id, "_local_id": local, "ingredient": ingredient.name,
@@ -385,10 +384,8 @@ class _TableRows:
         acc, centre, table = self.acc, self.centre, self.table
         if "response" not in values or "assessment_date" not in values:
             missing = "response" if "response" not in values else "assessment_date"
-            if not any(q["row"] == row and q["field"] == missing and q["file"] == table.file
-                       for q in acc.quarantine[-3:]):
-                acc.quarantine_value(centre.id, table.file, table.sheet, row, missing, None,
-                                     f"an assessment needs a {missing.replace('_', ' ')}", reject=True)
+            acc.quarantine_value(centre.id, table.file, table.sheet, row, missing, None,
+                                 f"an assessment needs a {missing.replace('_', ' ')}", reject=True)
             return
         self.pending.append(("assessments", {
             "patient_id": patient_id, "_local_id": local, "assessment_date": values["assessment_date"],
