@@ -215,7 +215,11 @@ class KaplanMeier:
 
     @property
     def median(self) -> Estimate:
-        """Median survival with its CI, as ``print(survfit)`` shows (nan where R prints NA)."""
+        """Median survival with its CI, as ``print(survfit)`` shows (nan where R prints NA).
+
+        Equal to ``quantile(0.5)`` except when the curve ends exactly at 0.5: R's print then gives
+        the time the curve reached 0.5, ``quantile()`` the midpoint with the last time.
+        """
         return Estimate(
             _print_median(self.time, self.survival),
             _print_median(self.time, self.lower),
