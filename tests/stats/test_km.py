@@ -225,6 +225,10 @@ def test_median_on_flat_step_takes_midpoint() -> None:
     assert fit.survival_at(4).value == pytest.approx(0.5, rel=1e-14)
     assert fit.median.value == 4
     assert fit.quantile(0.5).value == 4
+    # the curve ends at exactly 0.5: print(fit) says 2, quantile(fit, 0.5) says (2 + 4) / 2
+    ends = kaplan_meier([1, 2, 3, 4], [1, 1, 0, 0])
+    assert ends.median.value == 2
+    assert ends.quantile(0.5).value == 3
     fit2 = kaplan_meier([1, 2, 3, 4], [1, 1, 1, 1])
     assert fit2.median.value == 2.5
     assert fit2.quantile(0.5).value == 2.5
@@ -260,3 +264,10 @@ def test_deterministic() -> None:
     first = kaplan_meier(time, event).to_frame()
     second = kaplan_meier(time.copy(), event.copy()).to_frame()
     assert first.equals(second)
+
+
+def test_numpy_scalars_are_accepted_as_arguments() -> None:
+    fit = kaplan_meier([1, 2, 3], [1, 0, 1], conf_level=np.float64(0.9))
+    assert fit.survival_at(np.int64(2)) == fit.survival_at(2.0)
+    assert fit.quantile(np.float32(0.5)) == fit.quantile(0.5)
+    assert fit.restricted_mean(np.int64(3)) == fit.restricted_mean(3.0)
