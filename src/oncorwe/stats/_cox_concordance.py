@@ -79,10 +79,10 @@ class _WaveletMatrix:
 
 
 def _count_between(
-    wavelet: _WaveletMatrix, end: IntArray, low: IntArray, high: IntArray | None
+    wavelet: _WaveletMatrix, end: IntArray, low: IntArray | None, high: IntArray | None
 ) -> IntArray:
-    """How many of ``seq[:end]`` lie in ``[low, high)`` (``high`` None: no upper bound)."""
-    below_low = wavelet.count_less(end, low)
+    """How many of ``seq[:end]`` lie in ``[low, high)`` (None: no lower / upper bound)."""
+    below_low = np.zeros(end.size, dtype=np.int64) if low is None else wavelet.count_less(end, low)
     if high is None:
         return end - below_low
     return wavelet.count_less(end, high) - below_low
@@ -147,10 +147,10 @@ def concordance(
 
     # role 2: each subject against the deaths whose risk set holds it
     events_only = _WaveletMatrix(code[by_lp[is_event_sorted]], n_bits)
-    low2 = 2 * first_group[group]
+    low2 = 2 * first_group[group] if multi_strata else None
     below2 = events_before[below_all]
     event_histogram = np.concatenate([[0], np.cumsum(np.bincount(event_code, minlength=2 * n_groups + 2))])
-    size2 = event_histogram[code] - event_histogram[low2]
+    size2 = event_histogram[code] - (event_histogram[low2] if low2 is not None else 0)
     disc_as_risk = _count_between(events_only, below2, low2, code)
     if has_ties:
         upto2 = events_before[block_end]
