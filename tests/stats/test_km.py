@@ -61,6 +61,11 @@ def _tau(time: np.ndarray) -> float:
     return float(np.quantile(time, 0.6)) or 1.0
 
 
+def _far_tau(time: np.ndarray) -> float:
+    """A restriction time beyond the last follow-up (the curve is carried flat to it)."""
+    return float(time.max()) * 1.25 + 1.0
+
+
 def _probe_times(time: np.ndarray) -> list[float]:
     grid = [0.0, float(time.min()) / 2, float(np.median(time)), float(time.max())]
     return sorted({round(t, 6) for t in grid} | {float(time[0])})
@@ -73,7 +78,13 @@ def r_results() -> dict[str, pl.DataFrame]:
     for name, (time, event) in cases().items():
         rows.append(pl.DataFrame({"case": name, "time": time, "event": event}))
     data = pl.concat(rows)
-    taus = pl.DataFrame({"case": list(cases()), "tau": [_tau(t) for t, _ in cases().values()]})
+    taus = pl.DataFrame(
+        {
+            "case": list(cases()),
+            "tau": [_tau(t) for t, _ in cases().values()],
+            "far": [_far_tau(t) for t, _ in cases().values()],
+        }
+    )
     probes = pl.concat(
         pl.DataFrame({"case": name, "t": _probe_times(t)}) for name, (t, _) in cases().items()
     )
@@ -83,6 +94,7 @@ def r_results() -> dict[str, pl.DataFrame]:
     for (name in unique(data$case)) {{
       d <- data[data$case == name, ]
       tau <- taus$tau[taus$case == name]
+      far <- taus$far[taus$case == name]
       times <- probes$t[probes$case == name]
       for (ct in c("log", "log-log", "plain")) for (cl in c(0.95, 0.9)) {{
         f <- survfit(Surv(time, event) ~ 1, data = d, conf.type = ct, conf.int = cl)
@@ -92,9 +104,11 @@ def r_results() -> dict[str, pl.DataFrame]:
           std_err = ifelse(is.infinite(f$std.err), -1, f$std.err),
           lower = f$lower, upper = f$upper)
         tb <- summary(f, rmean = tau)$table
+        tf <- summary(f, rmean = far)$table
         tables[[length(tables) + 1]] <- cbind(key, median = tb[["median"]],
           lcl = tb[[paste0(cl, "LCL")]], ucl = tb[[paste0(cl, "UCL")]],
-          rmean = tb[["rmean"]], se_rmean = tb[["se(rmean)"]])
+          rmean = tb[["rmean"]], se_rmean = tb[["se(rmean)"]],
+          rmean_far = tf[["rmean"]], se_rmean_far = tf[["se(rmean)"]])
         q <- quantile(f, probs)
         quants[[length(quants) + 1]] <- cbind(key, p = probs, q = unname(q$quantile),
           lower = unname(q$lower), upper = unname(q$upper))
@@ -159,6 +173,10 @@ def test_median_quantiles_rmean_match_r(name: str, conf_type: str, level: float)
     rmean = fit.restricted_mean(_tau(time))
     assert_close(
         [rmean.value, rmean.std_err], table.select("rmean", "se_rmean").row(0), what="rmean"
+    )
+    far = fit.restricted_mean(_far_tau(time))
+    assert_close(
+        [far.value, far.std_err], table.select("rmean_far", "se_rmean_far").row(0), what="rmean far"
     )
     quants = _select(r_results()["quants"], name, conf_type, level).fill_null(np.nan)
     ours = np.array([list(fit.quantile(p)) for p in PROBS])
