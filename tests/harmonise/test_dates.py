@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from oncorwe import harmonise
-from oncorwe.errors import DataError
+from oncorwe.errors import DataError, InputError
 
 D = dt.date
 
@@ -95,3 +95,18 @@ def test_another_column_of_the_centre_settles_an_ambiguous_one(tmp_path: Path) -
     treatments = TREATMENTS + "2,DTIC,06/25/2014,07/20/2014\n"  # month-first, settled
     model = harmonise.run(_one_centre(tmp_path / "s", PATIENTS, treatments))
     assert model.patients["diagnosis_date"].to_list() == [D(2012, 3, 4), D(2013, 5, 6)]
+
+
+def test_excel_serial_day_numbers_are_read_when_the_whole_column_is_so(vocab: harmonise.Vocabulary) -> None:
+    result = harmonise.infer_date_column(["42370", "42005.0", None], vocab)
+    assert result.order == "SERIAL"
+    assert result.dates == (D(2016, 1, 1), D(2015, 1, 1), None)
+
+
+def test_a_strftime_format_declares_the_order(tmp_path: Path) -> None:
+    overrides = '[centres.xx-one.overrides]\ndate_formats = { diagnosis_date = "%m/%d/%Y" }\ndate_format = "%m/%d/%Y"\n'
+    model = harmonise.run(_one_centre(tmp_path / "s", PATIENTS, TREATMENTS, overrides))
+    assert model.patients["diagnosis_date"].to_list() == [D(2012, 3, 4), D(2013, 5, 6)]
+    bad = '[centres.xx-one.overrides]\ndate_format = "%Y/%d/%m"\n'
+    with pytest.raises(InputError, match="date_format"):
+        harmonise.run(_one_centre(tmp_path / "t", PATIENTS, TREATMENTS, bad))

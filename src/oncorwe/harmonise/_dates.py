@@ -9,7 +9,7 @@ writes dates one way), else harmonisation stops with an error naming the centre,
 saying how to declare the order (``date_order`` or ``date_orders`` in the centre's overrides).
 
 References: ISO 8601; the conventions of the study's centres (31.12.2015, 12/31/2015, 2015-12-31,
-31-Dec-2015).
+31-Dec-2015); Excel serial day numbers (42370 = 2016-01-01) when a whole column is written so.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ __all__ = ["ColumnDates", "infer_date_column", "parse_date"]
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_SERIAL = re.compile(r"^\d{5}(?:\.0+)?$")
+_EXCEL_EPOCH = dt.date(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year bug folded in)
 _PARTS = re.compile(r"^([0-9A-Za-zÀ-ÿ]+)[./\- ]+([0-9A-Za-zÀ-ÿ]+)\.?[./\- ]+(\d{2,4})$")
-ORDERS = ("YMD", "DMY", "MDY")
+ORDERS = ("YMD", "DMY", "MDY", "SERIAL")
 
 
 def _make(year: int, month: int, day: int) -> dt.date | None:
@@ -43,8 +45,14 @@ def _year(text: str) -> int | None:
 
 
 def parse_date(text: str, order: str, vocab: Vocabulary) -> dt.date | None:
-    """One value in one order (``YMD``, ``DMY`` or ``MDY``); ``None`` when it does not read so."""
+    """One value in one order (``YMD``, ``DMY``, ``MDY``, or ``SERIAL``: Excel day numbers such as
+    42370 that a spreadsheet export left as numbers); ``None`` when it does not read so."""
     value = text.strip()
+    if order == "SERIAL":
+        if not _SERIAL.match(value):
+            return None
+        day = _EXCEL_EPOCH + dt.timedelta(days=int(float(value)))
+        return day if dt.date(1900, 1, 1) < day < dt.date(2100, 1, 1) else None
     iso = _ISO.match(value)
     if iso:
         return _make(int(iso[1]), int(iso[2]), int(iso[3])) if order == "YMD" else None

@@ -51,7 +51,8 @@ def infer_dates(
 ) -> list[dict[int, ColumnDates]]:
     """Dates of every date column; ambiguous columns fall back to the centre's settled order."""
     overrides = centre.overrides
-    declared_cols = {normalise_column(k): v for k, v in overrides.date_orders.items()}
+    default_order, column_orders = overrides.orders()
+    declared_cols = {normalise_column(k): v for k, v in column_orders.items()}
     first: list[dict[int, ColumnDates]] = []
     settled: list[str] = []
     for table, cmap in zip(tables, maps, strict=True):
@@ -59,7 +60,7 @@ def infer_dates(
         for position, name in cmap.fields.items():
             if FIELDS.get(name) != "date":
                 continue
-            declared = declared_cols.get(normalise_column(table.columns[position]), overrides.date_order)
+            declared = declared_cols.get(normalise_column(table.columns[position]), default_order)
             result = infer_date_column([r[position] for r in table.rows], vocab, declared=declared)
             out[position] = result
             if result.order and not result.ambiguous:

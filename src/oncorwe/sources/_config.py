@@ -16,10 +16,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from oncorwe.errors import InputError
 
-__all__ = ["CentreConfig", "FileEntry", "Overrides", "StudyConfig", "load_study_config"]
+__all__ = ["CentreConfig", "FileEntry", "Overrides", "StudyConfig", "load_study_config", "order_of_format"]
 
-DateOrder = Literal["DMY", "MDY", "YMD"]
+DateOrder = Literal["DMY", "MDY", "YMD", "SERIAL"]
 TimeUnit = Literal["days", "weeks", "months", "years"]
+
+
+def order_of_format(pattern: str) -> str:
+    """The day/month/year order of a strftime pattern such as ``%d.%m.%Y`` (-> ``DMY``)."""
+    positions = {part: pattern.find(code) for part, codes in (("D", ("%d",)), ("M", ("%m", "%b", "%B")),
+                                                               ("Y", ("%Y",)))
+                 for code in codes if code in pattern}
+    if set(positions) != {"D", "M", "Y"}:
+        raise ValueError(f"date format {pattern!r} needs %d, %m (or %b) and %Y")
+    order = "".join(sorted(positions, key=lambda p: positions[p]))
+    if order not in ("DMY", "MDY", "YMD"):
+        raise ValueError(f"date format {pattern!r}: only day-month-year, month-day-year and year-month-day")
+    return order
 
 
 class Overrides(BaseModel):
@@ -33,6 +46,8 @@ class Overrides(BaseModel):
     header_row: int | None = Field(default=None, ge=1)
     date_order: DateOrder | None = None
     date_orders: dict[str, DateOrder] = Field(default_factory=dict)
+    date_format: str | None = None
+    date_formats: dict[str, str] = Field(default_factory=dict)
     columns: dict[str, str] = Field(default_factory=dict)
     ignore_columns: list[str] = Field(default_factory=list)
     codes: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -42,6 +57,27 @@ class Overrides(BaseModel):
     time_units: dict[str, TimeUnit] = Field(default_factory=dict)
     month_days: float | None = Field(default=None, gt=0)
     index_date: str | None = None
+
+    @field_validator("date_format")
+    @classmethod
+    def _one_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            order_of_format(value)
+        return value
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern in value.values():
+            order_of_format(pattern)
+        return value
+
+    def orders(self) -> tuple[str | None, dict[str, str]]:
+        """The centre-wide date order and the per-column orders, from orders or strftime formats."""
+        default = self.date_order or (order_of_format(self.date_format) if self.date_format else None)
+        per_column = {k: order_of_format(v) for k, v in self.date_formats.items()}
+        per_column.update(self.date_orders)
+        return default, per_column
 
     @field_validator("delimiter")
     @classmethod
