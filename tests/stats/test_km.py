@@ -289,3 +289,63 @@ def test_numpy_scalars_are_accepted_as_arguments() -> None:
     assert fit.survival_at(np.int64(2)) == fit.survival_at(2.0)
     assert fit.quantile(np.float32(0.5)) == fit.quantile(0.5)
     assert fit.restricted_mean(np.int64(3)) == fit.restricted_mean(3.0)
+
+
+def _fuzz_cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Many tiny data sets with heavy ties, zeros and few events: where edge cases live."""
+    rng = np.random.default_rng(99)
+    out = {}
+    for i in range(40):
+        n = int(rng.integers(1, 25))
+        time = rng.integers(0, 7, n).astype(float)
+        event = (rng.random(n) < rng.uniform(0.1, 1.0)).astype(int)
+        out[f"fuzz{i}"] = (time, event)
+    return out
+
+
+@functools.cache
+def r_fuzz() -> dict[str, pl.DataFrame]:
+    data = pl.concat(
+        pl.DataFrame({"case": name, "time": t, "event": e})
+        for name, (t, e) in _fuzz_cases().items()
+    )
+    probs = ", ".join(map(str, PROBS))
+    script = f"""
+    curves <- list(); quants <- list(); tables <- list()
+    for (name in unique(data$case)) for (ct in c("log", "log-log", "plain")) {{
+      d <- data[data$case == name, ]
+      f <- survfit(Surv(time, event) ~ 1, data = d, conf.type = ct)
+      key <- data.frame(case = name, conf_type = ct)
+      curves[[length(curves) + 1]] <- cbind(key, surv = f$surv, lower = f$lower, upper = f$upper)
+      q <- quantile(f, c({probs}))
+      quants[[length(quants) + 1]] <- cbind(key, q = unname(q$quantile),
+        lower = unname(q$lower), upper = unname(q$upper))
+      tb <- summary(f)$table
+      tables[[length(tables) + 1]] <- cbind(key, median = tb[["median"]],
+        lcl = tb[["0.95LCL"]], ucl = tb[["0.95UCL"]])
+    }}
+    put("curves", do.call(rbind, curves)); put("quants", do.call(rbind, quants))
+    put("tables", do.call(rbind, tables))
+    """
+    return run_r(script, inputs={"data": data}, outputs=("curves", "quants", "tables"))
+
+
+@pytest.mark.parametrize("conf_type", CONF_TYPES)
+def test_many_tiny_data_sets_match_r(conf_type: str) -> None:
+    r = r_fuzz()
+    for name, (time, event) in _fuzz_cases().items():
+        fit = kaplan_meier(time, event, conf_type=conf_type)  # type: ignore[arg-type]
+        where = (pl.col("case") == name) & (pl.col("conf_type") == conf_type)
+        curve = r["curves"].filter(where).fill_null(np.nan)
+        assert_close(fit.survival, curve["surv"], what=f"{name} survival")
+        assert_close(fit.lower, curve["lower"], what=f"{name} lower")
+        assert_close(fit.upper, curve["upper"], what=f"{name} upper")
+        quants = r["quants"].filter(where).fill_null(np.nan)
+        ours = np.array([list(fit.quantile(p)) for p in PROBS])
+        assert_close(
+            ours, quants.select("q", "lower", "upper").to_numpy(), what=f"{name} quantiles"
+        )
+        table = r["tables"].filter(where).fill_null(np.nan)
+        assert_close(
+            list(fit.median), table.select("median", "lcl", "ucl").row(0), what=f"{name} median"
+        )
