@@ -10,6 +10,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
+from oncorwe.errors import InputError
 from oncorwe.stats import Test as StatTest
 from oncorwe.stats import logrank_test
 from rsupport import run_r
@@ -213,3 +214,55 @@ def test_declared_level_order_of_categorical_columns_is_kept() -> None:
     assert categorical.groups == ("c", "a", "b")
     assert enum.observed == plain.observed and enum.expected == plain.expected
     assert enum.chisq == pytest.approx(plain.chisq, rel=1e-12)
+
+
+def _fuzz_cases() -> dict[str, pl.DataFrame]:
+    """Many small tied data sets, 2-4 groups, some stratified: where edge cases live."""
+    rng = np.random.default_rng(5)
+    out = {}
+    for i in range(60):
+        n = int(rng.integers(3, 30))
+        frame = _frame(
+            rng.integers(0, 6, n).astype(float),
+            (rng.random(n) < rng.uniform(0.2, 1.0)).astype(int),
+            rng.integers(1, int(rng.integers(3, 6)), n),
+            rng.integers(1, 3, n) if i % 2 else np.ones(n, dtype=int),
+        )
+        out[f"fuzz{i}"] = frame
+    return out
+
+
+@functools.cache
+def r_fuzz() -> pl.DataFrame:
+    data = pl.concat(frame.with_columns(case=pl.lit(name)) for name, frame in _fuzz_cases().items())
+    script = """
+    rows <- lapply(unique(data$case), function(name) {
+      d <- data[data$case == name, ]
+      f <- tryCatch(survdiff(Surv(time, event) ~ group + strata(strata), data = d),
+                    error = function(e) NULL)
+      if (is.null(f) || length(unique(d$group)) < 2)
+        return(data.frame(case = name, chisq = NA, df = NA, e_sum = NA))
+      e <- if (is.matrix(f$exp)) rowSums(f$exp) else f$exp
+      data.frame(case = name, chisq = f$chisq, df = sum(e > 0) - 1, e_sum = sum(e^2))
+    })
+    put("out", do.call(rbind, rows))
+    """
+    return run_r(script, inputs={"data": data})["out"]
+
+
+def test_many_small_data_sets_match_r() -> None:
+    r = r_fuzz()
+    checked = 0
+    for name, frame in _fuzz_cases().items():
+        row = r.filter(pl.col("case") == name).row(0, named=True)
+        args = (frame["time"], frame["event"], frame["group"])
+        if row["df"] is None or row["df"] < 1:
+            with pytest.raises(InputError):
+                logrank_test(*args, strata=frame["strata"])
+            continue
+        result = logrank_test(*args, strata=frame["strata"])
+        assert_close(result.chisq, row["chisq"], atol=1e-10, what=f"{name} chisq")
+        assert result.df == row["df"]
+        assert_close(sum(e**2 for e in result.expected.values()), row["e_sum"], what=f"{name} E")
+        checked += 1
+    assert checked >= 40
