@@ -411,3 +411,19 @@ def test_missing_values_drop_rows_and_are_counted() -> None:
     assert fit.coef == complete.coef
     pandas_fit = cox_ph(frame.to_pandas(), duration="time", event="event", covariates=["age", "arm"])
     assert pandas_fit.n_dropped == 2 and pandas_fit.coef == pytest.approx(fit.coef, rel=1e-12)
+
+
+def test_too_few_clusters_for_a_robust_variance_is_named() -> None:
+    rng = np.random.default_rng(0)
+    frame = pl.DataFrame(
+        {
+            "time": rng.exponential(size=40),
+            "event": rng.integers(0, 2, size=40),
+            "a": rng.normal(size=40),
+            "b": rng.normal(size=40),
+            "c": rng.normal(size=40),
+            "centre": np.repeat(["x", "y"], 20),
+        }
+    )
+    with pytest.raises(ConvergenceError, match=r"robust variance is singular \(2 clusters for 3"):
+        cox_ph(frame, duration="time", event="event", covariates=["a", "b", "c"], cluster="centre")

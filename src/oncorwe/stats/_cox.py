@@ -273,7 +273,8 @@ def cox_ph(
     lp = design.x @ beta - float(means @ beta)
     lp.flags.writeable = False
     lr = 2 * (fit.loglik_final - fit.loglik_initial)
-    wald = _wald(beta, variance)
+    n_clusters = int(design.cluster.max()) + 1 if design.cluster is not None else design.time.size
+    wald = _wald(beta, variance, n_clusters)
     return CoxResult(
         terms=design.column_names,
         coef=tuple(float(b) for b in beta),
@@ -322,10 +323,14 @@ def _check_constant(x_sorted: FloatArray, rs: RiskSets, column_names: tuple[str,
         )
 
 
-def _wald(beta: FloatArray, variance: FloatArray) -> float:
+def _wald(beta: FloatArray, variance: FloatArray, n_clusters: int | None) -> float:
     inverse, singular = cholesky_inverse(variance)
     if singular:
-        return float("nan")
+        # only a robust variance can be singular here (the model-based one passed the fit)
+        raise ConvergenceError(
+            f"cluster/robust: the robust variance is singular ({n_clusters} clusters for "
+            f"{beta.size} coefficients); use more clusters or fewer covariates"
+        )
     return float(beta @ inverse @ beta)
 
 
