@@ -89,7 +89,7 @@ def test_no_patient_identifier_in_the_report(flagship: Run) -> None:
     # plain numbers such as 10 occur in any table of counts.
     local_ids = {i for i in truth["source_patient_id"].cast(pl.String).to_list()
                  if len(i) >= 5 and any(c.isalpha() for c in i) and any(c.isdigit() for c in i)}
-    assert len(full_ids) > 400 and len(local_ids) > 100
+    assert len(full_ids) > 400 and len(local_ids) > 50
     for path in sorted(flagship.report.rglob("*")):
         if path.is_file() and path.suffix in (".html", ".csv", ".json", ".svg"):
             text = path.read_text(encoding="utf-8")
@@ -137,3 +137,21 @@ def test_missing_data_folder_exits_2_as_json(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout)
     assert summary["status"] == "failed" and summary["exit_code"] == 2 and summary["problems"]
     assert "Traceback" not in proc.stderr
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "timings.json"}
+
+
+def test_second_run_reuses_the_study_and_gives_identical_bytes(flagship: Run) -> None:
+    """Same inputs, protocol and seed: byte-identical report (timings apart); --json for scripts."""
+    proc = _oncorwe("run", "--out", "oncorwe-report-again", "--json", cwd=flagship.cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["status"] == "done" and summary["report"].endswith("oncorwe-report-again/report.html")
+    assert summary["headline"]["Patients (centres)"] == "463 (24)"
+    assert "generating" not in proc.stderr  # the complete synthetic study was reused
+    assert _digest(flagship.cwd / "oncorwe-report-again") == _digest(flagship.report)

@@ -22,7 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,7 @@ def _write_manifest(folder: Path, info: Mapping[str, Any], shareable: bool,
                                           encoding="utf-8")
 
 
-def write_atomically(target: Path, write: Any) -> None:
+def write_atomically(target: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a fresh folder beside ``target``, then swap it into place.
 
     A failure leaves ``target`` as it was (old report or nothing) and removes the partial folder.

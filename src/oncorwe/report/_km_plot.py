@@ -169,7 +169,7 @@ def _draw_table(fig: Figure, ax: Axes, rows: Sequence[RiskRow], ticks: np.ndarra
                 va="center", fontsize=7, fontweight="bold", color=colour)
         y -= height
         for name, values in (("At risk", row.at_risk), ("Censored", row.censored), ("Events", row.events)):
-            ax.text(-0.02, y, name, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=6.5)
+            ax.text(-0.045, y, name, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=6.5)
             for tick, value in zip(ticks, values, strict=True):
                 shown = f"<{suppress_below}" if 0 < value < suppress_below else str(value)
                 ax.text(tick, y, shown, ha="center", va="center", fontsize=6.5)
