@@ -164,3 +164,19 @@ def test_bad_inputs_are_named() -> None:
     store.write_model(con, s2.model())
     with pytest.raises(DataError, match="a:1 is still in the patients table"):
         cohort.run(con, protocol.load("goldinger2022"), merges=merged_still_there)
+
+
+def test_without_the_ici_failure_criterion_the_first_index_class_line_is_the_index() -> None:
+    proto = load_protocol(eligibility={"criteria": ["duplicate_referral"]}, exposure={"index_class": "anti_pd1"})
+    s = Study()
+    s.patient("a:1")
+    s.drug("a:1", "dacarbazine", D(2013, 1, 1), D(2013, 2, 1))
+    s.drug("a:1", "nivolumab", D(2013, 6, 1), D(2013, 9, 1))
+    con = store.connect(None)
+    store.write_model(con, s.model())
+    got = cohort.run(con, proto).index.row(0, named=True)
+    assert (got["index_date"], got["index_line"], got["ici_line"]) == (D(2013, 6, 1), 2, None)
+    s.patient("a:2")  # nothing to index on, and no criterion excludes them
+    store.write_model(con, s.model())
+    with pytest.raises(DataError, match=r"a:2 passes every criterion .* no anti_pd1 line"):
+        cohort.run(con, proto)

@@ -89,6 +89,13 @@ def run(
         "patient_id": pl.String(), "centre_id": pl.String(), "reason": pl.String(),
         **{k: v for k, v in INDEX_SCHEMA.items() if k not in ("patient_id", "centre_id")},
     }).sort("patient_id")
+    unindexed = status.filter(pl.col("reason").is_null() & pl.col("index_date").is_null())
+    if unindexed.height:
+        raise DataError([
+            f"patient {pid} passes every criterion of {protocol.name} but has no "
+            f"{protocol.exposure.index_class} line to index on (add 'no_chemotherapy' to the criteria)"
+            for pid in unindexed["patient_id"].to_list()[:20]
+        ])
     merged = _merges(con, prefix, merges)
     overlap = merged.filter(pl.col("merged_patient_id").is_in(status["patient_id"].implode()))
     if overlap.height:

@@ -1,7 +1,9 @@
 """Eligibility criteria, the index line and the ICI failure, as portable Ibis expressions.
 
 Definitions (``docs/definitions.md``, Eligibility and Index): criteria apply in protocol order and an
-excluded patient's reason is the first criterion failed. Progression on ICI is a PD time-point
+excluded patient's reason is the first criterion failed. A protocol without the
+``no_progression_on_ici`` criterion (e.g. a first-line study) indexes on the first line holding the
+protocol's ``exposure.index_class``. Progression on ICI is a PD time-point
 assessment or a progression event dated from the ICI line's start up to ``progression_window_days``
 after its end, and before the first chemotherapy line started after that ICI line; the index date is
 the start of that chemotherapy line (the earliest such over the patient's ICI lines).
@@ -85,6 +87,20 @@ def _index_lines(lines: ir.Table, assessments: ir.Table, events: ir.Table, proto
     )
 
 
+def _first_index_lines(lines: ir.Table) -> ir.Table:
+    """Per patient the first line holding the index class, for protocols without an ICI failure."""
+    first = ibis.window(group_by=lines.patient_id, order_by=lines.start_date)
+    ranked = lines.filter(lines.has_chemotherapy).mutate(rank=ibis.row_number().over(first))
+    return ranked.filter(ranked["rank"] == 0).select(
+        patient_id="patient_id",
+        index_date="start_date",
+        index_line="line_number",
+        ici_line=ibis.null("int64"),
+        ici_failure_date=ibis.null("date"),
+        ici_failure_sources=ibis.null("string"),
+    )
+
+
 def evaluate(tables: dict[str, ir.Table], lines: ir.Table, protocol: Protocol) -> ir.Table:
     """One row per patient of the ``patients`` table: the first failed criterion (``reason``, null
     when eligible) and, when there was an ICI failure, the index line (columns
@@ -99,7 +115,10 @@ def evaluate(tables: dict[str, ir.Table], lines: ir.Table, protocol: Protocol) -
         .distinct()
         .mutate(ici_before=ibis.literal(True))
     )
-    index = _index_lines(lines, tables["assessments"], tables["events"], protocol)
+    if "no_progression_on_ici" in protocol.eligibility.criteria:
+        index = _index_lines(lines, tables["assessments"], tables["events"], protocol)
+    else:
+        index = _first_index_lines(lines)
     base = patients.select("patient_id", "centre_id", "stage", "primary_site")
     joined = (
         base.left_join(per_line, "patient_id")

@@ -19,6 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from oncorwe.errors import DataError
+from oncorwe.model import engine
 from oncorwe.protocol import Protocol
 
 __all__ = ["LINE_COLUMNS", "build_lines", "materialise"]
@@ -47,8 +48,10 @@ _MAX_ROUNDS = 1_000
 
 
 def materialise(con: Any, expr: ir.Table) -> ir.Table:
-    """Store an intermediate result as a temporary table of the session (dropped when it closes)."""
-    return con.create_table(f"oncorwe_tmp_{uuid.uuid4().hex[:12]}", expr, temp=True)
+    """Store an intermediate result as a temporary table of the session (dropped when it closes).
+
+    Portable through :func:`oncorwe.model.engine.materialise` (Spark has no temporary tables)."""
+    return engine.materialise(con, expr, f"oncorwe_tmp_{uuid.uuid4().hex[:12]}", temp=True)
 
 
 def _substitution_key(ingredient: ir.StringValue, groups: list[list[str]]) -> ir.StringValue:
