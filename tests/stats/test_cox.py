@@ -427,3 +427,9 @@ def test_too_few_clusters_for_a_robust_variance_is_named() -> None:
     )
     with pytest.raises(ConvergenceError, match=r"robust variance is singular \(2 clusters for 3"):
         cox_ph(frame, duration="time", event="event", covariates=["a", "b", "c"], cluster="centre")
+
+
+def test_single_level_categorical_is_a_constant_covariate() -> None:
+    frame = _small().with_columns(arm=pl.lit("a"))
+    with pytest.raises(ConvergenceError, match=r"column 'arm' has a single level 'a'"):
+        cox_ph(frame, duration="time", event="event", covariates=["age", "arm"])

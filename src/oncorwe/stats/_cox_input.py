@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from oncorwe.errors import InputError
+from oncorwe.errors import ConvergenceError, InputError
 from oncorwe.stats._validate import as_event_array, as_float_array, describe_positions
 
 __all__ = ["CoxDesign", "build_design"]
@@ -117,7 +117,7 @@ def _dummies(
             f"levels are {levels}"
         )
     if len(levels) < 2:
-        raise InputError(
+        raise ConvergenceError(
             f"covariates: column {name!r} has a single level {levels[0]!r} in the rows used; "
             "a constant covariate cannot be estimated"
         )
