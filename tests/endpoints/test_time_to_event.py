@@ -33,6 +33,9 @@ for day, response in ((50, "SD"), (100, "SD"), (150, "NE")):
 S.event("t:censor_evaluable", "last_contact", days(INDEX, 300))
 S.event("t:censor_evaluable", "last_contact", days(INDEX, 250))
 S.eligible("t:no_scans")
+S.eligible("t:progression_free")  # an analysis-ready source: "progression-free until" day 200
+S.scan("t:progression_free", days(INDEX, 60), "SD")
+S.event("t:progression_free", "progression_free", days(INDEX, 200))
 S.eligible("t:no_contact", last_contact=None)
 S.scan("t:no_contact", days(INDEX, 50), "SD")
 S.eligible("t:responder")
@@ -80,6 +83,7 @@ def test_analysis_table_has_exactly_the_contract_schema(result: EndpointsResult)
         ("t:death_first", 150, 1),
         ("t:censor_evaluable", 100, 0),  # last evaluable (CR/PR/SD) assessment, not the NE one
         ("t:no_scans", 0, 0),  # nothing evaluable: censored at the index
+        ("t:progression_free", 200, 0),
         ("t:responder", 120, 1),
         ("t:responder_censored", 90, 0),
     ],
@@ -179,3 +183,17 @@ def test_explain_names_the_records_and_round_trips(result: EndpointsResult, tmp_
     assert back.explain("t:pd_scan") == text
     with pytest.raises(InputError, match="not in the analysis set"):
         back.explain("t:nobody")
+
+
+def test_death_is_no_pfs_event_when_the_protocol_counts_progression_only() -> None:
+    s = Study()
+    s.eligible("x:1")
+    s.scan("x:1", days(INDEX, 50), "SD")
+    s.event("x:1", "death", days(INDEX, 120))
+    s.eligible("x:2")
+    s.event("x:2", "death", days(INDEX, 100))
+    s.event("x:2", "progression", days(INDEX, 90))
+    _, result = run_study(s, load_protocol(endpoints={"pfs_death_is_event": False}))
+    assert (row(result, "x:1")["pfs_months"], row(result, "x:1")["pfs_event"]) == (months(50), 0)
+    assert row(result, "x:1")["os_event"] == 1
+    assert (row(result, "x:2")["pfs_months"], row(result, "x:2")["pfs_event"]) == (months(90), 1)

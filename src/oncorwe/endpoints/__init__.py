@@ -18,6 +18,7 @@ from oncorwe.endpoints._derive import TRACE_COLUMNS, analysis_expressions
 from oncorwe.endpoints._response import RESPONSE_COLUMNS, best_overall_response
 from oncorwe.endpoints._result import TRACE_SCHEMA, EndpointsResult
 from oncorwe.errors import DataError, InputError
+from oncorwe.model import engine
 from oncorwe.model.schema import ANALYSIS_SCHEMA
 from oncorwe.model.store import read_tables
 from oncorwe.protocol import Protocol
@@ -63,12 +64,9 @@ def run(con: Any, cohort_result: CohortResult, protocol: Protocol, *, prefix: st
     if not isinstance(protocol, Protocol):
         raise InputError(f"protocol: expected an oncorwe.protocol.Protocol, got {type(protocol).__name__}")
     tables = read_tables(con, prefix=prefix)
-    index = con.create_table(
-        f"oncorwe_tmp_index_{uuid.uuid4().hex[:12]}", cohort_result.index.to_arrow(), temp=True, overwrite=True
-    )
-    lines = con.create_table(
-        f"oncorwe_tmp_lines_{uuid.uuid4().hex[:12]}", cohort_result.lines.to_arrow(), temp=True, overwrite=True
-    )
+    # engine.upload: Spark has no temporary tables (a temporary view there)
+    index = engine.upload(con, f"oncorwe_tmp_index_{uuid.uuid4().hex[:12]}", cohort_result.index, temp=True)
+    lines = engine.upload(con, f"oncorwe_tmp_lines_{uuid.uuid4().hex[:12]}", cohort_result.lines, temp=True)
     analysis_expr, trace_expr = analysis_expressions(con, tables, index, lines, protocol)
     analysis = _to_polars(analysis_expr, ANALYSIS_SCHEMA)
     trace = _to_polars(trace_expr, TRACE_SCHEMA)

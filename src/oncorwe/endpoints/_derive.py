@@ -2,8 +2,9 @@
 
 Rules (``docs/definitions.md``): index and baseline, response, time to event and subsequent therapy.
 PFS: index to the earliest of the first PD time point after the index, a progression event after
-the index, and death; else censored at the last evaluable (CR/PR/SD) time point after the index, or
-at the index (0 months) without one (``pfs_censoring = "last_contact"`` censors at the OS date
+the index, and death (unless ``pfs_death_is_event = false``); else censored at the last evaluable
+(CR/PR/SD) time point or ``progression_free`` event after the index, or at the index (0 months)
+without one (``pfs_censoring = "last_contact"`` censors at the OS date
 instead). OS: index to death, else censored at the latest last contact (without any last-contact
 record: the latest dated record of the patient). Duration of response: first CR/PR to the PFS date,
 with the PFS event. Months are days / (365.25 / 12), weeks days / 7.
@@ -154,9 +155,12 @@ def analysis_expressions(
     deaths = _dated(events, "event_date", events.event_type == "death")
     after = pd_scans.union(prog).join(after_index, "patient_id")
     after = after.filter(after.date > after.index_date).select("patient_id", "date", "source")
-    pfs_event = _earliest(after.union(deaths))
+    pfs_event = _earliest(after.union(deaths) if protocol.endpoints.pfs_death_is_event else after)
     evaluable = _dated(assessments, "assessment_date", (assessments.kind == "timepoint")
-                       & assessments.response.isin(("CR", "PR", "SD"))).join(after_index, "patient_id")
+                       & assessments.response.isin(("CR", "PR", "SD")))
+    # A source that states "progression-free until" (analysis-ready tables) gives that date directly.
+    progression_free = _dated(events, "event_date", events.event_type == "progression_free")
+    evaluable = evaluable.union(progression_free).join(after_index, "patient_id")
     evaluable = _latest(evaluable.filter(evaluable.date > evaluable.index_date).select("patient_id", "date", "source"))
     death = _earliest(deaths)
     contact = _latest(_dated(events, "event_date", events.event_type == "last_contact"))

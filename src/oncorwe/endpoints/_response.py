@@ -175,7 +175,7 @@ def _with_reported(con: Any, derived: ir.Table, windows: ir.Table, assessments: 
     dated = reported.assessment_date
     reported = reported.filter(
         dated.isnull()
-        | ((dated > reported.window_start) & (reported.window_stop.isnull() | (dated < reported.window_stop)))
+        | ((dated >= reported.window_start) & (reported.window_stop.isnull() | (dated < reported.window_stop)))
     )
     rank = ibis.cases(*((reported.response == k, v) for k, v in _RANK.items()), else_=len(_RANK))
     best = ibis.window(group_by=reported.patient_id, order_by=[rank, reported.assessment_date, reported.source])

@@ -190,6 +190,9 @@ class EndpointRules(_Frozen):
     """Conventions of the time-to-event endpoints."""
 
     pfs_censoring: Literal["last_evaluable_assessment", "last_contact"] = "last_evaluable_assessment"
+    # Death without recorded progression ends PFS (the usual definition); some published tables
+    # count progression only.
+    pfs_death_is_event: bool = True
     os_censoring: Literal["last_contact"] = "last_contact"
 
 
