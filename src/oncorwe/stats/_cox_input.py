@@ -6,8 +6,9 @@ strata and cluster labels.
 
 Naming convention of dummy terms: a categorical column ``regimen`` with levels ``a`` (reference),
 ``b`` and ``c`` becomes the model columns ``regimen=b`` and ``regimen=c``. The reference level is the
-first level in sorted order (for a pandas categorical or polars Enum: the first declared category), or
-the one named in ``reference={"regimen": "a"}``.
+first level in sorted order (for a polars Enum: the first declared category; strings, polars
+Categorical and pandas categoricals use sorted order), or the one named in
+``reference={"regimen": "a"}``. Boolean columns enter as 0/1 under their own name.
 """
 
 from __future__ import annotations
