@@ -36,10 +36,10 @@ from oncorwe.stats._cox_core import (
     cholesky_inverse,
     newton_raphson,
     risk_sets,
-    score_residuals,
     sorted_columns,
 )
 from oncorwe.stats._cox_input import CoxDesign, build_design
+from oncorwe.stats._cox_residuals import score_residuals
 from oncorwe.stats._types import Estimate, Test
 
 __all__ = ["CoxResult", "cox_ph"]

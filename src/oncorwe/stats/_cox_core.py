@@ -31,13 +31,12 @@ __all__ = [
     "RiskSets",
     "cholesky_inverse",
     "efron_sums",
+    "forward_cumsum",
     "newton_raphson",
     "partial_likelihood",
     "risk_sets",
-    "score_residuals",
     "sort_order",
     "sorted_columns",
-    "time_weighted_score",
     "weighted_information",
 ]
 
@@ -181,7 +180,7 @@ def _reverse_cumsum(values: npt.NDArray[Any], rs: RiskSets) -> FloatArray:
     return out
 
 
-def _forward_cumsum(values: npt.NDArray[Any], rs: RiskSets) -> FloatArray:
+def forward_cumsum(values: npt.NDArray[Any], rs: RiskSets) -> FloatArray:
     """Sum over groups at or before each group, within its stratum."""
     out = np.empty_like(values)
     for g0, g1 in rs.stratum_groups:
@@ -262,7 +261,7 @@ def weighted_information(
     own = np.zeros(rs.n_groups)
     own[rs.death_groups] = w * sums.f_inv
     # per block (deaths / censorings of one time): cumulative 1/den, minus the deaths' Efron share
-    block_weight = _forward_cumsum(at_group, rs)[rs.block_group] - rs.block_is_death * own[rs.block_group]
+    block_weight = forward_cumsum(at_group, rs)[rs.block_group] - rs.block_is_death * own[rs.block_group]
     subject_weight = risk * np.repeat(block_weight, rs.block_size)
     s1, d1 = sums.s1, sums.d1
     cross = (s1 * (w * sums.f_inv2)[:, None]).T @ d1
@@ -456,69 +455,3 @@ def _check_infinite(
             "growing: the coefficient is infinite (monotone likelihood, e.g. complete separation: "
             "all events in one group). Remove or regroup that covariate."
         )
-
-
-def score_residuals(rs: RiskSets, x: FloatArray, state: FitState) -> FloatArray:
-    """Score residuals per sorted row (n, p), as R's ``coxscore2`` (Efron or Breslow).
-
-    For subject j: its own share of ``x_j - mean`` at its death, minus
-    ``risk_j * sum (x_j - mean(t)) dLambda(t)`` over the death times it was at risk for; tied deaths
-    at their own time carry the Efron weights ``1 - k/d``.
-    """
-    sums = state.sums
-    s1, d1 = sums.s1, sums.d1
-    hazard = sums.inv
-    hazard_mean = s1 * sums.inv2[:, None] - d1 * sums.f_inv2[:, None]
-    own_hazard = sums.inv - sums.f_inv
-    own_hazard_mean = s1 * (sums.inv2 - sums.f_inv2)[:, None] - d1 * (sums.f_inv2 - sums.ff_inv2)[:, None]
-    d = rs.deaths_per_group[rs.death_groups].astype(np.float64)
-    mean_of_means = (s1 * sums.inv[:, None] - d1 * sums.f_inv[:, None]) / d[:, None]
-    p = x.shape[1]
-    dg = rs.death_groups
-    h_group = np.zeros(rs.n_groups)
-    h_group[dg] = hazard
-    hm_group = np.zeros((rs.n_groups, p))
-    hm_group[dg] = hazard_mean
-    cum_h = rs.per_row(_forward_cumsum(h_group, rs))
-    cum_hm = rs.per_row(_forward_cumsum(hm_group, rs))
-    risk = state.risk
-    resid = -risk[:, None] * (x * cum_h[:, None] - cum_hm)
-    dead = rs.death_rows
-    # index of each death's death group: death groups in order, d deaths each
-    j = np.repeat(np.arange(dg.size), rs.deaths_per_group[dg])
-    r_dead = risk[dead][:, None]
-    x_dead = x[dead]
-    # a death is not at risk with full weight at its own time: swap in the Efron-weighted term
-    resid[dead] += r_dead * (x_dead * hazard[j][:, None] - hazard_mean[j])
-    resid[dead] -= r_dead * (x_dead * own_hazard[j][:, None] - own_hazard_mean[j])
-    resid[dead] += x_dead - mean_of_means[j]
-    return resid
-
-
-def time_weighted_score(
-    rs: RiskSets, x: FloatArray, eta: FloatArray, group_time_weight: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    """Score (2p) and information (2p x 2p) of the model ``beta + gamma * g(t)`` at ``gamma = 0``.
-
-    ``eta`` is the fitted linear predictor (sorted rows); ``group_time_weight`` is ``g(t)`` per
-    (stratum, time) group. Blocks: ``I11`` as the fit, ``I12 = sum g * (...)``, ``I22 = sum g^2 (...)``,
-    as R's ``zph1.c`` (Grambsch & Therneau 1994).
-    """
-    risk = np.exp(eta)
-    sums = efron_sums(rs, x, risk)
-    w = group_time_weight[rs.death_groups]
-    dead = rs.death_rows
-    death_weight = rs.per_row(group_time_weight)[dead]
-    row_mean_sum = sums.s1 * sums.inv[:, None] - sums.d1 * sums.f_inv[:, None]
-    u1 = x[dead].sum(axis=0) - row_mean_sum.sum(axis=0)
-    u2 = (x[dead] * death_weight[:, None]).sum(axis=0) - (row_mean_sum * w[:, None]).sum(axis=0)
-    i11 = weighted_information(rs, x, risk, sums, None)
-    i12 = weighted_information(rs, x, risk, sums, w)
-    i22 = weighted_information(rs, x, risk, sums, w * w)
-    p = x.shape[1]
-    info = np.empty((2 * p, 2 * p))
-    info[:p, :p] = i11
-    info[:p, p:] = i12
-    info[p:, :p] = i12.T
-    info[p:, p:] = i22
-    return np.concatenate([u1, u2]), info

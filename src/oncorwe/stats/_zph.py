@@ -24,7 +24,8 @@ from scipy import stats as scipy_stats
 
 from oncorwe.errors import InputError
 from oncorwe.stats._cox import CoxResult
-from oncorwe.stats._cox_core import cholesky_inverse, sorted_columns, time_weighted_score
+from oncorwe.stats._cox_core import cholesky_inverse, sorted_columns
+from oncorwe.stats._cox_residuals import time_weighted_score
 from oncorwe.stats._types import Test
 
 __all__ = ["ProportionalHazardsTest", "proportional_hazards_test"]
