@@ -18,6 +18,9 @@ import polars as pl
 import pytest
 from playwright.sync_api import sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+from once import produce_once
+
 #: The figure kinds the acceptance names; confidence-interval bounds (kind ci_bound) are shown in
 #: the report with their agreement but depend on the synthetic data's spread, not on the pipeline.
 ACCEPTED_KINDS = ("count", "percent", "median", "rate", "p_below")
@@ -43,9 +46,15 @@ def _oncorwe(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def flagship(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    cwd = tmp_path_factory.mktemp("new-user")
-    proc = _oncorwe("run", cwd=cwd)
-    return Run(cwd, proc.returncode, proc.stdout, proc.stderr)
+    def make(cwd: Path) -> None:
+        proc = _oncorwe("run", cwd=cwd)
+        (cwd / ".returncode").write_text(str(proc.returncode), encoding="utf-8")
+        (cwd / ".stdout").write_text(proc.stdout, encoding="utf-8")
+        (cwd / ".stderr").write_text(proc.stderr, encoding="utf-8")
+
+    cwd = produce_once(tmp_path_factory, "new-user", make)  # one run shared by the xdist workers
+    return Run(cwd, int((cwd / ".returncode").read_text(encoding="utf-8")),
+               (cwd / ".stdout").read_text(encoding="utf-8"), (cwd / ".stderr").read_text(encoding="utf-8"))
 
 
 def test_first_command_writes_the_report(flagship: Run) -> None:

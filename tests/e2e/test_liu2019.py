@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from oncorwe.pipeline import RunResult, run_study
+from oncorwe.analysis import AnalysisResult
+from oncorwe.pipeline import run_study
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
+from once import produce_once
+
 from rsupport import run_r
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "src" / "oncorwe" / "protocol" / "studies" / "liu2019.toml"
@@ -60,13 +67,23 @@ def _close(a: float | None, b: float | None, tol: float = 1e-6) -> bool:
     return a is not None and abs(a - b) <= tol * max(1.0, abs(b))
 
 
+@dataclass(frozen=True)
+class LiuRun:
+    analysis: AnalysisResult
+    report_path: Path
+
+
 @pytest.fixture(scope="module")
-def liu_run(liu2019_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    study = tmp_path_factory.mktemp("liu2019")
-    (study / "dfci").mkdir()
-    shutil.copy(liu2019_dir / TSV, study / "dfci" / TSV)
-    (study / "centres.toml").write_text(CENTRES_TOML, encoding="utf-8")
-    return run_study(protocol_ref=PROTOCOL, data_dir=study, out_dir=study / "report")
+def liu_run(liu2019_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> LiuRun:
+    def make(study: Path) -> None:
+        (study / "dfci").mkdir()
+        shutil.copy(liu2019_dir / TSV, study / "dfci" / TSV)
+        (study / "centres.toml").write_text(CENTRES_TOML, encoding="utf-8")
+        result = run_study(protocol_ref=PROTOCOL, data_dir=study, out_dir=study / "report")
+        result.analysis.write(study / "analysis")
+
+    study = produce_once(tmp_path_factory, "liu2019", make)  # one run shared by the xdist workers
+    return LiuRun(AnalysisResult.read(study / "analysis"), study / "report" / "report.html")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +95,7 @@ def r_liu(liu2019_dir: Path) -> dict[str, pl.DataFrame]:
     return run_r(R_SCRIPT, inputs={"liu": raw.select(columns)}, outputs=outputs)
 
 
-def test_liu_response_and_survival_equal_r(liu_run: RunResult, r_liu: dict[str, pl.DataFrame]) -> None:
+def test_liu_response_and_survival_equal_r(liu_run: LiuRun, r_liu: dict[str, pl.DataFrame]) -> None:
     result = liu_run.analysis
     counts = r_liu["counts"].row(0, named=True)
     assert result.info["n_patients"] == counts["n"]
@@ -94,7 +111,7 @@ def test_liu_response_and_survival_equal_r(liu_run: RunResult, r_liu: dict[str, 
         assert _close(lr["chisq"][0], r_liu[f"{r_row['endpoint']}_logrank"]["chisq"][0])
 
 
-def test_liu_cox_equals_coxph(liu_run: RunResult, r_liu: dict[str, pl.DataFrame]) -> None:
+def test_liu_cox_equals_coxph(liu_run: LiuRun, r_liu: dict[str, pl.DataFrame]) -> None:
     for endpoint in ("pfs", "os"):
         mine = liu_run.analysis["cox"].filter(pl.col("endpoint") == endpoint)["hazard_ratio"].to_list()
         theirs = r_liu[f"{endpoint}_cox"]["hr"].to_list()
@@ -104,6 +121,6 @@ def test_liu_cox_equals_coxph(liu_run: RunResult, r_liu: dict[str, pl.DataFrame]
         assert model["n"] == r_liu[f"{endpoint}_cox"]["n"][0]
 
 
-def test_liu_report_written(liu_run: RunResult) -> None:
+def test_liu_report_written(liu_run: LiuRun) -> None:
     assert liu_run.report_path.is_file()
     assert liu_run.analysis["published"].height == 0  # the paper publishes no such figures

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import polars as pl
 from playwright.sync_api import sync_playwright
+from report_helpers import SCRIPT
 
 import oncorwe.analysis as analysis
-from conftest import SCRIPT
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-sync"]

@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 from fake_analysis_table import fake_analysis_table
 from matplotlib.image import imread
+from report_helpers import attrition_for, hostile_table, protocol_with_splits
 
 import oncorwe.analysis as analysis
 import oncorwe.report as report
-from conftest import attrition_for, hostile_table, protocol_with_splits
 
 
 def _digest(folder: Path) -> dict[str, str]:
