@@ -42,23 +42,22 @@ TRACE_COLUMNS = (
 
 def _earliest(candidates: ir.Table) -> ir.Table:
     """Per patient the earliest date of ``candidates`` (patient_id, date, source) and its sources."""
-    first = candidates.group_by("patient_id").aggregate(first_date=candidates.date.min())
-    on_first = candidates.join(
-        first, (candidates.patient_id == first.patient_id) & (candidates.date == first.first_date)
-    ).select(candidates)
-    return on_first.group_by("patient_id").aggregate(
-        date=on_first.date.min(), sources=on_first.source.collect(distinct=True).sort().join("; ")
-    )
+    return _extreme(candidates, latest=False)
 
 
 def _latest(candidates: ir.Table) -> ir.Table:
     """Per patient the latest date of ``candidates`` (patient_id, date, source) and its sources."""
-    last = candidates.group_by("patient_id").aggregate(last_date=candidates.date.max())
-    on_last = candidates.join(
-        last, (candidates.patient_id == last.patient_id) & (candidates.date == last.last_date)
+    return _extreme(candidates, latest=True)
+
+
+def _extreme(candidates: ir.Table, *, latest: bool) -> ir.Table:
+    date = candidates.date
+    chosen = candidates.group_by("patient_id").aggregate(chosen=date.max() if latest else date.min())
+    on_it = candidates.join(
+        chosen, (candidates.patient_id == chosen.patient_id) & (candidates.date == chosen.chosen)
     ).select(candidates)
-    return on_last.group_by("patient_id").aggregate(
-        date=on_last.date.max(), sources=on_last.source.collect(distinct=True).sort().join("; ")
+    return on_it.group_by("patient_id").aggregate(
+        date=on_it.date.min(), sources=on_it.source.collect(distinct=True).sort().join("; ")
     )
 
 
