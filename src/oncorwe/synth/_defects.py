@@ -63,11 +63,13 @@ def inject_crf_defects(
     protected: set[int],
     allow: frozenset[str],
     extra_lines: dict[int, int],
+    guaranteed: frozenset[str] = frozenset(),
 ) -> list[_Pending]:
     """Corrupt a few rows of ``t`` in place; returns the pending defects (rows resolved later).
 
     ``protected`` holds cohort keys whose identifying fields must stay intact (duplicate pairs);
-    ``extra_lines`` maps cohort keys that may get an extra, unknown-drug line to its start day.
+    ``extra_lines`` maps cohort keys that may get an extra, unknown-drug line to its start day;
+    each kind in ``guaranteed`` is injected at least once when the centre has a place for it.
     """
     out: list[_Pending] = []
     cols = t.columns
@@ -75,10 +77,12 @@ def inject_crf_defects(
     def rows_with(sheet: str, role_prefix: str) -> list[int]:
         return [i for (s, i), role in t.roles.items() if s == sheet and role.startswith(role_prefix)]
 
-    def draw(candidates: list[int], share: float) -> list[int]:
+    def draw(candidates: list[int], share: float, kind: str = "") -> list[int]:
         if not candidates:
             return []
         k = int(rng.binomial(len(candidates), min(share, 1.0)))
+        if k == 0 and kind in guaranteed:
+            k = 1
         return sorted(rng.choice(np.array(candidates), size=k, replace=False).tolist()) if k else []
 
     used: set[tuple[str, int]] = set()
@@ -91,7 +95,7 @@ def inject_crf_defects(
     p_cols = cols["patients"]
     prior_sd = rows_with("assessments", "scan:prior:SD")
     if "unparseable_date" in allow:
-        for i in draw(free("assessments", prior_sd), rate):
+        for i in draw(free("assessments", prior_sd), rate, "unparseable_date"):
             row = t.rows["assessments"][i]
             col = a_cols.index("assessment_date")
             row[col] = _bad_date(r, t.date_cells.get(("assessments", i, "assessment_date")))
@@ -104,21 +108,21 @@ def inject_crf_defects(
             row[col] = _bad_date(r, t.date_cells.get(("patients", i, "diagnosis_date")))
             out.append(_Pending("patients", row, "diagnosis_date", "unparseable_date", row[col], "null_value"))
     if "unknown_response" in allow:
-        for i in draw(free("assessments", prior_sd), rate):
+        for i in draw(free("assessments", prior_sd), rate, "unknown_response"):
             row = t.rows["assessments"][i]
             col = a_cols.index("response")
             row[col] = pick(r.words.unknown_responses, r.style.centre_id, i)
             used.add(("assessments", i))
             out.append(_Pending("assessments", row, "response", "unknown_response", row[col], "quarantine_record"))
     if "shifted_row" in allow:
-        for i in draw(free("assessments", prior_sd), rate):
+        for i in draw(free("assessments", prior_sd), rate, "shifted_row"):
             row = t.rows["assessments"][i]
             raw = r.style.delimiter.join(row)
             row[:] = [row[0], "", *row[1:]]
             used.add(("assessments", i))
             out.append(_Pending("assessments", row, "assessment_date", "shifted_row", raw, "quarantine_record"))
     if "end_before_start" in allow:
-        for i in draw(rows_with("treatments", "course:prior_targeted"), rate * 3):
+        for i in draw(rows_with("treatments", "course:prior_targeted"), rate * 3, "end_before_start"):
             row = t.rows["treatments"][i]
             start_day = t.date_cells.get(("treatments", i, "start_date"))
             if start_day is None:
@@ -128,7 +132,7 @@ def inject_crf_defects(
             out.append(_Pending("treatments", row, "end_date", "end_before_start", row[col], "quarantine_record"))
     if "progression_before_chemo" in allow:
         index_rows = [i for i in rows_with("treatments", "course:index") if ("treatments", i, "progression_date") in t.date_cells]
-        for i in draw(index_rows, rate / 2):
+        for i in draw(index_rows, rate / 2, "progression_before_chemo"):
             row = t.rows["treatments"][i]
             start_day = t.date_cells[("treatments", i, "start_date")]
             col = t_cols.index("progression_date")
@@ -140,7 +144,7 @@ def inject_crf_defects(
             if sheet == "treatments":
                 last_row[key] = max(last_row.get(key, -1), i)
         keys = [k for k in sorted(extra_lines) if k in last_row]
-        for key in sorted(draw(keys, rate), key=lambda k: -last_row[k]):
+        for key in sorted(draw(keys, rate, "unknown_drug"), key=lambda k: -last_row[k]):
             pos = last_row[key]
             template = t.rows["treatments"][pos]
             row = list(template)
@@ -153,7 +157,7 @@ def inject_crf_defects(
             out.append(_Pending("treatments", row, "drug", "unknown_drug", row[t_cols.index("drug")], "quarantine_record"))
     if "duplicated_row" in allow:
         index_scans = rows_with("assessments", "scan:index")
-        for i in sorted(draw(index_scans, rate / 2), reverse=True):
+        for i in sorted(draw(index_scans, rate / 2, "duplicated_row"), reverse=True):
             copy = list(t.rows["assessments"][i])
             t.rows["assessments"].insert(i + 1, copy)
             out.append(_Pending("assessments", copy, "", "duplicated_row", r.style.delimiter.join(copy), "drop_duplicate"))

@@ -7,7 +7,7 @@ import io
 import shutil
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,24 +85,17 @@ def generate_study(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(f"seed: must be a non-negative integer, got {seed!r}")
     targets = load_targets(study)
-    n_default = targets["study"]["eligible"] + sum(targets["excluded"].values())
     if patients is not None and (isinstance(patients, bool) or not isinstance(patients, int) or patients < 50):
         raise InputError(f"patients: must be an integer of at least 50, got {patients!r}")
-    total = n_default if patients is None else patients
-    n_eligible = round(total * targets["study"]["eligible"] / n_default)
-    excluded = scale_counts(dict(targets["excluded"]), total - n_eligible)
-    n_duplicates = excluded.pop("duplicate_referral")
-    cohort = draw_cohort(targets, n_eligible, excluded, seed)
-    times, calibration = draw_times(cohort, targets, seed)
-    subsequent = draw_subsequent(cohort, times, targets, seed)
+    total = _default_size(targets) if patients is None else patients
     large = total >= LARGE_STUDY if omop_only is None else bool(omop_only)
-    styles = centre_styles()
+    out = Path(out)
     if large:
-        styles = tuple(CentreStyle(**{**asdict(s), "format": "omop"}) for s in styles)
-    by_id = {s.centre_id: s for s in styles}
-    centre_of = _assign_centres(cohort, styles, seed)
-    numbers = _numbers(centre_of, len(styles), seed)
-    duplicates = _duplicates(cohort, centre_of, styles, n_duplicates, seed)
+        return _generate_large(study, out, seed, total, progress)
+    plan = _plan(study, seed, total, large=False)
+    cohort, times, calibration, subsequent = plan.cohort, plan.times, plan.calibration, plan.subsequent
+    styles, centre_of, numbers = plan.styles, plan.centre_of, plan.numbers
+    duplicates = _duplicates(cohort, centre_of, styles, plan.n_duplicates, seed)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,29 +117,25 @@ def generate_study(
     with truth_path.open("w", encoding="utf-8", newline="") as truth_handle:
         truth = csv.writer(truth_handle, lineterminator="\n")
         truth.writerow(TRUTH_COLUMNS)
-        if large:
-            truth_handle.flush()
-            files = _write_large(out, cohort, times, subsequent, styles, centre_of, numbers, truth_handle, progress)
-        else:
-            for c_idx, style in enumerate(styles):
-                keys = np.flatnonzero(centre_of == c_idx)
-                keys = keys[np.argsort(numbers[keys], kind="stable")]
-                records = [
-                    build_record(cohort, times, subsequent, int(i), style, local_id(style, int(numbers[i]))) for i in keys
-                ]
-                for k, (kept, dup_centre) in enumerate(duplicates):
-                    if dup_centre != c_idx:
-                        continue
-                    kept_style = styles[int(centre_of[kept])]
-                    original = build_record(cohort, times, subsequent, kept, kept_style, local_id(kept_style, int(numbers[kept])))
-                    records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
-                                                 make_patient_id(kept_style.centre_id, original.local_id), style))
-                protected = {kept for kept, _ in duplicates}
-                centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected)
-                files[style.centre_id] = centre_files
-                defects.extend(centre_defects)
-                for rec in records:
-                    truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
+        for c_idx, style in enumerate(styles):
+            keys = np.flatnonzero(centre_of == c_idx)
+            keys = keys[np.argsort(numbers[keys], kind="stable")]
+            records = [
+                build_record(cohort, times, subsequent, int(i), style, local_id(style, int(numbers[i]))) for i in keys
+            ]
+            for k, (kept, dup_centre) in enumerate(duplicates):
+                if dup_centre != c_idx:
+                    continue
+                kept_style = styles[int(centre_of[kept])]
+                original = build_record(cohort, times, subsequent, kept, kept_style, local_id(kept_style, int(numbers[kept])))
+                records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
+                                             make_patient_id(kept_style.centre_id, original.local_id), style))
+            protected = {kept for kept, _ in duplicates}
+            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected)
+            files[style.centre_id] = centre_files
+            defects.extend(centre_defects)
+            for rec in records:
+                truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
     _write_defects(truth_dir / "defects.csv", defects)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
     manifest = {
@@ -156,8 +145,41 @@ def generate_study(
         ],
     }
     (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
-    del by_id
     return out
+
+
+def _default_size(targets: dict[str, Any]) -> int:
+    return int(targets["study"]["eligible"] + sum(targets["excluded"].values()))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything drawn before writing: identical wherever it is rebuilt from the same inputs."""
+
+    cohort: Cohort
+    times: Times
+    calibration: Calibration
+    subsequent: Subsequent
+    styles: tuple[CentreStyle, ...]
+    centre_of: np.ndarray
+    numbers: np.ndarray
+    n_duplicates: int
+
+
+def _plan(study: str, seed: int, total: int, *, large: bool) -> _Plan:
+    targets = load_targets(study)
+    n_eligible = round(total * targets["study"]["eligible"] / _default_size(targets))
+    excluded = scale_counts(dict(targets["excluded"]), total - n_eligible)
+    n_duplicates = excluded.pop("duplicate_referral")
+    cohort = draw_cohort(targets, n_eligible, excluded, seed)
+    times, calibration = draw_times(cohort, targets, seed)
+    subsequent = draw_subsequent(cohort, times, targets, seed)
+    styles = centre_styles()
+    if large:
+        styles = tuple(CentreStyle(**{**asdict(s), "format": "omop"}) for s in styles)
+    centre_of = _assign_centres(cohort, styles, seed)
+    numbers = _numbers(centre_of, len(styles), seed)
+    return _Plan(cohort, times, calibration, subsequent, styles, centre_of, numbers, n_duplicates)
 
 
 def _checked_truth(rec: PatientRecord, cohort: Cohort) -> list[Any]:
@@ -194,10 +216,12 @@ def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np
     centre_of[: c.n_eligible] = rng.permutation(labels)
     w = np.array([s.weight for s in styles])
     crf = np.array([s.format != "omop" for s in styles])
-    for i in range(c.n_eligible, c.n):
-        allowed = crf if c.reason[i] == "not_stage_iv_unresectable" and crf.any() else np.ones(len(styles), dtype=bool)
+    excluded = np.arange(c.n_eligible, c.n)
+    # a stage III patient has no M category to put in an OMOP database: CRF centres only
+    stage_iii = c.reason[excluded] == "not_stage_iv_unresectable"
+    for mask, allowed in ((~stage_iii, np.ones(len(styles), dtype=bool)), (stage_iii, crf if crf.any() else np.ones(len(styles), dtype=bool))):
         p = np.where(allowed, w, 0.0)
-        centre_of[i] = int(rng.choice(len(styles), p=p / p.sum()))
+        centre_of[excluded[mask]] = rng.choice(len(styles), size=int(mask.sum()), p=p / p.sum())
     return centre_of
 
 
@@ -261,7 +285,14 @@ def _write_centre(
     rng = stream(seed, f"defects:{style.centre_id}")
     if style.format in ("csv", "xlsx"):
         tables = crf_tables(records, r)
-        pending = inject_crf_defects(tables, r, rng, DEFECT_RATE, protected, DEFECT_KINDS, _extra_line_starts(records, subsequent))
+        # every kind at least once in the study: each CRF centre guarantees the kinds dealt to it
+        crf_ids = [s.centre_id for s in centre_styles() if s.format in ("csv", "xlsx")]
+        kinds = sorted(DEFECT_KINDS)
+        position = crf_ids.index(style.centre_id) if style.centre_id in crf_ids else -1
+        guaranteed = frozenset(kind for j, kind in enumerate(kinds) if j % len(crf_ids) == position or (j + 7) % len(crf_ids) == position)
+        pending = inject_crf_defects(
+            tables, r, rng, DEFECT_RATE, protected, DEFECT_KINDS, _extra_line_starts(records, subsequent), guaranteed
+        )
         if style.format == "csv":
             names = write_csv_tables(tables, r, folder)
             return list(names.values()), resolve(tables, pending, style.centre_id, names, xlsx=False)
@@ -285,78 +316,81 @@ def _chunks(keys: np.ndarray, size: int) -> Iterator[np.ndarray]:
         yield keys[start : start + size]
 
 
-#: What the large-study workers read (set before forking; they inherit it, nothing is pickled).
-_LARGE: dict[str, Any] = {}
+#: The plan a large-study worker rebuilt for itself (workers are spawned: nothing is pickled, and
+#: no thread pool of the parent is inherited half-alive, which fork would risk).
+_WORKER: dict[str, Any] = {}
 
 
-def _write_large_centre(c_idx: int) -> tuple[int, str]:
+def _worker_init(study: str, seed: int, total: int, out: str) -> None:
+    _WORKER["plan"] = _plan(study, seed, total, large=True)
+    _WORKER["out"] = Path(out)
+
+
+def _write_large_centre(c_idx: int) -> tuple[int, str, Calibration]:
     """Worker: one centre's OMOP database in chunks; its truth rows go to a part file."""
-    cohort, times, subsequent = _LARGE["cohort"], _LARGE["times"], _LARGE["subsequent"]
-    style: CentreStyle = _LARGE["styles"][c_idx]
-    out: Path = _LARGE["out"]
+    plan: _Plan = _WORKER["plan"]
+    cohort, times, subsequent = plan.cohort, plan.times, plan.subsequent
+    style = plan.styles[c_idx]
+    out: Path = _WORKER["out"]
     folder = out / style.centre_id
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     writer = OmopWriter(folder / "omop.duckdb", Renderer(style))
-    centre_of, numbers = _LARGE["centre_of"], _LARGE["numbers"]
-    keys = np.flatnonzero(centre_of == c_idx)
-    keys = keys[np.argsort(numbers[keys], kind="stable")]
+    keys = np.flatnonzero(plan.centre_of == c_idx)
+    keys = keys[np.argsort(plan.numbers[keys], kind="stable")]
     part = out / "_truth" / f".part-{c_idx:03d}.csv"
     with part.open("w", encoding="utf-8", newline="") as handle:
         truth = csv.writer(handle, lineterminator="\n")
         for chunk in _chunks(keys, CHUNK):
             for i in chunk.tolist():
-                rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(numbers[i])))
+                rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(plan.numbers[i])))
                 writer.add(rec)
                 truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
             writer.flush()
     writer.close()
-    return int(keys.shape[0]), str(part)
+    return int(keys.shape[0]), str(part), plan.calibration
 
 
-def _write_large(
-    out: Path,
-    cohort: Cohort,
-    times: Times,
-    subsequent: Subsequent,
-    styles: tuple[CentreStyle, ...],
-    centre_of: np.ndarray,
-    numbers: np.ndarray,
-    truth_handle: Any,
-    show: bool,
-) -> dict[str, list[str]]:
-    """Every centre as an OMOP database, in two worker processes, patients streamed in chunks."""
+def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) -> Path:
+    """Every centre as an OMOP database, written by two spawned workers in chunks."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     from rich.progress import Progress
 
-    _LARGE.update(cohort=cohort, times=times, subsequent=subsequent, styles=styles, centre_of=centre_of,
-                  numbers=numbers, out=out)
+    styles = centre_styles()
+    out.mkdir(parents=True, exist_ok=True)
+    truth_dir = out / "_truth"
+    truth_dir.mkdir(exist_ok=True)
+    (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
     parts: dict[int, str] = {}
-    try:
-        with Progress(disable=not show) as bar, ProcessPoolExecutor(
-            max_workers=WORKERS, mp_context=multiprocessing.get_context("fork")
-        ) as pool:
-            task = bar.add_task("writing OMOP centres", total=cohort.n)
-            # largest centres first, so the two workers finish together
-            order = sorted(range(len(styles)), key=lambda k: -int((centre_of == k).sum()))
-            futures = {pool.submit(_write_large_centre, k): k for k in order}
-            from concurrent.futures import as_completed
-
-            for future in as_completed(futures):
-                done, part = future.result()
-                parts[futures[future]] = part
-                bar.advance(task, done)
-    finally:
-        _LARGE.clear()
-    for k in range(len(styles)):
-        path = Path(parts[k])
-        with path.open(encoding="utf-8") as handle:
-            shutil.copyfileobj(handle, truth_handle)
-        path.unlink()
-    return {s.centre_id: ["omop.duckdb"] for s in styles}
+    calibration: Calibration | None = None
+    with Progress(disable=not show) as bar, ProcessPoolExecutor(
+        max_workers=WORKERS,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(study, seed, total, str(out)),
+    ) as pool:
+        task = bar.add_task("writing OMOP centres", total=total)
+        futures = {pool.submit(_write_large_centre, k): k for k in range(len(styles))}
+        for future in as_completed(futures):
+            done, part, calibration = future.result()
+            parts[futures[future]] = part
+            bar.advance(task, done)
+    with (truth_dir / "patients.csv").open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerow(TRUTH_COLUMNS)
+        for k in range(len(styles)):
+            path = Path(parts[k])
+            with path.open(encoding="utf-8") as part_handle:
+                shutil.copyfileobj(part_handle, handle)
+            path.unlink()
+    _write_defects(truth_dir / "defects.csv", [])
+    assert calibration is not None
+    _write_calibration(truth_dir / "calibration.csv", calibration, load_targets(study))
+    manifest = {"study": study, "centre": [{"id": s.centre_id, "country": s.country, "files": ["omop.duckdb"]} for s in styles]}
+    (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
+    return out
 
 
 def _write_defects(path: Path, defects: list[Defect]) -> None:

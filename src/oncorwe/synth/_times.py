@@ -29,6 +29,7 @@ IntArray = npt.NDArray[np.int64]
 PD_FIRST_SCAN = (28, 112)  # days: a PD patient's first scan (the progression) falls in this range
 MIN_SECOND_SCAN = 84  # an SD or responding patient progresses at a second scan at the earliest
 YEAR_DAYS = 12 * DAYS_PER_MONTH
+CALIBRATION_SAMPLE = 50_000
 
 
 def km_survival(time: npt.NDArray[np.float64], event: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -211,7 +212,8 @@ def _chemo_days(c: Cohort, t: dict[str, Any], z: npt.NDArray[np.float64], target
             lo = mid
         else:
             hi = mid
-    days = days.astype(np.int64)
+    max_days = round(max_weeks * DAYS_PER_WEEK)
+    days = np.minimum(days.astype(np.int64), max_days)
     if n >= 3:
         days[int(np.argmin(days))] = 0
         longest = int(np.argmax(upper))
@@ -230,9 +232,17 @@ def draw_times(
     admin = cutoff - c.index_day
     goal = {k: float(v) for k, v in targets["published"]["times"].items()}
     elig = c.eligible
-    sub = _subset(c, elig)
+    # a large study is calibrated on an evenly spaced sample of its eligible patients (the
+    # Kaplan-Meier figures of 50,000 patients already sit within a rounding step of the whole)
+    fit = elig.copy()
+    n_elig = int(elig.sum())
+    if n_elig > CALIBRATION_SAMPLE:
+        positions = np.flatnonzero(elig)
+        fit[:] = False
+        fit[positions[:: int(np.ceil(n_elig / CALIBRATION_SAMPLE))]] = True
+    sub = _subset(c, fit)
     groups = _masks(sub)
-    z_sub, u_sub, admin_sub = z[elig], u[elig], admin[elig]
+    z_sub, u_sub, admin_sub = z[fit], u[fit], admin[fit]
     k = dict.fromkeys(_KNOBS, 0.0)
     fig: dict[str, float] = {}
     converged = False
@@ -264,10 +274,27 @@ def draw_times(
                     converged = True
                     break
         k, fig = best, best_fig
+    everyone = sub
+    if n_elig > CALIBRATION_SAMPLE:
+        # a few more steps on everyone, from the knobs the sample found
+        everyone = _subset(c, elig)
+        masks = _masks(everyone)
+        best, best_miss = dict(k), np.inf
+        for step in range(1, 16):
+            fig = _figures(_realise(everyone, masks, z[elig], u[elig], admin[elig], k), masks)
+            miss = _miss(fig, goal)
+            if miss < best_miss:
+                best, best_miss = dict(k), miss
+            if miss == 0.0:
+                break
+            _update(k, fig, goal, 150 + step)
+        k = best
+        fig = _figures(_realise(everyone, masks, z[elig], u[elig], admin[elig], k), masks)
+        converged = best_miss == 0.0
     t_all = _realise(c, _masks(c), z, u, admin, k)
     chemo = np.zeros(c.n, dtype=np.int64)
     t_elig = {key: value[elig] for key, value in t_all.items()}
-    chemo[elig] = _chemo_days(sub, t_elig, z[elig], goal["chemo_duration_median_weeks"], goal["chemo_duration_max_weeks"])
+    chemo[elig] = _chemo_days(everyone, t_elig, z[elig], goal["chemo_duration_median_weeks"], goal["chemo_duration_max_weeks"])
     if (~elig).any():
         t_ex = {key: value[~elig] for key, value in t_all.items()}
         chemo[~elig] = np.minimum(
