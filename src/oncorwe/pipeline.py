@@ -56,10 +56,15 @@ class StageFailed(OncorweError):
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced: the report's path, the analysis result, per-stage timings (seconds)."""
+    """What a run produced: the report's path, the analysis result, per-stage timings (seconds).
+
+    ``analysis_table`` is the per-patient table the analyses ran on (patient-level, in memory only:
+    it is never written by the run) for a caller that wants to check or re-analyse it.
+    """
 
     report_path: Path
     analysis: analysis.AnalysisResult
+    analysis_table: pl.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     n_quarantined: int = 0
 
@@ -232,8 +237,8 @@ def run_study(
     }
     report_path = stage("report", lambda: report.run(result, out_dir, shareable=shareable, provenance=provenance))
     _write_timings(Path(out_dir), timings)
-    return RunResult(report_path=report_path, analysis=result, timings=timings,
-                     n_quarantined=model.quarantine.height)
+    return RunResult(report_path=report_path, analysis=result, analysis_table=endpoint_result.analysis_table,
+                     timings=timings, n_quarantined=model.quarantine.height)
 
 
 def _write_timings(out_dir: Path, timings: dict[str, float]) -> None:

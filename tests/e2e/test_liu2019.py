@@ -35,29 +35,45 @@ time_units = { PFS = "days", OS = "days", TimeToBR = "days" }
 codes = { best_response = { "MR" = "NE" } }
 """
 
-R_SCRIPT = """
+#: R on the per-patient table the pipeline analysed: every number of the analysis must equal R's.
+R_TABLE = """
+d <- tab
+d$ecog <- as.numeric(d$ecog)
+d$m1c <- as.integer(as.logical(d$m1c_or_worse))
+d$brain <- as.integer(as.logical(d$brain_metastases))
+d$sex <- relevel(factor(d$sex), ref = "female")
+rows <- list()
+for (ep in c("pfs", "os")) {
+  f <- as.formula(paste0("Surv(", ep, "_months, ", ep, "_event) ~ 1"))
+  tb <- summary(survfit(f, data = d))$table
+  rows[[ep]] <- data.frame(endpoint = ep, median = tb["median"], lower = tb["0.95LCL"], upper = tb["0.95UCL"],
+                           events = tb["events"])
+  sd <- survdiff(as.formula(paste0("Surv(", ep, "_months, ", ep, "_event) ~ m1c")), data = d)
+  put(paste0(ep, "_logrank"), data.frame(chisq = sd$chisq))
+  cf <- coxph(as.formula(paste0("Surv(", ep, "_months, ", ep, "_event) ~ ecog + m1c + brain + sex")), data = d)
+  put(paste0(ep, "_cox"), data.frame(hr = exp(coef(cf)), p = summary(cf)$coefficients[, "Pr(>|z|)"], n = cf$n))
+}
+put("medians", do.call(rbind, rows))
+"""
+
+#: R on the authors' raw table: what the pipeline derives from it (patients, responders, OS) must
+#: equal R's reading of the same file.
+R_RAW = """
 d <- liu
 d <- d[!is.na(d$Tx) & d$Tx != "", ]
 num <- function(x) suppressWarnings(as.numeric(as.character(x)))
-d$pfs <- num(d$PFS) / (365.25 / 12); d$os <- num(d$OS) / (365.25 / 12)
-d$pfs_event <- num(d$progressed); d$os_event <- num(d$dead)
+d$os <- num(d$OS) / (365.25 / 12); d$os_event <- num(d$dead)
 d$ecog <- num(d$Tx_Start_ECOG)
 d$m1c <- ifelse(num(d$Mstage) %in% c(0, 1, 2, 3), as.integer(num(d$Mstage) == 3), NA)
 d$brain <- num(d$Brain_Met)
 d$sex <- relevel(factor(ifelse(num(d$gender) == 1, "male", "female")), ref = "female")
-put("counts", data.frame(n = nrow(d), responders = sum(d$BR %in% c("CR", "PR"))))
-rows <- list()
-for (ep in c("pfs", "os")) {
-  fit <- survfit(as.formula(paste0("Surv(", ep, ", ", ep, "_event) ~ 1")), data = d)
-  tb <- summary(fit)$table
-  rows[[ep]] <- data.frame(endpoint = ep, median = tb["median"], lower = tb["0.95LCL"], upper = tb["0.95UCL"],
-                           events = tb["events"])
-  sd <- survdiff(as.formula(paste0("Surv(", ep, ", ", ep, "_event) ~ m1c")), data = d)
-  put(paste0(ep, "_logrank"), data.frame(chisq = sd$chisq))
-  cf <- coxph(as.formula(paste0("Surv(", ep, ", ", ep, "_event) ~ ecog + m1c + brain + sex")), data = d)
-  put(paste0(ep, "_cox"), data.frame(hr = exp(coef(cf)), n = cf$n))
-}
-put("medians", do.call(rbind, rows))
+put("counts", data.frame(n = nrow(d), responders = sum(d$BR %in% c("CR", "PR")),
+                         progressed = sum(num(d$progressed) == 1, na.rm = TRUE)))
+tb <- summary(survfit(Surv(os, os_event) ~ 1, data = d))$table
+put("os", data.frame(median = tb["median"], lower = tb["0.95LCL"], upper = tb["0.95UCL"], events = tb["events"]))
+put("os_logrank", data.frame(chisq = survdiff(Surv(os, os_event) ~ m1c, data = d)$chisq))
+cf <- coxph(Surv(os, os_event) ~ ecog + m1c + brain + sex, data = d)
+put("os_cox", data.frame(hr = exp(coef(cf)), n = cf$n))
 """
 
 
@@ -70,6 +86,7 @@ def _close(a: float | None, b: float | None, tol: float = 1e-6) -> bool:
 @dataclass(frozen=True)
 class LiuRun:
     analysis: AnalysisResult
+    table: pl.DataFrame
     report_path: Path
 
 
@@ -81,44 +98,72 @@ def liu_run(liu2019_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> LiuR
         (study / "centres.toml").write_text(CENTRES_TOML, encoding="utf-8")
         result = run_study(protocol_ref=PROTOCOL, data_dir=study, out_dir=study / "report")
         result.analysis.write(study / "analysis")
+        result.analysis_table.write_parquet(study / "analysis_table.parquet")
 
     study = produce_once(tmp_path_factory, "liu2019", make)  # one run shared by the xdist workers
-    return LiuRun(AnalysisResult.read(study / "analysis"), study / "report" / "report.html")
+    return LiuRun(AnalysisResult.read(study / "analysis"), pl.read_parquet(study / "analysis_table.parquet"),
+                  study / "report" / "report.html")
 
 
 @pytest.fixture(scope="module")
-def r_liu(liu2019_dir: Path) -> dict[str, pl.DataFrame]:
+def r_table(liu_run: LiuRun) -> dict[str, pl.DataFrame]:
+    columns = ["pfs_months", "pfs_event", "os_months", "os_event", "ecog", "m1c_or_worse", "brain_metastases", "sex"]
+    outputs = ("medians", "pfs_logrank", "os_logrank", "pfs_cox", "os_cox")
+    return run_r(R_TABLE, inputs={"tab": liu_run.table.select(columns)}, outputs=outputs)
+
+
+@pytest.fixture(scope="module")
+def r_raw(liu2019_dir: Path) -> dict[str, pl.DataFrame]:
     raw = pl.read_csv(liu2019_dir / TSV, separator="\t", infer_schema_length=0)
     raw = raw.rename({"gender (Male=1, Female=0)": "gender", "Mstage (IIIC=0, M1a=1, M1b=2, M1c=3)": "Mstage"})
     columns = ["Tx", "BR", "PFS", "OS", "progressed", "dead", "Tx_Start_ECOG", "Mstage", "Brain_Met", "gender"]
-    outputs = ("counts", "medians", "pfs_logrank", "os_logrank", "pfs_cox", "os_cox")
-    return run_r(R_SCRIPT, inputs={"liu": raw.select(columns)}, outputs=outputs)
+    return run_r(R_RAW, inputs={"liu": raw.select(columns)}, outputs=("counts", "os", "os_logrank", "os_cox"))
 
 
-def test_liu_response_and_survival_equal_r(liu_run: LiuRun, r_liu: dict[str, pl.DataFrame]) -> None:
+def _overall(result: AnalysisResult, endpoint: str) -> dict[str, object]:
+    return result["survival_summary"].filter((pl.col("endpoint") == endpoint)
+                                             & (pl.col("group_var") == "overall")).row(0, named=True)
+
+
+def test_liu_analysis_equals_r_on_the_analysed_table(liu_run: LiuRun, r_table: dict[str, pl.DataFrame]) -> None:
     result = liu_run.analysis
-    counts = r_liu["counts"].row(0, named=True)
-    assert result.info["n_patients"] == counts["n"]
-    orr = result["response"].filter((pl.col("group_var") == "overall") & (pl.col("category") == "ORR")).row(0, named=True)
-    assert orr["n"] == counts["responders"]
-    for r_row in r_liu["medians"].iter_rows(named=True):
-        mine = result["survival_summary"].filter((pl.col("endpoint") == r_row["endpoint"])
-                                                 & (pl.col("group_var") == "overall")).row(0, named=True)
+    for r_row in r_table["medians"].iter_rows(named=True):
+        mine = _overall(result, r_row["endpoint"])
         assert mine["events"] == r_row["events"]
         assert _close(mine["median"], r_row["median"]), (mine, r_row)
         assert _close(mine["median_lower"], r_row["lower"]) and _close(mine["median_upper"], r_row["upper"])
         lr = result["logrank"].filter((pl.col("endpoint") == r_row["endpoint"]) & (pl.col("group_var") == "m1c_or_worse"))
-        assert _close(lr["chisq"][0], r_liu[f"{r_row['endpoint']}_logrank"]["chisq"][0])
-
-
-def test_liu_cox_equals_coxph(liu_run: LiuRun, r_liu: dict[str, pl.DataFrame]) -> None:
+        assert _close(lr["chisq"][0], r_table[f"{r_row['endpoint']}_logrank"]["chisq"][0])
     for endpoint in ("pfs", "os"):
-        mine = liu_run.analysis["cox"].filter(pl.col("endpoint") == endpoint)["hazard_ratio"].to_list()
-        theirs = r_liu[f"{endpoint}_cox"]["hr"].to_list()
-        assert len(mine) == len(theirs)
-        assert all(_close(a, b, 1e-5) for a, b in zip(mine, theirs, strict=True)), (mine, theirs)
-        model = liu_run.analysis["cox_models"].filter(pl.col("endpoint") == endpoint).row(0, named=True)
-        assert model["n"] == r_liu[f"{endpoint}_cox"]["n"][0]
+        mine = result["cox"].filter(pl.col("endpoint") == endpoint)
+        theirs = r_table[f"{endpoint}_cox"]
+        assert mine.height == theirs.height == 4
+        for (hr, p), r_row in zip(mine.select("hazard_ratio", "p_value").rows(), theirs.iter_rows(named=True), strict=True):
+            assert _close(hr, r_row["hr"], 1e-5) and _close(p, r_row["p"], 1e-4), r_row
+        model = result["cox_models"].filter(pl.col("endpoint") == endpoint).row(0, named=True)
+        assert model["n"] == theirs["n"][0]
+
+
+def test_liu_pipeline_equals_r_on_the_raw_table(liu_run: LiuRun, r_raw: dict[str, pl.DataFrame]) -> None:
+    """From the authors' file through every stage: patients, responders (MR is no response), OS."""
+    result = liu_run.analysis
+    counts = r_raw["counts"].row(0, named=True)
+    assert result.info["n_patients"] == counts["n"] == 144
+    orr = result["response"].filter((pl.col("group_var") == "overall") & (pl.col("category") == "ORR")).row(0, named=True)
+    assert orr["n"] == counts["responders"]
+    os_mine, os_r = _overall(result, "os"), r_raw["os"].row(0, named=True)
+    assert os_mine["events"] == os_r["events"]
+    assert _close(os_mine["median"], os_r["median"]) and _close(os_mine["median_lower"], os_r["lower"])
+    assert _close(os_mine["median_upper"], os_r["upper"])
+    lr = result["logrank"].filter((pl.col("endpoint") == "os") & (pl.col("group_var") == "m1c_or_worse"))
+    assert _close(lr["chisq"][0], r_raw["os_logrank"]["chisq"][0])
+    hr = result["cox"].filter(pl.col("endpoint") == "os")["hazard_ratio"].to_list()
+    assert all(_close(a, b, 1e-5) for a, b in zip(hr, r_raw["os_cox"]["hr"].to_list(), strict=True))
+    # PFS events: the authors' progressions plus deaths without progression (PFS counts death).
+    pfs = _overall(result, "pfs")
+    died_first = liu_run.table.filter((pl.col("pfs_event") == 1) & (pl.col("pfs_months") == pl.col("os_months"))
+                                      & (pl.col("os_event") == 1))
+    assert pfs["events"] >= counts["progressed"] and pfs["events"] <= counts["progressed"] + died_first.height
 
 
 def test_liu_report_written(liu_run: LiuRun) -> None:
