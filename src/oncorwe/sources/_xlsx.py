@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from oncorwe.errors import SourceError
-from oncorwe.sources._tables import RawTable
+from oncorwe.sources._tables import BadRow, RawTable
 
 __all__ = ["cell_text", "read_workbook"]
 
@@ -130,8 +130,6 @@ def _sheet_table(
             continue
         rows.append(tuple(padded[:width]))
         numbers.append(data_row)
-    from oncorwe.sources._tables import BadRow
-
     bad = tuple(
         BadRow(n, "\t".join("" if c is None else c for c in cells), "cells beyond the header's last column")
         for n, cells in overflow
