@@ -15,8 +15,10 @@ that this module hides:
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -61,8 +63,8 @@ def connect_spark(
         (Spark allows one per JVM), whatever ``master`` says.
     warehouse
         Where managed tables (materialised intermediate results) are written. Default:
-        ``$ONCORWE_SPARK_WAREHOUSE``, else a new folder under the system temporary folder, so a run
-        never leaves a ``spark-warehouse/`` in the working directory.
+        ``$ONCORWE_SPARK_WAREHOUSE``, else a new folder under the system temporary folder, deleted
+        when the process exits, so a run never leaves a ``spark-warehouse/`` behind.
     config
         Further Spark settings (``spark.driver.memory``, ``spark.sql.shuffle.partitions``, ...);
         they override the defaults below.
@@ -86,10 +88,12 @@ def connect_spark(
         "spark.driver.host": "127.0.0.1",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
-        "spark.sql.warehouse.dir": warehouse
-        or os.environ.get("ONCORWE_SPARK_WAREHOUSE")
-        or tempfile.mkdtemp(prefix="oncorwe-spark-warehouse-"),
+        "spark.sql.warehouse.dir": warehouse or os.environ.get("ONCORWE_SPARK_WAREHOUSE") or "",
     }
+    if not settings["spark.sql.warehouse.dir"]:
+        made = tempfile.mkdtemp(prefix="oncorwe-spark-warehouse-")
+        atexit.register(shutil.rmtree, made, ignore_errors=True)
+        settings["spark.sql.warehouse.dir"] = made
     settings.update(config or {})
     builder = SparkSession.builder.master(master).appName("oncorwe")
     for key, value in settings.items():
@@ -136,14 +140,23 @@ def upload(con: Any, name: str, data: Any, *, temp: bool = False) -> Any:
     return con.create_table(name, arrow, temp=temp, overwrite=True)
 
 
-def materialise(con: Any, expr: Any, name: str) -> Any:
+def materialise(con: Any, expr: Any, name: str, *, temp: bool = False) -> Any:
     """Run the Ibis expression ``expr`` inside ``con`` and store its rows as table ``name``.
 
     This is ``CREATE TABLE name AS SELECT ...`` in the engine: no row passes through Python. Later
     expressions over the returned table read the stored rows instead of recomputing the query.
+    ``temp=True`` makes a table of the session (dropped when the connection closes). Spark has no
+    temporary tables: there the rows are written as a managed table of the session's warehouse
+    folder (Parquet), which :func:`drop_scratch` removes and which :func:`connect_spark` deletes at
+    exit when it made the folder. (Keeping them in the session instead fails: ``cache`` keeps each
+    step's whole query plan, which grows with every step until the driver runs out of memory, and
+    Spark 4.0's optimiser fails on queries joining a ``localCheckpoint`` relation with itself:
+    ``key not found: patient_id#40``.)
     """
     _checked(name)
-    return con.create_table(name, expr, overwrite=True)
+    if temp and backend_name(con) == "pyspark":
+        temp = False
+    return con.create_table(name, expr, temp=temp, overwrite=True)
 
 
 def scratch_tables(con: Any) -> list[str]:
