@@ -7,8 +7,7 @@ from pathlib import Path
 
 import openpyxl
 import polars as pl
-
-from conftest import decode
+from synth_raw import decode
 
 KINDS = {"unparseable_date", "end_before_start", "progression_before_chemo", "unknown_drug", "unknown_response", "shifted_row", "duplicated_row"}
 

@@ -11,8 +11,7 @@ import duckdb
 import openpyxl
 import pandas as pd
 import polars as pl
-
-from conftest import decode, parse_date, read_delimited
+from synth_raw import decode, parse_date, read_delimited
 
 HERE = Path(__file__).resolve().parent
 
