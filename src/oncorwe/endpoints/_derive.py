@@ -90,6 +90,14 @@ def analysis_expressions(
     patients, assessments, events = tables["patients"], tables["assessments"], tables["events"]
     idx = index.select("patient_id", "centre_id", "index_date", "index_line", "ici_failure_sources")
     idx = idx.mutate(next_number=idx.index_line + 1)
+    t = _with_lines(con, idx, lines)
+    t = _with_responses(con, t, assessments, events, protocol)
+    t = _with_time_to_event(con, t, idx, assessments, events, protocol)
+    return _analysis(t, patients), _trace(t)
+
+
+def _with_lines(con: Any, idx: ir.Table, lines: ir.Table) -> ir.Table:
+    """Index line, next line, prior ICI, and the subsequent therapy's class and counted line."""
     index_line = _line(lines, idx, "index_line", "ix_")
     t = idx.join(index_line, "patient_id").select(
         idx, *(index_line[c] for c in index_line.columns if c != "patient_id")
@@ -131,9 +139,13 @@ def analysis_expressions(
     sub_next = _line(lines, t, "counted_next", "sn_")
     t = t.left_join(sub_line, "patient_id").select(t, sb_start=sub_line.sb_start_date, sb_sources=sub_line.sb_sources)
     t = t.left_join(sub_next, "patient_id").select(t, sn_start=sub_next.sn_start_date)
-    t = materialise(con, t)
+    return materialise(con, t)
 
-    # Responses: index line (to the next line), subsequent line (to the line after it).
+
+def _with_responses(
+    con: Any, t: ir.Table, assessments: ir.Table, events: ir.Table, protocol: Protocol
+) -> ir.Table:
+    """Best overall response of the index line (to the next line) and of the subsequent line."""
     index_windows = t.select(patient_id="patient_id", window_start="index_date", window_stop="nx_start_date")
     response = best_overall_response(con, index_windows, assessments, events, protocol.response)
     t = t.join(response, "patient_id").select(t, *(response[c] for c in response.columns if c != "patient_id"))
@@ -145,9 +157,13 @@ def analysis_expressions(
     t = t.left_join(sub_response, "patient_id").select(
         t, subsequent_best_response=sub_response.best_response
     )
-    t = materialise(con, t)
+    return materialise(con, t)
 
-    # Time to event.
+
+def _with_time_to_event(
+    con: Any, t: ir.Table, idx: ir.Table, assessments: ir.Table, events: ir.Table, protocol: Protocol
+) -> ir.Table:
+    """PFS and OS dates, events and the records they come from."""
     after_index = idx.select("patient_id", "index_date")
     pd_scans = _dated(assessments, "assessment_date", (assessments.kind == "timepoint") & (assessments.response == "PD"))
     prog = _dated(events, "event_date", events.event_type == "progression")
@@ -193,8 +209,8 @@ def analysis_expressions(
         os_date=os_date,
         os_sources=os_sources,
     )
-    t = materialise(con, t)
-    return _analysis(t, patients), _trace(t)
+    return materialise(con, t)
+
 
 
 def _months(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingValue:
