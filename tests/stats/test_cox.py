@@ -433,3 +433,14 @@ def test_single_level_categorical_is_a_constant_covariate() -> None:
     frame = _small().with_columns(arm=pl.lit("a"))
     with pytest.raises(ConvergenceError, match=r"column 'arm' has a single level 'a'"):
         cox_ph(frame, duration="time", event="event", covariates=["age", "arm"])
+
+
+def test_same_input_gives_identical_results() -> None:
+    frame = _random_ties(7, 400)
+    kwargs = {"duration": "time", "event": "event", "covariates": ["x1", "x2", "group"], "strata": "site",
+              "cluster": "id"}
+    first = cox_ph(frame, **kwargs)  # type: ignore[arg-type]
+    second = cox_ph(frame.clone(), **kwargs)  # type: ignore[arg-type]
+    assert first.to_dict() == second.to_dict()
+    assert first.to_frame().equals(second.to_frame())
+    assert proportional_hazards_test(first) == proportional_hazards_test(second)
