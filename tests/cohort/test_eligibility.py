@@ -174,8 +174,11 @@ def test_without_the_ici_failure_criterion_the_first_index_class_line_is_the_ind
     s.drug("a:1", "nivolumab", D(2013, 6, 1), D(2013, 9, 1))
     con = store.connect(None)
     store.write_model(con, s.model())
-    got = cohort.run(con, proto).index.row(0, named=True)
+    first = cohort.run(con, proto)
+    got = first.index.row(0, named=True)
     assert (got["index_date"], got["index_line"], got["ici_line"]) == (D(2013, 6, 1), 2, None)
+    flags = first.lines.sort("line_number").select("has_index_class", "has_chemotherapy", "regimen_class").rows()
+    assert flags == [(False, True, None), (True, False, "other")]
     s.patient("a:2")  # nothing to index on, and no criterion excludes them
     store.write_model(con, s.model())
     with pytest.raises(DataError, match=r"a:2 passes every criterion .* no anti_pd1 line"):

@@ -116,6 +116,8 @@ def test_regimen_classes_follow_the_protocol_precedence(result: CohortResult) ->
     combined = result.lines.filter(pl.col("ingredients") == "dabrafenib+dacarbazine")
     assert combined["has_non_chemotherapy"].to_list() == [True]
     assert combined["chemo_ingredients"].to_list() == ["dacarbazine"]
+    assert combined["has_other_than_index_class"].to_list() == [True]
+    assert combined["has_index_class"].to_list() == combined["has_chemotherapy"].to_list() == [True]
 
 
 def test_lines_are_numbered_per_patient_and_patients_do_not_mix(result: CohortResult) -> None:

@@ -47,7 +47,7 @@ def _progression_evidence(assessments: ir.Table, events: ir.Table) -> ir.Table:
 def _index_lines(lines: ir.Table, assessments: ir.Table, events: ir.Table, protocol: Protocol) -> ir.Table:
     """Per patient with an ICI failure: the index line, the failed ICI line and the failure date."""
     ici = lines.filter(lines.has_ici)
-    chemo = lines.filter(lines.has_chemotherapy)
+    chemo = lines.filter(lines.has_index_class)
     pairs = ici.join(
         chemo, (ici.patient_id == chemo.patient_id) & (chemo.start_date > ici.start_date)
     ).select(
@@ -90,7 +90,7 @@ def _index_lines(lines: ir.Table, assessments: ir.Table, events: ir.Table, proto
 def _first_index_lines(lines: ir.Table) -> ir.Table:
     """Per patient the first line holding the index class, for protocols without an ICI failure."""
     first = ibis.window(group_by=lines.patient_id, order_by=lines.start_date)
-    ranked = lines.filter(lines.has_chemotherapy).mutate(rank=ibis.row_number().over(first))
+    ranked = lines.filter(lines.has_index_class).mutate(rank=ibis.row_number().over(first))
     return ranked.filter(ranked["rank"] == 0).select(
         patient_id="patient_id",
         index_date="start_date",
@@ -106,9 +106,9 @@ def evaluate(tables: dict[str, ir.Table], lines: ir.Table, protocol: Protocol) -
     when eligible) and, when there was an ICI failure, the index line (columns
     :data:`ELIGIBILITY_COLUMNS`)."""
     patients = tables["patients"]
-    per_line = lines.group_by("patient_id").aggregate(any_chemo=lines.has_chemotherapy.any())
+    per_line = lines.group_by("patient_id").aggregate(any_chemo=lines.has_index_class.any())
     ici = lines.filter(lines.has_ici)
-    chemo = lines.filter(lines.has_chemotherapy)
+    chemo = lines.filter(lines.has_index_class)
     ici_first = (
         ici.join(chemo, (ici.patient_id == chemo.patient_id) & (ici.start_date < chemo.start_date))
         .select(patient_id=ici.patient_id)

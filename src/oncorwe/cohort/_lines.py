@@ -34,12 +34,14 @@ LINE_COLUMNS = (
     "chemo_ingredients",
     "drug_classes",
     "regimen_class",
+    "has_index_class",
     "has_chemotherapy",
     "has_ici",
     "has_anti_pd1",
     "has_anti_ctla4",
     "has_braf_mek",
     "has_non_chemotherapy",
+    "has_other_than_index_class",
     "end_reason",
     "sources",
 )
@@ -175,17 +177,19 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
 def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
     """One row per line: dates, ingredients, classes, regimen class and why the line ended."""
     a = assigned
-    is_chemo = a.drug_class == protocol.exposure.index_class
+    # The index class is chemotherapy in the flagship study; a first-line ICI study indexes on anti_pd1.
+    is_index = a.drug_class == protocol.exposure.index_class
+    is_chemo = a.drug_class == "chemotherapy"
     ici = list(protocol.exposure.ici_classes)
     flags: dict[str, Any] = {}
     for i, regimen in enumerate(protocol.regimen_classes):
         allowed = sorted({name for group in regimen.all_of for name in group})
-        holds = [(is_chemo & a.ingredient.isin(group)).any() for group in regimen.all_of]
+        holds = [(is_index & a.ingredient.isin(group)).any() for group in regimen.all_of]
         condition = holds[0]
         for extra in holds[1:]:
             condition = condition & extra
         if regimen.only:
-            condition = condition & ~(is_chemo & ~a.ingredient.isin(allowed)).any()
+            condition = condition & ~(is_index & ~a.ingredient.isin(allowed)).any()
         flags[f"rc_{i}"] = condition
     lines = a.group_by("patient_id", "line_number").aggregate(
         start_date=a.start_date.min(),
@@ -193,22 +197,24 @@ def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
         ingredients=a.ingredient.collect(distinct=True).sort().join("+"),
         chemo_ingredients=a.ingredient.collect(distinct=True, where=is_chemo).sort().join("+"),
         drug_classes=a.drug_class.collect(distinct=True).sort().join("+"),
+        has_index_class=is_index.any(),
         has_chemotherapy=is_chemo.any(),
         has_ici=a.drug_class.isin(ici).any(),
         has_anti_pd1=(a.drug_class == "anti_pd1").any(),
         has_anti_ctla4=(a.drug_class == "anti_ctla4").any(),
         has_braf_mek=(a.drug_class == "braf_mek").any(),
         has_non_chemotherapy=(~is_chemo).any(),
+        has_other_than_index_class=(~is_index).any(),
         sources=a.source.collect(distinct=True).sort().join("; "),
         **flags,
     )
     branches = [
-        (lines.has_chemotherapy & lines[f"rc_{i}"], ibis.literal(regimen.name))
+        (lines.has_index_class & lines[f"rc_{i}"], ibis.literal(regimen.name))
         for i, regimen in enumerate(protocol.regimen_classes)
     ]
     regimen_class = ibis.cases(
         *branches,
-        (lines.has_chemotherapy, ibis.literal(protocol.other_regimen_class)),
+        (lines.has_index_class, ibis.literal(protocol.other_regimen_class)),
         else_=ibis.null("string"),
     )
     lines = lines.mutate(regimen_class=regimen_class).drop(*flags)

@@ -251,7 +251,7 @@ def _analysis(t: ir.Table, patients: ir.Table) -> ir.Table:
         "prior_anti_pd1": t.prior_pd1.fill_null(False),
         "regimen_class": t.ix_regimen_class,
         "regimen_ingredients": t.ix_ingredients,
-        "combined_with_targeted_or_immuno": t.ix_has_non_chemotherapy,
+        "combined_with_targeted_or_immuno": t.ix_has_other_than_index_class,
         "best_response": t.best_response,
         "best_response_source": t.best_response_source,
         "responder": responder,
