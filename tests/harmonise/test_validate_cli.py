@@ -48,3 +48,12 @@ def test_an_ambiguous_date_column_exits_2_with_one_line_naming_centre_file_colum
     assert "xx-one" in lines[0] and "patients.csv" in lines[0] and "'diagnosis_date'" in lines[0]
     assert 'date_order = "DMY"' in lines[0]
     assert "Traceback" not in stderr
+
+
+def test_validate_writes_byte_identical_files_for_the_same_input(tmp_path: Path) -> None:
+    study = write_study(tmp_path / "study")
+    for out in ("a", "b"):
+        result = CliRunner().invoke(app, ["validate", str(study), "--out", str(tmp_path / out)])
+        assert result.exit_code == 0, result.output
+    for name in ("reconciliation.csv", "quarantine.csv", "column_map.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
