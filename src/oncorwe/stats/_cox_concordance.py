@@ -49,7 +49,7 @@ class _WaveletMatrix:
         self.n_bits = n_bits
         self.zeros_prefix: list[npt.NDArray[np.int32]] = []
         self.n_zeros: list[int] = []
-        current = seq
+        current = seq.astype(np.int32)  # codes < 2^31; int32 halves the memory traffic
         for level in range(n_bits - 1, -1, -1):
             bit = ((current >> level) & 1).astype(bool)
             prefix = np.zeros(current.size + 1, dtype=np.int32)
