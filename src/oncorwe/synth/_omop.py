@@ -97,7 +97,8 @@ class OmopWriter:
         if path.exists():
             path.unlink()
         # one thread and no adaptive compression: the file's bytes must repeat run after run
-        self.con = duckdb.connect(str(path), config={"threads": 1})
+        # a bounded buffer pool: two writers stream a million patients in well under 2 GiB
+        self.con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "256MB"})
         self.con.execute("SET force_compression = 'uncompressed'")
         self.con.execute(ddl())
         self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)

@@ -13,8 +13,6 @@ import math
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
-import numpy as np
-
 from oncorwe.synth._baseline import EPOCH, Cohort
 from oncorwe.synth._config import SUBSTITUTES, CentreStyle
 from oncorwe.synth._subsequent import Subsequent
@@ -240,7 +238,7 @@ def _birth_year(index: int, age: float) -> int:
 
 
 def _ldh(ratio: float, style: CentreStyle) -> float | None:
-    if not np.isfinite(ratio):
+    if not math.isfinite(ratio):
         return None
     if style.ldh_unit == "U/L":
         return float(round(ratio * style.ldh_uln))

@@ -33,7 +33,7 @@ __all__ = ["LARGE_STUDY", "generate_study"]
 
 #: From this many records on, every centre writes OMOP only, streamed in chunks.
 LARGE_STUDY = 20_000
-CHUNK = 25_000
+CHUNK = 10_000
 WORKERS = 2
 DEFECT_RATE = 0.035
 DEFECT_KINDS = frozenset(
