@@ -58,6 +58,8 @@ PATIENT_FIELDS = (
 )
 _ANALYSIS_READY = ("best_response", "pfs_time", "os_time")
 _DEFAULT_INDEX = dt.date(2000, 1, 1)
+_DATE_SHAPES = {"YMD": "year-month-day", "DMY": "day-month-year", "MDY": "month-day-year",
+                "SERIAL": "Excel day numbers"}
 _OTHER_WORDS = {"other", "andere", "sonstige", "autre", "altro", "anders", "overig"}
 #: above this an LDH value can only be in U/L (µkat/L values of living patients stay far below)
 _LDH_UL_ONLY_ABOVE = 50.0
@@ -247,8 +249,8 @@ class _TableRows:
             if text is None:
                 return None
             if position in self.dates and result.dates[self._i] is None:
-                expected = result.order or "a date"
-                raise CellError(f"expected a date ({expected} like the rest of the column)")
+                shape = _DATE_SHAPES.get(result.order or "", "a date")
+                raise CellError(f"expected a valid date written like the rest of the column ({shape})")
             return result.dates[self._i]
         if text is None:
             return None
