@@ -7,15 +7,17 @@ The mapping, table by table:
 
 - patients: ``person`` (gender concept 8507/8532, year of birth, ``person_source_value`` as the
   centre's own id, else ``person_id``); diagnosis date = the earliest melanoma condition (concept
-  141232, or a source value naming melanoma); M category from Cancer Modifier measurements
+  141232, or a source value or concept name naming melanoma), primary site from its source value or
+  concept name; M category from Cancer Modifier measurements
   (M1a 1635100, M1b 1634463, M1c 1635519/1635338, M1d 1634064: the highest recorded); stage IV when a
-  distant-metastasis category is recorded; brain metastases from "Metastasis to brain" (36768862),
+  distant-metastasis category or "Metastatic malignant neoplasm" (432851) is recorded; brain metastases from "Metastasis to brain" (36768862),
   false when absent; ECOG (36305384, 4308014) and LDH (3016436, with ``range_high`` as the upper limit
   of normal; µkat/L converted to U/L) from the earliest measurement; BRAF from a measurement whose
   source value names BRAF, by the words of its ``value_source_value``.
-- drug_exposures: one row per ``drug_exposure`` row; the ingredient by ``drug_concept_id``, else by
-  the words of ``drug_source_value`` (the caller passes both lookups; unknown drugs get a null
-  ingredient, which harmonisation quarantines).
+- drug_exposures: one row per ``drug_exposure`` row; the ingredient by a standard
+  ``drug_concept_id`` (below 2,000,000,000: local ids mean nothing outside their site), else by the
+  words of ``drug_source_value``, else by the local concept's name in ``concept`` (the caller passes
+  the lookups; unknown drugs get a null ingredient, which harmonisation quarantines).
 - assessments: measurements whose source value names a response (RECIST), by their value words.
 - events: ``death`` (death), Disease Progression episodes (32677: progression), the end of each
   ``observation_period`` (last contact).
