@@ -6,6 +6,7 @@ import math
 
 __all__ = [
     "CATEGORY_LABELS",
+    "SPLIT_LABELS",
     "fmt_ci",
     "fmt_count_pct",
     "fmt_num",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from oncorwe.report._format import (
+    SPLIT_LABELS,
     fmt_ci,
     fmt_count_pct,
     fmt_num,
@@ -152,8 +153,12 @@ def survival_display(summary: pl.DataFrame, rates: pl.DataFrame, logrank: pl.Dat
             shown_tests.add(r["group_var"])
             lr = logrank.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == r["group_var"]))
             test = fmt_p(lr["p_value"][0]) if lr.height else "\u2013"
-        name = (group_label(r["group"]) if r["group_var"] == "overall" else
-                f"{variable_label(r['group_var'])}: {split_label(r['group_var'], r['group'])}")
+        if r["group_var"] == "overall":
+            name = group_label(r["group"])
+        elif (r["group_var"], r["group"]) in SPLIT_LABELS:
+            name = SPLIT_LABELS[(r["group_var"], r["group"])]  # already says what the group is
+        else:
+            name = f"{variable_label(r['group_var'])}: {split_label(r['group_var'], r['group'])}"
         rows.append((name, str(r["n"]), str(r["events"]), fmt_ci(r["median"], r["median_lower"], r["median_upper"]),
                      *rate_cells, test))
         classes.append("heading" if r["group_var"] == "overall" else "")
