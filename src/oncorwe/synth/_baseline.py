@@ -22,7 +22,7 @@ __all__ = ["EPOCH", "Cohort", "day_number", "draw_cohort", "stream"]
 
 EPOCH = dt.date(1970, 1, 1)
 RESPONSES = ("CR", "PR", "SD", "PD", "NE")
-N_UNIFORMS = 48
+N_UNIFORMS = 24  # the timeline builder uses u[0] .. u[21]
 
 
 def day_number(value: dt.date) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import shutil
@@ -322,8 +323,14 @@ _WORKER: dict[str, Any] = {}
 
 
 def _worker_init(study: str, seed: int, total: int, out: str) -> None:
+    import ctypes
+    import gc
+
     _WORKER["plan"] = _plan(study, seed, total, large=True)
     _WORKER["out"] = Path(out)
+    gc.collect()
+    with contextlib.suppress(OSError):  # hand the calibration's freed heap back (glibc): two workers fit
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _write_large_centre(c_idx: int) -> tuple[int, str, Calibration]:

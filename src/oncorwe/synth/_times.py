@@ -337,5 +337,6 @@ def _update(k: dict[str, float], fig: dict[str, float], goal: dict[str, float], 
 
 
 def _subset(c: Cohort, mask: npt.NDArray[np.bool_]) -> Cohort:
-    arrays = {name: getattr(c, name)[mask] for name in c.__dataclass_fields__ if name != "n_eligible"}
-    return Cohort(n_eligible=int(mask.sum()), **arrays)
+    # the per-patient uniforms of the timelines are not needed for times: not copied
+    arrays = {name: getattr(c, name)[mask] for name in c.__dataclass_fields__ if name not in ("n_eligible", "uniforms")}
+    return Cohort(n_eligible=int(mask.sum()), uniforms=c.uniforms[:0], **arrays)
