@@ -9,7 +9,6 @@ command line can tell bad input (exit code 2) from a failed analysis (exit code 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -69,14 +68,6 @@ class RunResult:
     n_quarantined: int = 0
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def hash_inputs(data_dir: Path | None, omop: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Every input the run reads: ``centres.toml``, each listed centre's folder and listed files,
     and OMOP databases given as files; file names relative to the study folder, sizes, sha256.
@@ -106,12 +97,12 @@ def hash_inputs(data_dir: Path | None, omop: Sequence[str] = ()) -> list[dict[st
     records = []
     for path in sorted(paths):
         name = path.relative_to(root).as_posix() if root is not None else path.name
-        records.append({"file": name, "bytes": path.stat().st_size, "sha256": _sha256(path)})
+        records.append({"file": name, "bytes": path.stat().st_size, "sha256": report.file_sha256(path)})
     for spec in omop:
         uri = spec.split("=", 1)[-1].split("#", 1)[0]
         omop_entry: dict[str, Any] = {"omop": _redact(spec)}
         if Path(uri).is_file():
-            omop_entry.update(bytes=Path(uri).stat().st_size, sha256=_sha256(Path(uri)))
+            omop_entry.update(bytes=Path(uri).stat().st_size, sha256=report.file_sha256(Path(uri)))
         records.append(omop_entry)
     return records
 

@@ -40,6 +40,7 @@ from oncorwe.report._tables import DisplayTable
 
 __all__ = [
     "REPORT_FILE",
+    "file_sha256",
     "forest_figure",
     "km_figure",
     "package_versions",
@@ -144,7 +145,8 @@ def _template() -> jinja2.Template:
     return env.from_string(_resource("report.html.j2"))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (hex), read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -161,7 +163,7 @@ def _write_manifest(folder: Path, info: Mapping[str, Any], shareable: bool,
         "analysis": dict(info),
         "provenance": dict(provenance or {}),
         "versions": package_versions(),
-        "outputs": [{"file": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)}
+        "outputs": [{"file": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size, "sha256": file_sha256(p)}
                     for p in files],
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n",
