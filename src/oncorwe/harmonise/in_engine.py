@@ -96,9 +96,8 @@ def _reason_words(exposures: ir.Table, vocab: Vocabulary) -> pl.DataFrame:
     )
 
 
-def _centre(con: Any, source: OmopInEngine, lookups: dict[str, Any], reason_table: ir.Table | None) -> tuple[dict[str, ir.Table], list[ir.Table]]:
-    mapped = omop_source.canonical_tables(con, centre_id=source.centre_id, file=source.file,
-                                          database=source.database, **lookups)
+def _centre(mapped: dict[str, ir.Table], source: OmopInEngine,
+            reason_table: ir.Table | None) -> tuple[dict[str, ir.Table], ir.Table]:
     c, f = source.centre_id, source.file
     drugs = mapped["drug_exposures"]
     unknown = drugs.filter(drugs.ingredient.isnull())
@@ -134,7 +133,7 @@ def _centre(con: Any, source: OmopInEngine, lookups: dict[str, Any], reason_tabl
     typed = {name: tables[name].select([tables[name][col].cast(_IBIS[str(dtype)]).name(col)
                                         for col, dtype in CANONICAL_TABLES[name].items()])
              for name in CANONICAL_TABLES}
-    return typed, quarantine
+    return typed, _union(quarantine)
 
 
 _IBIS = {"String": "string", "Date": "date", "Int64": "int64", "Int32": "int32", "Int8": "int8",
@@ -200,25 +199,34 @@ def omop_into_engine(
         raise InputError(f"sources: centre ids must be unique, got {sorted(ids)}")
     vocab = vocab or load_vocabulary()
     # the small lookups travel with the queries (Ibis sends them to the engine as in-memory tables)
-    lookups_arrow = vocabulary_tables(vocab)
-    per_centre: list[dict[str, ir.Table]] = []
-    reasons: list[pl.DataFrame] = []
+    lookups = vocabulary_tables(vocab)
+    # Each centre's mapping is stored on its own: one query per centre and table keeps the SQL (and
+    # the time Ibis takes to compile it) proportional to one CDM, not to the whole network.
+    staged_parts: dict[str, list[ir.Table]] = {name: [] for name in [*CANONICAL_TABLES, "quarantine"]}
+    scratch: list[str] = []
+
+    def stage(expr: ir.Table, label: str) -> ir.Table:
+        scratch.append(f"{prefix}staged_{label}")
+        return engine.materialise(con, expr, scratch[-1])
+
     try:
-        for source in sources:
+        for i, source in enumerate(sources):
             mapped = omop_source.canonical_tables(con, centre_id=source.centre_id, file=source.file,
-                                                  database=source.database, **lookups_arrow)
-            reasons.append(_reason_words(mapped["drug_exposures"], vocab))
-        reason_frame = pl.concat(reasons).unique("raw_reason").sort("raw_reason")
-        reason_table = engine.upload(con, f"{prefix}vocab_reasons", reason_frame) if reason_frame.height else None
-        quarantine_parts: list[ir.Table] = []
-        for source in sources:
-            tables, quarantine = _centre(con, source, lookups_arrow, reason_table)
-            per_centre.append(tables)
-            quarantine_parts += quarantine
+                                                  database=source.database, **lookups)
+            reasons = _reason_words(mapped["drug_exposures"], vocab)
+            reason_table = None
+            if reasons.height:
+                scratch.append(f"{prefix}reasons_{i}")
+                reason_table = engine.upload(con, scratch[-1], reasons)
+            tables, quarantine = _centre(mapped, source, reason_table)
+            for name, expr in tables.items():
+                staged_parts[name].append(stage(expr, f"{name}_{i}"))
+            staged_parts["quarantine"].append(stage(quarantine, f"quarantine_{i}"))
     except ValueError as exc:  # the mapping's "not an OMOP CDM"
+        for name in scratch:
+            con.drop_table(name, force=True)
         raise SourceError(f"OMOP in engine: {exc}") from exc
-    staged = {name: engine.materialise(con, _union([t[name] for t in per_centre]), f"{prefix}staged_{name}")
-              for name in CANONICAL_TABLES}
+    staged = {name: _union(parts) for name, parts in staged_parts.items()}
     merges = _merges(staged["patients"], staged["drug_exposures"])
     merged = engine.upload(con, f"{prefix}merged_ids",
                            merges.select(patient_id=pl.col("merged_patient_id")))
@@ -227,14 +235,13 @@ def omop_into_engine(
         kept = staged[name].anti_join(merged, "patient_id")
         stored = engine.materialise(con, kept, f"{prefix}{name}")
         counts[name] = int(stored.count().to_pyarrow().as_py())
-    quarantine = engine.materialise(con, _union(quarantine_parts), f"{prefix}quarantine")
+    quarantine = engine.materialise(con, staged["quarantine"], f"{prefix}quarantine")
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
     summary_frame = pl.from_arrow(summary.to_pyarrow())
     assert isinstance(summary_frame, pl.DataFrame)
-    for name in [*(f"staged_{n}" for n in CANONICAL_TABLES), "merged_ids",
-                 *(["vocab_reasons"] if reason_table is not None else [])]:
-        con.drop_table(f"{prefix}{name}", force=True)
+    for name in [*scratch, f"{prefix}merged_ids"]:
+        con.drop_table(name, force=True)
     return EngineModel(
         prefix=prefix,
         row_counts=counts,
