@@ -147,3 +147,18 @@ def test_centres_toml_errors_name_the_key(tmp_path: Path) -> None:
     assert "centre ch-x" in message and "overrides.date_order" in message and "overrides.colour" in message
     with pytest.raises(InputError, match=r"no centres\.toml"):
         load_study_config(tmp_path / "nowhere")
+
+
+def test_redcap_checkboxes_become_one_column_of_ticked_labels(tmp_path: Path) -> None:
+    dictionary = tmp_path / "dict.csv"
+    dictionary.write_text(
+        '"Variable / Field Name","Form Name","Section Header","Field Type","Field Label","Choices, Calculations, OR Slider Labels"\n'
+        'record_id,baseline,,text,ID,\nmets,baseline,,checkbox,Metastases,"1, brain | 2, liver | 3, lung"\n',
+        encoding="utf-8",
+    )
+    export = tmp_path / "export.csv"
+    export.write_text("record_id,mets___1,mets___2,mets___3\n1,1,0,1\n2,0,0,0\n", encoding="utf-8")
+    [base] = read_redcap(_read(export), read_redcap_dictionary(_read(dictionary)))
+    assert base.columns == ("record_id", "mets")
+    assert base.rows == (("1", "brain; lung"), ("2", None))
+    assert base.labels == ("ID", "Metastases")

@@ -5,7 +5,8 @@ each repeating instrument (``redcap_repeat_instrument``, ``redcap_repeat_instanc
 ("1, Male | 2, Female") are decoded to their labels with the data dictionary; yes/no fields to
 Yes/No; checkbox columns (``field___code``) to the labels ticked. The export is split into one table
 per instrument (the non-repeating rows first); every table keeps the flat file's row numbers, so
-provenance points at the row a data manager sees.
+provenance points at the row a data manager sees. Checkbox columns (``field___code``) become one
+column per field holding the ticked labels.
 """
 
 from __future__ import annotations
@@ -144,6 +145,17 @@ def _form_of(column: str, dictionary: DataDictionary | None) -> str | None:
     return entry[0] if entry else None
 
 
+def _checkbox(column: str, dictionary: DataDictionary | None) -> tuple[str, str] | None:
+    """(field, choice code) of a checkbox column ``field___code``, per the dictionary."""
+    match = _CHECKBOX.match(column)
+    if not match or dictionary is None or column in dictionary.fields:
+        return None
+    entry = dictionary.fields.get(match.group("field"))
+    if entry is None or entry[1] != "checkbox":
+        return None
+    return match.group("field"), match.group("code")
+
+
 def _decoded(
     export: RawTable,
     columns: list[str],
@@ -153,27 +165,44 @@ def _decoded(
     dictionary: DataDictionary | None,
     instrument: str | None,
 ) -> RawTable:
-    decoders: list[dict[str, str]] = []
-    names: list[str] = []
+    """Decode coded choices; a checkbox field's ``field___code`` columns (1 = ticked) become one
+    column holding the ticked labels joined by "; " (empty when none is ticked)."""
+    order: list[str] = []
+    plain: dict[str, tuple[int, dict[str, str]]] = {}
+    boxes: dict[str, list[tuple[int, str]]] = {}
     for i in keep:
         name = columns[i]
+        box = _checkbox(name, dictionary)
+        if box is not None and dictionary is not None:
+            field, code = box
+            if field not in boxes:
+                boxes[field] = []
+                order.append(field)
+            boxes[field].append((i, dictionary.fields[field][3].get(code, code)))
+            continue
         entry = dictionary.fields.get(name) if dictionary else None
-        decoders.append(entry[3] if entry else {})
-        names.append(name)
+        plain[name] = (i, entry[3] if entry else {})
+        order.append(name)
     out_rows = []
     for row in rows:
         cells: list[str | None] = []
-        for i, decoder in zip(keep, decoders, strict=True):
-            value = row[i]
-            if value is not None and decoder:
-                value = decoder.get(value.strip(), value)
-            cells.append(value)
+        for name in order:
+            if name in plain:
+                i, decoder = plain[name]
+                value = row[i]
+                if value is not None and decoder:
+                    value = decoder.get(value.strip(), value)
+                cells.append(value)
+            else:
+                ticked = [label for i, label in boxes[name] if (row[i] or "").strip() == "1"]
+                cells.append("; ".join(ticked) or None)
         out_rows.append(tuple(cells))
+    names = tuple(order)
     notes = (f"REDCap instrument {instrument}",) if instrument else ("REDCap base record",)
     labels = tuple(
         (dictionary.fields[n][2] or None) if dictionary and n in dictionary.fields else None for n in names
     )
-    return RawTable(export.centre_id, export.file, None, tuple(names), tuple(out_rows), numbers,
+    return RawTable(export.centre_id, export.file, None, names, tuple(out_rows), numbers,
                     (), export.notes + notes, labels)
 
 
