@@ -213,6 +213,10 @@ def omop_into_engine(
         for i, source in enumerate(sources):
             mapped = omop_source.canonical_tables(con, centre_id=source.centre_id, file=source.file,
                                                   database=source.database, **lookups)
+            # the mapped drugs and assessments are stored first: the record rules below read them
+            # several times, and over a stored table each rule is a small query
+            for name in ("drug_exposures", "assessments"):
+                mapped[name] = stage(mapped[name], f"mapped_{name}_{i}")
             reasons = _reason_words(mapped["drug_exposures"], vocab)
             reason_table = None
             if reasons.height:
