@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 GIB = 1024**3
 MEMORY_BOUND_BYTES = 4 * GIB
 TIME_TARGET_SECONDS = 300.0
+DUCKDB_MEMORY_LIMIT = os.environ.get("ONCORWE_BENCH_DUCKDB_MEMORY", "2GB")
 STAGES = ("cdm_to_canonical", "cohort", "endpoints", "analysis", "report")
 
 
@@ -108,14 +109,18 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
     goldinger = protocol.load("goldinger2022")
     tag = f"b{uuid.uuid4().hex[:8]}"
     prefix = f"oncorwe_tmp_{tag}_"
-    result: dict[str, Any] = {"size": size, "backend": backend, "stages": {}, "load_cdm_seconds": None}
+    result: dict[str, Any] = {"size": size, "backend": backend, "stages": {}, "load_cdm_seconds": None,
+                              "duckdb_memory_limit": DUCKDB_MEMORY_LIMIT if backend == "duckdb" else None}
     started = time.perf_counter()
     if backend == "duckdb":
         import ibis
 
         path = workdir / f"engine_{size}.duckdb"
         path.unlink(missing_ok=True)
-        con = ibis.duckdb.connect(str(path), threads=2, memory_limit="3GB", temp_directory=str(workdir / "spill"))
+        # DuckDB's buffer pool lives in this process: its limit (spilling to disk beyond it) keeps
+        # the process's peak under the bound with room for the Python side
+        con = ibis.duckdb.connect(str(path), threads=2, memory_limit=DUCKDB_MEMORY_LIMIT,
+                                  temp_directory=str(workdir / "spill"))
         sources = [OmopInEngine(c, p.name, attach_duckdb(con, str(p), f"cdm_{i}")) for i, (c, p) in enumerate(files)]
     else:
         con = connect(pg_uri if backend == "postgres" else "pyspark://local[2]")
@@ -213,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", default=os.environ.get("ONCORWE_TEST_PG",
                                                      "postgres://oncorwe:oncorwe@127.0.0.1:5432/oncorwe_test"))
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS_pipeline.md")
+    parser.add_argument("--collect", action="store_true",
+                        help="only build the table from the results of earlier runs in --workdir")
     parser.add_argument("--worker", nargs=3, metavar=("SIZE", "BACKEND", "STUDY"), help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -229,6 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     generated: dict[int, float] = {}
     for size in sorted(args.sizes):
+        if args.collect:  # the table from runs done before (separate invocations), no new runs
+            for backend in backends:
+                found = args.workdir / f"result_{backend}_{size}.json"
+                if found.exists():
+                    results.append(json.loads(found.read_text(encoding="utf-8")))
+            marker = args.workdir / f"study_{size}" / ".bench_generated.json"
+            if marker.exists():
+                generated[size] = float(json.loads(marker.read_text())["seconds"])
+            continue
         study, generated[size] = _generate(size, args.workdir, args.seed)
         for backend in backends:
             if backend != "duckdb" and size > args.other_backends_up_to:
