@@ -62,7 +62,7 @@ def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None, suppre
                         arrowprops={"arrowstyle": "-|>", "linewidth": 0.8, "color": "#000000"})
             ax.plot([2.6, 5.3], [y - 0.5, y - 0.5], color="#000000", linewidth=0.8)
             label = CRITERION_LABELS.get(row["criterion"], group_label(row["criterion"]))
-            wrapped = textwrap.fill(f"Excluded: {label}", width=64)
+            wrapped = textwrap.fill(f"Excluded: {label}", width=52)
             box(5.3, y - 0.5, 4.6, f"{wrapped}\nn = {count(row['n_excluded'])}", "#F2F2F2")
             box(0.3, y_next, 4.6, f"n = {count(row['n_after'])}", "#FFFFFF")
             y = y_next
