@@ -39,6 +39,8 @@ codes = { best_response = { "MR" = "NE" } }
 R_TABLE = """
 d <- tab
 d$ecog <- as.numeric(d$ecog)
+d$ldh <- as.integer(as.logical(d$ldh_elevated))
+d$prior <- relevel(factor(d$prior_ici_class), ref = "none")
 d$m1c <- as.integer(as.logical(d$m1c_or_worse))
 d$brain <- as.integer(as.logical(d$brain_metastases))
 d$sex <- relevel(factor(d$sex), ref = "female")
@@ -50,14 +52,15 @@ for (ep in c("pfs", "os")) {
                            events = tb["events"])
   sd <- survdiff(as.formula(paste0("Surv(", ep, "_months, ", ep, "_event) ~ m1c")), data = d)
   put(paste0(ep, "_logrank"), data.frame(chisq = sd$chisq))
-  cf <- coxph(as.formula(paste0("Surv(", ep, "_months, ", ep, "_event) ~ ecog + m1c + brain + sex")), data = d)
+  cf <- coxph(as.formula(paste0("Surv(", ep, "_months, ", ep, "_event) ~ ldh + ecog + m1c + prior + brain + sex")),
+              data = d)
   put(paste0(ep, "_cox"), data.frame(hr = exp(coef(cf)), p = summary(cf)$coefficients[, "Pr(>|z|)"], n = cf$n))
 }
 put("medians", do.call(rbind, rows))
 """
 
-#: R on the authors' raw table: what the pipeline derives from it (patients, responders, OS) must
-#: equal R's reading of the same file.
+#: R on the authors' raw table: what the pipeline derives from it (patients, responders, LDH elevated,
+#: prior anti-CTLA-4, OS and its Cox model) must equal R's reading of the same file.
 R_RAW = """
 d <- liu
 d <- d[!is.na(d$Tx) & d$Tx != "", ]
@@ -66,13 +69,18 @@ d$os <- num(d$OS) / (365.25 / 12); d$os_event <- num(d$dead)
 d$ecog <- num(d$Tx_Start_ECOG)
 d$m1c <- ifelse(num(d$Mstage) %in% c(0, 1, 2, 3), as.integer(num(d$Mstage) == 3), NA)
 d$brain <- num(d$Brain_Met)
+d$ldh <- num(d$LDH_Elevated)  # "unknown" -> NA
+d$prior <- ifelse(num(d$priorCTLA4) == 1, "anti_ctla4", "none")
+d$prior <- relevel(factor(d$prior), ref = "none")
 d$sex <- relevel(factor(ifelse(num(d$gender) == 1, "male", "female")), ref = "female")
 put("counts", data.frame(n = nrow(d), responders = sum(d$BR %in% c("CR", "PR")),
-                         progressed = sum(num(d$progressed) == 1, na.rm = TRUE)))
+                         progressed = sum(num(d$progressed) == 1, na.rm = TRUE),
+                         ldh_elevated = sum(d$ldh == 1, na.rm = TRUE), ldh_normal = sum(d$ldh == 0, na.rm = TRUE),
+                         prior_ctla4 = sum(d$prior == "anti_ctla4")))
 tb <- summary(survfit(Surv(os, os_event) ~ 1, data = d))$table
 put("os", data.frame(median = tb["median"], lower = tb["0.95LCL"], upper = tb["0.95UCL"], events = tb["events"]))
 put("os_logrank", data.frame(chisq = survdiff(Surv(os, os_event) ~ m1c, data = d)$chisq))
-cf <- coxph(Surv(os, os_event) ~ ecog + m1c + brain + sex, data = d)
+cf <- coxph(Surv(os, os_event) ~ ldh + ecog + m1c + prior + brain + sex, data = d)
 put("os_cox", data.frame(hr = exp(coef(cf)), n = cf$n))
 """
 
@@ -107,7 +115,8 @@ def liu_run(liu2019_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> LiuR
 
 @pytest.fixture(scope="module")
 def r_table(liu_run: LiuRun) -> dict[str, pl.DataFrame]:
-    columns = ["pfs_months", "pfs_event", "os_months", "os_event", "ecog", "m1c_or_worse", "brain_metastases", "sex"]
+    columns = ["pfs_months", "pfs_event", "os_months", "os_event", "ldh_elevated", "ecog", "m1c_or_worse",
+               "prior_ici_class", "brain_metastases", "sex"]
     outputs = ("medians", "pfs_logrank", "os_logrank", "pfs_cox", "os_cox")
     return run_r(R_TABLE, inputs={"tab": liu_run.table.select(columns)}, outputs=outputs)
 
@@ -116,7 +125,8 @@ def r_table(liu_run: LiuRun) -> dict[str, pl.DataFrame]:
 def r_raw(liu2019_dir: Path) -> dict[str, pl.DataFrame]:
     raw = pl.read_csv(liu2019_dir / TSV, separator="\t", infer_schema_length=0)
     raw = raw.rename({"gender (Male=1, Female=0)": "gender", "Mstage (IIIC=0, M1a=1, M1b=2, M1c=3)": "Mstage"})
-    columns = ["Tx", "BR", "PFS", "OS", "progressed", "dead", "Tx_Start_ECOG", "Mstage", "Brain_Met", "gender"]
+    columns = ["Tx", "BR", "PFS", "OS", "progressed", "dead", "Tx_Start_ECOG", "Mstage", "Brain_Met", "gender",
+               "LDH_Elevated", "priorCTLA4"]
     return run_r(R_RAW, inputs={"liu": raw.select(columns)}, outputs=("counts", "os", "os_logrank", "os_cox"))
 
 
@@ -137,7 +147,8 @@ def test_liu_analysis_equals_r_on_the_analysed_table(liu_run: LiuRun, r_table: d
     for endpoint in ("pfs", "os"):
         mine = result["cox"].filter(pl.col("endpoint") == endpoint)
         theirs = r_table[f"{endpoint}_cox"]
-        assert mine.height == theirs.height == 4
+        assert mine.height == theirs.height == 6
+        assert mine["term"].to_list()[:4] == ["ldh_elevated", "ecog", "m1c_or_worse", "prior_ici_class=anti_ctla4"]
         for (hr, p), r_row in zip(mine.select("hazard_ratio", "p_value").rows(), theirs.iter_rows(named=True), strict=True):
             assert _close(hr, r_row["hr"], 1e-5) and _close(p, r_row["p"], 1e-4), r_row
         model = result["cox_models"].filter(pl.col("endpoint") == endpoint).row(0, named=True)
@@ -157,8 +168,17 @@ def test_liu_pipeline_equals_r_on_the_raw_table(liu_run: LiuRun, r_raw: dict[str
     assert _close(os_mine["median_upper"], os_r["upper"])
     lr = result["logrank"].filter((pl.col("endpoint") == "os") & (pl.col("group_var") == "m1c_or_worse"))
     assert _close(lr["chisq"][0], r_raw["os_logrank"]["chisq"][0])
+    # LDH enters as the authors' own flag (no ULN in the table), prior anti-CTLA-4 as a dated line
+    table = liu_run.table
+    assert table.filter(pl.col("ldh_elevated") == True).height == counts["ldh_elevated"]  # noqa: E712
+    assert table.filter(pl.col("ldh_elevated") == False).height == counts["ldh_normal"]  # noqa: E712
+    assert table.filter(pl.col("prior_ici_class") == "anti_ctla4").height == counts["prior_ctla4"]
+    assert table.filter(pl.col("prior_ici_class") == "none").height == counts["n"] - counts["prior_ctla4"]
+    assert set(table["regimen_class"].to_list()) == {"pembrolizumab", "nivolumab"}  # the index is still anti-PD-1
     hr = result["cox"].filter(pl.col("endpoint") == "os")["hazard_ratio"].to_list()
+    assert len(hr) == r_raw["os_cox"].height == 6
     assert all(_close(a, b, 1e-5) for a, b in zip(hr, r_raw["os_cox"]["hr"].to_list(), strict=True))
+    assert result["cox_models"].filter(pl.col("endpoint") == "os")["n"][0] == r_raw["os_cox"]["n"][0]
     # PFS events: the authors' progressions plus deaths without progression (PFS counts death).
     pfs = _overall(result, "pfs")
     died_first = liu_run.table.filter((pl.col("pfs_event") == 1) & (pl.col("pfs_months") == pl.col("os_months"))

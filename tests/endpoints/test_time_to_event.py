@@ -48,6 +48,9 @@ S.scan("t:responder_censored", days(INDEX, 90), "CR")
 S.eligible("b:reported_age", birth_year=None, reported_age_years=61.5, m_stage="M1d", ldh_value=None)
 S.eligible("b:m1b", m_stage="M1b", ldh_value=200.0, ldh_uln=250.0)
 S.eligible("b:unknown_m", m_stage=None, regimen=("carboplatin", "paclitaxel", "trametinib"), chemo_days=0)
+# The centre's own LDH flag: used without a ULN, overruled by a value and ULN that say otherwise.
+S.eligible("b:ldh_flag_only", ldh_value=300.0, ldh_uln=None, ldh_elevated=True)
+S.eligible("b:ldh_flag_overruled", ldh_value=200.0, ldh_uln=250.0, ldh_elevated=True)
 # Prior ICI classes.
 S.eligible("p:pd1", ici="nivolumab")
 S.eligible("p:both", ici="nivolumab")
@@ -135,6 +138,10 @@ def test_baseline_values(result: EndpointsResult) -> None:
     assert reported["ldh_ratio"] is None and reported["ldh_elevated"] is None
     m1b = row(result, "b:m1b")
     assert m1b["m1c_or_worse"] is False and m1b["ldh_elevated"] is False
+    flag_only = row(result, "b:ldh_flag_only")
+    assert flag_only["ldh_ratio"] is None and flag_only["ldh_elevated"] is True
+    overruled = row(result, "b:ldh_flag_overruled")
+    assert overruled["ldh_ratio"] == pytest.approx(0.8) and overruled["ldh_elevated"] is False
     combined = row(result, "b:unknown_m")
     assert combined["m1c_or_worse"] is None
     assert combined["regimen_class"] == "carboplatin_paclitaxel"

@@ -92,3 +92,23 @@ def test_a_duration_without_a_unit_stops_with_a_clear_error(liu2019_dir: Path, t
         harmonise.run(root)
     [line] = caught.value.problems
     assert "centre DFCI" in line and TSV in line and "'TimeToBR'" in line and "time_units" in line
+
+
+def test_ldh_flag_and_prior_anti_ctla4_are_carried(both: tuple[CanonicalModel, CanonicalModel],
+                                                   liu2019_dir: Path) -> None:
+    tsv, cbio = both
+    raw = pl.read_csv(liu2019_dir / TSV, separator="\t", infer_schema_length=0)
+    flags = dict(zip(raw["Sample ID"].to_list(), raw["LDH_Elevated"].to_list(), strict=True))
+    prior = {s for s, p in zip(raw["Sample ID"].to_list(), raw["priorCTLA4"].to_list(), strict=True) if p == "1"}
+    for model in both:
+        got = dict(model.patients.select("patient_id", "ldh_elevated").rows())
+        assert got == {f"DFCI:{s}": {"1": True, "0": False}.get(f) for s, f in flags.items()}
+        # the patients' own LDH values stay as measured, without an upper limit of normal
+        assert model.patients["ldh_uln"].null_count() == 144
+        ipi = model.drug_exposures.filter(pl.col("ingredient") == "ipilimumab")
+        assert set(ipi["patient_id"].to_list()) == {f"DFCI:{s}" for s in prior} and ipi.height == len(prior) == 60
+        # undated in the source: laid out 180 days before the nominal index date, said so in the text
+        assert set(ipi["start_date"].to_list()) == {dt.date(2000, 1, 1) - dt.timedelta(days=180)}
+        assert all("nominal date" in text for text in ipi["source_text"].to_list())
+        assert ipi["drug_class"].unique().to_list() == ["anti_ctla4"]
+    assert tsv.patients["ldh_elevated"].equals(cbio.patients["ldh_elevated"])

@@ -220,7 +220,7 @@ def _months(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingValue:
 def _analysis(t: ir.Table, patients: ir.Table) -> ir.Table:
     p = patients.select(
         "patient_id", "sex", "birth_year", "reported_age_years", "primary_site", "m_stage",
-        "brain_metastases", "braf_v600", "ecog", "ldh_value", "ldh_uln",
+        "brain_metastases", "braf_v600", "ecog", "ldh_value", "ldh_uln", "ldh_elevated",
     )
     t = t.join(p, "patient_id").select(t, *(p[c] for c in p.columns if c != "patient_id"))
     from_birth = t.index_date.delta(ibis.date(t.birth_year.cast("int32"), 7, 1), unit="day").cast("float64") / 365.25
@@ -241,12 +241,13 @@ def _analysis(t: ir.Table, patients: ir.Table) -> ir.Table:
         "braf_v600": t.braf_v600,
         "ecog": t.ecog,
         "ldh_ratio": ratio,
-        "ldh_elevated": ibis.ifelse(ratio.isnull(), ibis.null("boolean"), ratio > 1.0),
+        # the measured value against the ULN when both are known, else the centre's own flag
+        "ldh_elevated": ibis.ifelse(ratio.isnull(), t.ldh_elevated, ratio > 1.0),
         "prior_ici_class": ibis.cases(
             (t.prior_pd1.fill_null(False) & t.prior_ctla4.fill_null(False), "anti_pd1_ctla4"),
             (t.prior_pd1.fill_null(False), "anti_pd1"),
             (t.prior_ctla4.fill_null(False), "anti_ctla4"),
-            else_=ibis.null("string"),
+            else_=ibis.literal("none"),  # no ICI line before the index: a category, not unknown
         ),
         "prior_anti_pd1": t.prior_pd1.fill_null(False),
         "regimen_class": t.ix_regimen_class,

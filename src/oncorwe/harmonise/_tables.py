@@ -18,7 +18,12 @@ Analysis-ready sources (one row per patient with best response and PFS/OS durati
 published supplementary tables and cBioPortal clinical files) have no dates: the durations are laid
 out from a nominal index date (``overrides.index_date``, default 2000-01-01) as a therapy start, a
 ``best_overall`` assessment at the time to best response, a progression event at PFS when progressed,
-a death event at OS when dead, and a last contact at OS.
+a death event at OS when dead, and a last contact at OS. Such a table's undated flag of prior
+anti-CTLA-4 therapy (Liu's ``priorCTLA4``, cBioPortal's ``PRIOR_CTLA4``) becomes an ipilimumab
+exposure at the nominal date ``PRIOR_CTLA4_DAYS`` (180) days before the index date: more than the
+protocols' regimen window (28 days) and gap (120 days) before it, so that ``cohort`` makes it a line
+of its own before the index line; its ``source_text`` says the date is nominal. (A dated source
+records prior therapy as dated treatment rows, and its flag adds nothing.)
 """
 
 from __future__ import annotations
@@ -54,10 +59,12 @@ __all__ = ["harmonise_tables"]
 
 PATIENT_FIELDS = (
     "sex", "birth_year", "age", "diagnosis_date", "primary_site", "stage", "m_stage",
-    "brain_metastases", "braf_v600", "ecog", "ldh_value", "ldh_unit", "ldh_uln",
+    "brain_metastases", "braf_v600", "ecog", "ldh_value", "ldh_unit", "ldh_uln", "ldh_elevated",
 )
 _ANALYSIS_READY = ("best_response", "pfs_time", "os_time")
 _DEFAULT_INDEX = dt.date(2000, 1, 1)
+#: days before the nominal index date at which an undated prior anti-CTLA-4 flag is laid out
+PRIOR_CTLA4_DAYS = 180
 _DATE_SHAPES = {"YMD": "year-month-day", "DMY": "day-month-year", "MDY": "month-day-year",
                 "SERIAL": "Excel day numbers"}
 _OTHER_WORDS = {"other", "andere", "sonstige", "autre", "altro", "anders", "overig"}
@@ -118,7 +125,7 @@ def _empty_patient(patient_id: str, centre_id: str, source: str) -> dict[str, An
         "patient_id": patient_id, "centre_id": centre_id, "sex": None, "birth_year": None,
         "reported_age_years": None, "diagnosis_date": None, "primary_site": None, "stage": None,
         "m_stage": None, "brain_metastases": None, "braf_v600": None, "ecog": None,
-        "ldh_value": None, "ldh_uln": None, "source": source,
+        "ldh_value": None, "ldh_uln": None, "ldh_elevated": None, "source": source,
     }
 
 
@@ -318,6 +325,7 @@ class _TableRows:
             "primary_site": values.get("primary_site"), "stage": values.get("stage"),
             "m_stage": values.get("m_stage"), "brain_metastases": values.get("brain_metastases"),
             "braf_v600": _braf(values.get("braf_v600")), "ecog": values.get("ecog"),
+            "ldh_elevated": values.get("ldh_elevated"),
         }
         if attrs["stage"] is None and attrs["m_stage"] and attrs["m_stage"].startswith("M1"):
             attrs["stage"] = "IV"  # any distant metastasis is AJCC stage IV
@@ -423,6 +431,16 @@ class _TableRows:
                 add("exposures", {"ingredient": ingredient.name, "ingredient_concept_id": ingredient.concept_id,
                                   "drug_class": ingredient.drug_class, "start_date": index, "end_date": None,
                                   "reason_stopped": None, "source_line": None, "source_text": text})
+        if values.get("prior_ctla4"):
+            position = self.cmap.index("prior_ctla4")
+            flag = self.table.columns[position or 0]
+            ipilimumab = self.vocab.ingredients["ipilimumab"]
+            add("exposures", {"ingredient": ipilimumab.name, "ingredient_concept_id": ipilimumab.concept_id,
+                              "drug_class": ipilimumab.drug_class,
+                              "start_date": index - dt.timedelta(days=PRIOR_CTLA4_DAYS), "end_date": None,
+                              "reason_stopped": None, "source_line": None,
+                              "source_text": f"{flag} = yes (undated; nominal date {PRIOR_CTLA4_DAYS} days "
+                                             "before the index)"})
         if "best_response" in values:
             when = values.get("best_response_time")
             add("assessments", {"assessment_date": None if when is None else add_days(index, when),

@@ -61,6 +61,10 @@ PATIENTS_SCHEMA: dict[str, pl.DataType] = {
     "ecog": pl.Int8(),  # 0-4
     "ldh_value": pl.Float64(),  # in U/L (converted from µkat/L: 1 µkat/L = 60 U/L)
     "ldh_uln": pl.Float64(),  # the centre's upper limit of normal, in U/L
+    # The centre's own LDH elevated (True) / normal (False) flag, as some analysis-ready sources give
+    # it without a value or an upper limit of normal (Liu 2019 ``LDH_Elevated``); null when not given.
+    # ``endpoints`` uses it only when the value and the ULN are not both known.
+    "ldh_elevated": pl.Boolean(),
     "source": pl.String(),
 }
 
@@ -175,8 +179,8 @@ ANALYSIS_SCHEMA: dict[str, pl.DataType] = {
     "braf_v600": pl.Boolean(),
     "ecog": pl.Int8(),
     "ldh_ratio": pl.Float64(),  # LDH / ULN
-    "ldh_elevated": pl.Boolean(),  # LDH > ULN
-    "prior_ici_class": pl.String(),  # anti_pd1 | anti_ctla4 | anti_pd1_ctla4 (ever before index)
+    "ldh_elevated": pl.Boolean(),  # LDH > ULN when both known, else the centre's reported flag
+    "prior_ici_class": pl.String(),  # anti_pd1 | anti_ctla4 | anti_pd1_ctla4 (ever before index) | none
     "prior_anti_pd1": pl.Boolean(),  # any PD-1-based ICI before the index
     "regimen_class": pl.String(),  # carboplatin_paclitaxel | dacarbazine | temozolomide | taxane | fotemustine | other
     "regimen_ingredients": pl.String(),  # "+"-joined sorted ingredients of the index line

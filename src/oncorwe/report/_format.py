@@ -32,6 +32,7 @@ CATEGORY_LABELS: dict[str, str] = {
     "anti_pd1": "Anti-PD-1",
     "anti_ctla4": "Anti-CTLA-4",
     "anti_pd1_ctla4": "Anti-PD-1 and anti-CTLA-4",
+    "none": "None",
     "pd1_with_or_without_ipilimumab": "PD-1 antibody alone or with ipilimumab",
     "ipilimumab_alone": "Ipilimumab alone",
     "ici_after_other": "ICI after other therapies",

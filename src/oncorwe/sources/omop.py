@@ -248,6 +248,7 @@ def _patients(
         ecog=joined.ecog.cast("int8"),
         ldh_value=joined.ldh_value.cast("float64"),
         ldh_uln=joined.ldh_uln.cast("float64"),
+        ldh_elevated=ibis.null("boolean"),  # OMOP holds the value and its range_high, not a flag
         source=joined.source,
     )
 
