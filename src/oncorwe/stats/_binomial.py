@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import polars as pl
-from scipy.special import betaincinv, gammaln, ndtri
+from scipy.special import betaincinv, gammaln
 from scipy.stats import chi2
 
 from oncorwe.errors import InputError
 from oncorwe.stats._types import Estimate
-from oncorwe.stats._validate import as_float_array, describe_positions
+from oncorwe.stats._validate import as_float_array, describe_positions, z_for_conf_level
 
 __all__ = ["RateComparison", "binomial_ci", "compare_rates"]
 
@@ -59,15 +58,7 @@ def _count(value: Any, name: str) -> int:
 
 
 def _z(conf_level: Any) -> float:
-    if (
-        not isinstance(conf_level, Real)
-        or isinstance(conf_level, bool)
-        or not 0 < float(conf_level) < 1
-    ):
-        raise InputError(
-            f"conf_level: must be a number strictly between 0 and 1, got {conf_level!r}"
-        )
-    return float(ndtri(1 - (1 - float(conf_level)) / 2))
+    return z_for_conf_level(conf_level)
 
 
 def binomial_ci(

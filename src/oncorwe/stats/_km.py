@@ -29,7 +29,12 @@ from scipy.special import ndtri
 
 from oncorwe.errors import InputError
 from oncorwe.stats._types import Estimate
-from oncorwe.stats._validate import check_time_event, near_tie_cuts, snap_to_cuts
+from oncorwe.stats._validate import (
+    check_time_event,
+    near_tie_cuts,
+    snap_to_cuts,
+    z_for_conf_level,
+)
 
 __all__ = ["ConfType", "KaplanMeier", "RestrictedMean", "kaplan_meier", "reverse_km_followup"]
 
@@ -329,15 +334,7 @@ def _check_conf(conf_type: Any, conf_level: Any) -> float:
         raise InputError(
             f"conf_type: must be one of {', '.join(map(repr, _CONF_TYPES))}, got {conf_type!r}"
         )
-    if (
-        not isinstance(conf_level, Real)
-        or isinstance(conf_level, bool)
-        or not 0 < float(conf_level) < 1
-    ):
-        raise InputError(
-            f"conf_level: must be a number strictly between 0 and 1, got {conf_level!r}"
-        )
-    return float(ndtri(1 - (1 - float(conf_level)) / 2))
+    return z_for_conf_level(conf_level)
 
 
 def _fit(

@@ -8,10 +8,12 @@ names the argument and the first offending positions (0-based), never a silent N
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtri
 
 from oncorwe.errors import InputError
 
@@ -25,6 +27,7 @@ __all__ = [
     "describe_positions",
     "near_tie_cuts",
     "snap_to_cuts",
+    "z_for_conf_level",
 ]
 
 #: How many offending positions a message lists before it says "... (N in all)".
@@ -311,3 +314,19 @@ def snap_to_cuts(
 ) -> npt.NDArray[np.float64]:
     """Replace each time by the representative (from `near_tie_cuts`) of its run of near-ties."""
     return cuts[np.searchsorted(cuts, time, side="right") - 1]
+
+
+def z_for_conf_level(conf_level: Any) -> float:
+    """The two-sided normal quantile for ``conf_level`` (1.959964... for 0.95).
+
+    Raises ``InputError`` unless ``conf_level`` is a real number strictly between 0 and 1.
+    """
+    if (
+        not isinstance(conf_level, Real)
+        or isinstance(conf_level, bool)
+        or not 0 < float(conf_level) < 1
+    ):
+        raise InputError(
+            f"conf_level: must be a number strictly between 0 and 1, got {conf_level!r}"
+        )
+    return float(ndtri(1 - (1 - float(conf_level)) / 2))
