@@ -44,10 +44,10 @@ def tiny_model() -> CanonicalModel:
     d = dt.date
     patients = _frame([
         ("c1:001", "c1", "female", 1950, None, d(2015, 3, 1), "cutaneous", "IV", "M1c", True, False, 1,
-         250.0, 225.0, "c1/p.csv:1"),
-        ("c1:002", "c1", None, None, 71.5, None, None, None, None, None, None, None, None, None, "c1/p.csv:2"),
+         250.0, 225.0, True, "c1/p.csv:1"),
+        ("c1:002", "c1", None, None, 71.5, None, None, None, None, None, None, None, None, None, None, "c1/p.csv:2"),
         ("c2:Zürich-7", "c2", "male", 1999, None, d(1970, 1, 1), "acral", "III_unresectable", "M0", False, True,
-         0, 3.5 * 60, 4.0 * 60, "c2/omop.duckdb#person:7"),
+         0, 3.5 * 60, 4.0 * 60, False, "c2/omop.duckdb#person:7"),
     ], "patients")
     exposures = _frame([
         ("c1:001", "ipilimumab", 1594586, "anti_ctla4", d(2016, 1, 4), d(2016, 3, 1), "progression", 1, "Yervoy", "c1/t.csv:1"),
