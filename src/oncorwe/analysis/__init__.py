@@ -118,8 +118,26 @@ def run(
         "n_centres": analysis_table["centre_id"].n_unique(),
         "settings": settings.to_dict(),
         "guarantee_time_note": GUARANTEE_TIME_NOTE,
+        "criterion_labels": _criterion_labels(protocol),
     }
     return AnalysisResult(info=info, tables=tables)
+
+
+def _criterion_labels(protocol: Any) -> dict[str, str]:
+    """Labels of the eligibility criteria whose wording depends on the protocol (index class and
+    calendar window), for the flow diagram and the per-centre attrition table."""
+    calendar = getattr(protocol, "calendar", None)
+    exposure = getattr(protocol, "exposure", None)
+    if calendar is None:
+        return {}
+    start, end = calendar.index_start, calendar.index_end
+    if (start.month, start.day, end.month, end.day) == (1, 1, 12, 31):
+        window = f"{start.year}-{end.year}"
+    else:
+        window = f"{start.isoformat()} to {end.isoformat()}"
+    index_class = str(getattr(exposure, "index_class", "index therapy")).replace("_", " ")
+    what = "Chemotherapy" if index_class == "chemotherapy" else f"Index {index_class} line"
+    return {"chemotherapy_outside_window": f"{what} started outside {window}"}
 
 
 def _response_groups(settings: AnalysisSettings) -> list[str]:

@@ -4,6 +4,7 @@ number of patients at each step, with the patients excluded at each criterion an
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 
 import polars as pl
 from matplotlib.figure import Figure
@@ -21,13 +22,21 @@ CRITERION_LABELS: dict[str, str] = {
     "no_chemotherapy": "No chemotherapy",
     "no_ici_before_chemotherapy": "No immune checkpoint inhibitor before chemotherapy",
     "no_progression_on_ici": "No progression on the checkpoint inhibitor",
-    "chemotherapy_outside_window": "Chemotherapy started outside 2007-2017",
+    "chemotherapy_outside_window": "Index line started outside the calendar window",
 }
 
 
-def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None, suppress_below: int = 0) -> Figure:
+def flow_figure(
+    attrition: pl.DataFrame,
+    *,
+    n_centres: int | None = None,
+    suppress_below: int = 0,
+    labels: Mapping[str, str] | None = None,
+) -> Figure:
     """A vertical flow diagram from the overall attrition rows (``centre_id`` null); counts below
-    ``suppress_below`` (zero excepted) print as "<k"."""
+    ``suppress_below`` (zero excepted) print as "<k". ``labels`` (the protocol's wording of a
+    criterion) take precedence over :data:`CRITERION_LABELS`."""
+    names = {**CRITERION_LABELS, **(labels or {})}
 
     def count(value: int) -> str:
         return f"<{suppress_below}" if 0 < value < suppress_below else str(value)
@@ -61,7 +70,7 @@ def flow_figure(attrition: pl.DataFrame, *, n_centres: int | None = None, suppre
             ax.annotate("", xy=(2.6, y_next + 0.22), xytext=(2.6, y - 0.22),
                         arrowprops={"arrowstyle": "-|>", "linewidth": 0.8, "color": "#000000"})
             ax.plot([2.6, 5.3], [y - 0.5, y - 0.5], color="#000000", linewidth=0.8)
-            label = CRITERION_LABELS.get(row["criterion"], group_label(row["criterion"]))
+            label = names.get(row["criterion"], group_label(row["criterion"]))
             wrapped = textwrap.fill(f"Excluded: {label}", width=52)
             box(5.3, y - 0.5, 4.6, f"{wrapped}\nn = {count(row['n_excluded'])}", "#F2F2F2")
             box(0.3, y_next, 4.6, f"n = {count(row['n_after'])}", "#FFFFFF")

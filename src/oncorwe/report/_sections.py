@@ -106,13 +106,13 @@ def _km_figures(tables: Mapping[str, pl.DataFrame], settings: Mapping[str, Any],
     return specs
 
 
-def _centre_table(attrition: pl.DataFrame) -> DisplayTable | None:
+def _centre_table(attrition: pl.DataFrame, labels: Mapping[str, str]) -> DisplayTable | None:
     per_centre = attrition.filter(pl.col("centre_id").is_not_null())
     if per_centre.height == 0:
         return None
     criteria = per_centre.sort("step")["criterion"].unique(maintain_order=True).to_list()
     excl = [c for c in criteria if c != "source_records"]
-    header = ("Centre", "Patients in records", *(CRITERION_LABELS.get(c, group_label(c)) for c in excl), "Analysed")
+    header = ("Centre", "Patients in records", *({**CRITERION_LABELS, **labels}.get(c, group_label(c)) for c in excl), "Analysed")
     rows = []
     for centre in sorted(per_centre["centre_id"].unique().to_list()):
         block = per_centre.filter(pl.col("centre_id") == centre).sort("step")
@@ -140,8 +140,9 @@ def build_sections(raw: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, 
         cohort.items.append(FigureSpec("flow", "Cohort flow (STROBE): patients at each eligibility step and why they were excluded.",
                                        "Flow diagram of the cohort selection",
                                        flow_figure(raw["attrition"], n_centres=info.get("n_centres"),
-                                                   suppress_below=suppress_below)))
-        centre_table = _centre_table(tables["attrition"])
+                                                   suppress_below=suppress_below,
+                                                   labels=info.get("criterion_labels", {}))))
+        centre_table = _centre_table(tables["attrition"], info.get("criterion_labels", {}))
         if centre_table:
             cohort.items.append(centre_table)
     if raw["reconciliation"].height:
