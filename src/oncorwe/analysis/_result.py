@@ -6,7 +6,6 @@ read back unchanged, so the report (or a reader) can work from a finished analys
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from oncorwe.errors import InputError
+from oncorwe.model.results import read_stage_result, write_stage_result
 
 __all__ = ["TABLE_NAMES", "AnalysisResult"]
 
@@ -77,30 +77,12 @@ class AnalysisResult:
 
     def write(self, directory: str | Path) -> Path:
         """Write ``analysis.json`` and ``<table>.parquet`` into ``directory`` (created); returns it."""
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "analysis.json").write_text(
-            json.dumps({"info": dict(self.info), "tables": list(TABLE_NAMES)}, indent=2, sort_keys=True) + "\n",
-            encoding="utf-8",
-        )
-        for name, frame in self.tables.items():
-            frame.write_parquet(out / f"{name}.parquet", statistics=False)
-        return out
+        return write_stage_result(directory, "analysis", {"info": dict(self.info)}, self.tables)
 
     @classmethod
     def read(cls, directory: str | Path) -> AnalysisResult:
         """Read a result written by :meth:`write`."""
-        src = Path(directory)
-        meta_path = src / "analysis.json"
-        if not meta_path.is_file():
-            raise InputError(f"{src}: not an analysis result (analysis.json missing)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        tables = {}
-        for name in meta.get("tables", []):
-            path = src / f"{name}.parquet"
-            if not path.is_file():
-                raise InputError(f"{src}: table file {path.name} missing")
-            tables[name] = pl.read_parquet(path)
+        meta, tables = read_stage_result(directory, "analysis")
         return cls(info=meta["info"], tables=tables)
 
 

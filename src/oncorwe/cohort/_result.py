@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
-from oncorwe.errors import InputError, SourceError
+from oncorwe.errors import InputError
+from oncorwe.model.results import read_stage_result, write_stage_result
 from oncorwe.model.schema import ATTRITION_SCHEMA
 
 __all__ = ["EXCLUSIONS_SCHEMA", "INDEX_SCHEMA", "LINES_SCHEMA", "CohortResult"]
@@ -86,29 +85,14 @@ class CohortResult:
 
     def write(self, folder: str | Path) -> Path:
         """Write the frames as parquet plus ``cohort.json``; returns the folder."""
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in _FRAMES:
-            getattr(self, name).write_parquet(out / f"{name}.parquet")
-        meta = {"stage": "cohort", "protocol": self.protocol_name, "n_eligible": self.n_eligible,
+        meta = {"protocol": self.protocol_name, "n_eligible": self.n_eligible,
                 "n_excluded": self.exclusions.height}
-        (out / "cohort.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return out
+        return write_stage_result(folder, "cohort", meta, {name: getattr(self, name) for name in _FRAMES})
 
     @classmethod
     def read(cls, folder: str | Path) -> CohortResult:
         """Read a result written by :meth:`write`."""
-        path = Path(folder)
-        meta_path = path / "cohort.json"
-        if not meta_path.is_file():
-            raise SourceError(f"not a cohort result folder (no cohort.json): {path}")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        frames: dict[str, Any] = {}
-        for name, schema in _FRAMES.items():
-            file = path / f"{name}.parquet"
-            if not file.is_file():
-                raise SourceError(f"cohort result incomplete: {file} is missing")
-            frames[name] = pl.read_parquet(file).cast(schema)  # type: ignore[arg-type]
+        meta, frames = read_stage_result(folder, "cohort", _FRAMES)
         return cls(protocol_name=str(meta["protocol"]), **frames)
 
     def explain(self, patient_id: str) -> str:

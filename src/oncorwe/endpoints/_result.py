@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from oncorwe.errors import InputError, SourceError
+from oncorwe.errors import InputError
+from oncorwe.model.results import read_stage_result, write_stage_result
 from oncorwe.model.schema import ANALYSIS_SCHEMA
 
 __all__ = ["TRACE_SCHEMA", "EndpointsResult"]
@@ -43,28 +43,18 @@ class EndpointsResult:
 
     def write(self, folder: str | Path) -> Path:
         """Write ``analysis.parquet``, ``trace.parquet`` and ``endpoints.json``; returns the folder."""
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        self.analysis_table.write_parquet(out / "analysis.parquet")
-        self.trace.write_parquet(out / "trace.parquet")
-        meta = {"stage": "endpoints", "protocol": self.protocol_name, "n_patients": self.analysis_table.height}
-        (out / "endpoints.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        return out
+        meta = {"protocol": self.protocol_name, "n_patients": self.analysis_table.height}
+        frames = {"analysis": self.analysis_table, "trace": self.trace}
+        return write_stage_result(folder, "endpoints", meta, frames)
 
     @classmethod
     def read(cls, folder: str | Path) -> EndpointsResult:
         """Read a result written by :meth:`write`."""
-        path = Path(folder)
-        meta_path = path / "endpoints.json"
-        if not meta_path.is_file():
-            raise SourceError(f"not an endpoints result folder (no endpoints.json): {path}")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        for name in ("analysis.parquet", "trace.parquet"):
-            if not (path / name).is_file():
-                raise SourceError(f"endpoints result incomplete: {path / name} is missing")
-        analysis = pl.read_parquet(path / "analysis.parquet").cast(ANALYSIS_SCHEMA)  # type: ignore[arg-type]
-        trace = pl.read_parquet(path / "trace.parquet").cast(TRACE_SCHEMA)  # type: ignore[arg-type]
-        return cls(protocol_name=str(meta["protocol"]), analysis_table=analysis, trace=trace)
+        meta, frames = read_stage_result(
+            folder, "endpoints", {"analysis": ANALYSIS_SCHEMA, "trace": TRACE_SCHEMA}
+        )
+        return cls(protocol_name=str(meta["protocol"]), analysis_table=frames["analysis"],
+                   trace=frames["trace"])
 
     def explain(self, patient_id: str) -> str:
         """How the patient's index date, regimen, best response, PFS and OS were derived."""
