@@ -20,10 +20,11 @@ from oncorwe.pipeline import run_study
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from once import produce_once
 
+from liu_study import TSV
 from rsupport import run_r
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "src" / "oncorwe" / "protocol" / "studies" / "liu2019.toml"
-TSV = "Supplemental_Table_1_wAge.tsv"
+
 
 CENTRES_TOML = """
 [centres.dfci]

@@ -9,27 +9,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from liu_study import ATTRIBUTES, CBIO, CBIO_UNITS, TSV, TSV_UNITS, liu_study
 from oncorwe import cohort, endpoints, harmonise, protocol
 from oncorwe.endpoints import EndpointsResult
 from oncorwe.model import store
 
-TSV = "Supplemental_Table_1_wAge.tsv"
-CBIO = "mel_dfci_2019_patient_clinical_data.csv"
-ATTRIBUTES = "mel_dfci_2019_clinical_attributes.csv"
-MIXED = '{ MR = "SD", "Mixed Response" = "SD" }'
 #: What the cBioPortal patient file does not hold (no age, no primary type).
 NOT_IN_CBIOPORTAL = ("age_years", "primary_site")
-
-
-def _study(root: Path, liu: Path, files: list[str], overrides: str) -> Path:
-    root.mkdir(parents=True)
-    listed = ", ".join(f'"{liu / f}"' for f in files)
-    (root / "centres.toml").write_text(
-        f'[centres.DFCI]\ncountry = "US"\nfiles = [{listed}]\n'
-        f"[centres.DFCI.overrides]\n{overrides}\ncodes = {{ best_response = {MIXED} }}\n",
-        encoding="utf-8",
-    )
-    return root
 
 
 def _endpoints(folder: Path) -> EndpointsResult:
@@ -44,8 +30,8 @@ def _endpoints(folder: Path) -> EndpointsResult:
 @pytest.fixture(scope="module")
 def both(liu2019_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[EndpointsResult, EndpointsResult]:
     root = tmp_path_factory.mktemp("liu_endpoints")
-    tsv = _study(root / "tsv", liu2019_dir, [TSV], 'time_units = { PFS = "days", OS = "days", TimeToBR = "days" }')
-    cbio = _study(root / "cbio", liu2019_dir, [CBIO, ATTRIBUTES], 'time_units = { TIME_TO_BR = "days" }')
+    tsv = liu_study(root / "tsv", liu2019_dir, [TSV], TSV_UNITS)
+    cbio = liu_study(root / "cbio", liu2019_dir, [CBIO, ATTRIBUTES], CBIO_UNITS)
     return _endpoints(tsv), _endpoints(cbio)
 
 

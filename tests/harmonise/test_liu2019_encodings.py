@@ -12,35 +12,17 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from liu_study import ATTRIBUTES, CBIO, CBIO_UNITS, TSV, TSV_UNITS, liu_study
 from oncorwe import harmonise
 from oncorwe.errors import DataError
 from oncorwe.model import CanonicalModel
-
-TSV = "Supplemental_Table_1_wAge.tsv"
-CBIO = "mel_dfci_2019_patient_clinical_data.csv"
-ATTRIBUTES = "mel_dfci_2019_clinical_attributes.csv"
-# Mixed response is no RECIST 1.1 category: the data manager declares how it counts (here SD, as
-# neither a >= 30% shrinkage nor a >= 20% growth of the sum of diameters)
-MIXED = '{ MR = "SD", "Mixed Response" = "SD" }'
-
-
-def _study(root: Path, liu: Path, files: list[str], overrides: str) -> Path:
-    root.mkdir(parents=True)
-    listed = ", ".join(f'"{liu / f}"' for f in files)
-    (root / "centres.toml").write_text(
-        f'[centres.DFCI]\ncountry = "US"\nfiles = [{listed}]\n'
-        f"[centres.DFCI.overrides]\n{overrides}\ncodes = {{ best_response = {MIXED} }}\n",
-        encoding="utf-8",
-    )
-    return root
 
 
 @pytest.fixture(scope="module")
 def both(liu2019_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[CanonicalModel, CanonicalModel]:
     root = tmp_path_factory.mktemp("liu")
-    tsv = _study(root / "tsv", liu2019_dir, [TSV],
-                 'time_units = { PFS = "days", OS = "days", TimeToBR = "days" }')
-    cbio = _study(root / "cbio", liu2019_dir, [CBIO, ATTRIBUTES], 'time_units = { TIME_TO_BR = "days" }')
+    tsv = liu_study(root / "tsv", liu2019_dir, [TSV], TSV_UNITS)
+    cbio = liu_study(root / "cbio", liu2019_dir, [CBIO, ATTRIBUTES], CBIO_UNITS)
     return harmonise.run(tsv), harmonise.run(cbio)
 
 
@@ -87,7 +69,7 @@ def test_durations_are_laid_out_from_the_nominal_index_date(both: tuple[Canonica
 
 
 def test_a_duration_without_a_unit_stops_with_a_clear_error(liu2019_dir: Path, tmp_path: Path) -> None:
-    root = _study(tmp_path / "tsv", liu2019_dir, [TSV], 'time_units = { PFS = "days", OS = "days" }')
+    root = liu_study(tmp_path / "tsv", liu2019_dir, [TSV], 'time_units = { PFS = "days", OS = "days" }')
     with pytest.raises(DataError) as caught:
         harmonise.run(root)
     [line] = caught.value.problems
