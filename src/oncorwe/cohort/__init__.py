@@ -16,6 +16,7 @@ from oncorwe.cohort._eligibility import ELIGIBILITY_COLUMNS, evaluate
 from oncorwe.cohort._lines import LINE_COLUMNS, build_lines, materialise
 from oncorwe.cohort._result import EXCLUSIONS_SCHEMA, INDEX_SCHEMA, LINES_SCHEMA, CohortResult
 from oncorwe.errors import DataError, InputError
+from oncorwe.model import engine
 from oncorwe.model.schema import ATTRITION_SCHEMA
 from oncorwe.model.store import read_tables
 from oncorwe.protocol import Protocol
@@ -59,7 +60,12 @@ def _merges(con: Any, prefix: str, merges: pl.DataFrame | None) -> pl.DataFrame:
 
 
 def run(
-    con: Any, protocol: Protocol, *, prefix: str = "", merges: pl.DataFrame | None = None
+    con: Any,
+    protocol: Protocol,
+    *,
+    prefix: str = "",
+    merges: pl.DataFrame | None = None,
+    keep_in_engine: bool = False,
 ) -> CohortResult:
     """Select the analysis set of ``protocol`` from the canonical tables in ``con``.
 
@@ -75,29 +81,40 @@ def run(
         Cross-centre duplicates (``CanonicalModel.merges``: kept_patient_id, merged_patient_id,
         rule). Each merged record is excluded as ``duplicate_referral``. When not given, a table
         ``<prefix>merges`` in ``con`` is used if there is one.
+    keep_in_engine
+        Leave the lines of therapy in the engine only (``result.lines`` is None): for CDMs of
+        millions of patients, whose lines (with the records behind each) do not belong in Python.
 
     Returns
     -------
     CohortResult
-        Attrition (overall and per centre), exclusions with reasons, lines of therapy, index.
+        Attrition (overall and per centre), exclusions with reasons, lines of therapy, index. The
+        lines and the index are also stored in ``con`` as ``<prefix>cohort_lines`` and
+        ``<prefix>cohort_index`` (replaced on each run), where :func:`oncorwe.endpoints.run`
+        reads them.
     """
     if not isinstance(protocol, Protocol):
         raise InputError(f"protocol: expected an oncorwe.protocol.Protocol, got {type(protocol).__name__}")
     tables = read_tables(con, prefix=prefix)
-    lines = build_lines(con, tables["drug_exposures"], protocol)
-    status = _frame(evaluate(tables, lines, protocol), {
-        "patient_id": pl.String(), "centre_id": pl.String(), "reason": pl.String(),
-        **{k: v for k, v in INDEX_SCHEMA.items() if k not in ("patient_id", "centre_id")},
-    }).sort("patient_id")
-    unindexed = status.filter(pl.col("reason").is_null() & pl.col("index_date").is_null())
-    if unindexed.height:
+    lines = engine.materialise(con, build_lines(con, tables["drug_exposures"], protocol), f"{prefix}cohort_lines")
+    status_table = materialise(con, evaluate(tables, lines, protocol))
+    unindexed = status_table.filter(status_table.reason.isnull() & status_table.index_date.isnull())
+    if int(unindexed.count().to_pyarrow().as_py()):
         raise DataError([
             f"patient {pid} passes every criterion of {protocol.name} but has no "
             f"{protocol.exposure.index_class} line to index on (add 'no_chemotherapy' to the criteria)"
-            for pid in unindexed["patient_id"].to_list()[:20]
+            for pid in sorted(unindexed.select("patient_id").limit(20).to_pyarrow().column(0).to_pylist())
         ])
+    # only the excluded patients' reasons and the analysis set's index come into Python
+    excluded = _frame(status_table.filter(status_table.reason.notnull()), EXCLUSIONS_SCHEMA)
+    index_table = engine.materialise(
+        con, status_table.filter(status_table.reason.isnull()).select(*INDEX_SCHEMA), f"{prefix}cohort_index"
+    )
+    index = _frame(index_table, INDEX_SCHEMA).sort("patient_id")
     merged = _merges(con, prefix, merges)
-    overlap = merged.filter(pl.col("merged_patient_id").is_in(status["patient_id"].implode()))
+    overlap = merged.filter(
+        pl.col("merged_patient_id").is_in(pl.concat([excluded["patient_id"], index["patient_id"]]).implode())
+    )
     if overlap.height:
         raise DataError([
             f"merges: merged record {pid} is still in the patients table (harmonise must remove it)"
@@ -108,35 +125,38 @@ def run(
         centre_id=pl.col("merged_patient_id").str.split(":").list.first(),
         reason=pl.lit("duplicate_referral"),
     )
-    exclusions = pl.concat(
-        [duplicates, status.filter(pl.col("reason").is_not_null()).select(list(EXCLUSIONS_SCHEMA))]
-    ).cast(EXCLUSIONS_SCHEMA).sort("patient_id")  # type: ignore[arg-type]
-    index = status.filter(pl.col("reason").is_null()).select(list(INDEX_SCHEMA)).cast(INDEX_SCHEMA)  # type: ignore[arg-type]
-    everyone = pl.concat([duplicates.select("patient_id", "centre_id"), status.select("patient_id", "centre_id")])
+    exclusions = pl.concat([duplicates, excluded]).cast(EXCLUSIONS_SCHEMA).sort("patient_id")  # type: ignore[arg-type]
+    n_lines = int(lines.count().to_pyarrow().as_py())
     return CohortResult(
         protocol_name=protocol.name,
-        attrition=attrition_table(everyone, exclusions, protocol.eligibility.criteria),
+        attrition=attrition_table(exclusions, protocol.eligibility.criteria,
+                                  analysis_set=index.select("centre_id")),
         exclusions=exclusions,
-        lines=_frame(lines.order_by(["patient_id", "line_number"]), LINES_SCHEMA),
-        index=index.sort("patient_id"),
+        lines=None if keep_in_engine else _frame(lines.order_by(["patient_id", "line_number"]), LINES_SCHEMA),
+        index=index,
+        engine_tables={"lines": f"{prefix}cohort_lines", "index": f"{prefix}cohort_index"},
+        n_lines=n_lines,
     )
 
 
 def attrition_table(
-    everyone: pl.DataFrame, exclusions: pl.DataFrame, criteria: Sequence[str]
+    exclusions: pl.DataFrame, criteria: Sequence[str], *, analysis_set: pl.DataFrame
 ) -> pl.DataFrame:
-    """The CONSORT-style flow: step 0 all records, then per criterion the patients before, excluded
-    and after; overall rows (centre_id null) first, then each centre in alphabetical order."""
+    """The CONSORT-style flow: step 0 all records (the excluded ones and the ``analysis_set``, one
+    ``centre_id`` per patient), then per criterion the patients before, excluded and after; overall
+    rows (centre_id null) first, then each centre in alphabetical order."""
     unknown = sorted(set(exclusions["reason"].unique().to_list()) - set(criteria))
     if unknown:
         raise DataError([f"exclusion reason {r!r} is not a criterion of the protocol" for r in unknown])
+    everyone = pl.concat([exclusions.select("centre_id"), analysis_set.select("centre_id")])
+    records = dict(everyone.group_by("centre_id").len().iter_rows())
+    per_centre = {key: dict(group.group_by("reason").len().iter_rows())
+                  for (key,), group in exclusions.group_by("centre_id")}
     rows: list[dict[str, Any]] = []
-    centres: list[str | None] = [None, *sorted(everyone["centre_id"].unique().drop_nulls().to_list())]
+    centres: list[str | None] = [None, *sorted(c for c in records if c is not None)]
     for centre in centres:
-        pool = everyone if centre is None else everyone.filter(pl.col("centre_id") == centre)
-        out = exclusions if centre is None else exclusions.filter(pl.col("centre_id") == centre)
-        counts = dict(out.group_by("reason").len().iter_rows())
-        n = pool.height
+        counts = dict(exclusions.group_by("reason").len().iter_rows()) if centre is None else per_centre.get(centre, {})
+        n = everyone.height if centre is None else records[centre]
         rows.append(dict(step=0, criterion="source_records", centre_id=centre, n_before=n, n_excluded=0, n_after=n))
         for step, criterion in enumerate(criteria, start=1):
             excluded = int(counts.get(criterion, 0))

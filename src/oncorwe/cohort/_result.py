@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -68,15 +69,22 @@ class CohortResult:
     attrition : :data:`oncorwe.model.schema.ATTRITION_SCHEMA`; step 0 ``source_records``, then one
         step per criterion in protocol order; overall rows (``centre_id`` null) then per centre.
     exclusions : one row per excluded patient record (patient_id, centre_id, reason).
-    lines : lines of therapy of every patient (:data:`LINES_SCHEMA`).
+    lines : lines of therapy of every patient (:data:`LINES_SCHEMA`), or None when they were left
+        in the engine (``cohort.run(..., keep_in_engine=True)``, for CDMs of millions of patients).
     index : one row per patient of the analysis set (:data:`INDEX_SCHEMA`).
+    engine_tables : the tables the stage left in the engine that ran it (``"lines"``,
+        ``"index"``: table names), with ``n_lines`` rows of lines; :func:`oncorwe.endpoints.run`
+        reads them there instead of sending the frames back.
+    n_lines : the number of lines of therapy (rows of ``lines``, wherever they are).
     """
 
     protocol_name: str
     attrition: pl.DataFrame
     exclusions: pl.DataFrame
-    lines: pl.DataFrame
+    lines: pl.DataFrame | None
     index: pl.DataFrame
+    engine_tables: Mapping[str, str] = field(default_factory=dict)
+    n_lines: int | None = None
 
     @property
     def n_eligible(self) -> int:
@@ -86,21 +94,24 @@ class CohortResult:
     def write(self, folder: str | Path) -> Path:
         """Write the frames as parquet plus ``cohort.json``; returns the folder."""
         meta = {"protocol": self.protocol_name, "n_eligible": self.n_eligible,
-                "n_excluded": self.exclusions.height}
-        return write_stage_result(folder, "cohort", meta, {name: getattr(self, name) for name in _FRAMES})
+                "n_excluded": self.exclusions.height, "n_lines": self.n_lines,
+                "engine_tables": dict(sorted(self.engine_tables.items()))}
+        frames = {name: getattr(self, name) for name in _FRAMES if getattr(self, name) is not None}
+        return write_stage_result(folder, "cohort", meta, frames)
 
     @classmethod
     def read(cls, folder: str | Path) -> CohortResult:
-        """Read a result written by :meth:`write`."""
-        meta, frames = read_stage_result(folder, "cohort", _FRAMES)
-        return cls(protocol_name=str(meta["protocol"]), **frames)
+        """Read a result written by :meth:`write` (``lines`` stays None when they were left in the
+        engine; ``engine_tables`` then names where)."""
+        meta, frames = read_stage_result(folder, "cohort", _FRAMES, optional=("lines",))
+        return cls(protocol_name=str(meta["protocol"]), lines=frames.pop("lines", None), **frames,
+                   engine_tables=dict(meta.get("engine_tables") or {}), n_lines=meta.get("n_lines"))
 
     def explain(self, patient_id: str) -> str:
         """Why the patient is in or out, their index and lines of therapy, with record sources."""
         out: list[str] = [f"patient {patient_id}"]
         excluded = self.exclusions.filter(pl.col("patient_id") == patient_id)
         index = self.index.filter(pl.col("patient_id") == patient_id)
-        lines = self.lines.filter(pl.col("patient_id") == patient_id).sort("line_number")
         if excluded.is_empty() and index.is_empty():
             raise InputError(f"patient_id {patient_id!r}: not found in the cohort of {self.protocol_name}")
         if not excluded.is_empty():
@@ -112,6 +123,12 @@ class CohortResult:
                 f"chemotherapy after ICI line {row['ici_line']} failed on {row['ici_failure_date']} "
                 f"(from {row['ici_failure_sources']})"
             )
+        if self.lines is None:
+            where = self.engine_tables.get("lines", "the engine")
+            out.append(f"  lines of therapy: left in the engine ({where}); rerun the cohort stage without "
+                       "keep_in_engine to see them here")
+            return "\n".join(out)
+        lines = self.lines.filter(pl.col("patient_id") == patient_id).sort("line_number")
         out.append(f"  lines of therapy ({lines.height}):")
         for line in lines.iter_rows(named=True):
             regimen = f", regimen {line['regimen_class']}" if line["regimen_class"] else ""

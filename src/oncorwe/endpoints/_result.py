@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -34,39 +35,49 @@ class EndpointsResult:
     patient of the analysis set) and, per patient, the records each derived value came from.
 
     The trace holds patient identifiers and record sources: it is for ``oncorwe explain`` and
-    auditing at the centre, never for reports or aggregate exports.
+    auditing at the centre, never for reports or aggregate exports. It is None when it was left in
+    the engine (``endpoints.run(..., keep_in_engine=True)``); ``engine_tables["trace"]`` names it.
     """
 
     protocol_name: str
     analysis_table: pl.DataFrame
-    trace: pl.DataFrame
+    trace: pl.DataFrame | None
+    engine_tables: Mapping[str, str] = field(default_factory=dict)
 
     def write(self, folder: str | Path) -> Path:
         """Write ``analysis.parquet``, ``trace.parquet`` and ``endpoints.json``; returns the folder."""
-        meta = {"protocol": self.protocol_name, "n_patients": self.analysis_table.height}
-        frames = {"analysis": self.analysis_table, "trace": self.trace}
+        meta = {"protocol": self.protocol_name, "n_patients": self.analysis_table.height,
+                "engine_tables": dict(sorted(self.engine_tables.items()))}
+        frames = {"analysis": self.analysis_table}
+        if self.trace is not None:
+            frames["trace"] = self.trace
         return write_stage_result(folder, "endpoints", meta, frames)
 
     @classmethod
     def read(cls, folder: str | Path) -> EndpointsResult:
         """Read a result written by :meth:`write`."""
         meta, frames = read_stage_result(
-            folder, "endpoints", {"analysis": ANALYSIS_SCHEMA, "trace": TRACE_SCHEMA}
+            folder, "endpoints", {"analysis": ANALYSIS_SCHEMA, "trace": TRACE_SCHEMA}, optional=("trace",)
         )
         return cls(protocol_name=str(meta["protocol"]), analysis_table=frames["analysis"],
-                   trace=frames["trace"])
+                   trace=frames.get("trace"), engine_tables=dict(meta.get("engine_tables") or {}))
 
     def explain(self, patient_id: str) -> str:
         """How the patient's index date, regimen, best response, PFS and OS were derived."""
         rows = self.analysis_table.filter(pl.col("patient_id") == patient_id)
-        traces = self.trace.filter(pl.col("patient_id") == patient_id)
+        traces = self.trace.filter(pl.col("patient_id") == patient_id) if self.trace is not None else None
         if rows.is_empty():
             raise InputError(
                 f"patient_id {patient_id!r}: not in the analysis set of {self.protocol_name} "
                 "(see the cohort's exclusions)"
             )
         a = rows.row(0, named=True)
-        tr = traces.row(0, named=True) if not traces.is_empty() else dict.fromkeys(TRACE_SCHEMA)
+        if traces is None:
+            where = self.engine_tables.get("trace", "the engine")
+            tr: dict[str, object] = {**dict.fromkeys(TRACE_SCHEMA), **{
+                k: f"(left in the engine: {where})" for k in TRACE_SCHEMA if k.endswith("_sources")}}
+        else:
+            tr = traces.row(0, named=True) if not traces.is_empty() else dict.fromkeys(TRACE_SCHEMA)
         lines = [
             f"patient {patient_id} (centre {a['centre_id']})",
             f"  index date {a['index_date']}: start of line {tr['index_line']} "

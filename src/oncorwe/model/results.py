@@ -6,7 +6,7 @@ back")."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +38,23 @@ def read_stage_result(
     folder: str | Path,
     stage: str,
     schemas: Mapping[str, Mapping[str, pl.DataType]] | None = None,
+    *,
+    optional: Collection[str] = (),
 ) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
     """Read what :func:`write_stage_result` wrote: the metadata and the frames by name.
 
-    With ``schemas``, exactly those frames are read and cast to their schema; without, every frame
-    the metadata lists. A missing metadata or frame file is a :class:`SourceError` naming it.
+    With ``schemas``, exactly those frames are read and cast to their schema (those named in
+    ``optional`` only when the metadata lists them: a stage may leave a patient-level frame in the
+    engine); without, every frame the metadata lists. A missing metadata or frame file is a
+    :class:`SourceError` naming it.
     """
     path = Path(folder)
     meta_path = path / f"{stage}.json"
     if not meta_path.is_file():
         raise SourceError(f"not a {stage} result folder (no {stage}.json): {path}")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    names = list(schemas) if schemas is not None else list(meta.get("frames", []))
+    listed = list(meta.get("frames", []))
+    names = [n for n in schemas if n not in optional or n in listed] if schemas is not None else listed
     frames: dict[str, pl.DataFrame] = {}
     for name in names:
         file = path / f"{name}.parquet"
