@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import pickle
 import shutil
 import zlib
 from collections.abc import Iterator
@@ -136,7 +137,7 @@ def generate_study(
             files[style.centre_id] = centre_files
             defects.extend(centre_defects)
             for rec in records:
-                truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
+                truth.writerow(_checked_truth(rec, cohort))
     _write_defects(truth_dir / "defects.csv", defects)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
     manifest = {
@@ -184,7 +185,8 @@ def _plan(study: str, seed: int, total: int, *, large: bool) -> _Plan:
 
 
 def _checked_truth(rec: PatientRecord, cohort: Cohort) -> list[Any]:
-    """The truth row, after checking the rules give back what was designed (else a bug)."""
+    """The truth row as written (csv writes None as "" and floats by repr; bools become words),
+    after checking the rules give back what was designed (else a bug)."""
     row = truth_row(rec)
     if rec.reason != "duplicate_referral":
         derived = exclusion_reason(rec)
@@ -194,17 +196,7 @@ def _checked_truth(rec: PatientRecord, cohort: Cohort) -> list[Any]:
         raise RuntimeError(
             f"synth bug: record {rec.key} designed {cohort.bor[rec.key]}, rules say {row['best_response']}"
         )
-    return list(row.values())
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    return ["true" if v is True else "false" if v is False else v for v in row.values()]
 
 
 def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np.ndarray:
@@ -317,74 +309,129 @@ def _chunks(keys: np.ndarray, size: int) -> Iterator[np.ndarray]:
         yield keys[start : start + size]
 
 
-#: The plan a large-study worker rebuilt for itself (workers are spawned: nothing is pickled, and
-#: no thread pool of the parent is inherited half-alive, which fork would risk).
+@dataclass(frozen=True)
+class _CentreWork:
+    """One centre's share of a large study's plan, in its running-number order (a worker's task)."""
+
+    c_idx: int
+    cohort: Cohort
+    times: Times
+    subsequent: Subsequent
+    numbers: np.ndarray
+
+
+def _take(obj: Any, rows: np.ndarray) -> Any:
+    """The same dataclass with every per-patient array restricted to ``rows`` (in that order)."""
+    fields = {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+    return type(obj)(**{name: value[rows] if isinstance(value, np.ndarray) else value for name, value in fields.items()})
+
+
+def _centre_work(plan: _Plan, c_idx: int) -> _CentreWork:
+    keys = np.flatnonzero(plan.centre_of == c_idx)
+    keys = keys[np.argsort(plan.numbers[keys], kind="stable")]
+    cohort = _take(plan.cohort, keys)
+    cohort = Cohort(**{**{n: getattr(cohort, n) for n in cohort.__dataclass_fields__}, "n_eligible": int(cohort.eligible.sum())})
+    return _CentreWork(c_idx, cohort, _take(plan.times, keys), _take(plan.subsequent, keys), plan.numbers[keys])
+
+
+#: Set in each spawned worker: the study folder and the queue its progress goes to (workers are
+#: spawned: no thread pool of the parent is inherited half-alive, which fork would risk).
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(study: str, seed: int, total: int, out: str) -> None:
-    import ctypes
-    import gc
-
-    _WORKER["plan"] = _plan(study, seed, total, large=True)
+def _worker_init(out: str, progress: Any) -> None:
     _WORKER["out"] = Path(out)
-    gc.collect()
-    with contextlib.suppress(OSError):  # hand the calibration's freed heap back (glibc): two workers fit
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    _WORKER["progress"] = progress
 
 
-def _write_large_centre(c_idx: int) -> tuple[int, str, Calibration]:
-    """Worker: one centre's OMOP database in chunks; its truth rows go to a part file."""
-    plan: _Plan = _WORKER["plan"]
-    cohort, times, subsequent = plan.cohort, plan.times, plan.subsequent
-    style = plan.styles[c_idx]
+def _write_large_centre(task: str) -> tuple[int, str]:
+    """Worker: one centre's OMOP database in chunks, from its share of the plan; its truth rows go
+    to a part file. Returns the number of records and the part file."""
+    with open(task, "rb") as handle:
+        work: _CentreWork = pickle.load(handle)
+    Path(task).unlink()
+    cohort, times, subsequent = work.cohort, work.times, work.subsequent
+    style = CentreStyle(**{**asdict(centre_styles()[work.c_idx]), "format": "omop"})
     out: Path = _WORKER["out"]
     folder = out / style.centre_id
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     writer = OmopWriter(folder / "omop.duckdb", Renderer(style))
-    keys = np.flatnonzero(plan.centre_of == c_idx)
-    keys = keys[np.argsort(plan.numbers[keys], kind="stable")]
-    part = out / "_truth" / f".part-{c_idx:03d}.csv"
+    part = out / "_truth" / f".part-{work.c_idx:03d}.csv"
     with part.open("w", encoding="utf-8", newline="") as handle:
         truth = csv.writer(handle, lineterminator="\n")
-        for chunk in _chunks(keys, CHUNK):
+        for chunk in _chunks(np.arange(cohort.n), CHUNK):
             for i in chunk.tolist():
-                rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(plan.numbers[i])))
+                rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(work.numbers[i])))
                 writer.add(rec)
-                truth.writerow([_cell(v) for v in _checked_truth(rec, cohort)])
+                truth.writerow(_checked_truth(rec, cohort))
             writer.flush()
+            _WORKER["progress"].put(int(chunk.shape[0]))
     writer.close()
-    return int(keys.shape[0]), str(part), plan.calibration
+    return cohort.n, str(part)
+
+
+def _release_memory() -> None:
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError):  # hand the calibration's freed heap back to the system (glibc)
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) -> Path:
-    """Every centre as an OMOP database, written by two spawned workers in chunks."""
+    """Every centre as an OMOP database: the plan is drawn and calibrated once, here; each
+    centre's share goes to a task file, and two spawned workers write the centres in chunks."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from rich.progress import Progress
 
-    styles = centre_styles()
     out.mkdir(parents=True, exist_ok=True)
     truth_dir = out / "_truth"
     truth_dir.mkdir(exist_ok=True)
     (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
-    parts: dict[int, str] = {}
-    calibration: Calibration | None = None
-    with Progress(disable=not show) as bar, ProcessPoolExecutor(
-        max_workers=WORKERS,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_init,
-        initargs=(study, seed, total, str(out)),
-    ) as pool:
-        task = bar.add_task("writing OMOP centres", total=total)
-        futures = {pool.submit(_write_large_centre, k): k for k in range(len(styles))}
-        for future in as_completed(futures):
-            done, part, calibration = future.result()
-            parts[futures[future]] = part
-            bar.advance(task, done)
+    work_dir = truth_dir / ".work"
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    work_dir.mkdir()
+    try:
+        with Progress(disable=not show) as bar:
+            planning = bar.add_task("drawing and calibrating", total=None)
+            plan = _plan(study, seed, total, large=True)
+            calibration, styles = plan.calibration, plan.styles
+            tasks: list[tuple[int, str]] = []
+            for c_idx in range(len(styles)):
+                work = _centre_work(plan, c_idx)
+                path = work_dir / f"centre-{c_idx:03d}.pickle"
+                with path.open("wb") as handle:
+                    pickle.dump(work, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                tasks.append((work.cohort.n, str(path)))
+            del plan, work
+            _release_memory()
+            bar.update(planning, total=1, completed=1)
+            writing = bar.add_task("writing OMOP centres", total=sum(size for size, _ in tasks))
+            context = multiprocessing.get_context("spawn")
+            progress = context.Queue()
+            parts: dict[int, str] = {}
+            with ProcessPoolExecutor(
+                max_workers=WORKERS, mp_context=context, initializer=_worker_init, initargs=(str(out), progress)
+            ) as pool:
+                # the largest centres first, so the two workers finish together
+                order = sorted(range(len(tasks)), key=lambda k: (-tasks[k][0], k))
+                pending = {pool.submit(_write_large_centre, tasks[k][1]): k for k in order}
+                while pending:
+                    done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    with contextlib.suppress(queue.Empty):
+                        while True:
+                            bar.advance(writing, progress.get_nowait())
+                    for future in done:
+                        parts[pending.pop(future)] = future.result()[1]
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
     with (truth_dir / "patients.csv").open("w", encoding="utf-8", newline="") as handle:
         csv.writer(handle, lineterminator="\n").writerow(TRUTH_COLUMNS)
         for k in range(len(styles)):
@@ -393,7 +440,6 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) ->
                 shutil.copyfileobj(part_handle, handle)
             path.unlink()
     _write_defects(truth_dir / "defects.csv", [])
-    assert calibration is not None
     _write_calibration(truth_dir / "calibration.csv", calibration, load_targets(study))
     manifest = {"study": study, "centre": [{"id": s.centre_id, "country": s.country, "files": ["omop.duckdb"]} for s in styles]}
     (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")

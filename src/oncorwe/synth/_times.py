@@ -23,7 +23,7 @@ import numpy.typing as npt
 from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK
 from oncorwe.synth._baseline import Cohort, day_number, stream
 
-__all__ = ["Calibration", "Times", "draw_times", "km_median", "km_survival"]
+__all__ = ["Calibration", "Times", "draw_times", "km_days", "km_median", "km_survival"]
 
 IntArray = npt.NDArray[np.int64]
 PD_FIRST_SCAN = (28, 112)  # days: a PD patient's first scan (the progression) falls in this range
@@ -48,12 +48,24 @@ def km_survival(time: npt.NDArray[np.float64], event: npt.NDArray[np.bool_]) -> 
     return distinct[keep], surv
 
 
-def km_median(time: npt.ArrayLike, event: npt.ArrayLike) -> float:
-    """Median of the Kaplan-Meier curve as R's ``survival`` prints it (NaN if never reached).
+def km_days(days: IntArray, event: npt.NDArray[np.bool_]) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """``km_survival`` for whole-day times (>= 0), by counting instead of sorting: O(n).
 
-    Where the curve sits exactly at 0.5 between two event times, the median is their midpoint.
+    The same counts at the same distinct times, divided and multiplied in the same order, so the
+    estimates are bit-identical to ``km_survival`` on ``days / DAYS_PER_MONTH``.
     """
-    times, surv = km_survival(np.asarray(time, dtype=float), np.asarray(event, dtype=bool))
+    if days.shape[0] == 0:
+        return days[:0], np.zeros(0)
+    size = int(days.max()) + 1
+    exits = np.bincount(days, minlength=size)
+    deaths = np.bincount(days[event], minlength=size)
+    at_risk = days.shape[0] - (np.cumsum(exits) - exits)  # still followed at the start of each day
+    keep = np.flatnonzero(deaths)
+    surv = np.cumprod(1.0 - deaths[keep] / at_risk[keep])
+    return keep.astype(np.int64), surv
+
+
+def _median_of_curve(times: npt.NDArray[np.float64], surv: npt.NDArray[np.float64]) -> float:
     below = np.flatnonzero(surv <= 0.5 + 1e-12)
     if below.size == 0:
         return float("nan")
@@ -63,11 +75,28 @@ def km_median(time: npt.ArrayLike, event: npt.ArrayLike) -> float:
     return float(times[k])
 
 
+def km_median(time: npt.ArrayLike, event: npt.ArrayLike) -> float:
+    """Median of the Kaplan-Meier curve as R's ``survival`` prints it (NaN if never reached).
+
+    Where the curve sits exactly at 0.5 between two event times, the median is their midpoint.
+    """
+    return _median_of_curve(*km_survival(np.asarray(time, dtype=float), np.asarray(event, dtype=bool)))
+
+
 def km_at(time: npt.ArrayLike, event: npt.ArrayLike, at: float) -> float:
     """Kaplan-Meier survival at time ``at``."""
     times, surv = km_survival(np.asarray(time, dtype=float), np.asarray(event, dtype=bool))
+    return _surv_at(times, surv, at)
+
+
+def _surv_at(times: npt.NDArray[np.float64], surv: npt.NDArray[np.float64], at: float) -> float:
     idx = np.searchsorted(times, at, side="right") - 1
     return 1.0 if idx < 0 else float(surv[idx])
+
+
+def _km_months(days: IntArray, event: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    distinct, surv = km_days(days, event)
+    return distinct / DAYS_PER_MONTH, surv
 
 
 @dataclass(frozen=True)
@@ -94,20 +123,20 @@ _KNOBS = ("pd", "sd", "resp", "tax", "pd1", "os_nr", "os_sig", "os_r", "cens")
 
 
 def _figures(t: dict[str, Any], g: dict[str, npt.NDArray[np.bool_]]) -> dict[str, float]:
-    pfs_m = t["pfs"] / DAYS_PER_MONTH
-    ev = t["pfs_event"]
-    os_m = t["os"] / DAYS_PER_MONTH
-    oe = t["os_event"]
+    pfs, ev = t["pfs"], t["pfs_event"]
+    os_days, oe = t["os"], t["os_event"]
+    resp = g["resp"]
+    pfs_all = _km_months(pfs, ev)
     return {
-        "pfs_median": km_median(pfs_m, ev) ,
-        "pfs_rate_12_months": km_at(pfs_m, ev, 12.0),
-        "pfs_median_responders": km_median(pfs_m[g["resp"]], ev[g["resp"]]),
-        "pfs_median_taxane": km_median(pfs_m[g["tax"]], ev[g["tax"]]),
-        "pfs_median_prior_anti_pd1": km_median(pfs_m[g["pd1"]], ev[g["pd1"]]),
-        "os_median": km_median(os_m, oe),
-        "os_median_responders": km_median(os_m[g["resp"]], oe[g["resp"]]),
-        "os_median_nonresponders": km_median(os_m[~g["resp"]], oe[~g["resp"]]),
-        "followup_median": km_median(os_m, ~oe),
+        "pfs_median": _median_of_curve(*pfs_all),
+        "pfs_rate_12_months": _surv_at(*pfs_all, 12.0),
+        "pfs_median_responders": _median_of_curve(*_km_months(pfs[resp], ev[resp])),
+        "pfs_median_taxane": _median_of_curve(*_km_months(pfs[g["tax"]], ev[g["tax"]])),
+        "pfs_median_prior_anti_pd1": _median_of_curve(*_km_months(pfs[g["pd1"]], ev[g["pd1"]])),
+        "os_median": _median_of_curve(*_km_months(os_days, oe)),
+        "os_median_responders": _median_of_curve(*_km_months(os_days[resp], oe[resp])),
+        "os_median_nonresponders": _median_of_curve(*_km_months(os_days[~resp], oe[~resp])),
+        "followup_median": _median_of_curve(*_km_months(os_days, ~oe)),
     }
 
 
