@@ -12,6 +12,7 @@ from oncorwe.errors import InputError
 __all__ = [
     "OVERALL",
     "group_labels",
+    "level_codes",
     "require_columns",
     "split_groups",
     "to_float_array",
@@ -38,14 +39,23 @@ def group_labels(series: pl.Series) -> pl.Series:
 def split_groups(frame: pl.DataFrame, by: str) -> list[tuple[str, pl.DataFrame]]:
     """``frame`` split by the (string-labelled) values of ``by``, in sorted order; nulls left out.
 
+    One pass over the rows (``partition_by``), not one filter per level; within a group the rows
+    keep their order in ``frame``, so that sums over a group are the same as over a filter of it.
     Callers report the number of patients with a null group themselves (see ``n_missing_group``).
     """
-    labels = group_labels(frame[by])
-    keyed = frame.with_columns(labels.alias("__group"))
-    out: list[tuple[str, pl.DataFrame]] = []
-    for value in sorted(v for v in labels.unique().to_list() if v is not None):
-        out.append((value, keyed.filter(pl.col("__group") == value).drop("__group")))
-    return out
+    keyed = frame.with_columns(group_labels(frame[by]).alias("__group"))
+    parts = keyed.partition_by("__group", as_dict=True, maintain_order=True, include_key=False)
+    return sorted(((str(key[0]), part) for key, part in parts.items() if key[0] is not None),
+                  key=lambda item: item[0])
+
+
+def level_codes(labels: pl.Series, levels: Sequence[str]) -> np.ndarray:
+    """Each label's position in ``levels`` (sorted distinct labels, no nulls) as unsigned integers.
+
+    Statistics that sort their group labels (``stats.logrank_test``) see the same groups in the same
+    order as with the strings, without sorting every row's string.
+    """
+    return labels.cast(pl.Enum(list(levels))).to_physical().to_numpy()
 
 
 def to_float_array(frame: pl.DataFrame, column: str, *, what: str) -> np.ndarray:

@@ -105,7 +105,8 @@ def _compare(time: np.ndarray, event: np.ndarray, responder: np.ndarray) -> dict
             row[f"median_{name}_lower"] = _finite(median.lower)
             row[f"median_{name}_upper"] = _finite(median.upper)
     if responder.any() and (~responder).any():
-        test = stats.logrank_test(time, event, np.where(responder, "responder", "non-responder"))
+        # groups as 0/1 (non-responder, responder: the order of their names), not a string per patient
+        test = stats.logrank_test(time, event, responder.astype(np.int64))
         row.update(logrank_chisq=float(test.chisq), logrank_p=float(test.p_value))
         data = pl.DataFrame({"time": time, "event": event, "responder": responder.astype(np.int64)})
         cox = stats.cox_ph(data, duration="time", event="event", covariates=["responder"]).to_frame()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from oncorwe import stats
-from oncorwe.analysis._common import OVERALL, group_labels, require_columns
+from oncorwe.analysis._common import OVERALL, require_columns, split_groups
 
 __all__ = ["RESPONSE_CATEGORIES", "RESPONSE_SCHEMA", "RESPONSE_TEST_SCHEMA", "response_table", "response_tests"]
 
@@ -57,20 +57,20 @@ def response_table(frame: pl.DataFrame, *, by: Sequence[str]) -> pl.DataFrame:
     """
     require_columns(frame, ["best_response", *by], what="response table")
     rows: list[dict[str, object]] = []
-    rows.extend(_rows(frame, *OVERALL))
+    rows.extend(_rows(frame["best_response"], *OVERALL))
     for column in by:
-        labels = group_labels(frame[column])
-        for value in sorted(v for v in labels.unique().to_list() if v is not None):
-            rows.extend(_rows(frame.filter(labels == value), column, value))
+        for value, sub in split_groups(frame.select("best_response", column), column):
+            rows.extend(_rows(sub["best_response"], column, value))
     return pl.DataFrame(rows, schema=RESPONSE_SCHEMA, orient="row")
 
 
-def _rows(sub: pl.DataFrame, group_var: str, group: str) -> list[dict[str, object]]:
-    responses = sub["best_response"].fill_null("NE")
-    total = sub.height
+def _rows(best_response: pl.Series, group_var: str, group: str) -> list[dict[str, object]]:
+    # patients per response once, then each category's sum of its members
+    per_response = dict(best_response.fill_null("NE").value_counts(name="__n").rows())
+    total = best_response.len()
     out = []
     for category, members in RESPONSE_CATEGORIES.items():
-        n = int(responses.is_in(list(members)).sum())
+        n = sum(int(per_response.get(member, 0)) for member in members)
         ci = stats.binomial_ci(n, total) if total else None
         out.append({
             "group_var": group_var, "group": group, "category": category, "n": n, "denominator": total,
@@ -84,16 +84,15 @@ def _rows(sub: pl.DataFrame, group_var: str, group: str) -> list[dict[str, objec
 def response_tests(frame: pl.DataFrame, *, by: Sequence[str]) -> pl.DataFrame:
     """ORR and DCR compared across the levels of each ``by`` column (:data:`RESPONSE_TEST_SCHEMA`)."""
     rows: list[dict[str, object]] = []
-    responses = frame["best_response"].fill_null("NE")
     for column in by:
-        labels = group_labels(frame[column])
-        levels = sorted(v for v in labels.unique().to_list() if v is not None)
+        groups = split_groups(frame.select("best_response", column), column)
+        levels = [level for level, _sub in groups]
         if len(levels) < 2:
             continue
         for measure in ("ORR", "DCR"):
-            hit = responses.is_in(list(RESPONSE_CATEGORIES[measure]))
-            successes = [int((hit & (labels == level)).sum()) for level in levels]
-            totals = [int((labels == level).sum()) for level in levels]
+            members = list(RESPONSE_CATEGORIES[measure])
+            successes = [int(sub["best_response"].fill_null("NE").is_in(members).sum()) for _level, sub in groups]
+            totals = [sub.height for _level, sub in groups]
             result = stats.compare_rates(successes, totals, labels=levels)
             rows.append({
                 "group_var": column, "measure": measure, "method": str(result.method),

@@ -15,7 +15,13 @@ import numpy as np
 import polars as pl
 
 from oncorwe import stats
-from oncorwe.analysis._common import OVERALL, group_labels, require_columns
+from oncorwe.analysis._common import (
+    OVERALL,
+    group_labels,
+    level_codes,
+    require_columns,
+    split_groups,
+)
 from oncorwe.errors import InputError
 
 __all__ = [
@@ -97,11 +103,9 @@ def survival_analyses(
     summary, rates, curves, tests = [], [], [], []
     for endpoint, (time, event, _label) in ENDPOINTS.items():
         require_columns(frame, [time, event, *splits], what=f"survival ({endpoint})")
-        strata: list[tuple[str, str, pl.DataFrame]] = [(*OVERALL, frame)]
+        strata: list[tuple[str, str, pl.DataFrame]] = [(*OVERALL, frame.select(time, event))]
         for column in splits:
-            labels = group_labels(frame[column])
-            for value in sorted(v for v in labels.unique().to_list() if v is not None):
-                strata.append((column, value, frame.filter(labels == value)))
+            strata.extend((column, value, sub) for value, sub in split_groups(frame.select(time, event, column), column))
         for group_var, group, sub in strata:
             usable = _usable(sub, time, event)
             t = usable[time].cast(pl.Float64).to_numpy()
@@ -136,15 +140,16 @@ def survival_analyses(
 
 
 def _logrank(frame: pl.DataFrame, endpoint: str, time: str, event: str, column: str) -> dict[str, object]:
-    usable = _usable(frame, time, event).filter(pl.col(column).is_not_null())
+    usable = _usable(frame.select(time, event, column), time, event).filter(pl.col(column).is_not_null())
     labels = group_labels(usable[column])
-    n_groups = labels.n_unique()
-    row: dict[str, object] = {"endpoint": endpoint, "group_var": column, "n_groups": n_groups}
-    if n_groups < 2:
+    levels = sorted(labels.unique().to_list())
+    row: dict[str, object] = {"endpoint": endpoint, "group_var": column, "n_groups": len(levels)}
+    if len(levels) < 2:
         return row  # one group: nothing to compare; statistics stay null and the report says so
     try:
         result = stats.logrank_test(
-            usable[time].cast(pl.Float64).to_numpy(), usable[event].cast(pl.Int64).to_numpy(), labels.to_numpy()
+            usable[time].cast(pl.Float64).to_numpy(), usable[event].cast(pl.Int64).to_numpy(),
+            level_codes(labels, levels),
         )
     except InputError:
         return row  # undefined (e.g. no events in two groups' risk sets): statistics stay null

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from oncorwe.analysis._common import OVERALL, group_labels, require_columns
+from oncorwe.analysis._common import OVERALL, group_labels, require_columns, split_groups
 
 __all__ = ["TABLE1_SCHEMA", "TABLE1_VARIABLES", "Table1Variable", "smd_table", "table1"]
 
@@ -85,11 +85,11 @@ def table1(frame: pl.DataFrame, *, by: str | None) -> pl.DataFrame:
         require_columns(frame, [by], what="table1")
     # The grouping variable itself appears in the overall column only (its share of patients).
     variables = [v for v in TABLE1_VARIABLES if v.column in frame.columns]
-    groups: list[tuple[str, str, pl.DataFrame]] = [(OVERALL[0], OVERALL[1], frame)]
+    narrow = frame.select([v.column for v in variables] + ([by] if by is not None and by not in
+                                                           {v.column for v in variables} else []))
+    groups: list[tuple[str, str, pl.DataFrame]] = [(OVERALL[0], OVERALL[1], narrow)]
     if by is not None:
-        labels = group_labels(frame[by])
-        for value in sorted(v for v in labels.unique().to_list() if v is not None):
-            groups.append((by, value, frame.filter(labels == value)))
+        groups.extend((by, value, sub) for value, sub in split_groups(narrow, by))
     rows: list[dict[str, object]] = []
     for var in variables:
         for group_var, group, sub in groups:
@@ -120,11 +120,10 @@ def _variable_rows(var: Table1Variable, sub: pl.DataFrame, group_var: str, group
             )
         rows.append(row)
     else:
-        labels = group_labels(column)
-        levels = _levels(var.column, labels)
-        counts = {level: int((labels == level).sum()) for level in levels}
+        counts = _level_counts(column)
+        levels = _levels(var.column, counts)
         for level in levels:
-            n = counts[level]
+            n = counts.get(level, 0)
             rows.append(dict(
                 base, row_kind="level", level=level, n=n, denominator=known,
                 percent=100.0 * n / known if known else None,
@@ -136,8 +135,14 @@ def _variable_rows(var: Table1Variable, sub: pl.DataFrame, group_var: str, group
     return rows
 
 
-def _levels(column: str, labels: pl.Series) -> list[str]:
-    present = sorted(v for v in labels.unique().to_list() if v is not None)
+def _level_counts(column: pl.Series) -> dict[str, int]:
+    """Patients per (string-labelled) value of ``column``, nulls left out; one pass over the rows."""
+    labels = group_labels(column).drop_nulls()
+    return {str(level): int(n) for level, n in labels.value_counts(name="__n").rows()}
+
+
+def _levels(column: str, counts: dict[str, int]) -> list[str]:
+    present = sorted(counts)
     if set(present) <= {"yes", "no"}:
         return ["yes", "no"]  # the event level first, as gtsummary prints dichotomous rows
     return present
@@ -150,40 +155,54 @@ def smd_table(frame: pl.DataFrame, *, by: str) -> pl.DataFrame:
     computed on patients with a known value), n_groups.
     """
     require_columns(frame, [by], what="table1 SMD")
-    labels = group_labels(frame[by])
-    levels = sorted(v for v in labels.unique().to_list() if v is not None)
+    variables = [v for v in TABLE1_VARIABLES if v.column in frame.columns and v.column != by]
+    parts = [sub for _level, sub in split_groups(frame.select([by, *(v.column for v in variables)]), by)]
+    pairs = list(itertools.combinations(range(len(parts)), 2))
     rows = []
-    for var in TABLE1_VARIABLES:
-        if var.column not in frame.columns or var.column == by:
-            continue
-        parts = [frame.filter(labels == level)[var.column] for level in levels]
-        pairs = list(itertools.combinations(range(len(parts)), 2))
-        values = [_pair_smd(parts[i], parts[j], var.continuous) for i, j in pairs]
+    for var in variables:
+        # what an SMD needs of each group, computed once per group rather than once per pair
+        if var.continuous:
+            moments = [_moments(part[var.column]) for part in parts]
+            values = [_continuous_smd(moments[i], moments[j]) for i, j in pairs]
+        else:
+            counts = [_level_counts(part[var.column]) for part in parts]
+            values = [_proportions_smd(counts[i], counts[j]) for i, j in pairs]
         finite = [v for v in values if not math.isnan(v)]
         rows.append({
             "variable": var.column, "label": var.label,
-            "smd": float(np.mean(finite)) if finite else None, "n_groups": len(levels),
+            "smd": float(np.mean(finite)) if finite else None, "n_groups": len(parts),
         })
     return pl.DataFrame(rows, schema={"variable": pl.String(), "label": pl.String(), "smd": pl.Float64(), "n_groups": pl.Int64()})
 
 
-def _pair_smd(a: pl.Series, b: pl.Series, continuous: bool) -> float:
-    if continuous:
-        x = a.drop_nulls().cast(pl.Float64).to_numpy()
-        y = b.drop_nulls().cast(pl.Float64).to_numpy()
-        if x.size < 2 or y.size < 2:
-            return math.nan
-        pooled = math.sqrt((x.var(ddof=1) + y.var(ddof=1)) / 2)
-        return abs(x.mean() - y.mean()) / pooled if pooled > 0 else 0.0
-    la, lb = group_labels(a).drop_nulls(), group_labels(b).drop_nulls()
-    if la.len() == 0 or lb.len() == 0:
+def _moments(values: pl.Series) -> tuple[int, float, float]:
+    """Number, mean and variance (ddof=1) of the known values (NaN when fewer than two)."""
+    x = values.drop_nulls().cast(pl.Float64).to_numpy()
+    if x.size < 2:
+        return int(x.size), math.nan, math.nan
+    return int(x.size), float(x.mean()), float(x.var(ddof=1))
+
+
+def _continuous_smd(a: tuple[int, float, float], b: tuple[int, float, float]) -> float:
+    """|mean difference| / sqrt of the average variance (Yang & Dalton 2012)."""
+    (n_x, mean_x, var_x), (n_y, mean_y, var_y) = a, b
+    if n_x < 2 or n_y < 2:
         return math.nan
-    levels = sorted(set(la.to_list()) | set(lb.to_list()))
+    pooled = math.sqrt((var_x + var_y) / 2)
+    return abs(mean_x - mean_y) / pooled if pooled > 0 else 0.0
+
+
+def _proportions_smd(a: dict[str, int], b: dict[str, int]) -> float:
+    """The multinomial SMD of two groups' level counts (known values only)."""
+    n_a, n_b = sum(a.values()), sum(b.values())
+    if n_a == 0 or n_b == 0:
+        return math.nan
+    levels = sorted(set(a) | set(b))
     if len(levels) < 2:
         return 0.0
     return _categorical_smd(
-        np.array([(la == v).sum() / la.len() for v in levels]),
-        np.array([(lb == v).sum() / lb.len() for v in levels]),
+        np.array([a.get(v, 0) / n_a for v in levels]),
+        np.array([b.get(v, 0) / n_b for v in levels]),
     )
 
 
