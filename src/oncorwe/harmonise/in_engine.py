@@ -1,9 +1,9 @@
 """OMOP CDM -> the canonical tables *inside the engine*, for CDMs too large to pass through Python.
 
 :func:`oncorwe.harmonise.run` executes the OMOP mapping and checks the rows in polars, which is right
-for a centre's database of a few thousand patients. For a national registry or a claims database
-the same mapping (:func:`oncorwe.sources.omop.canonical_tables`, portable Ibis) is instead
-materialised as tables in the engine that holds the CDM (``CREATE TABLE ... AS SELECT``), with the
+for a centre's database of a few thousand patients. For a national registry, a claims database or a
+network of CDMs the same mapping (:func:`oncorwe.sources.omop.map_cdm`, portable Ibis) is instead
+materialised as tables in the engine that holds the CDMs (``CREATE TABLE ... AS SELECT``), with the
 same record rules applied as queries:
 
 - a drug exposure of an unknown drug, without a start date, or ending before it starts is rejected;
@@ -11,8 +11,15 @@ same record rules applied as queries:
   form :func:`oncorwe.harmonise.normalise_word` gives, looked up, and sent back as a small table);
 - a response value that is not a RECIST word is rejected;
 - cross-centre duplicate referrals are merged by the rule of :mod:`oncorwe.harmonise._duplicates`,
-  applied to the few candidate records the engine finds (same sex, birth year, diagnosis date and a
-  drug started the same day, in different centres).
+  applied to the few records the engine finds sharing sex, birth year, diagnosis date and a drug
+  started the same day with a record of another centre.
+
+The centres are mapped together, not one by one: each CDM table of every centre is stacked into one
+temporary view (``UNION ALL``, the centre as columns), and the mapping is compiled once over those
+views, so the cost of building and compiling queries does not grow with the number of centres and
+the engine runs each join once over the whole network. Only the mapped drug exposures, patients
+and assessments are stored before the record rules (each is read several times); the small
+vocabularies are uploaded once.
 
 Every rejected or nulled value is written to a quarantine table in the engine (same columns as
 :data:`oncorwe.model.schema.QUARANTINE_SCHEMA`); only counts, the distinct stop-reason words and the
@@ -28,13 +35,15 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 import polars as pl
+import pyarrow as pa
 
 from oncorwe.errors import InputError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
+from oncorwe.harmonise._engine_views import drop_temp_view, stacked_view
 from oncorwe.harmonise._omop import vocabulary_tables
 from oncorwe.harmonise._vocab import Vocabulary, load_vocabulary, normalise_word
 from oncorwe.model import engine
-from oncorwe.model.schema import CANONICAL_TABLES
+from oncorwe.model.schema import CANONICAL_TABLES, DRUG_EXPOSURES_SCHEMA, PATIENTS_SCHEMA
 from oncorwe.sources import omop as omop_source
 
 __all__ = ["EngineModel", "OmopInEngine", "attach_duckdb", "omop_into_engine"]
@@ -76,19 +85,89 @@ def attach_duckdb(con: Any, path: str, alias: str) -> str:
     return f"{alias}.main"
 
 
-def _quarantine(rows: ir.Table, centre_id: str, file: str, table: str, field: str, raw: ir.Value,
-                reason: str, action: str) -> ir.Table:
-    return rows.select(
-        centre_id=ibis.literal(centre_id), file=ibis.literal(file), row=rows.source_key.cast("int64"),
-        field=ibis.literal(field), raw_value=raw.cast("string"), reason=ibis.literal(reason),
-        action=ibis.literal(action), sheet=ibis.literal(table),
-    )
+_IBIS = {"String": "string", "Date": "date", "Int64": "int64", "Int32": "int32", "Int8": "int8",
+         "Float64": "float64", "Boolean": "boolean"}
 
 
-def _reason_words(exposures: ir.Table, vocab: Vocabulary) -> pl.DataFrame:
-    """The distinct raw stop reasons of the CDM with the canonical reason each one means (or null)."""
-    raw = exposures.select(raw_reason=exposures.reason_stopped).filter(lambda t: t.raw_reason.notnull()).distinct()
-    words = raw.to_pyarrow().column("raw_reason").to_pylist()
+def _typed(expr: ir.Table, name: str) -> ir.Table:
+    """``expr`` with exactly the columns of canonical table ``name``, in the model's types."""
+    return expr.select([expr[col].cast(_IBIS[str(dtype)]).name(col) for col, dtype in CANONICAL_TABLES[name].items()])
+
+
+class _Scratch:
+    """The scratch objects one call creates (views, tables), all dropped when it ends."""
+
+    def __init__(self, con: Any) -> None:
+        self.con = con
+        self.views: list[str] = []
+        self.tables: list[str] = []
+
+    def view(self, label: str, **spec: Any) -> ir.Table:
+        self.views.append(engine.scratch_name(label))
+        return stacked_view(self.con, self.views[-1], **spec)
+
+    def upload(self, label: str, data: pa.Table | pl.DataFrame) -> ir.Table:
+        self.tables.append(engine.scratch_name(label))
+        return engine.upload(self.con, self.tables[-1], data, temp=True)
+
+    def store(self, label: str, expr: ir.Table) -> ir.Table:
+        self.tables.append(engine.scratch_name(label))
+        return engine.materialise(self.con, expr, self.tables[-1])
+
+    def drop(self) -> None:
+        # views first: on PostgreSQL a view holds on to the tables it reads
+        for name in reversed(self.views):
+            drop_temp_view(self.con, name)
+        engine.drop_scratch(self.con, self.tables)
+
+
+def _stacked_cdm(con: Any, sources: Sequence[OmopInEngine], scratch: _Scratch) -> dict[str, ir.Table]:
+    """Every centre's CDM tables stacked, one temporary view per CDM table, the centre as columns
+    (what :func:`oncorwe.sources.omop.union_cdm` gives, without asking the engine each table's
+    schema)."""
+    present = [set(omop_source.cdm_table_names(con, s.database)) for s in sources]
+    for source, names in zip(sources, present, strict=True):
+        if "person" not in names:
+            _not_a_cdm(con, source, 0)
+    views: dict[str, ir.Table] = {}
+    for table, columns in omop_source.CDM_COLUMNS.items():
+        parts = []
+        for number, (source, names) in enumerate(zip(sources, present, strict=True)):
+            if table not in names:
+                continue
+            constants = omop_source.cdm_constants(table, centre_no=number, centre_id=source.centre_id,
+                                                  file=source.file, tables=sorted(names))
+            parts.append((source.database, constants))
+        if not parts:
+            continue
+        try:
+            views[table] = scratch.view(f"cdm_{table}", table=table, columns=columns, parts=parts)
+        except Exception:
+            # a table without a column the mapping reads: name the centre (the engine's own
+            # message names neither), then let anything else through as it is
+            for number, source in enumerate(sources):
+                _not_a_cdm(con, source, number)
+            raise
+    return views
+
+
+def _not_a_cdm(con: Any, source: OmopInEngine, number: int) -> None:
+    """Raise :class:`SourceError` naming the centre when its database is not an OMOP CDM."""
+    try:
+        omop_source.cdm_tables(con, centre_id=source.centre_id, file=source.file, centre_no=number,
+                               database=source.database)
+    except ValueError as exc:
+        where = f" ({source.database})" if source.database else ""
+        raise SourceError(f"OMOP in engine: centre {source.centre_id}{where}: {exc}") from exc
+
+
+def _reason_words(exposures: ir.Table | None, vocab: Vocabulary) -> pl.DataFrame:
+    """The distinct raw stop reasons of the CDM (``drug_exposure``, read as it is: a few dozen
+    words) with the canonical reason each one means (or null)."""
+    words: list[str] = []
+    if exposures is not None:
+        raw = exposures.select(raw_reason=exposures.stop_reason).filter(lambda t: t.raw_reason.notnull()).distinct()
+        words = sorted(raw.to_pyarrow().column("raw_reason").to_pylist())
     known = vocab.values.get("reason_stopped", {})
     return pl.DataFrame(
         {"raw_reason": words, "reason_value": [known.get(normalise_word(w)) for w in words]},
@@ -96,48 +175,52 @@ def _reason_words(exposures: ir.Table, vocab: Vocabulary) -> pl.DataFrame:
     )
 
 
-def _centre(mapped: dict[str, ir.Table], source: OmopInEngine,
-            reason_table: ir.Table | None) -> tuple[dict[str, ir.Table], ir.Table]:
-    c, f = source.centre_id, source.file
-    drugs = mapped["drug_exposures"]
+def _quarantine(rows: ir.Table, table: str, field: str, raw: ir.Value, reason: str, action: str) -> ir.Table:
+    return rows.select(
+        "_centre", row=rows.source_key.cast("int64"), field=ibis.literal(field), raw_value=raw.cast("string"),
+        reason=ibis.literal(reason), action=ibis.literal(action), sheet=ibis.literal(table),
+    )
+
+
+def _accepted_drugs(drugs: ir.Table) -> ir.Table:
+    """The drug exposures the model keeps: a known drug, a start date, no end before the start."""
+    return drugs.filter(drugs.ingredient.notnull() & drugs.start_date.notnull()
+                        & ~(drugs.end_date < drugs.start_date).fill_null(False))
+
+
+def _with_reasons(good: ir.Table, reason_table: ir.Table | None) -> ir.Table:
+    """``good`` with ``reason_stopped`` in canonical words (null when not one) and ``raw_reason``."""
+    if reason_table is None:  # no stop reason anywhere: nothing to translate
+        return good.mutate(raw_reason=good.reason_stopped)
+    joined = good.left_join(reason_table, good.reason_stopped == reason_table.raw_reason)
+    return joined.select(*[joined[col] for col in good.columns if col != "reason_stopped"],
+                         raw_reason=joined.reason_stopped, reason_stopped=joined.reason_value)
+
+
+def _quarantined(drugs: ir.Table, assessments: ir.Table, reason_table: ir.Table | None,
+                 centres: ir.Table) -> ir.Table:
+    """The quarantine rows of every record rule, all centres together."""
     unknown = drugs.filter(drugs.ingredient.isnull())
     undated = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.isnull())
     backwards = drugs.filter(drugs.ingredient.notnull() & (drugs.end_date < drugs.start_date))
-    good = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.notnull()
-                        & ~(drugs.end_date < drugs.start_date).fill_null(False))
-    quarantine = [
-        _quarantine(unknown, c, f, "drug_exposure", "drug_source_value", unknown.source_text,
-                    "unknown drug (neither the concept id nor the source value is in the vocabulary)", "rejected"),
-        _quarantine(undated, c, f, "drug_exposure", "drug_exposure_start_date", ibis.null("string"),
-                    "a drug exposure needs a start date", "rejected"),
-        _quarantine(backwards, c, f, "drug_exposure", "drug_exposure_end_date", backwards.end_date.cast("string"),
-                    "end date before the start date", "rejected"),
-    ]
-    if reason_table is not None:
-        joined = good.left_join(reason_table, good.reason_stopped == reason_table.raw_reason)
-        good = joined.select(*[joined[col] for col in good.columns if col != "reason_stopped"],
-                             raw_reason=joined.reason_stopped, reason_stopped=joined.reason_value)
-        odd = good.filter(good.raw_reason.notnull() & good.reason_stopped.isnull())
-        quarantine.append(_quarantine(odd, c, f, "drug_exposure", "stop_reason", odd.raw_reason,
-                                      "unknown reason for stopping", "value_nulled"))
-    assessments = mapped["assessments"]
+    reasons = _with_reasons(_accepted_drugs(drugs), reason_table)
+    odd = reasons.filter(reasons.raw_reason.notnull() & reasons.reason_stopped.isnull())
     unreadable = assessments.filter(assessments.response.isnull())
-    quarantine.append(_quarantine(unreadable, c, f, "measurement", "value_source_value", unreadable.raw_response,
-                                  "unknown response word (expected a RECIST 1.1 category)", "rejected"))
-    tables = {
-        "patients": mapped["patients"],
-        "drug_exposures": good,
-        "assessments": assessments.filter(assessments.response.notnull()),
-        "events": mapped["events"],
-    }
-    typed = {name: tables[name].select([tables[name][col].cast(_IBIS[str(dtype)]).name(col)
-                                        for col, dtype in CANONICAL_TABLES[name].items()])
-             for name in CANONICAL_TABLES}
-    return typed, _union(quarantine)
-
-
-_IBIS = {"String": "string", "Date": "date", "Int64": "int64", "Int32": "int32", "Int8": "int8",
-         "Float64": "float64", "Boolean": "boolean"}
+    stacked = _union([
+        _quarantine(unknown, "drug_exposure", "drug_source_value", unknown.source_text,
+                    "unknown drug (neither the concept id nor the source value is in the vocabulary)", "rejected"),
+        _quarantine(undated, "drug_exposure", "drug_exposure_start_date", ibis.null("string"),
+                    "a drug exposure needs a start date", "rejected"),
+        _quarantine(backwards, "drug_exposure", "drug_exposure_end_date", backwards.end_date.cast("string"),
+                    "end date before the start date", "rejected"),
+        _quarantine(odd, "drug_exposure", "stop_reason", odd.raw_reason, "unknown reason for stopping",
+                    "value_nulled"),
+        _quarantine(unreadable, "measurement", "value_source_value", unreadable.raw_response,
+                    "unknown response word (expected a RECIST 1.1 category)", "rejected"),
+    ])
+    # the few quarantined rows learn their centre and file from the small centres table
+    named = stacked.join(centres, "_centre")
+    return named.select("centre_id", "file", "row", "field", "raw_value", "reason", "action", "sheet")
 
 
 def _union(parts: Sequence[ir.Table]) -> ir.Table:
@@ -147,20 +230,44 @@ def _union(parts: Sequence[ir.Table]) -> ir.Table:
     return out
 
 
-def _merges(patients: ir.Table, exposures: ir.Table) -> pl.DataFrame:
-    """Cross-centre duplicates: candidates found in the engine, the rule applied in Python to them."""
+def _to_polars(expr: ir.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(expr.to_pyarrow())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _merges(cdm: dict[str, ir.Table], patients: ir.Table, mapping: Any, scratch: _Scratch) -> pl.DataFrame:
+    """Cross-centre duplicates: the rule of :func:`find_duplicates`, applied in Python to the few
+    records the engine finds sharing sex, birth year, diagnosis date and a drug start date with a
+    record of another centre.
+
+    At scale most patients share the first three with someone of another centre, so the drug start
+    dates narrow the candidates down first, on the raw CDM rows (no ingredient look-up, no string
+    work): a pair of records the rule merges shares all four, so every such pair is among the
+    candidates, and the rule, given the candidates with their accepted drug exposures, finds
+    exactly the pairs it would find on the whole tables.
+    """
     keys = ["sex", "birth_year", "diagnosis_date"]
+    if "drug_exposure" not in cdm:  # the rule needs a shared drug exposure
+        return find_duplicates(pl.DataFrame(schema=PATIENTS_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))
     known = patients.filter(patients.sex.notnull() & patients.birth_year.notnull()
                             & patients.diagnosis_date.notnull())
     groups = known.group_by(keys).aggregate(n_centres=known.centre_id.nunique())
     shared = groups.filter(groups.n_centres > 1).select(*keys)
-    candidates = known.semi_join(shared, keys)
-    candidate_patients = pl.from_arrow(candidates.to_pyarrow())
-    assert isinstance(candidate_patients, pl.DataFrame)
-    ids = candidates.select("patient_id")
-    candidate_drugs = pl.from_arrow(exposures.semi_join(ids, "patient_id").to_pyarrow())
-    assert isinstance(candidate_drugs, pl.DataFrame)
-    return find_duplicates(candidate_patients, candidate_drugs)
+    candidates = known.semi_join(shared, keys).select(*omop_source.PERSON_KEY, "centre_id", *keys)
+    raw = cdm["drug_exposure"]
+    starts = raw.select(*omop_source.PERSON_KEY, start_date=raw.drug_exposure_start_date)
+    starts = starts.filter(starts.start_date.notnull()).join(candidates, omop_source.PERSON_KEY)
+    same_day = [*keys, "start_date"]
+    matched = starts.group_by(same_day).aggregate(n_centres=starts.centre_id.nunique())
+    matched = matched.filter(matched.n_centres > 1).select(*same_day)
+    persons = starts.semi_join(matched, same_day).select(*omop_source.PERSON_KEY).distinct()
+    persons = scratch.store("duplicate_candidates", persons)
+    narrowed = {**cdm, "drug_exposure": raw.semi_join(persons, omop_source.PERSON_KEY)}
+    candidate_patients = patients.semi_join(persons, omop_source.PERSON_KEY)
+    drugs = _accepted_drugs(mapping(narrowed)["drug_exposures"])
+    return find_duplicates(_to_polars(_typed(candidate_patients, "patients")),
+                           _to_polars(_typed(drugs, "drug_exposures")))
 
 
 def omop_into_engine(
@@ -182,7 +289,8 @@ def omop_into_engine(
     prefix
         Prefix of the tables written (``<prefix>patients``, ``<prefix>drug_exposures``,
         ``<prefix>assessments``, ``<prefix>events``, ``<prefix>quarantine``); existing tables of
-        those names are replaced.
+        those names are replaced. Scratch tables and views (``oncorwe_tmp_*``) are dropped before
+        returning.
     vocab
         The vocabularies (default: the ones shipped with oncorwe).
 
@@ -198,58 +306,54 @@ def omop_into_engine(
     if len(set(ids)) != len(ids):
         raise InputError(f"sources: centre ids must be unique, got {sorted(ids)}")
     vocab = vocab or load_vocabulary()
-    # the small lookups travel with the queries (Ibis sends them to the engine as in-memory tables)
-    lookups = vocabulary_tables(vocab)
-    # Each centre's mapping is stored on its own: one query per centre and table keeps the SQL (and
-    # the time Ibis takes to compile it) proportional to one CDM, not to the whole network.
-    staged_parts: dict[str, list[ir.Table]] = {name: [] for name in [*CANONICAL_TABLES, "quarantine"]}
-    scratch: list[str] = []
-
-    def stage(expr: ir.Table, label: str) -> ir.Table:
-        scratch.append(f"{prefix}staged_{label}")
-        return engine.materialise(con, expr, scratch[-1])
-
+    scratch = _Scratch(con)
     try:
-        for i, source in enumerate(sources):
-            mapped = omop_source.canonical_tables(con, centre_id=source.centre_id, file=source.file,
-                                                  database=source.database, **lookups)
-            # the mapped drugs and assessments are stored first: the record rules below read them
-            # several times, and over a stored table each rule is a small query
-            for name in ("drug_exposures", "assessments"):
-                mapped[name] = stage(mapped[name], f"mapped_{name}_{i}")
-            reasons = _reason_words(mapped["drug_exposures"], vocab)
-            reason_table = None
-            if reasons.height:
-                scratch.append(f"{prefix}reasons_{i}")
-                reason_table = engine.upload(con, scratch[-1], reasons)
-            tables, quarantine = _centre(mapped, source, reason_table)
-            for name, expr in tables.items():
-                staged_parts[name].append(stage(expr, f"{name}_{i}"))
-            staged_parts["quarantine"].append(stage(quarantine, f"quarantine_{i}"))
-    except ValueError as exc:  # the mapping's "not an OMOP CDM"
-        for name in scratch:
-            con.drop_table(name, force=True)
-        raise SourceError(f"OMOP in engine: {exc}") from exc
-    staged = {name: _union(parts) for name, parts in staged_parts.items()}
-    merges = _merges(staged["patients"], staged["drug_exposures"])
-    merged = engine.upload(con, f"{prefix}merged_ids",
-                           merges.select(patient_id=pl.col("merged_patient_id")))
+        return _into_engine(con, sources, prefix, vocab, scratch)
+    finally:
+        scratch.drop()
+
+
+def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary,
+                 scratch: _Scratch) -> EngineModel:
+    cdm = _stacked_cdm(con, sources, scratch)
+    # uploaded once: in-memory tables would be sent again with every query (PostgreSQL, Spark)
+    lookups = {name: scratch.upload(f"lookup_{name}", table) for name, table in vocabulary_tables(vocab).items()}
+    centres = scratch.upload("centres", pl.DataFrame(
+        {"_centre": list(range(len(sources))), "centre_id": [s.centre_id for s in sources],
+         "file": [s.file for s in sources]},
+        schema={"_centre": pl.Int32(), "centre_id": pl.String(), "file": pl.String()}))
+    # the patients are stored first: the duplicate search reads them, and their patient ids are
+    # what every other table joins with (computed once here, not once per table)
+    patients = scratch.store("mapped_patients", omop_source.map_cdm(cdm, **lookups)["patients"])
+    persons = patients.select(*omop_source.PERSON_KEY, "patient_id")
+
+    def mapping(tables: dict[str, ir.Table]) -> dict[str, ir.Table]:
+        return omop_source.map_cdm(tables, **lookups, persons=persons)
+
+    mapped = mapping(cdm)
+    reasons = _reason_words(cdm.get("drug_exposure"), vocab)
+    reason_table = scratch.upload("reasons", reasons) if reasons.height else None
+    merges = _merges(cdm, patients, mapping, scratch)
+    merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
+    # the large tables are written once, straight from the CDM: the mapping is not stored first
+    assessments = mapped["assessments"]
+    tables = {
+        "patients": patients,
+        "drug_exposures": _with_reasons(_accepted_drugs(mapped["drug_exposures"]), reason_table),
+        "assessments": assessments.filter(assessments.response.notnull()),
+        "events": mapped["events"],
+    }
     counts: dict[str, int] = {}
-    for name in CANONICAL_TABLES:
-        kept = staged[name].anti_join(merged, "patient_id")
-        stored = engine.materialise(con, kept, f"{prefix}{name}")
+    for name, expr in tables.items():
+        stored = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}")
         counts[name] = int(stored.count().to_pyarrow().as_py())
-    quarantine = engine.materialise(con, staged["quarantine"], f"{prefix}quarantine")
+    rows = _quarantined(mapped["drug_exposures"], assessments, reason_table, centres)
+    quarantine = engine.materialise(con, rows, f"{prefix}quarantine")
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
-    summary_frame = pl.from_arrow(summary.to_pyarrow())
-    assert isinstance(summary_frame, pl.DataFrame)
-    for name in [*scratch, f"{prefix}merged_ids"]:
-        con.drop_table(name, force=True)
     return EngineModel(
         prefix=prefix,
         row_counts=counts,
         merges=merges,
-        quarantine_summary=summary_frame.sort(["centre_id", "sheet", "reason", "action"]),
+        quarantine_summary=_to_polars(summary).sort(["centre_id", "sheet", "reason", "action"]),
     )
-

@@ -1,23 +1,31 @@
 """OMOP CDM v5.4 -> the canonical tables, as Ibis expressions (DuckDB, PostgreSQL, Spark alike).
 
-:func:`canonical_tables` builds one expression per canonical table over person, drug_exposure,
-measurement, condition_occurrence, death, observation_period and episode; nothing is executed until
-the caller asks (``to_pyarrow``), so the same mapping can be materialised inside the engine at scale.
-The mapping, table by table:
+The mapping runs over *one or many* CDMs at once. :func:`cdm_tables` reads one database's tables
+(only the columns the mapping uses, in fixed types) and adds its centre as constant columns
+(:func:`cdm_constants`: ``_centre``, a small integer the joins use, ``centre_id`` and ``_src``, the
+provenance prefix); :func:`union_cdm` stacks several centres' tables (``UNION ALL``); :func:`map_cdm`
+maps them, every join keyed by (``_centre``, ``person_id``), so the mapping of a network of CDMs is
+compiled and run once instead of once per centre. Per-row string work is kept off the large tables:
+the words of ``drug_source_value`` are looked up once per distinct value, and the names of local
+concepts once per concept.
+:func:`canonical_tables` is the one-database case. Nothing is executed until the caller asks
+(``to_pyarrow``, ``CREATE TABLE ... AS``). The mapping, table by table:
 
 - patients: ``person`` (gender concept 8507/8532, year of birth, ``person_source_value`` as the
   centre's own id, else ``person_id``); diagnosis date = the earliest melanoma condition (concept
   141232, or a source value or concept name naming melanoma), primary site from its source value or
   concept name; M category from Cancer Modifier measurements
   (M1a 1635100, M1b 1634463, M1c 1635519/1635338, M1d 1634064: the highest recorded); stage IV when a
-  distant-metastasis category or "Metastatic malignant neoplasm" (432851) is recorded; brain metastases from "Metastasis to brain" (36768862),
-  false when absent; ECOG (36305384, 4308014) and LDH (3016436, with ``range_high`` as the upper limit
-  of normal; µkat/L converted to U/L) from the earliest measurement; BRAF from a measurement whose
-  source value names BRAF, by the words of its ``value_source_value``.
+  distant-metastasis category or "Metastatic malignant neoplasm" (432851) is recorded; brain
+  metastases from "Metastasis to brain" (36768862), false when absent (null when the CDM has no
+  measurement table); ECOG (36305384, 4308014) and LDH (3016436, with ``range_high`` as the upper
+  limit of normal; µkat/L converted to U/L) from the earliest measurement; BRAF from a measurement
+  whose source value names BRAF, by the words of its ``value_source_value``.
 - drug_exposures: one row per ``drug_exposure`` row; the ingredient by a standard
   ``drug_concept_id`` (below 2,000,000,000: local ids mean nothing outside their site), else by the
-  words of ``drug_source_value``, else by the local concept's name in ``concept`` (the caller passes
-  the lookups; unknown drugs get a null ingredient, which harmonisation quarantines).
+  words of ``drug_source_value``, else by the local concept's name in the centre's own ``concept``
+  table (the caller passes the lookups; unknown drugs get a null ingredient, which harmonisation
+  quarantines).
 - assessments: measurements whose source value names a response (RECIST), by their value words.
 - events: ``death`` (death), Disease Progression episodes (32677: progression), the end of each
   ``observation_period`` (last contact).
@@ -27,18 +35,53 @@ The mapping, table by table:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
-__all__ = ["M_STAGE_CONCEPTS", "OMOP_TABLES", "attribute_rows", "canonical_tables", "record_counts"]
+__all__ = [
+    "CDM_COLUMNS",
+    "M_STAGE_CONCEPTS",
+    "OMOP_TABLES",
+    "attribute_rows",
+    "canonical_tables",
+    "cdm_constants",
+    "cdm_table_names",
+    "cdm_tables",
+    "map_cdm",
+    "record_counts",
+    "union_cdm",
+]
 
 OMOP_TABLES = (
     "person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death",
     "episode", "episode_event",
 )
+#: The CDM columns the mapping reads, with the type each is read as (CDMs differ: int32 or int64
+#: ids, decimal or float values); ``person`` is required, every other table optional.
+CDM_COLUMNS: dict[str, dict[str, str]] = {
+    "person": {"person_id": "int64", "gender_concept_id": "int64", "year_of_birth": "int64",
+               "person_source_value": "string"},
+    "condition_occurrence": {"condition_occurrence_id": "int64", "person_id": "int64",
+                             "condition_concept_id": "int64", "condition_start_date": "date",
+                             "condition_source_value": "string"},
+    "drug_exposure": {"drug_exposure_id": "int64", "person_id": "int64", "drug_concept_id": "int64",
+                      "drug_exposure_start_date": "date", "drug_exposure_end_date": "date",
+                      "stop_reason": "string", "drug_source_value": "string"},
+    "measurement": {"measurement_id": "int64", "person_id": "int64", "measurement_concept_id": "int64",
+                    "measurement_date": "date", "value_as_number": "float64", "range_high": "float64",
+                    "unit_source_value": "string", "measurement_source_value": "string",
+                    "value_source_value": "string"},
+    "death": {"person_id": "int64", "death_date": "date"},
+    "episode": {"episode_id": "int64", "person_id": "int64", "episode_concept_id": "int64",
+                "episode_start_date": "date"},
+    "observation_period": {"observation_period_id": "int64", "person_id": "int64",
+                           "observation_period_end_date": "date"},
+    "concept": {"concept_id": "int64", "concept_name": "string"},
+}
 MALE, FEMALE = 8507, 8532
 MELANOMA_CONCEPTS = (141232,)
 #: "Metastatic malignant neoplasm": distant metastatic disease, i.e. stage IV
@@ -52,38 +95,127 @@ LDH_CONCEPT = 3016436
 DISEASE_PROGRESSION = 32677
 #: unit concepts of U/L and IU/L (the same enzyme activity per litre)
 UNIT_PER_LITRE = (8645, 8923)
+#: the keys every join between CDM tables uses: person ids are unique only within their centre
+PERSON_KEY = ["_centre", "person_id"]
 
 
-def _table(con: Any, name: str, database: str | None) -> ir.Table | None:
+def cdm_table_names(con: Any, database: str | None = None) -> list[str]:
+    """The tables of ``database`` (a schema, an attached catalog's schema, a Spark database)."""
+    if not database:
+        return list(con.list_tables())
     try:
-        names = con.list_tables(database=database) if database else con.list_tables()
-    except Exception:
-        names = con.list_tables()
-    if name not in names:
+        return list(con.list_tables(database=database))
+    except Exception:  # a backend that cannot list another schema: the default one is searched
+        return list(con.list_tables())
+
+
+def _table(con: Any, name: str, database: str | None, names: list[str] | None = None) -> ir.Table | None:
+    if name not in (names if names is not None else cdm_table_names(con, database)):
         return None
     return con.table(name, database=database) if database else con.table(name)
 
 
-def _named(con: Any, table: ir.Table, column: str, database: str | None) -> ir.Table:
-    """``table`` with ``<column>_name``: the lower-case concept name (null without a concept table)."""
-    concept = _table(con, "concept", database)
+def cdm_constants(
+    table: str, *, centre_no: int, centre_id: str, file: str, tables: Sequence[str]
+) -> dict[str, tuple[Any, str]]:
+    """The constant columns :func:`cdm_tables` adds to CDM table ``table`` of one centre, as
+    ``{column: (value, ibis type)}``: ``_centre`` (``centre_no``), ``centre_id``, ``_src`` (the
+    provenance prefix ``"<centre>/<file>#<table>:"``), and on ``person`` ``_has_measurement``
+    (whether the centre's CDM, of tables ``tables``, has a measurement table: without one, brain
+    metastases are unknown rather than absent)."""
+    constants: dict[str, tuple[Any, str]] = {
+        "_centre": (centre_no, "int32"), "centre_id": (centre_id, "string"),
+        "_src": (f"{centre_id}/{file}#{table}:", "string"),
+    }
+    if table == "person":
+        constants["_has_measurement"] = ("measurement" in tables, "boolean")
+    return constants
+
+
+def cdm_tables(
+    con: Any, *, centre_id: str, file: str, centre_no: int = 0, database: str | None = None
+) -> dict[str, ir.Table]:
+    """The CDM tables of one database that the mapping reads, ready to stack with other centres'.
+
+    Each table present keeps only the columns of :data:`CDM_COLUMNS`, cast to their types, after
+    the constant columns of :func:`cdm_constants`. Tables the database lacks are left out.
+
+    Raises
+    ------
+    ValueError
+        The database has no ``person`` table, or a table lacks a column the mapping reads.
+    """
+    names = cdm_table_names(con, database)
+    if "person" not in names:
+        raise ValueError("the database has no person table: not an OMOP CDM")
+    out: dict[str, ir.Table] = {}
+    for name, columns in CDM_COLUMNS.items():
+        table = _table(con, name, database, names)
+        if table is None:
+            continue
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise ValueError(f"table {name} has no column {', '.join(missing)}: not an OMOP CDM v5.4 table")
+        constants = cdm_constants(name, centre_no=centre_no, centre_id=centre_id, file=file, tables=names)
+        out[name] = table.select(
+            **{c: ibis.literal(value, t) for c, (value, t) in constants.items()},
+            **{c: table[c].cast(t) for c, t in columns.items()},
+        )
+    return out
+
+
+def union_cdm(parts: Sequence[dict[str, ir.Table]]) -> dict[str, ir.Table]:
+    """Several centres' :func:`cdm_tables` stacked table by table (``UNION ALL``: no row may vanish).
+
+    The parts must have been read with different ``centre_no`` (the joins tell centres apart by it);
+    a table is in the result when at least one centre has it.
+    """
+    out: dict[str, ir.Table] = {}
+    for name in CDM_COLUMNS:
+        present = [part[name] for part in parts if name in part]
+        if present:
+            out[name] = _union(present)
+    return out
+
+
+def _union(parts: Sequence[ir.Table]) -> ir.Table:
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part)  # UNION ALL (Ibis' default distinct=False)
+    return out
+
+
+def _source(rows: ir.Table, key: ir.Value) -> ir.StringValue:
+    return rows._src + key.cast("string")
+
+
+def _named(cdm: dict[str, ir.Table], table: ir.Table, column: str) -> ir.Table:
+    """``table`` with ``<column>_name``: the lower-case name of the centre's own concept (null when
+    the centre has no concept table or the concept is not in it)."""
     name = f"{column}_name"
+    concept = cdm.get("concept")
     if concept is None:
         return table.mutate(**{name: ibis.null("string")})
-    names = concept.select(_cid=concept.concept_id, _cname=concept.concept_name.lower())
-    joined = table.left_join(names, table[column] == names._cid)
+    names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
+    joined = table.left_join(names, (table._centre == names._cno) & (table[column] == names._cid))
     return joined.select(*[joined[c] for c in table.columns], **{name: joined._cname})
 
 
-def _source(centre_id: str, file: str, table: str, key: ir.Value) -> ir.StringValue:
-    return ibis.literal(f"{centre_id}/{file}#{table}:") + key.cast("string")
+def _persons(person: ir.Table) -> ir.Table:
+    local_id = person.person_source_value.strip()
+    return person.select(
+        "_centre", "person_id",
+        patient_id=person.centre_id + ":"
+        + ibis.ifelse(local_id.isnull() | (local_id == ""), person.person_id.cast("string"), local_id),
+    )
 
 
 def record_counts(con: Any, *, database: str | None = None) -> dict[str, int]:
     """Rows per OMOP table present (for the reconciliation)."""
     counts: dict[str, int] = {}
+    names = cdm_table_names(con, database)
     for name in OMOP_TABLES:
-        table = _table(con, name, database)
+        table = _table(con, name, database, names)
         if table is not None:
             counts[name] = int(table.count().to_pyarrow().as_py())
     return counts
@@ -93,42 +225,32 @@ def attribute_rows(con: Any, *, centre_id: str, database: str | None = None) -> 
     """The condition and measurement rows the patients mapping reads (melanoma and metastatic
     conditions; M category, brain metastasis, ECOG, LDH and BRAF measurements), as
     (``table``, ``row`` = primary key, ``patient_id``), for the reconciliation."""
-    person = _table(con, "person", database)
-    if person is None:
+    try:
+        cdm = cdm_tables(con, centre_id=centre_id, file="", database=database)
+    except ValueError:
         return None
-    local_id = person.person_source_value.cast("string").strip()
-    persons = person.select(
-        person_id=person.person_id,
-        patient_id=ibis.literal(f"{centre_id}:")
-        + ibis.ifelse(local_id.isnull() | (local_id == ""), person.person_id.cast("string"), local_id),
-    )
+    persons = _persons(cdm["person"])
     parts: list[ir.Table] = []
-    condition = _table(con, "condition_occurrence", database)
-    if condition is not None:
-        condition = _named(con, condition, "condition_concept_id", database)
+    if "condition_occurrence" in cdm:
+        condition = _named(cdm, cdm["condition_occurrence"], "condition_concept_id")
         used = (
             condition.condition_concept_id.isin((*MELANOMA_CONCEPTS, METASTATIC_NEOPLASM))
             | ibis.coalesce(condition.condition_source_value, "").lower().contains("melanom")
             | ibis.coalesce(condition.condition_concept_id_name, "").contains("melanom")
         )
-        rows = condition.filter(used).join(persons, "person_id")
+        rows = condition.filter(used).join(persons, PERSON_KEY)
         parts.append(rows.select(table=ibis.literal("condition_occurrence"),
-                                 row=rows.condition_occurrence_id.cast("int64"), patient_id=rows.patient_id))
-    m = _table(con, "measurement", database)
-    if m is not None:
+                                 row=rows.condition_occurrence_id, patient_id=rows.patient_id))
+    if "measurement" in cdm:
+        m = cdm["measurement"]
         concepts = (*M_STAGE_CONCEPTS, BRAIN_METASTASIS, *ECOG_CONCEPTS, LDH_CONCEPT)
         name = ibis.coalesce(m.measurement_source_value, "").lower()
         used = m.measurement_concept_id.isin(concepts) | name.contains("braf")
         used = used & ~(name.contains("recist") | name.contains("response"))  # responses: assessments
-        rows = m.filter(used).join(persons, "person_id")
-        parts.append(rows.select(table=ibis.literal("measurement"),
-                                 row=rows.measurement_id.cast("int64"), patient_id=rows.patient_id))
-    if not parts:
-        return None
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part)
-    return out
+        rows = m.filter(used).join(persons, PERSON_KEY)
+        parts.append(rows.select(table=ibis.literal("measurement"), row=rows.measurement_id,
+                                 patient_id=rows.patient_id))
+    return _union(parts) if parts else None
 
 
 def canonical_tables(
@@ -141,7 +263,8 @@ def canonical_tables(
     value_words: pa.Table,
     database: str | None = None,
 ) -> dict[str, ir.Table]:
-    """The canonical tables of one OMOP database as Ibis expressions.
+    """The canonical tables of one OMOP database as Ibis expressions (:func:`map_cdm` of its
+    :func:`cdm_tables`, the lookups sent along as in-memory tables).
 
     Parameters
     ----------
@@ -158,24 +281,36 @@ def canonical_tables(
     database
         Schema (PostgreSQL) or database holding the CDM tables, when not the default.
     """
-    person = _table(con, "person", database)
-    if person is None:
-        raise ValueError("the database has no person table: not an OMOP CDM")
-    local_id = person.person_source_value.cast("string").strip()
-    persons = person.select(
-        person_id=person.person_id,
-        patient_id=ibis.literal(f"{centre_id}:")
-        + ibis.ifelse(local_id.isnull() | (local_id == ""), person.person_id.cast("string"), local_id),
-    )
-    ing = ibis.memtable(ingredients)
-    words = ibis.memtable(drug_words)
-    vwords = ibis.memtable(value_words)
-    out: dict[str, ir.Table] = {}
-    out["patients"] = _patients(con, person, persons, vwords, centre_id, file, database)
-    out["drug_exposures"] = _drug_exposures(con, persons, ing, words, centre_id, file, database)
-    out["assessments"] = _assessments(con, persons, vwords, centre_id, file, database)
-    out["events"] = _events(con, persons, centre_id, file, database)
-    return out
+    cdm = cdm_tables(con, centre_id=centre_id, file=file, database=database)
+    return map_cdm(cdm, ingredients=ibis.memtable(ingredients), drug_words=ibis.memtable(drug_words),
+                   value_words=ibis.memtable(value_words))
+
+
+def map_cdm(
+    cdm: dict[str, ir.Table],
+    *,
+    ingredients: ir.Table,
+    drug_words: ir.Table,
+    value_words: ir.Table,
+    persons: ir.Table | None = None,
+) -> dict[str, ir.Table]:
+    """The canonical tables of the CDM tables ``cdm`` (one centre's :func:`cdm_tables` or several
+    centres' :func:`union_cdm`), as Ibis expressions.
+
+    The lookups are tables of the same backend (or in-memory tables): see :func:`canonical_tables`.
+    ``persons`` (``_centre``, ``person_id``, ``patient_id``) is the person -> patient id table
+    the other tables join with; by default it is computed from ``cdm["person"]`` (pass a stored
+    copy, e.g. of the ``patients`` result, to compute it once). Besides the canonical columns,
+    every table carries ``_centre``, ``patients`` also ``person_id``; ``drug_exposures`` and
+    ``assessments`` carry ``source_key`` (the CDM primary key), ``assessments`` ``raw_response``.
+    """
+    persons = _persons(cdm["person"]) if persons is None else persons
+    return {
+        "patients": _patients(cdm, persons, value_words),
+        "drug_exposures": _drug_exposures(cdm, persons, ingredients, drug_words),
+        "assessments": _assessments(cdm, persons, value_words),
+        "events": _events(cdm, persons),
+    }
 
 
 def _empty(schema: dict[str, str]) -> ir.Table:
@@ -186,55 +321,50 @@ _ARROW = {"string": pa.string(), "date": pa.date32(), "int64": pa.int64(), "floa
           "boolean": pa.bool_(), "int32": pa.int32(), "int8": pa.int8()}
 
 
-def _patients(
-    con: Any, person: ir.Table, persons: ir.Table, vwords: ir.Table, centre_id: str, file: str,
-    database: str | None,
-) -> ir.Table:
+def _patients(cdm: dict[str, ir.Table], persons: ir.Table, vwords: ir.Table) -> ir.Table:
+    person = cdm["person"]
     base = person.select(
-        person_id=person.person_id,
+        "_centre", "person_id", "centre_id", "_has_measurement",
         sex=ibis.cases((person.gender_concept_id == MALE, "male"), (person.gender_concept_id == FEMALE, "female"),
                        else_=ibis.null("string")),
         birth_year=person.year_of_birth.cast("int32"),
-        source=_source(centre_id, file, "person", person.person_id),
+        source=_source(person, person.person_id),
     )
-    condition = _table(con, "condition_occurrence", database)
-    if condition is not None:
-        condition = _named(con, condition, "condition_concept_id", database)
+    if "condition_occurrence" in cdm:
+        condition = _named(cdm, cdm["condition_occurrence"], "condition_concept_id")
         source_words = condition.condition_source_value.lower().strip()
         named = source_words.contains("melanom") | condition.condition_concept_id_name.contains("melanom")
         melanoma = condition.filter(condition.condition_concept_id.isin(MELANOMA_CONCEPTS) | named)
         site_words = vwords.filter(vwords.field == "primary_site")
-        first = melanoma.group_by("person_id").aggregate(diagnosis_date=melanoma.condition_start_date.min())
+        first = melanoma.group_by(PERSON_KEY).aggregate(diagnosis_date=melanoma.condition_start_date.min())
         by_source = melanoma.left_join(site_words, melanoma.condition_source_value.lower().strip() == site_words.word)
-        by_source = by_source.select(
-            *[by_source[c] for c in melanoma.columns], source_site=by_source.value)
+        by_source = by_source.select(*[by_source[c] for c in melanoma.columns], source_site=by_source.value)
         name_words = site_words.view()
         by_name = by_source.left_join(name_words, by_source.condition_concept_id_name == name_words.word)
-        sites = by_name.group_by("person_id").aggregate(
+        sites = by_name.group_by(PERSON_KEY).aggregate(
             site_word=ibis.coalesce(by_name.source_site, by_name.value).min(),
             skin=(by_name.condition_concept_id == MELANOMA_CONCEPTS[0]).any(),
         )
         metastatic = condition.filter(condition.condition_concept_id == METASTATIC_NEOPLASM)
-        metastatic = metastatic.group_by("person_id").aggregate(metastatic=ibis.literal(True))
-        base = base.left_join(first, "person_id").drop("person_id_right")
-        base = base.left_join(sites, "person_id").drop("person_id_right")
-        base = base.left_join(metastatic, "person_id").drop("person_id_right")
+        metastatic = metastatic.group_by(PERSON_KEY).aggregate(metastatic=ibis.literal(True))
+        for part in (first, sites, metastatic):
+            base = _left(base, part)
         base = base.mutate(primary_site=ibis.coalesce(base.site_word, ibis.ifelse(base.skin, "cutaneous", ibis.null("string"))))
         base = base.drop("site_word", "skin")
     else:
         base = base.mutate(diagnosis_date=ibis.null("date"), primary_site=ibis.null("string"),
                            metastatic=ibis.null("boolean"))
-    measurement = _table(con, "measurement", database)
-    if measurement is not None:
-        base = _measured(base, measurement, vwords)
+    if "measurement" in cdm:
+        base = _measured(base, cdm["measurement"], vwords)
     else:
         base = base.mutate(m_stage=ibis.null("string"), brain_metastases=ibis.null("boolean"),
                            braf_v600=ibis.null("boolean"), ecog=ibis.null("int8"),
                            ldh_value=ibis.null("float64"), ldh_uln=ibis.null("float64"))
-    joined = base.join(persons, "person_id")
+    joined = base.join(persons, PERSON_KEY)
     return joined.select(
+        "_centre", "person_id",
         patient_id=joined.patient_id,
-        centre_id=ibis.literal(centre_id),
+        centre_id=joined.centre_id,
         sex=joined.sex,
         birth_year=joined.birth_year,
         reported_age_years=ibis.null("float64"),
@@ -253,16 +383,21 @@ def _patients(
     )
 
 
+def _left(base: ir.Table, part: ir.Table) -> ir.Table:
+    """``base`` left-joined with a per-person ``part`` (keyed by centre and person)."""
+    return base.left_join(part, PERSON_KEY).drop("_centre_right", "person_id_right")
+
+
 def _measured(base: ir.Table, m: ir.Table, vwords: ir.Table) -> ir.Table:
     order = ibis.cases(*[(m.measurement_concept_id == cid, rank) for cid, rank in
                          ((1635100, 1), (1634463, 2), (1635519, 3), (1635338, 3), (1634064, 4))],
                        else_=ibis.null("int64"))
     stages = m.mutate(rank=order).filter(lambda t: t.rank.notnull())
-    stages = stages.group_by("person_id").aggregate(top=stages.rank.max())
+    stages = stages.group_by(PERSON_KEY).aggregate(top=stages.rank.max())
     stages = stages.mutate(m_stage=ibis.cases((stages.top == 1, "M1a"), (stages.top == 2, "M1b"),
                                               (stages.top == 3, "M1c"), (stages.top == 4, "M1d"),
                                               else_=ibis.null("string"))).drop("top")
-    brain = m.filter(m.measurement_concept_id == BRAIN_METASTASIS).group_by("person_id").aggregate(
+    brain = m.filter(m.measurement_concept_id == BRAIN_METASTASIS).group_by(PERSON_KEY).aggregate(
         brain=ibis.literal(True))
     ecog = _earliest(m.filter(m.measurement_concept_id.isin(ECOG_CONCEPTS)), "ecog", m.value_as_number)
     ldh_rows = m.filter(m.measurement_concept_id == LDH_CONCEPT)
@@ -272,36 +407,38 @@ def _measured(base: ir.Table, m: ir.Table, vwords: ir.Table) -> ir.Table:
     braf_words = vwords.filter(vwords.field == "braf_v600")
     braf_rows = m.filter(m.measurement_source_value.lower().contains("braf"))
     braf_rows = braf_rows.left_join(braf_words, braf_rows.value_source_value.lower().strip() == braf_words.word)
-    braf = braf_rows.group_by("person_id").aggregate(
+    braf = braf_rows.group_by(PERSON_KEY).aggregate(
         braf_true=(braf_rows.value == "true").any(), braf_false=(braf_rows.value == "false").any())
     braf = braf.mutate(braf_v600=ibis.cases((braf.braf_true, True), (braf.braf_false, False),
                                             else_=ibis.null("boolean"))).drop("braf_true", "braf_false")
     out = base
     for part in (stages, brain, ecog, ldh, braf):
-        out = out.left_join(part, "person_id").drop("person_id_right")
-    return out.mutate(brain_metastases=out.brain.notnull()).drop("brain")
+        out = _left(out, part)
+    # a CDM without a measurement table says nothing about brain metastases (null, not false)
+    known = ibis.ifelse(out._has_measurement, out.brain.notnull(), ibis.null("boolean"))
+    return out.mutate(brain_metastases=known).drop("brain")
 
 
 def _earliest(rows: ir.Table, name: str, value: ir.Value, extra: dict[str, ir.Value] | None = None) -> ir.Table:
     ranked = rows.mutate(
         _value=value, **(extra or {}),
-        _rank=ibis.row_number().over(group_by=rows.person_id, order_by=[rows.measurement_date, rows.measurement_id]),
+        _rank=ibis.row_number().over(group_by=[rows._centre, rows.person_id],
+                                     order_by=[rows.measurement_date, rows.measurement_id]),
     )
     first = ranked.filter(ranked._rank == 0)
-    return first.select("person_id", **{name: first._value}, **{k: first[k] for k in (extra or {})})
+    return first.select(*PERSON_KEY, **{name: first._value}, **{k: first[k] for k in (extra or {})})
 
 
-def _drug_exposures(
-    con: Any, persons: ir.Table, ing: ir.Table, words: ir.Table, centre_id: str, file: str,
-    database: str | None,
-) -> ir.Table:
-    drug = _table(con, "drug_exposure", database)
-    if drug is None:
-        return _empty({"patient_id": "string", "ingredient": "string", "ingredient_concept_id": "int64",
-                       "drug_class": "string", "start_date": "date", "end_date": "date",
-                       "reason_stopped": "string", "source_line": "int32", "source_text": "string",
-                       "source": "string", "source_key": "int64"})
-    drug = _named(con, drug, "drug_concept_id", database)
+_DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "string",
+                 "ingredient_concept_id": "int64", "drug_class": "string", "start_date": "date",
+                 "end_date": "date", "reason_stopped": "string", "source_line": "int32",
+                 "source_text": "string", "source": "string", "source_key": "int64"}
+
+
+def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, words: ir.Table) -> ir.Table:
+    if "drug_exposure" not in cdm:
+        return _empty(_DRUG_COLUMNS)
+    drug = cdm["drug_exposure"]
     # a standard concept id names the ingredient; a local id only through its words
     standard = ing.filter(ing.concept_id < LOCAL_CONCEPT_MIN)
     by_concept = drug.left_join(standard, drug.drug_concept_id == standard.concept_id)
@@ -309,81 +446,82 @@ def _drug_exposures(
         *[by_concept[c] for c in drug.columns],
         c_ingredient=by_concept.ingredient, c_class=by_concept.drug_class, c_id=by_concept.concept_id,
     )
-    by_source = by_concept.left_join(words, by_concept.drug_source_value.lower().strip() == words.word)
-    by_source = by_source.select(
-        *[by_source[c] for c in by_concept.columns],
-        s_ingredient=by_source.ingredient, s_class=by_source.drug_class, s_id=by_source.concept_id,
-    )
-    name_words = words.view()
-    by_word = by_source.left_join(name_words, by_source.drug_concept_id_name == name_words.word)
-    by_word = by_word.mutate(
-        ingredient=ibis.coalesce(by_word.s_ingredient, by_word.ingredient),
-        drug_class=ibis.coalesce(by_word.s_class, by_word.drug_class),
-        concept_id=ibis.coalesce(by_word.s_id, by_word.concept_id),
-    )
-    joined = by_word.join(persons, "person_id")
+    # the words are read once per distinct source value (a few dozen), not once per row
+    values = drug.select(_dsv=drug.drug_source_value).distinct()
+    values = values.left_join(words, values._dsv.lower().strip() == words.word)
+    values = values.select("_dsv", s_ingredient=values.ingredient, s_class=values.drug_class, s_id=values.concept_id)
+    by_source = by_concept.left_join(values, by_concept.drug_source_value == values._dsv)
+    by_source = by_source.select(*[by_source[c] for c in by_concept.columns], "s_ingredient", "s_class", "s_id")
+    # a local concept's name, and its words, once per concept of each centre
+    by_word = by_source.mutate(n_ingredient=ibis.null("string"), n_class=ibis.null("string"),
+                               n_id=ibis.null("int64"))
+    if "concept" in cdm:
+        concept = cdm["concept"]
+        names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
+        named = names.join(words, names._cname == words.word)
+        named = named.select("_cno", "_cid", n_ingredient=named.ingredient, n_class=named.drug_class,
+                             n_id=named.concept_id)
+        joined_names = by_source.left_join(
+            named, (by_source._centre == named._cno) & (by_source.drug_concept_id == named._cid))
+        by_word = joined_names.select(*[joined_names[c] for c in by_source.columns],
+                                      "n_ingredient", "n_class", "n_id")
+    joined = by_word.join(persons, PERSON_KEY)
     return joined.select(
+        "_centre",
         patient_id=joined.patient_id,
-        ingredient=ibis.coalesce(joined.c_ingredient, joined.ingredient),
-        ingredient_concept_id=ibis.coalesce(joined.c_id, joined.concept_id).cast("int64"),
-        drug_class=ibis.coalesce(joined.c_class, joined.drug_class),
-        start_date=joined.drug_exposure_start_date.cast("date"),
-        end_date=joined.drug_exposure_end_date.cast("date"),
-        reason_stopped=joined.stop_reason.cast("string"),
+        ingredient=ibis.coalesce(joined.c_ingredient, joined.s_ingredient, joined.n_ingredient),
+        ingredient_concept_id=ibis.coalesce(joined.c_id, joined.s_id, joined.n_id).cast("int64"),
+        drug_class=ibis.coalesce(joined.c_class, joined.s_class, joined.n_class),
+        start_date=joined.drug_exposure_start_date,
+        end_date=joined.drug_exposure_end_date,
+        reason_stopped=joined.stop_reason,
         source_line=ibis.null("int32"),
-        source_text=joined.drug_source_value.cast("string"),
-        source=_source(centre_id, file, "drug_exposure", joined.drug_exposure_id),
-        source_key=joined.drug_exposure_id.cast("int64"),
+        source_text=joined.drug_source_value,
+        source=_source(joined, joined.drug_exposure_id),
+        source_key=joined.drug_exposure_id,
     )
 
 
-def _assessments(
-    con: Any, persons: ir.Table, vwords: ir.Table, centre_id: str, file: str, database: str | None
-) -> ir.Table:
-    m = _table(con, "measurement", database)
-    schema = {"patient_id": "string", "assessment_date": "date", "response": "string", "kind": "string",
-              "source": "string", "source_key": "int64", "raw_response": "string"}
-    if m is None:
-        return _empty(schema)
+def _assessments(cdm: dict[str, ir.Table], persons: ir.Table, vwords: ir.Table) -> ir.Table:
+    if "measurement" not in cdm:
+        return _empty({"_centre": "int32", "patient_id": "string", "assessment_date": "date",
+                       "response": "string", "kind": "string", "source": "string", "source_key": "int64",
+                       "raw_response": "string"})
+    m = cdm["measurement"]
     words = vwords.filter(vwords.field == "response")
     name = m.measurement_source_value.lower()
     rows = m.filter(name.contains("recist") | name.contains("response"))
     rows = rows.left_join(words, rows.value_source_value.lower().strip() == words.word)
-    joined = rows.join(persons, "person_id")
+    joined = rows.join(persons, PERSON_KEY)
     return joined.select(
+        "_centre",
         patient_id=joined.patient_id,
-        assessment_date=joined.measurement_date.cast("date"),
+        assessment_date=joined.measurement_date,
         response=joined.value,
         kind=ibis.literal("timepoint"),
-        source=_source(centre_id, file, "measurement", joined.measurement_id),
-        source_key=joined.measurement_id.cast("int64"),
-        raw_response=joined.value_source_value.cast("string"),
+        source=_source(joined, joined.measurement_id),
+        source_key=joined.measurement_id,
+        raw_response=joined.value_source_value,
     )
 
 
-def _events(con: Any, persons: ir.Table, centre_id: str, file: str, database: str | None) -> ir.Table:
+def _events(cdm: dict[str, ir.Table], persons: ir.Table) -> ir.Table:
     parts: list[ir.Table] = []
-    death = _table(con, "death", database)
-    if death is not None:
-        d = death.join(persons, "person_id")
-        parts.append(d.select(patient_id=d.patient_id, event_type=ibis.literal("death"),
-                              event_date=d.death_date.cast("date"),
-                              source=_source(centre_id, file, "death", d.person_id)))
-    episode = _table(con, "episode", database)
-    if episode is not None:
-        e = episode.filter(episode.episode_concept_id == DISEASE_PROGRESSION).join(persons, "person_id")
-        parts.append(e.select(patient_id=e.patient_id, event_type=ibis.literal("progression"),
-                              event_date=e.episode_start_date.cast("date"),
-                              source=_source(centre_id, file, "episode", e.episode_id)))
-    period = _table(con, "observation_period", database)
-    if period is not None:
-        p = period.join(persons, "person_id")
-        parts.append(p.select(patient_id=p.patient_id, event_type=ibis.literal("last_contact"),
-                              event_date=p.observation_period_end_date.cast("date"),
-                              source=_source(centre_id, file, "observation_period", p.observation_period_id)))
+    if "death" in cdm:
+        d = cdm["death"].join(persons, PERSON_KEY)
+        parts.append(d.select("_centre", patient_id=d.patient_id, event_type=ibis.literal("death"),
+                              event_date=d.death_date, source=_source(d, d.person_id)))
+    if "episode" in cdm:
+        episode = cdm["episode"]
+        e = episode.filter(episode.episode_concept_id == DISEASE_PROGRESSION).join(persons, PERSON_KEY)
+        parts.append(e.select("_centre", patient_id=e.patient_id, event_type=ibis.literal("progression"),
+                              event_date=e.episode_start_date, source=_source(e, e.episode_id)))
+    if "observation_period" in cdm:
+        p = cdm["observation_period"].join(persons, PERSON_KEY)
+        parts.append(p.select("_centre", patient_id=p.patient_id, event_type=ibis.literal("last_contact"),
+                              event_date=p.observation_period_end_date,
+                              source=_source(p, p.observation_period_id)))
     if not parts:
-        return _empty({"patient_id": "string", "event_type": "string", "event_date": "date", "source": "string"})
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part)
-    return out
+        return _empty({"_centre": "int32", "patient_id": "string", "event_type": "string", "event_date": "date",
+                       "source": "string"})
+    return _union(parts)
