@@ -84,10 +84,33 @@ def ddl() -> str:
     return resources.files("oncorwe.synth.data").joinpath("omop_cdm54_ddl.sql").read_text(encoding="utf-8")
 
 
+#: The columns each table's rows carry, in tuple order (the others stay null).
+_ROW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "person": ("person_id", "gender_concept_id", "year_of_birth", "race_concept_id", "ethnicity_concept_id",
+               "person_source_value", "gender_source_value"),
+    "observation_period": ("observation_period_id", "person_id", "observation_period_start_date",
+                           "observation_period_end_date", "period_type_concept_id"),
+    "condition_occurrence": ("condition_occurrence_id", "person_id", "condition_concept_id", "condition_start_date",
+                             "condition_type_concept_id", "condition_source_value", "condition_source_concept_id"),
+    "measurement": ("measurement_id", "person_id", "measurement_concept_id", "measurement_date",
+                    "measurement_type_concept_id", "value_as_number", "value_as_concept_id", "unit_concept_id",
+                    "range_high", "measurement_source_value", "unit_source_value", "value_source_value"),
+    "death": ("person_id", "death_date", "death_type_concept_id"),
+    "episode": ("episode_id", "person_id", "episode_concept_id", "episode_start_date", "episode_end_date",
+                "episode_number", "episode_object_concept_id", "episode_type_concept_id", "episode_source_value"),
+    "episode_event": ("episode_id", "event_id", "episode_event_field_concept_id"),
+    "concept": ("concept_id", "concept_name", "domain_id", "vocabulary_id", "concept_class_id", "standard_concept",
+                "concept_code", "valid_start_date", "valid_end_date"),
+}
+_SITE_CONDITION = {"uveal": "Uveal melanoma", "mucosal": "Mucosal melanoma", "unknown_primary": "Melanoma of unknown primary"}
+_BRAF_VALUE = {"V600E": "BRAF V600E detected", "V600K": "BRAF V600K detected", "wild_type": "BRAF V600 not detected"}
+_METASTATIC = "Metastatic malignant neoplasm (formerly Secondary malignant neoplastic disease)"
+
+
 class OmopWriter:
     """Appends patients to one centre's CDM database, table by table, in chunks.
 
-    Rows are kept column-wise (dates as day numbers) and converted once per chunk; drug
+    Rows are kept as tuples (dates as day numbers) and converted once per chunk; drug
     administrations are expanded from their courses with NumPy, so a million patients stream.
     """
 
@@ -103,105 +126,106 @@ class OmopWriter:
         self.con.execute(ddl())
         self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)
         self.schemas = {t: self._schema(t) for t in TABLES}
-        self.rows: dict[str, list[dict[str, Any]]] = {t: [] for t in TABLES}
+        self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         self.drug_columns: dict[str, Any] = {}
         self.drug_links = pl.DataFrame(schema={"episode_id": pl.Int64(), "event_id": pl.Int64(), "episode_event_field_concept_id": pl.Int32()})
         self.courses: dict[str, list[Any]] = {k: [] for k in _COURSE_FIELDS}
+        names = [*LOCAL_CONCEPTS, *concepts()]
+        self.cid = {name: concept_id(name) for name in names}
+        self.drug_facts = {
+            x: (concept_id(x), x in ORAL and DRUG_CLASSES[x] != "chemotherapy", CYCLE_DAYS.get(x, 21), 4 if x == "ipilimumab" else 1_000_000)
+            for x in DRUG_CLASSES
+        }
 
     def _schema(self, table: str) -> dict[str, pl.DataType]:
         cols = self.con.execute(f"DESCRIBE {table}").fetchall()
         mapping = {"INTEGER": pl.Int32(), "BIGINT": pl.Int64(), "DATE": pl.Date(), "TIMESTAMP": pl.Datetime("us"), "VARCHAR": pl.String()}
         return {name: mapping.get(str(typ).split("(")[0], pl.Float64()) for name, typ, *_ in cols}
 
-    def _next(self, table: str) -> int:
-        self.ids[table] += 1
-        return self.ids[table]
-
-    def _row(self, table: str, **values: Any) -> None:
-        self.rows[table].append(values)
-
     def add(self, rec: PatientRecord) -> None:
+        """Append one patient's rows (person, period, conditions, measurements, courses, episodes, death)."""
         pid = int(rec.local_id)
-        self._row("person", person_id=pid, gender_concept_id=8507 if rec.male else 8532, year_of_birth=rec.birth_year,
-                  race_concept_id=0, ethnicity_concept_id=0, person_source_value=rec.local_id,
-                  gender_source_value="M" if rec.male else "F")
-        self._row("observation_period", observation_period_id=self._next("observation_period"), person_id=pid,
-                  observation_period_start_date=rec.diagnosis_day, observation_period_end_date=rec.last_contact_day,
-                  period_type_concept_id=EHR)
-        site = {"uveal": "Uveal melanoma", "mucosal": "Mucosal melanoma", "unknown_primary": "Melanoma of unknown primary"}.get(
-            rec.primary_site, "Malignant melanoma of skin")
-        self._condition(pid, site, rec.diagnosis_day, rec.primary_site)
+        cid = self.cid
+        ids = self.ids
+        rows = self.rows
+        measurements = rows["measurement"]
+        rows["person"].append((pid, 8507 if rec.male else 8532, rec.birth_year, 0, 0, rec.local_id, "M" if rec.male else "F"))
+        ids["observation_period"] += 1
+        rows["observation_period"].append((ids["observation_period"], pid, rec.diagnosis_day, rec.last_contact_day, EHR))
+        self._condition(pid, _SITE_CONDITION.get(rec.primary_site, "Malignant melanoma of skin"), rec.diagnosis_day, rec.primary_site)
         index = next((c.start for c in rec.courses if c.role == "index"), rec.diagnosis_day)
         first_line = min((c.start for c in rec.courses), default=index)
-        self._condition(pid, "Metastatic malignant neoplasm (formerly Secondary malignant neoplastic disease)", first_line - 14, "stage IV")
+        self._condition(pid, _METASTATIC, first_line - 14, "stage IV")
         staging = index - 7
+        mid = ids["measurement"]
         if rec.m_stage in M_CONCEPT:
-            self._measurement(pid, M_CONCEPT[rec.m_stage], staging, value_source=rec.m_stage)
+            mid += 1
+            measurements.append((mid, pid, M_CONCEPT[rec.m_stage], staging, EHR, None, None, None, None, None, None, rec.m_stage))
         if rec.brain:
-            self._measurement(pid, concept_id("Metastasis to brain"), staging, value_source="brain metastases")
+            mid += 1
+            measurements.append((mid, pid, cid["Metastasis to brain"], staging, EHR, None, None, None, None, None, None, "brain metastases"))
         if rec.braf != "unknown":
-            value = {"V600E": "BRAF V600E detected", "V600K": "BRAF V600K detected", "wild_type": "BRAF V600 not detected"}[rec.braf]
-            self._measurement(pid, concept_id("BRAF V600 mutation analysis"), rec.diagnosis_day + 30,
-                              value_concept=concept_id(value), value_source=rec.braf, source="BRAF V600")
+            mid += 1
+            measurements.append((mid, pid, cid["BRAF V600 mutation analysis"], rec.diagnosis_day + 30, EHR, None,
+                                 cid[_BRAF_VALUE[rec.braf]], None, None, "BRAF V600", None, rec.braf))
         if rec.ecog is not None:
-            self._measurement(pid, concept_id("ECOG Performance Status score"), staging, number=float(rec.ecog), source="ECOG")
+            mid += 1
+            measurements.append((mid, pid, cid["ECOG Performance Status score"], staging, EHR, float(rec.ecog), None, None, None,
+                                 "ECOG", None, None))
         if rec.ldh_value is not None:
-            self._measurement(pid, concept_id("Lactate dehydrogenase [Enzymatic activity/volume] in Serum or Plasma"), staging,
-                              number=rec.ldh_value, unit=8645, high=rec.ldh_uln, source="LDH", unit_source="U/L")
+            mid += 1
+            measurements.append((mid, pid, cid["Lactate dehydrogenase [Enzymatic activity/volume] in Serum or Plasma"], staging, EHR,
+                                 rec.ldh_value, None, 8645, rec.ldh_uln, "LDH", "U/L", None))
         response_ids: dict[int, int] = {}
+        recist = cid["Tumour response RECIST 1.1"]
         for scan in rec.scans:
-            response_ids[scan.day] = self._measurement(
-                pid, concept_id("Tumour response RECIST 1.1"), scan.day,
-                value_concept=concept_id(RESPONSE_CONCEPT[scan.response]), value_source=scan.response, source="RECIST")
+            mid += 1
+            measurements.append((mid, pid, recist, scan.day, EHR, None, cid[RESPONSE_CONCEPT[scan.response]], None, None,
+                                 "RECIST", None, scan.response))
+            response_ids[scan.day] = mid
+        ids["measurement"] = mid
+        melanoma = cid["Malignant melanoma of skin"]
         for line_no, course in enumerate(sorted(rec.courses, key=lambda x: x.start), start=1):
             self._course(pid, rec, course, line_no)
             if course.progression is not None:
-                episode = self._episode(pid, 32677, course.progression, None, concept_id("Malignant melanoma of skin"), "progression", None)
+                episode = self._episode(pid, 32677, course.progression, None, melanoma, "progression", None)
                 if course.progression in response_ids:
-                    self._row("episode_event", episode_id=episode, event_id=response_ids[course.progression],
-                              episode_event_field_concept_id=FIELD_MEASUREMENT)
+                    rows["episode_event"].append((episode, response_ids[course.progression], FIELD_MEASUREMENT))
         if rec.death_day is not None:
-            self._row("death", person_id=pid, death_date=rec.death_day, death_type_concept_id=EHR)
+            rows["death"].append((pid, rec.death_day, EHR))
 
     def _condition(self, pid: int, name: str, day: int, source: str) -> None:
-        cid = concept_id(name)
-        self._row("condition_occurrence", condition_occurrence_id=self._next("condition_occurrence"), person_id=pid,
-                  condition_concept_id=cid, condition_start_date=day, condition_type_concept_id=EHR,
-                  condition_source_value=source[:50], condition_source_concept_id=cid if cid > LOCAL_BASE else 0)
-
-    def _measurement(self, pid: int, cid: int, day: int, *, number: float | None = None, value_concept: int | None = None,
-                     unit: int | None = None, high: float | None = None, value_source: str | None = None,
-                     source: str | None = None, unit_source: str | None = None) -> int:
-        mid = self._next("measurement")
-        self._row("measurement", measurement_id=mid, person_id=pid, measurement_concept_id=cid, measurement_date=day,
-                  measurement_type_concept_id=EHR, value_as_number=number, value_as_concept_id=value_concept,
-                  unit_concept_id=unit, range_high=high, measurement_source_value=source,
-                  unit_source_value=unit_source, value_source_value=value_source)
-        return mid
+        cid = self.cid[name]
+        self.ids["condition_occurrence"] += 1
+        self.rows["condition_occurrence"].append(
+            (self.ids["condition_occurrence"], pid, cid, day, EHR, source[:50], cid if cid > LOCAL_BASE else 0)
+        )
 
     def _episode(self, pid: int, concept: int, start: int, end: int | None, obj: int, source: str, number: int | None) -> int:
-        eid = self._next("episode")
-        self._row("episode", episode_id=eid, person_id=pid, episode_concept_id=concept, episode_start_date=start,
-                  episode_end_date=end, episode_number=number, episode_object_concept_id=obj,
-                  episode_type_concept_id=32545 if concept == 32531 else EHR, episode_source_value=source[:50])
+        self.ids["episode"] += 1
+        eid = self.ids["episode"]
+        self.rows["episode"].append(
+            (eid, pid, concept, start, end, number, obj, 32545 if concept == 32531 else EHR, source[:50])
+        )
         return eid
 
     def _course(self, pid: int, rec: PatientRecord, course: Course, line_no: int) -> None:
         end = course.end if course.end is not None else rec.last_contact_day
         regimen = "+".join(course.ingredients)
         episode = self._episode(pid, 32531, course.start, end, regimen_concept(regimen), regimen, line_no)
+        c = self.courses
+        reason = None if course.reason is None else course.reason[:20]
         for ingredient in course.ingredients:
-            c = self.courses
+            concept, oral, step, max_doses = self.drug_facts[ingredient]
             c["person_id"].append(pid)
-            c["concept"].append(concept_id(ingredient))
+            c["concept"].append(concept)
             c["start"].append(course.start)
             c["end"].append(end)
-            oral = ingredient in ORAL and DRUG_CLASSES[ingredient] != "chemotherapy"
             c["oral"].append(oral)
-            c["step"].append(30 if oral else CYCLE_DAYS.get(ingredient, 21))
-            c["max_doses"].append(4 if ingredient == "ipilimumab" else 1_000_000)
+            c["step"].append(30 if oral else step)
+            c["max_doses"].append(max_doses)
             c["word"].append(self.r.drug(ingredient, rec.local_id, line_no)[:50])
-            c["reason"].append((course.reason or None) if course.reason is None else course.reason[:20])
+            c["reason"].append(reason)
             c["episode"].append(episode)
 
     def flush(self) -> None:
@@ -225,15 +249,26 @@ class OmopWriter:
                 self.drug_columns = {}
             elif table == "episode_event":
                 links = self.drug_links.cast(pl.Schema(raw_schema))
-                frame = pl.concat([pl.from_dicts(rows, schema=raw_schema), links]) if rows else links
+                frame = pl.concat([self._frame(table, rows, raw_schema), links]) if rows else links
                 self.drug_links = pl.DataFrame(schema=raw_schema)
             else:
-                frame = pl.from_dicts(rows, schema=raw_schema)
+                frame = self._frame(table, rows, raw_schema)
             frame = frame.with_columns([pl.col(n).cast(pl.Date()) for n, d in schema.items() if d == pl.Date()])
             self.con.register("chunk", frame.to_arrow())
             self.con.execute(f"INSERT INTO {table} SELECT * FROM chunk")
             self.con.unregister("chunk")
             rows.clear()
+
+    @staticmethod
+    def _frame(table: str, rows: list[tuple[Any, ...]], raw_schema: dict[str, Any]) -> pl.DataFrame:
+        """The rows as a frame of the table's every column, in DDL order (absent columns null)."""
+        columns = _ROW_COLUMNS[table]
+        values = list(zip(*rows, strict=True))
+        present = {name: pl.Series(name, values[k], dtype=raw_schema[name]) for k, name in enumerate(columns)}
+        n = len(rows)
+        return pl.DataFrame(
+            [present[name] if name in present else pl.Series(name, [None] * n, dtype=dtype) for name, dtype in raw_schema.items()]
+        )
 
     def _expand_courses(self) -> None:
         """One drug_exposure row per administration (infusions on cycle days, the last one on the
@@ -288,14 +323,13 @@ class OmopWriter:
     def _concepts(self) -> None:
         start, end = 0, (dt.date(2099, 12, 31) - EPOCH).days
         seen: set[int] = set()
+        rows = self.rows["concept"]
         for c in concepts().values():
             if c.concept_id in seen:
                 continue
             seen.add(c.concept_id)
-            self._row("concept", concept_id=c.concept_id, concept_name=c.name[:255], domain_id=c.domain[:20],
-                      vocabulary_id=c.vocabulary[:20], concept_class_id="Ingredient" if c.domain == "Drug" else c.domain[:20],
-                      standard_concept="S" if c.vocabulary not in ("?", "") else None, concept_code=c.code or "",
-                      valid_start_date=start, valid_end_date=end)
+            rows.append((c.concept_id, c.name[:255], c.domain[:20], c.vocabulary[:20],
+                         "Ingredient" if c.domain == "Drug" else c.domain[:20],
+                         "S" if c.vocabulary not in ("?", "") else None, c.code or "", start, end))
         for name, (cid, domain) in LOCAL_CONCEPTS.items():
-            self._row("concept", concept_id=cid, concept_name=name, domain_id=domain, vocabulary_id="oncorwe local",
-                      concept_class_id=domain, concept_code=name[:50], valid_start_date=start, valid_end_date=end)
+            rows.append((cid, name, domain, "oncorwe local", domain, None, name[:50], start, end))

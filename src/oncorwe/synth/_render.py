@@ -14,7 +14,7 @@ __all__ = ["Renderer", "pick"]
 
 def pick(options: list[str], *key: object) -> str:
     """A deterministic choice among ``options`` keyed by ``key`` (stable across runs and sizes)."""
-    digest = zlib.crc32("|".join(str(k) for k in key).encode("utf-8"))
+    digest = zlib.crc32("|".join(map(str, key)).encode("utf-8"))
     return options[digest % len(options)]
 
 
@@ -25,6 +25,7 @@ class Renderer:
         self.style = style
         self.words = words()
         self.vocab = self.words.vocabulary[style.lang]
+        self._drug_words: dict[str, list[str]] = {}
 
     def date(self, day: int | None, field: str = "") -> str:
         if day is None:
@@ -50,8 +51,10 @@ class Renderer:
         return pick(self.words.responses[self.style.lang][response], self.style.centre_id, *key)
 
     def drug(self, ingredient: str, *key: object) -> str:
-        table = self.words.drugs[ingredient]
-        options = list(table[self.style.lang]) + list(table.get("all", []))
+        options = self._drug_words.get(ingredient)
+        if options is None:
+            table = self.words.drugs[ingredient]
+            options = self._drug_words[ingredient] = list(table[self.style.lang]) + list(table.get("all", []))
         return pick(options, self.style.centre_id, ingredient, *key)
 
     def course_rows(self, course: Course, *key: object) -> list[tuple[str, tuple[str, ...]]]:

@@ -7,6 +7,7 @@ pipeline derives the same values from the files). Tests compare the two.
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK, make_patient_id
@@ -42,8 +43,14 @@ def _date(day: int) -> dt.date:
     return EPOCH + dt.timedelta(days=day)
 
 
-def _classes(course: Course) -> set[str]:
-    return {DRUG_CLASSES[x] for x in course.ingredients}
+def _classes(course: Course) -> frozenset[str]:
+    return _classes_of(course.ingredients)
+
+
+@cache
+def _classes_of(ingredients: tuple[str, ...]) -> frozenset[str]:
+    # a handful of distinct regimens: looked up once each, not once per course of a million patients
+    return frozenset(DRUG_CLASSES[x] for x in ingredients)
 
 
 def regimen_class(ingredients: tuple[str, ...]) -> str:
