@@ -252,15 +252,16 @@ def _merges(cdm: dict[str, ir.Table], patients: ir.Table, mapping: Any, scratch:
         return find_duplicates(pl.DataFrame(schema=PATIENTS_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))
     known = patients.filter(patients.sex.notnull() & patients.birth_year.notnull()
                             & patients.diagnosis_date.notnull())
-    groups = known.group_by(keys).aggregate(n_centres=known.centre_id.nunique())
-    shared = groups.filter(groups.n_centres > 1).select(*keys)
-    candidates = known.semi_join(shared, keys).select(*omop_source.PERSON_KEY, "centre_id", *keys)
+    # "more than one centre" as min != max: far cheaper than counting distinct centres
+    groups = known.group_by(keys).aggregate(first=known._centre.min(), last=known._centre.max())
+    shared = groups.filter(groups.first != groups.last).select(*keys)
+    candidates = known.semi_join(shared, keys).select(*omop_source.PERSON_KEY, *keys)
     raw = cdm["drug_exposure"]
     starts = raw.select(*omop_source.PERSON_KEY, start_date=raw.drug_exposure_start_date)
     starts = starts.filter(starts.start_date.notnull()).join(candidates, omop_source.PERSON_KEY)
     same_day = [*keys, "start_date"]
-    matched = starts.group_by(same_day).aggregate(n_centres=starts.centre_id.nunique())
-    matched = matched.filter(matched.n_centres > 1).select(*same_day)
+    matched = starts.group_by(same_day).aggregate(first=starts._centre.min(), last=starts._centre.max())
+    matched = matched.filter(matched.first != matched.last).select(*same_day)
     persons = starts.semi_join(matched, same_day).select(*omop_source.PERSON_KEY).distinct()
     persons = scratch.store("duplicate_candidates", persons)
     narrowed = {**cdm, "drug_exposure": raw.semi_join(persons, omop_source.PERSON_KEY)}
@@ -327,8 +328,10 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     patients = scratch.store("mapped_patients", omop_source.map_cdm(cdm, **lookups)["patients"])
     persons = patients.select(*omop_source.PERSON_KEY, "patient_id")
 
+    source_words = scratch.store("drug_source_words", omop_source.drug_source_words(cdm, lookups["drug_words"]))
+
     def mapping(tables: dict[str, ir.Table]) -> dict[str, ir.Table]:
-        return omop_source.map_cdm(tables, **lookups, persons=persons)
+        return omop_source.map_cdm(tables, **lookups, persons=persons, source_words=source_words)
 
     mapped = mapping(cdm)
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)

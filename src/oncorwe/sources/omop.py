@@ -51,6 +51,7 @@ __all__ = [
     "cdm_constants",
     "cdm_table_names",
     "cdm_tables",
+    "drug_source_words",
     "map_cdm",
     "record_counts",
     "union_cdm",
@@ -201,13 +202,15 @@ def _named(cdm: dict[str, ir.Table], table: ir.Table, column: str) -> ir.Table:
     return joined.select(*[joined[c] for c in table.columns], **{name: joined._cname})
 
 
-def _persons(person: ir.Table) -> ir.Table:
+def _patient_id(person: ir.Table) -> ir.StringValue:
+    """``<centre>:<the centre's own id>``, the person_id when the centre gives none."""
     local_id = person.person_source_value.strip()
-    return person.select(
-        "_centre", "person_id",
-        patient_id=person.centre_id + ":"
-        + ibis.ifelse(local_id.isnull() | (local_id == ""), person.person_id.cast("string"), local_id),
-    )
+    return person.centre_id + ":" + ibis.ifelse(local_id.isnull() | (local_id == ""),
+                                                person.person_id.cast("string"), local_id)
+
+
+def _persons(person: ir.Table) -> ir.Table:
+    return person.select("_centre", "person_id", patient_id=_patient_id(person))
 
 
 def record_counts(con: Any, *, database: str | None = None) -> dict[str, int]:
@@ -293,6 +296,7 @@ def map_cdm(
     drug_words: ir.Table,
     value_words: ir.Table,
     persons: ir.Table | None = None,
+    source_words: ir.Table | None = None,
 ) -> dict[str, ir.Table]:
     """The canonical tables of the CDM tables ``cdm`` (one centre's :func:`cdm_tables` or several
     centres' :func:`union_cdm`), as Ibis expressions.
@@ -300,14 +304,15 @@ def map_cdm(
     The lookups are tables of the same backend (or in-memory tables): see :func:`canonical_tables`.
     ``persons`` (``_centre``, ``person_id``, ``patient_id``) is the person -> patient id table
     the other tables join with; by default it is computed from ``cdm["person"]`` (pass a stored
-    copy, e.g. of the ``patients`` result, to compute it once). Besides the canonical columns,
+    copy, e.g. of the ``patients`` result, to compute it once); ``source_words`` is
+    :func:`drug_source_words` (by default computed inside the drug query). Besides the canonical columns,
     every table carries ``_centre``, ``patients`` also ``person_id``; ``drug_exposures`` and
     ``assessments`` carry ``source_key`` (the CDM primary key), ``assessments`` ``raw_response``.
     """
     persons = _persons(cdm["person"]) if persons is None else persons
     return {
-        "patients": _patients(cdm, persons, value_words),
-        "drug_exposures": _drug_exposures(cdm, persons, ingredients, drug_words),
+        "patients": _patients(cdm, value_words),
+        "drug_exposures": _drug_exposures(cdm, persons, ingredients, drug_words, source_words),
         "assessments": _assessments(cdm, persons, value_words),
         "events": _events(cdm, persons),
     }
@@ -321,34 +326,18 @@ _ARROW = {"string": pa.string(), "date": pa.date32(), "int64": pa.int64(), "floa
           "boolean": pa.bool_(), "int32": pa.int32(), "int8": pa.int8()}
 
 
-def _patients(cdm: dict[str, ir.Table], persons: ir.Table, vwords: ir.Table) -> ir.Table:
+def _patients(cdm: dict[str, ir.Table], vwords: ir.Table) -> ir.Table:
     person = cdm["person"]
     base = person.select(
         "_centre", "person_id", "centre_id", "_has_measurement",
+        patient_id=_patient_id(person),
         sex=ibis.cases((person.gender_concept_id == MALE, "male"), (person.gender_concept_id == FEMALE, "female"),
                        else_=ibis.null("string")),
         birth_year=person.year_of_birth.cast("int32"),
         source=_source(person, person.person_id),
     )
     if "condition_occurrence" in cdm:
-        condition = _named(cdm, cdm["condition_occurrence"], "condition_concept_id")
-        source_words = condition.condition_source_value.lower().strip()
-        named = source_words.contains("melanom") | condition.condition_concept_id_name.contains("melanom")
-        melanoma = condition.filter(condition.condition_concept_id.isin(MELANOMA_CONCEPTS) | named)
-        site_words = vwords.filter(vwords.field == "primary_site")
-        first = melanoma.group_by(PERSON_KEY).aggregate(diagnosis_date=melanoma.condition_start_date.min())
-        by_source = melanoma.left_join(site_words, melanoma.condition_source_value.lower().strip() == site_words.word)
-        by_source = by_source.select(*[by_source[c] for c in melanoma.columns], source_site=by_source.value)
-        name_words = site_words.view()
-        by_name = by_source.left_join(name_words, by_source.condition_concept_id_name == name_words.word)
-        sites = by_name.group_by(PERSON_KEY).aggregate(
-            site_word=ibis.coalesce(by_name.source_site, by_name.value).min(),
-            skin=(by_name.condition_concept_id == MELANOMA_CONCEPTS[0]).any(),
-        )
-        metastatic = condition.filter(condition.condition_concept_id == METASTATIC_NEOPLASM)
-        metastatic = metastatic.group_by(PERSON_KEY).aggregate(metastatic=ibis.literal(True))
-        for part in (first, sites, metastatic):
-            base = _left(base, part)
+        base = _left(base, _diagnosed(cdm, vwords))
         base = base.mutate(primary_site=ibis.coalesce(base.site_word, ibis.ifelse(base.skin, "cutaneous", ibis.null("string"))))
         base = base.drop("site_word", "skin")
     else:
@@ -360,26 +349,45 @@ def _patients(cdm: dict[str, ir.Table], persons: ir.Table, vwords: ir.Table) -> 
         base = base.mutate(m_stage=ibis.null("string"), brain_metastases=ibis.null("boolean"),
                            braf_v600=ibis.null("boolean"), ecog=ibis.null("int8"),
                            ldh_value=ibis.null("float64"), ldh_uln=ibis.null("float64"))
-    joined = base.join(persons, PERSON_KEY)
-    return joined.select(
-        "_centre", "person_id",
-        patient_id=joined.patient_id,
-        centre_id=joined.centre_id,
-        sex=joined.sex,
-        birth_year=joined.birth_year,
+    return base.select(
+        "_centre", "person_id", "patient_id", "centre_id", "sex", "birth_year",
         reported_age_years=ibis.null("float64"),
-        diagnosis_date=joined.diagnosis_date.cast("date"),
-        primary_site=joined.primary_site,
-        stage=ibis.ifelse(joined.m_stage.notnull() | joined.metastatic.notnull(), ibis.literal("IV"),
+        diagnosis_date=base.diagnosis_date.cast("date"),
+        primary_site=base.primary_site,
+        stage=ibis.ifelse(base.m_stage.notnull() | base.metastatic.notnull(), ibis.literal("IV"),
                           ibis.null("string")),
-        m_stage=joined.m_stage,
-        brain_metastases=joined.brain_metastases,
-        braf_v600=joined.braf_v600,
-        ecog=joined.ecog.cast("int8"),
-        ldh_value=joined.ldh_value.cast("float64"),
-        ldh_uln=joined.ldh_uln.cast("float64"),
+        m_stage=base.m_stage,
+        brain_metastases=base.brain_metastases,
+        braf_v600=base.braf_v600,
+        ecog=base.ecog.cast("int8"),
+        ldh_value=base.ldh_value.cast("float64"),
+        ldh_uln=base.ldh_uln.cast("float64"),
         ldh_elevated=ibis.null("boolean"),  # OMOP holds the value and its range_high, not a flag
-        source=joined.source,
+        source=base.source,
+    )
+
+
+def _diagnosed(cdm: dict[str, ir.Table], vwords: ir.Table) -> ir.Table:
+    """Per person with a melanoma or metastatic condition: diagnosis date, site words, whether a
+    skin melanoma concept and a metastatic neoplasm are recorded (true or null), in one pass."""
+    condition = _named(cdm, cdm["condition_occurrence"], "condition_concept_id")
+    source_words = condition.condition_source_value.lower().strip()
+    named = source_words.contains("melanom") | condition.condition_concept_id_name.contains("melanom")
+    melanoma = condition.condition_concept_id.isin(MELANOMA_CONCEPTS) | named
+    metastatic = condition.condition_concept_id == METASTATIC_NEOPLASM
+    rows = condition.mutate(_melanoma=melanoma.fill_null(False), _metastatic=metastatic.fill_null(False))
+    rows = rows.filter(rows._melanoma | rows._metastatic)
+    site_words = vwords.filter(vwords.field == "primary_site")
+    by_source = rows.left_join(site_words, rows.condition_source_value.lower().strip() == site_words.word)
+    by_source = by_source.select(*[by_source[c] for c in rows.columns], source_site=by_source.value)
+    name_words = site_words.view()
+    by_name = by_source.left_join(name_words, by_source.condition_concept_id_name == name_words.word)
+    is_melanoma = by_name._melanoma
+    return by_name.group_by(PERSON_KEY).aggregate(
+        diagnosis_date=by_name.condition_start_date.min(where=is_melanoma),
+        site_word=ibis.coalesce(by_name.source_site, by_name.value).min(where=is_melanoma),
+        skin=(by_name.condition_concept_id == MELANOMA_CONCEPTS[0]).any(where=is_melanoma),
+        metastatic=ibis.ifelse(by_name._metastatic.any(), True, ibis.null("boolean")),
     )
 
 
@@ -389,33 +397,39 @@ def _left(base: ir.Table, part: ir.Table) -> ir.Table:
 
 
 def _measured(base: ir.Table, m: ir.Table, vwords: ir.Table) -> ir.Table:
+    """``base`` with m_stage, brain_metastases, braf_v600 (one pass over the measurements that
+    carry them), ecog and ldh_value / ldh_uln (the earliest of each)."""
     order = ibis.cases(*[(m.measurement_concept_id == cid, rank) for cid, rank in
                          ((1635100, 1), (1634463, 2), (1635519, 3), (1635338, 3), (1634064, 4))],
                        else_=ibis.null("int64"))
-    stages = m.mutate(rank=order).filter(lambda t: t.rank.notnull())
-    stages = stages.group_by(PERSON_KEY).aggregate(top=stages.rank.max())
-    stages = stages.mutate(m_stage=ibis.cases((stages.top == 1, "M1a"), (stages.top == 2, "M1b"),
-                                              (stages.top == 3, "M1c"), (stages.top == 4, "M1d"),
-                                              else_=ibis.null("string"))).drop("top")
-    brain = m.filter(m.measurement_concept_id == BRAIN_METASTASIS).group_by(PERSON_KEY).aggregate(
-        brain=ibis.literal(True))
+    rows = m.mutate(_rank=order, _brain=m.measurement_concept_id == BRAIN_METASTASIS,
+                    _braf=m.measurement_source_value.lower().contains("braf").fill_null(False))
+    rows = rows.filter(rows._rank.notnull() | rows._brain | rows._braf)
+    braf_words = vwords.filter(vwords.field == "braf_v600")
+    # the words of BRAF results only (an equality, so the engine can hash it)
+    braf_value = ibis.ifelse(rows._braf, rows.value_source_value.lower().strip(), ibis.null("string"))
+    worded = rows.left_join(braf_words, braf_value == braf_words.word)
+    facts = worded.group_by(PERSON_KEY).aggregate(
+        top=worded._rank.max(), brain=worded._brain.any(),
+        braf_true=(worded._braf & (worded.value == "true")).any(),
+        braf_false=(worded._braf & (worded.value == "false")).any(),
+    )
+    facts = facts.select(
+        *PERSON_KEY, "brain",
+        m_stage=ibis.cases((facts.top == 1, "M1a"), (facts.top == 2, "M1b"), (facts.top == 3, "M1c"),
+                           (facts.top == 4, "M1d"), else_=ibis.null("string")),
+        braf_v600=ibis.cases((facts.braf_true, True), (facts.braf_false, False), else_=ibis.null("boolean")),
+    )
     ecog = _earliest(m.filter(m.measurement_concept_id.isin(ECOG_CONCEPTS)), "ecog", m.value_as_number)
     ldh_rows = m.filter(m.measurement_concept_id == LDH_CONCEPT)
     factor = ibis.ifelse(ldh_rows.unit_source_value.lower().contains("kat"), 60.0, 1.0)
     ldh_rows = ldh_rows.mutate(ldh_u=ldh_rows.value_as_number * factor, uln_u=ldh_rows.range_high * factor)
     ldh = _earliest(ldh_rows, "ldh_value", ldh_rows.ldh_u, extra={"ldh_uln": ldh_rows.uln_u})
-    braf_words = vwords.filter(vwords.field == "braf_v600")
-    braf_rows = m.filter(m.measurement_source_value.lower().contains("braf"))
-    braf_rows = braf_rows.left_join(braf_words, braf_rows.value_source_value.lower().strip() == braf_words.word)
-    braf = braf_rows.group_by(PERSON_KEY).aggregate(
-        braf_true=(braf_rows.value == "true").any(), braf_false=(braf_rows.value == "false").any())
-    braf = braf.mutate(braf_v600=ibis.cases((braf.braf_true, True), (braf.braf_false, False),
-                                            else_=ibis.null("boolean"))).drop("braf_true", "braf_false")
     out = base
-    for part in (stages, brain, ecog, ldh, braf):
+    for part in (facts, ecog, ldh):
         out = _left(out, part)
     # a CDM without a measurement table says nothing about brain metastases (null, not false)
-    known = ibis.ifelse(out._has_measurement, out.brain.notnull(), ibis.null("boolean"))
+    known = ibis.ifelse(out._has_measurement, out.brain.fill_null(False), ibis.null("boolean"))
     return out.mutate(brain_metastases=known).drop("brain")
 
 
@@ -435,7 +449,24 @@ _DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "stri
                  "source_text": "string", "source": "string", "source_key": "int64"}
 
 
-def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, words: ir.Table) -> ir.Table:
+def drug_source_words(cdm: dict[str, ir.Table], drug_words: ir.Table) -> ir.Table:
+    """The distinct ``drug_source_value`` of the CDM tables ``cdm`` with the ingredient their words
+    name: ``_dsv``, ``s_ingredient``, ``s_class``, ``s_id`` (null when the words name none).
+
+    The words are read once per distinct value (a few dozen), not once per drug exposure; at scale
+    store this small table and pass it to :func:`map_cdm` (``source_words``), so that the engine
+    plans the join with it as the small table it is.
+    """
+    if "drug_exposure" not in cdm:
+        return _empty({"_dsv": "string", "s_ingredient": "string", "s_class": "string", "s_id": "int64"})
+    drug = cdm["drug_exposure"]
+    values = drug.select(_dsv=drug.drug_source_value).distinct()
+    values = values.left_join(drug_words, values._dsv.lower().strip() == drug_words.word)
+    return values.select("_dsv", s_ingredient=values.ingredient, s_class=values.drug_class, s_id=values.concept_id)
+
+
+def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, words: ir.Table,
+                    source_words: ir.Table | None) -> ir.Table:
     if "drug_exposure" not in cdm:
         return _empty(_DRUG_COLUMNS)
     drug = cdm["drug_exposure"]
@@ -446,10 +477,7 @@ def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, 
         *[by_concept[c] for c in drug.columns],
         c_ingredient=by_concept.ingredient, c_class=by_concept.drug_class, c_id=by_concept.concept_id,
     )
-    # the words are read once per distinct source value (a few dozen), not once per row
-    values = drug.select(_dsv=drug.drug_source_value).distinct()
-    values = values.left_join(words, values._dsv.lower().strip() == words.word)
-    values = values.select("_dsv", s_ingredient=values.ingredient, s_class=values.drug_class, s_id=values.concept_id)
+    values = drug_source_words(cdm, words) if source_words is None else source_words
     by_source = by_concept.left_join(values, by_concept.drug_source_value == values._dsv)
     by_source = by_source.select(*[by_source[c] for c in by_concept.columns], "s_ingredient", "s_class", "s_id")
     # a local concept's name, and its words, once per concept of each centre
