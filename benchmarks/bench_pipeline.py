@@ -14,10 +14,9 @@ Every size and backend runs in its own process, so the memory figures are that r
 PostgreSQL and Spark the CDM is first loaded into the engine (``load_cdm``, timed apart: in real
 use the CDM already lives there); their server / JVM memory is not in the Python process's figure.
 
-The synthetic studies come from the generator's scale option (``generate_study(..., patients=N)``),
-which writes every centre as an OMOP DuckDB file from ``LARGE_STUDY`` records on; below that size
-the benchmark lowers that threshold (a module constant of the generator) so that every size is
-OMOP-only. Generation is timed apart and not part of the pipeline.
+The synthetic studies come from the generator's scale option (``generate_study(..., patients=N,
+omop_only=True)``: every centre an OMOP DuckDB file, streamed in chunks). Generation is timed
+apart and not part of the pipeline.
 
 Targets (2 cores, DuckDB): 10^6 patients CDM to report in under 5 minutes, peak memory under
 4 GiB (asserted here: the run fails when exceeded), time growing no worse than linearly.
@@ -137,8 +136,12 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
 
     try:
         model = stage("cdm_to_canonical", lambda: omop_into_engine(con, sources, prefix=prefix))
-        selected = stage("cohort", lambda: cohort.run(con, goldinger, prefix=prefix, merges=model.merges))
-        derived = stage("endpoints", lambda: endpoints.run(con, selected, goldinger, prefix=prefix))
+        # keep_in_engine: the lines of therapy and the trace stay in the engine; only the exclusions,
+        # the analysis set's index and the analysis table come into Python
+        selected = stage("cohort", lambda: cohort.run(con, goldinger, prefix=prefix, merges=model.merges,
+                                                      keep_in_engine=True))
+        derived = stage("endpoints", lambda: endpoints.run(con, selected, goldinger, prefix=prefix,
+                                                           keep_in_engine=True))
         analysed = stage("analysis", lambda: analysis.run(derived.analysis_table, goldinger,
                                                           attrition=selected.attrition))
         stage("report", lambda: report.run(analysed, workdir / f"report_{backend}_{size}",
@@ -161,12 +164,10 @@ def _generate(size: int, workdir: Path, seed: int) -> tuple[Path, float]:
     if (study / "centres.toml").exists():
         return study, float(json.loads((study / ".bench_generated.json").read_text())["seconds"])
     code = (
-        "import sys, time\n"
-        "import oncorwe.synth._study as s\n"
+        "import sys\n"
         "from oncorwe.synth import generate_study\n"
-        "n = int(sys.argv[1])\n"
-        "s.LARGE_STUDY = min(s.LARGE_STUDY, n)  # OMOP-only at every size (see the module docstring)\n"
-        "generate_study('goldinger2022', sys.argv[2], seed=int(sys.argv[3]), patients=n)\n"
+        "generate_study('goldinger2022', sys.argv[2], seed=int(sys.argv[3]), patients=int(sys.argv[1]),\n"
+        "               omop_only=True)\n"
     )
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, str(size), str(study), str(seed)], check=True)

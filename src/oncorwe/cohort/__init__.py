@@ -13,7 +13,13 @@ from typing import Any
 import polars as pl
 
 from oncorwe.cohort._eligibility import ELIGIBILITY_COLUMNS, evaluate
-from oncorwe.cohort._lines import LINE_COLUMNS, build_lines, materialise
+from oncorwe.cohort._lines import (
+    LINE_COLUMNS,
+    build_lines,
+    line_sources,
+    materialise,
+    with_next_start,
+)
 from oncorwe.cohort._result import EXCLUSIONS_SCHEMA, INDEX_SCHEMA, LINES_SCHEMA, CohortResult
 from oncorwe.errors import DataError, InputError
 from oncorwe.model import engine
@@ -29,8 +35,10 @@ __all__ = [
     "LINE_COLUMNS",
     "CohortResult",
     "attrition_table",
+    "line_sources",
     "materialise",
     "run",
+    "with_next_start",
 ]
 
 _MERGES_SCHEMA: dict[str, pl.DataType] = {
@@ -132,11 +140,18 @@ def run(
         attrition=attrition_table(exclusions, protocol.eligibility.criteria,
                                   analysis_set=index.select("centre_id")),
         exclusions=exclusions,
-        lines=None if keep_in_engine else _frame(lines.order_by(["patient_id", "line_number"]), LINES_SCHEMA),
+        lines=None if keep_in_engine else _lines_with_sources(lines, tables["drug_exposures"], protocol),
         index=index,
         engine_tables={"lines": f"{prefix}cohort_lines", "index": f"{prefix}cohort_index"},
         n_lines=n_lines,
     )
+
+
+def _lines_with_sources(lines: Any, exposures: Any, protocol: Protocol) -> pl.DataFrame:
+    """Every line of therapy with the records behind it, as a polars frame (:data:`LINES_SCHEMA`)."""
+    sources = line_sources(exposures, with_next_start(lines), protocol)
+    joined = lines.join(sources, ["patient_id", "line_number"])
+    return _frame(joined.order_by(["patient_id", "line_number"]), LINES_SCHEMA)
 
 
 def attrition_table(

@@ -8,6 +8,11 @@ starts at its first exposure and ends at the latest end date (start date when th
 its exposures. The rule is sequential (each line's start decides the next line's regimen window), so
 it is evaluated one line number at a time over all patients at once: each round is one set-based
 query, and the number of rounds is the largest number of lines any patient has.
+
+A line holds the antineoplastic exposures started from its start up to the next line's start, so
+the records behind any line follow from the lines table and ``drug_exposures`` alone
+(:func:`line_sources`): the lines table itself does not carry them, which keeps it small at the
+scale of a national CDM (tens of millions of exposures).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from oncorwe.errors import DataError
 from oncorwe.model import engine
 from oncorwe.protocol import Protocol
 
-__all__ = ["LINE_COLUMNS", "build_lines", "materialise"]
+__all__ = ["LINE_COLUMNS", "build_lines", "line_sources", "materialise", "with_next_start"]
 
 #: Columns of the lines table (one row per patient and line).
 LINE_COLUMNS = (
@@ -43,7 +48,6 @@ LINE_COLUMNS = (
     "has_non_chemotherapy",
     "has_other_than_index_class",
     "end_reason",
-    "sources",
 )
 
 _MAX_ROUNDS = 1_000
@@ -64,10 +68,14 @@ def _substitution_key(ingredient: ir.StringValue, groups: list[list[str]]) -> ir
     return ibis.cases(*branches, else_=ingredient)
 
 
+def _antineoplastic(exposures: ir.Table, protocol: Protocol) -> ir.Table:
+    return exposures.filter(exposures.drug_class.isin(protocol.lines.antineoplastic_classes))
+
+
 def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
     """Antineoplastic exposures with their substitution key, effective end and gap segment."""
     rules = protocol.lines
-    drugs = exposures.filter(exposures.drug_class.isin(rules.antineoplastic_classes))
+    drugs = _antineoplastic(exposures, protocol)
     undated = drugs.filter(drugs.start_date.isnull())
     n_undated = int(undated.count().execute())
     if n_undated:
@@ -76,20 +84,22 @@ def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> ir
             [f"drug_exposures: {n_undated} antineoplastic record(s) without start_date cannot be placed "
              f"in a line of therapy (first: {', '.join(where)}); harmonise must quarantine them"]
         )
-    drugs = drugs.mutate(
+    drugs = drugs.select(
+        "patient_id", "ingredient", "drug_class", "start_date", "reason_stopped",
         key=_substitution_key(drugs.ingredient, rules.substitutions),
         eff_end=ibis.coalesce(drugs.end_date, drugs.start_date),
     )
-    order = ["start_date", "ingredient", "source"]
-    before = ibis.window(group_by="patient_id", order_by=order, rows=(None, -1))
-    drugs = drugs.mutate(prev_max_end=drugs.eff_end.max().over(before))
-    gap = drugs.prev_max_end.notnull() & (
-        drugs.start_date.delta(drugs.prev_max_end, unit="day") > rules.max_gap_days
-    )
-    drugs = drugs.mutate(gap_start=ibis.ifelse(gap, 1, 0))
-    running = ibis.window(group_by="patient_id", order_by=order, rows=(None, 0))
-    drugs = drugs.mutate(segment=drugs.gap_start.sum().over(running))
-    return materialise(con, drugs.drop("prev_max_end", "gap_start"))
+    # Gaps are a property of start dates, not of records: a day starts a new segment when it comes
+    # more than max_gap_days after every exposure started before it has ended. Computing it per
+    # (patient, day) makes the order unique (records of one day are in no order) and the input smaller.
+    days = drugs.group_by("patient_id", "start_date").aggregate(day_end=drugs.eff_end.max())
+    before = ibis.window(group_by="patient_id", order_by="start_date", rows=(None, -1))
+    days = days.mutate(prev_max_end=days.day_end.max().over(before))
+    gap = days.prev_max_end.notnull() & (days.start_date.delta(days.prev_max_end, unit="day") > rules.max_gap_days)
+    days = days.mutate(gap_start=ibis.ifelse(gap, 1, 0))
+    running = ibis.window(group_by="patient_id", order_by="start_date", rows=(None, 0))
+    days = days.select("patient_id", "start_date", segment=days.gap_start.sum().over(running))
+    return materialise(con, drugs.join(days, ["patient_id", "start_date"]).select(drugs, segment=days.segment))
 
 
 def _next_starts(drugs: ir.Table, cursor: ir.Table, window_days: int) -> ir.Table:
@@ -135,7 +145,8 @@ def _next_starts(drugs: ir.Table, cursor: ir.Table, window_days: int) -> ir.Tabl
 
 
 def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
-    """The lines of therapy of every patient (columns :data:`LINE_COLUMNS`), as a temporary table.
+    """The lines of therapy of every patient (columns :data:`LINE_COLUMNS`), as an expression over
+    the temporary tables of its rounds (store it with :func:`oncorwe.model.engine.materialise`).
 
     Parameters
     ----------
@@ -171,12 +182,15 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
         & (drugs.start_date >= boundaries.line_start)
         & (boundaries.next_start.isnull() | (drugs.start_date < boundaries.next_start)),
     ).select(drugs, line_number=boundaries.line_number)
-    return materialise(con, _summarise(assigned, protocol))
+    return _summarise(assigned, protocol)
 
 
 def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
     """One row per line: dates, ingredients, classes, regimen class and why the line ended."""
-    a = assigned
+    keys = ["patient_id", "line_number"]
+    dates = assigned.group_by(keys).aggregate(start_date=assigned.start_date.min(), end_date=assigned.eff_end.max())
+    # Everything about the regimen depends only on the distinct ingredients (with their class).
+    a = assigned.select(*keys, "ingredient", "drug_class").distinct()
     # The index class is chemotherapy in the flagship study; a first-line ICI study indexes on anti_pd1.
     is_index = a.drug_class == protocol.exposure.index_class
     is_chemo = a.drug_class == "chemotherapy"
@@ -191,9 +205,7 @@ def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
         if regimen.only:
             condition = condition & ~(is_index & ~a.ingredient.isin(allowed)).any()
         flags[f"rc_{i}"] = condition
-    lines = a.group_by("patient_id", "line_number").aggregate(
-        start_date=a.start_date.min(),
-        end_date=a.eff_end.max(),
+    lines = a.group_by(keys).aggregate(
         ingredients=a.ingredient.collect(distinct=True).sort().join("+"),
         chemo_ingredients=a.ingredient.collect(distinct=True, where=is_chemo).sort().join("+"),
         drug_classes=a.drug_class.collect(distinct=True).sort().join("+"),
@@ -205,7 +217,6 @@ def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
         has_braf_mek=(a.drug_class == "braf_mek").any(),
         has_non_chemotherapy=(~is_chemo).any(),
         has_other_than_index_class=(~is_index).any(),
-        sources=a.source.collect(distinct=True).sort().join("; "),
         **flags,
     )
     branches = [
@@ -218,14 +229,38 @@ def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
         else_=ibis.null("string"),
     )
     lines = lines.mutate(regimen_class=regimen_class).drop(*flags)
-    # Why the line ended: the reason recorded on its last-ending exposure (a recorded reason wins a tie).
-    last = ibis.window(
-        group_by=[a.patient_id, a.line_number],
-        order_by=[ibis.desc(a.eff_end), a.reason_stopped.isnull(), a.reason_stopped, a.ingredient],
-    )
-    ranked = a.mutate(rank=ibis.row_number().over(last))
-    reasons = ranked.filter(ranked["rank"] == 0).select(
-        "patient_id", "line_number", end_reason=ibis.coalesce(ranked.reason_stopped, ibis.literal("unknown"))
-    )
-    out = lines.join(reasons, ["patient_id", "line_number"])
+    # Why the line ended: the reason recorded on its last-ending exposures; a recorded reason wins a
+    # tie, then the first in alphabetical order (min ignores the unrecorded ones).
+    last = assigned.join(
+        dates,
+        (assigned.patient_id == dates.patient_id) & (assigned.line_number == dates.line_number)
+        & (assigned.eff_end == dates.end_date),
+    ).select(assigned.patient_id, assigned.line_number, assigned.reason_stopped)
+    reasons = last.group_by(keys).aggregate(
+        end_reason=ibis.coalesce(last.reason_stopped.min(), ibis.literal("unknown")))
+    out = dates.join(lines, keys).join(reasons, keys)
     return out.select(*LINE_COLUMNS)
+
+
+def line_sources(exposures: ir.Table, lines: ir.Table, protocol: Protocol) -> ir.Table:
+    """The records behind each row of ``lines`` (patient_id, line_number, start_date; typically
+    some lines of the full lines table) as (patient_id, line_number, sources): the sources of the
+    antineoplastic exposures started from the line's start up to the next line's start, distinct,
+    sorted and joined by "; ".
+
+    ``lines`` must be a subset of the full lines table with, for each of its rows, ``next_start``:
+    the start of the patient's next line (null for the last), as :func:`with_next_start` gives."""
+    drugs = _antineoplastic(exposures, protocol).select("patient_id", "start_date", "source")
+    held = drugs.join(
+        lines,
+        (drugs.patient_id == lines.patient_id) & (drugs.start_date >= lines.start_date)
+        & (lines.next_start.isnull() | (drugs.start_date < lines.next_start)),
+    ).select(lines.patient_id, lines.line_number, drugs.source)
+    return held.group_by("patient_id", "line_number").aggregate(
+        sources=held.source.collect(distinct=True).sort().join("; "))
+
+
+def with_next_start(lines: ir.Table) -> ir.Table:
+    """``lines`` (the full lines table) with ``next_start``: the start of the patient's next line."""
+    following = ibis.window(group_by=lines.patient_id, order_by=lines.line_number)
+    return lines.mutate(next_start=lines.start_date.lead().over(following))

@@ -17,7 +17,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from oncorwe.cohort import materialise
+from oncorwe.cohort import LINE_COLUMNS, line_sources, materialise, with_next_start
 from oncorwe.endpoints._response import best_overall_response
 from oncorwe.model.schema import ANALYSIS_SCHEMA, DAYS_PER_MONTH, DAYS_PER_WEEK
 from oncorwe.protocol import Protocol
@@ -90,7 +90,9 @@ def analysis_expressions(
     patients, assessments, events = tables["patients"], tables["assessments"], tables["events"]
     idx = index.select("patient_id", "centre_id", "index_date", "index_line", "ici_failure_sources")
     idx = idx.mutate(next_number=idx.index_line + 1)
+    lines = lines.select(*LINE_COLUMNS)  # the records behind a line come from line_sources
     t = _with_lines(con, idx, lines)
+    t = _with_line_sources(con, t, tables["drug_exposures"], lines, protocol)
     t = _with_responses(con, t, assessments, events, protocol)
     t = _with_time_to_event(con, t, idx, assessments, events, protocol)
     return _analysis(t, patients), _trace(t)
@@ -137,8 +139,24 @@ def _with_lines(con: Any, idx: ir.Table, lines: ir.Table) -> ir.Table:
     t = materialise(con, t.mutate(counted_next=t.counted_line + 1))
     sub_line = _line(lines, t, "counted_line", "sb_")
     sub_next = _line(lines, t, "counted_next", "sn_")
-    t = t.left_join(sub_line, "patient_id").select(t, sb_start=sub_line.sb_start_date, sb_sources=sub_line.sb_sources)
+    t = t.left_join(sub_line, "patient_id").select(t, sb_start=sub_line.sb_start_date)
     t = t.left_join(sub_next, "patient_id").select(t, sn_start=sub_next.sn_start_date)
+    return materialise(con, t)
+
+
+def _with_line_sources(con: Any, t: ir.Table, exposures: ir.Table, lines: ir.Table, protocol: Protocol) -> ir.Table:
+    """The records behind the index line (``ix_sources``) and the subsequent line (``sb_sources``):
+    only those two lines of each patient of the analysis set are looked up."""
+    wanted = t.select("patient_id", line_number="index_line").union(
+        t.filter(t.counted_line.notnull()).select("patient_id", line_number="counted_line"))
+    chosen = with_next_start(lines).semi_join(wanted, ["patient_id", "line_number"])
+    sources = materialise(con, line_sources(exposures, chosen, protocol))
+    ix = sources.select("patient_id", ix_line=sources.line_number, ix_sources=sources.sources)
+    sb = sources.select("patient_id", sb_line=sources.line_number, sb_sources=sources.sources)
+    t = t.left_join(ix, (t.patient_id == ix.patient_id) & (t.index_line == ix.ix_line)).select(
+        t, ix_sources=ix.ix_sources)
+    t = t.left_join(sb, (t.patient_id == sb.patient_id) & (t.counted_line == sb.sb_line)).select(
+        t, sb_sources=sb.sb_sources)
     return materialise(con, t)
 
 
