@@ -3,7 +3,7 @@
 Per size, ``generate_study("goldinger2022", out, patients=N, omop_only=True, progress=False)`` runs
 in a child process (every size in the OMOP form, the form of a large study); while it
 runs, the resident memory of its whole process tree (the command and the worker processes it
-spawns) is summed from ``/proc/<pid>/status`` every 50 ms. Printed per size:
+spawns) is summed from ``/proc/<pid>/status`` every 100 ms. Printed per size:
 
     wall            seconds, start to exit
     cpu             user + system seconds of the command and every worker it waited for
@@ -35,7 +35,7 @@ from pathlib import Path
 
 GIB = 1024**3
 MEMORY_BOUND_BYTES = 2 * GIB
-SAMPLE_SECONDS = 0.05
+SAMPLE_SECONDS = 0.1
 TABLES = ("person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death", "episode", "episode_event")
 
 

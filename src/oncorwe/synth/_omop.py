@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,7 @@ def concept_id(name: str) -> int:
     return concept.concept_id
 
 
+@cache
 def regimen_concept(regimen: str) -> int:
     """A local id for a regimen (HemOnc regimen concepts are not in the confirmed list)."""
     return LOCAL_BASE + 100_000 + zlib.crc32(regimen.encode("utf-8")) % 800_000

@@ -21,6 +21,7 @@ from oncorwe.synth._times import Times
 __all__ = ["Course", "PatientRecord", "Scan", "build_record", "with_identity"]
 
 _NORMAL = NormalDist()
+_EPOCH_ORDINAL = EPOCH.toordinal()
 
 
 @dataclass(frozen=True)
@@ -232,8 +233,10 @@ def build_record(
 
 def _birth_year(index: int, age: float) -> int:
     """The birth year whose July 1 lies ``age`` years before the index day (nearest)."""
-    index_date = EPOCH + dt.timedelta(days=index)
-    year_float = index_date.year + (index_date.timetuple().tm_yday - 182) / 365.25 - age
+    ordinal = _EPOCH_ORDINAL + index
+    year = dt.date.fromordinal(ordinal).year
+    day_of_year = ordinal - dt.date(year, 1, 1).toordinal() + 1
+    year_float = year + (day_of_year - 182) / 365.25 - age
     return round(year_float)
 
 

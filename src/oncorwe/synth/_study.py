@@ -6,6 +6,7 @@ import contextlib
 import csv
 import gc
 import io
+import os
 import pickle
 import shutil
 import zlib
@@ -362,6 +363,7 @@ def _write_large_centre(task: str) -> tuple[int, str]:
     part = out / "_truth" / f".part-{work.c_idx:03d}.csv"
     # records and rows hold no reference cycles: the cyclic collector would only rescan the
     # chunk's hundreds of thousands of row tuples again and again; it runs once per chunk instead
+    gc.freeze()  # what exists now (modules, the plan share) is never garbage: not rescanned
     gc.disable()
     try:
         with part.open("w", encoding="utf-8", newline="") as handle:
@@ -377,7 +379,28 @@ def _write_large_centre(task: str) -> tuple[int, str]:
         writer.close()
     finally:
         gc.enable()
+        gc.unfreeze()
     return cohort.n, str(part)
+
+
+#: Each worker is one of two processes on two cores: no library thread pools of its own (polars
+#: would otherwise start one thread per core and spin them for every small frame).
+_WORKER_ENV = {"POLARS_MAX_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """Spawned workers inherit the environment: set ``_WORKER_ENV`` while they start, then restore."""
+    saved = {name: os.environ.get(name) for name in _WORKER_ENV}
+    os.environ.update(_WORKER_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _release_memory() -> None:
@@ -424,7 +447,7 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) ->
             context = multiprocessing.get_context("spawn")
             progress = context.Queue()
             parts: dict[int, str] = {}
-            with ProcessPoolExecutor(
+            with _worker_environment(), ProcessPoolExecutor(
                 max_workers=WORKERS, mp_context=context, initializer=_worker_init, initargs=(str(out), progress)
             ) as pool:
                 # the largest centres first, so the two workers finish together
