@@ -100,3 +100,38 @@ def test_bad_sources_are_named() -> None:
     con.create_table("unrelated", pl.DataFrame({"d": [dt.date(2020, 1, 1)]}).to_arrow())
     with pytest.raises(SourceError, match="no person table"):
         omop_into_engine(con, [OmopInEngine("a", "x")])
+
+
+def _without(path: Path, out: Path, drop: str) -> Path:
+    """A copy of the centre's CDM with ``drop`` run on it (a table or a column removed)."""
+    copy = out / path.name
+    copy.write_bytes(path.read_bytes())
+    db = duckdb.connect(str(copy))
+    db.execute(drop)
+    db.close()
+    return copy
+
+
+def test_centres_with_different_tables_map_together_as_each_alone(synthetic_study: Path, tmp_path: Path) -> None:
+    # one CDM without measurement and concept tables (its brain metastases are unknown, not
+    # absent; its local drug concepts have no names) stacked with complete ones
+    (first, path), *others = _omop_files(synthetic_study)
+    (tmp_path / "a").mkdir()
+    copy = _without(path, tmp_path / "a", "DROP TABLE measurement; DROP TABLE concept")
+    _same_as_python([(first, copy), *others])
+    con, _ = _in_engine([(first, copy), *others])
+    patients = to_polars(con.table("m_patients"))
+    mine = patients.filter(pl.col("centre_id") == first)
+    assert mine.height > 0 and mine["brain_metastases"].is_null().all()
+    assert patients.filter(pl.col("centre_id") != first)["brain_metastases"].is_not_null().all()
+
+
+def test_a_cdm_table_without_a_column_names_the_centre(synthetic_study: Path, tmp_path: Path) -> None:
+    (first, path), (second, other) = _omop_files(synthetic_study)[:2]
+    copy = _without(other, tmp_path, "ALTER TABLE drug_exposure DROP COLUMN stop_reason")
+    con = connect(None)
+    sources = [OmopInEngine(first, path.name, attach_duckdb(con, str(path), "cdm_a")),
+               OmopInEngine(second, copy.name, attach_duckdb(con, str(copy), "cdm_b"))]
+    with pytest.raises(SourceError, match=f"centre {second} .*drug_exposure has no column stop_reason"):
+        omop_into_engine(con, sources, prefix="m_")
+    assert not [t for t in con.list_tables() if t.startswith(("m_", "oncorwe_tmp_"))]

@@ -112,7 +112,7 @@ class _Scratch:
 
     def store(self, label: str, expr: ir.Table) -> ir.Table:
         self.tables.append(engine.scratch_name(label))
-        return engine.materialise(self.con, expr, self.tables[-1])
+        return engine.materialise(self.con, expr, self.tables[-1], temp=True)
 
     def drop(self) -> None:
         # views first: on PostgreSQL a view holds on to the tables it reads
@@ -255,11 +255,14 @@ def _merges(cdm: dict[str, ir.Table], patients: ir.Table, mapping: Any, scratch:
     # "more than one centre" as min != max: far cheaper than counting distinct centres
     groups = known.group_by(keys).aggregate(first=known._centre.min(), last=known._centre.max())
     shared = groups.filter(groups.first != groups.last).select(*keys)
-    candidates = known.semi_join(shared, keys).select(*omop_source.PERSON_KEY, *keys)
+    # each shared (sex, birth year, diagnosis date) gets a number: the drug rows below are then
+    # grouped by two integers (group, start date), not by four columns of which one is text
+    shared = shared.mutate(group_no=ibis.row_number().over(order_by=keys))
+    candidates = known.join(shared, keys).select(*omop_source.PERSON_KEY, "group_no")
     raw = cdm["drug_exposure"]
     starts = raw.select(*omop_source.PERSON_KEY, start_date=raw.drug_exposure_start_date)
     starts = starts.filter(starts.start_date.notnull()).join(candidates, omop_source.PERSON_KEY)
-    same_day = [*keys, "start_date"]
+    same_day = ["group_no", "start_date"]
     matched = starts.group_by(same_day).aggregate(first=starts._centre.min(), last=starts._centre.max())
     matched = matched.filter(matched.first != matched.last).select(*same_day)
     persons = starts.semi_join(matched, same_day).select(*omop_source.PERSON_KEY).distinct()
@@ -277,6 +280,7 @@ def omop_into_engine(
     *,
     prefix: str = "",
     vocab: Vocabulary | None = None,
+    temporary: bool = False,
 ) -> EngineModel:
     """Map the OMOP CDMs in ``con`` to canonical tables ``<prefix>patients`` ... inside ``con``.
 
@@ -294,6 +298,12 @@ def omop_into_engine(
         returning.
     vocab
         The vocabularies (default: the ones shipped with oncorwe).
+    temporary
+        Write the tables as temporary tables of the connection (gone when it closes; on Spark,
+        which has none, they are ordinary tables). On a DuckDB file this is several times faster
+        at scale: a table of the database file is compressed and written out as it is created,
+        a temporary one stays in memory up to the connection's ``memory_limit`` and only what
+        exceeds it is spilled to ``temp_directory``.
 
     Returns
     -------
@@ -309,13 +319,13 @@ def omop_into_engine(
     vocab = vocab or load_vocabulary()
     scratch = _Scratch(con)
     try:
-        return _into_engine(con, sources, prefix, vocab, scratch)
+        return _into_engine(con, sources, prefix, vocab, scratch, temporary)
     finally:
         scratch.drop()
 
 
 def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary,
-                 scratch: _Scratch) -> EngineModel:
+                 scratch: _Scratch, temporary: bool) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
     # uploaded once: in-memory tables would be sent again with every query (PostgreSQL, Spark)
     lookups = {name: scratch.upload(f"lookup_{name}", table) for name, table in vocabulary_tables(vocab).items()}
@@ -323,15 +333,16 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
         {"_centre": list(range(len(sources))), "centre_id": [s.centre_id for s in sources],
          "file": [s.file for s in sources]},
         schema={"_centre": pl.Int32(), "centre_id": pl.String(), "file": pl.String()}))
+    # the words of the free-text values, stored: small tables the engine then joins as such
+    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(
+        cdm, drug_words=lookups["drug_words"], value_words=lookups["value_words"]).items()}
     # the patients are stored first: the duplicate search reads them, and their patient ids are
     # what every other table joins with (computed once here, not once per table)
-    patients = scratch.store("mapped_patients", omop_source.map_cdm(cdm, **lookups)["patients"])
+    patients = scratch.store("mapped_patients", omop_source.map_cdm(cdm, **lookups, word_tables=words)["patients"])
     persons = patients.select(*omop_source.PERSON_KEY, "patient_id")
 
-    source_words = scratch.store("drug_source_words", omop_source.drug_source_words(cdm, lookups["drug_words"]))
-
     def mapping(tables: dict[str, ir.Table]) -> dict[str, ir.Table]:
-        return omop_source.map_cdm(tables, **lookups, persons=persons, source_words=source_words)
+        return omop_source.map_cdm(tables, **lookups, persons=persons, word_tables=words)
 
     mapped = mapping(cdm)
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)
@@ -348,10 +359,11 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     }
     counts: dict[str, int] = {}
     for name, expr in tables.items():
-        stored = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}")
+        stored = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}",
+                                    temp=temporary)
         counts[name] = int(stored.count().to_pyarrow().as_py())
     rows = _quarantined(mapped["drug_exposures"], assessments, reason_table, centres)
-    quarantine = engine.materialise(con, rows, f"{prefix}quarantine")
+    quarantine = engine.materialise(con, rows, f"{prefix}quarantine", temp=temporary)
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
     return EngineModel(

@@ -51,10 +51,10 @@ __all__ = [
     "cdm_constants",
     "cdm_table_names",
     "cdm_tables",
-    "drug_source_words",
     "map_cdm",
     "record_counts",
     "union_cdm",
+    "word_lookups",
 ]
 
 OMOP_TABLES = (
@@ -296,7 +296,7 @@ def map_cdm(
     drug_words: ir.Table,
     value_words: ir.Table,
     persons: ir.Table | None = None,
-    source_words: ir.Table | None = None,
+    word_tables: dict[str, ir.Table] | None = None,
 ) -> dict[str, ir.Table]:
     """The canonical tables of the CDM tables ``cdm`` (one centre's :func:`cdm_tables` or several
     centres' :func:`union_cdm`), as Ibis expressions.
@@ -304,16 +304,17 @@ def map_cdm(
     The lookups are tables of the same backend (or in-memory tables): see :func:`canonical_tables`.
     ``persons`` (``_centre``, ``person_id``, ``patient_id``) is the person -> patient id table
     the other tables join with; by default it is computed from ``cdm["person"]`` (pass a stored
-    copy, e.g. of the ``patients`` result, to compute it once); ``source_words`` is
-    :func:`drug_source_words` (by default computed inside the drug query). Besides the canonical columns,
+    copy, e.g. of the ``patients`` result, to compute it once); ``word_tables`` is
+    :func:`word_lookups` (by default computed inside the queries). Besides the canonical columns,
     every table carries ``_centre``, ``patients`` also ``person_id``; ``drug_exposures`` and
     ``assessments`` carry ``source_key`` (the CDM primary key), ``assessments`` ``raw_response``.
     """
     persons = _persons(cdm["person"]) if persons is None else persons
+    words = word_lookups(cdm, drug_words=drug_words, value_words=value_words) if word_tables is None else word_tables
     return {
-        "patients": _patients(cdm, value_words),
-        "drug_exposures": _drug_exposures(cdm, persons, ingredients, drug_words, source_words),
-        "assessments": _assessments(cdm, persons, value_words),
+        "patients": _patients(cdm, words, value_words),
+        "drug_exposures": _drug_exposures(cdm, persons, ingredients, drug_words, words.get("drug_source")),
+        "assessments": _assessments(cdm, persons, words.get("measurement_value")),
         "events": _events(cdm, persons),
     }
 
@@ -326,7 +327,7 @@ _ARROW = {"string": pa.string(), "date": pa.date32(), "int64": pa.int64(), "floa
           "boolean": pa.bool_(), "int32": pa.int32(), "int8": pa.int8()}
 
 
-def _patients(cdm: dict[str, ir.Table], vwords: ir.Table) -> ir.Table:
+def _patients(cdm: dict[str, ir.Table], words: dict[str, ir.Table], value_words: ir.Table) -> ir.Table:
     person = cdm["person"]
     base = person.select(
         "_centre", "person_id", "centre_id", "_has_measurement",
@@ -337,14 +338,14 @@ def _patients(cdm: dict[str, ir.Table], vwords: ir.Table) -> ir.Table:
         source=_source(person, person.person_id),
     )
     if "condition_occurrence" in cdm:
-        base = _left(base, _diagnosed(cdm, vwords))
+        base = _left(base, _diagnosed(cdm, words["condition_source"], value_words))
         base = base.mutate(primary_site=ibis.coalesce(base.site_word, ibis.ifelse(base.skin, "cutaneous", ibis.null("string"))))
         base = base.drop("site_word", "skin")
     else:
         base = base.mutate(diagnosis_date=ibis.null("date"), primary_site=ibis.null("string"),
                            metastatic=ibis.null("boolean"))
     if "measurement" in cdm:
-        base = _measured(base, cdm["measurement"], vwords)
+        base = _measured(base, cdm["measurement"], words["measurement_value"])
     else:
         base = base.mutate(m_stage=ibis.null("string"), brain_metastases=ibis.null("boolean"),
                            braf_v600=ibis.null("boolean"), ecog=ibis.null("int8"),
@@ -367,27 +368,32 @@ def _patients(cdm: dict[str, ir.Table], vwords: ir.Table) -> ir.Table:
     )
 
 
-def _diagnosed(cdm: dict[str, ir.Table], vwords: ir.Table) -> ir.Table:
+def _diagnosed(cdm: dict[str, ir.Table], source_words: ir.Table, value_words: ir.Table) -> ir.Table:
     """Per person with a melanoma or metastatic condition: diagnosis date, site words, whether a
     skin melanoma concept and a metastatic neoplasm are recorded (true or null), in one pass."""
-    condition = _named(cdm, cdm["condition_occurrence"], "condition_concept_id")
-    source_words = condition.condition_source_value.lower().strip()
-    named = source_words.contains("melanom") | condition.condition_concept_id_name.contains("melanom")
-    melanoma = condition.condition_concept_id.isin(MELANOMA_CONCEPTS) | named
-    metastatic = condition.condition_concept_id == METASTATIC_NEOPLASM
-    rows = condition.mutate(_melanoma=melanoma.fill_null(False), _metastatic=metastatic.fill_null(False))
+    condition = cdm["condition_occurrence"]
+    named = condition.left_join(source_words, condition.condition_source_value == source_words._csv)
+    named = named.select(*[named[c] for c in condition.columns], "c_melanoma", "c_site")
+    if "concept" in cdm:  # the centre's own concept names, read once per concept
+        concept = cdm["concept"]
+        names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _name=concept.concept_name.lower())
+        sites = value_words.filter(value_words.field == "primary_site")
+        names = names.left_join(sites, names._name == sites.word)
+        names = names.select("_cno", "_cid", n_melanoma=names._name.contains("melanom"), n_site=names.value)
+        joined = named.left_join(names, (named._centre == names._cno) & (named.condition_concept_id == names._cid))
+        named = joined.select(*[joined[c] for c in named.columns], "n_melanoma", "n_site")
+    else:
+        named = named.mutate(n_melanoma=ibis.null("boolean"), n_site=ibis.null("string"))
+    melanoma = named.condition_concept_id.isin(MELANOMA_CONCEPTS) | named.c_melanoma | named.n_melanoma
+    rows = named.mutate(_melanoma=melanoma.fill_null(False),
+                        _metastatic=(named.condition_concept_id == METASTATIC_NEOPLASM).fill_null(False))
     rows = rows.filter(rows._melanoma | rows._metastatic)
-    site_words = vwords.filter(vwords.field == "primary_site")
-    by_source = rows.left_join(site_words, rows.condition_source_value.lower().strip() == site_words.word)
-    by_source = by_source.select(*[by_source[c] for c in rows.columns], source_site=by_source.value)
-    name_words = site_words.view()
-    by_name = by_source.left_join(name_words, by_source.condition_concept_id_name == name_words.word)
-    is_melanoma = by_name._melanoma
-    return by_name.group_by(PERSON_KEY).aggregate(
-        diagnosis_date=by_name.condition_start_date.min(where=is_melanoma),
-        site_word=ibis.coalesce(by_name.source_site, by_name.value).min(where=is_melanoma),
-        skin=(by_name.condition_concept_id == MELANOMA_CONCEPTS[0]).any(where=is_melanoma),
-        metastatic=ibis.ifelse(by_name._metastatic.any(), True, ibis.null("boolean")),
+    is_melanoma = rows._melanoma
+    return rows.group_by(PERSON_KEY).aggregate(
+        diagnosis_date=rows.condition_start_date.min(where=is_melanoma),
+        site_word=ibis.coalesce(rows.c_site, rows.n_site).min(where=is_melanoma),
+        skin=(rows.condition_concept_id == MELANOMA_CONCEPTS[0]).any(where=is_melanoma),
+        metastatic=ibis.ifelse(rows._metastatic.any(), True, ibis.null("boolean")),
     )
 
 
@@ -396,7 +402,7 @@ def _left(base: ir.Table, part: ir.Table) -> ir.Table:
     return base.left_join(part, PERSON_KEY).drop("_centre_right", "person_id_right")
 
 
-def _measured(base: ir.Table, m: ir.Table, vwords: ir.Table) -> ir.Table:
+def _measured(base: ir.Table, m: ir.Table, value_words: ir.Table) -> ir.Table:
     """``base`` with m_stage, brain_metastases, braf_v600 (one pass over the measurements that
     carry them), ecog and ldh_value / ldh_uln (the earliest of each)."""
     order = ibis.cases(*[(m.measurement_concept_id == cid, rank) for cid, rank in
@@ -405,14 +411,11 @@ def _measured(base: ir.Table, m: ir.Table, vwords: ir.Table) -> ir.Table:
     rows = m.mutate(_rank=order, _brain=m.measurement_concept_id == BRAIN_METASTASIS,
                     _braf=m.measurement_source_value.lower().contains("braf").fill_null(False))
     rows = rows.filter(rows._rank.notnull() | rows._brain | rows._braf)
-    braf_words = vwords.filter(vwords.field == "braf_v600")
-    # the words of BRAF results only (an equality, so the engine can hash it)
-    braf_value = ibis.ifelse(rows._braf, rows.value_source_value.lower().strip(), ibis.null("string"))
-    worded = rows.left_join(braf_words, braf_value == braf_words.word)
+    worded = rows.left_join(value_words, rows.value_source_value == value_words._vsv)
+    braf = ibis.ifelse(worded._braf, worded.v_braf, ibis.null("string"))  # the words of BRAF results only
     facts = worded.group_by(PERSON_KEY).aggregate(
         top=worded._rank.max(), brain=worded._brain.any(),
-        braf_true=(worded._braf & (worded.value == "true")).any(),
-        braf_false=(worded._braf & (worded.value == "false")).any(),
+        braf_true=(braf == "true").any(), braf_false=(braf == "false").any(),
     )
     facts = facts.select(
         *PERSON_KEY, "brain",
@@ -449,25 +452,50 @@ _DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "stri
                  "source_text": "string", "source": "string", "source_key": "int64"}
 
 
-def drug_source_words(cdm: dict[str, ir.Table], drug_words: ir.Table) -> ir.Table:
-    """The distinct ``drug_source_value`` of the CDM tables ``cdm`` with the ingredient their words
-    name: ``_dsv``, ``s_ingredient``, ``s_class``, ``s_id`` (null when the words name none).
+def word_lookups(cdm: dict[str, ir.Table], *, drug_words: ir.Table, value_words: ir.Table) -> dict[str, ir.Table]:
+    """The words of the CDM's free-text values, read once per distinct value (a few dozen to a
+    few hundred) instead of once per row:
 
-    The words are read once per distinct value (a few dozen), not once per drug exposure; at scale
-    store this small table and pass it to :func:`map_cdm` (``source_words``), so that the engine
-    plans the join with it as the small table it is.
+    - ``drug_source``: ``_dsv`` (a ``drug_source_value``), ``s_ingredient``, ``s_class``, ``s_id``;
+    - ``condition_source``: ``_csv`` (a ``condition_source_value``), ``c_melanoma`` (it names
+      melanoma), ``c_site`` (the primary site it names);
+    - ``measurement_value``: ``_vsv`` (a ``value_source_value``), ``v_response`` (the RECIST
+      category it names), ``v_braf`` (the BRAF result it names).
+
+    :func:`map_cdm` computes them inside its queries; at scale store them and pass them
+    (``word_tables``), so that the engine plans the joins with them as the small tables they are.
     """
-    if "drug_exposure" not in cdm:
-        return _empty({"_dsv": "string", "s_ingredient": "string", "s_class": "string", "s_id": "int64"})
-    drug = cdm["drug_exposure"]
-    values = drug.select(_dsv=drug.drug_source_value).distinct()
-    values = values.left_join(drug_words, values._dsv.lower().strip() == drug_words.word)
-    return values.select("_dsv", s_ingredient=values.ingredient, s_class=values.drug_class, s_id=values.concept_id)
+    out: dict[str, ir.Table] = {}
+    if "drug_exposure" in cdm:
+        drug = cdm["drug_exposure"]
+        values = drug.select(_dsv=drug.drug_source_value).distinct()
+        values = values.left_join(drug_words, values._dsv.lower().strip() == drug_words.word)
+        out["drug_source"] = values.select("_dsv", s_ingredient=values.ingredient, s_class=values.drug_class,
+                                           s_id=values.concept_id)
+    if "condition_occurrence" in cdm:
+        condition = cdm["condition_occurrence"]
+        values = condition.select(_csv=condition.condition_source_value).distinct()
+        values = values.mutate(_words=values._csv.lower().strip())
+        sites = value_words.filter(value_words.field == "primary_site")
+        values = values.left_join(sites, values._words == sites.word)
+        out["condition_source"] = values.select("_csv", c_melanoma=values._words.contains("melanom"),
+                                                c_site=values.value)
+    if "measurement" in cdm:
+        m = cdm["measurement"]
+        values = m.select(_vsv=m.value_source_value).distinct()
+        values = values.mutate(_words=values._vsv.lower().strip())
+        responses = value_words.filter(value_words.field == "response")
+        values = values.left_join(responses, values._words == responses.word)
+        values = values.select("_vsv", "_words", v_response=values.value)
+        braf = value_words.filter(value_words.field == "braf_v600")
+        values = values.left_join(braf, values._words == braf.word)
+        out["measurement_value"] = values.select("_vsv", "v_response", v_braf=values.value)
+    return out
 
 
 def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, words: ir.Table,
-                    source_words: ir.Table | None) -> ir.Table:
-    if "drug_exposure" not in cdm:
+                    values: ir.Table | None) -> ir.Table:
+    if "drug_exposure" not in cdm or values is None:
         return _empty(_DRUG_COLUMNS)
     drug = cdm["drug_exposure"]
     # a standard concept id names the ingredient; a local id only through its words
@@ -477,7 +505,6 @@ def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, 
         *[by_concept[c] for c in drug.columns],
         c_ingredient=by_concept.ingredient, c_class=by_concept.drug_class, c_id=by_concept.concept_id,
     )
-    values = drug_source_words(cdm, words) if source_words is None else source_words
     by_source = by_concept.left_join(values, by_concept.drug_source_value == values._dsv)
     by_source = by_source.select(*[by_source[c] for c in by_concept.columns], "s_ingredient", "s_class", "s_id")
     # a local concept's name, and its words, once per concept of each centre
@@ -510,22 +537,21 @@ def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, 
     )
 
 
-def _assessments(cdm: dict[str, ir.Table], persons: ir.Table, vwords: ir.Table) -> ir.Table:
-    if "measurement" not in cdm:
+def _assessments(cdm: dict[str, ir.Table], persons: ir.Table, value_words: ir.Table | None) -> ir.Table:
+    if "measurement" not in cdm or value_words is None:
         return _empty({"_centre": "int32", "patient_id": "string", "assessment_date": "date",
                        "response": "string", "kind": "string", "source": "string", "source_key": "int64",
                        "raw_response": "string"})
     m = cdm["measurement"]
-    words = vwords.filter(vwords.field == "response")
     name = m.measurement_source_value.lower()
     rows = m.filter(name.contains("recist") | name.contains("response"))
-    rows = rows.left_join(words, rows.value_source_value.lower().strip() == words.word)
+    rows = rows.left_join(value_words, rows.value_source_value == value_words._vsv)
     joined = rows.join(persons, PERSON_KEY)
     return joined.select(
         "_centre",
         patient_id=joined.patient_id,
         assessment_date=joined.measurement_date,
-        response=joined.value,
+        response=joined.v_response,
         kind=ibis.literal("timepoint"),
         source=_source(joined, joined.measurement_id),
         source_key=joined.measurement_id,
