@@ -84,9 +84,20 @@ def test_no_patient_identifier_in_any_output(report_dir: Path, report_table: pl.
 
 
 def test_rerun_is_byte_identical(shareable_dir: Path, tmp_path: Path) -> None:
+    # the fixture saved its figures in worker processes (one per CPU); this rerun saves them here
     again = tmp_path / "again"
-    report.run(_small_result(), again, shareable=True)
+    report.run(_small_result(), again, shareable=True, workers=1)
     assert _digest(again) == _digest(shareable_dir)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2"])
+def test_run_rejects_a_bad_number_of_workers(workers: object, report_result: analysis.AnalysisResult,
+                                             tmp_path: Path) -> None:
+    from oncorwe.errors import InputError
+
+    with pytest.raises(InputError, match="workers"):
+        report.run(report_result, tmp_path / "x", workers=workers)  # type: ignore[arg-type]
+    assert not (tmp_path / "x").exists()
 
 
 def test_manifest_lists_outputs_and_versions(report_dir: Path) -> None:

@@ -33,8 +33,8 @@ from oncorwe.analysis import TABLE_NAMES, AnalysisResult
 from oncorwe.errors import InputError
 from oncorwe.report._forest import forest_figure
 from oncorwe.report._km_plot import km_figure, risk_table, time_ticks
-from oncorwe.report._sections import FigureSpec, build_sections, headline
-from oncorwe.report._style import save_figure
+from oncorwe.report._render import FigureSpec, SavedFigure, render_figures
+from oncorwe.report._sections import build_sections, headline
 from oncorwe.report._suppress import suppress
 from oncorwe.report._tables import DisplayTable
 
@@ -72,6 +72,7 @@ def run(
     *,
     shareable: bool = False,
     provenance: Mapping[str, Any] | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Write the report of ``analysis_result`` into ``out_dir`` (replaced as a whole); returns the
     path of ``report.html``.
@@ -83,9 +84,14 @@ def run(
     shareable : suppress counts below the protocol's ``min_cell_count``.
     provenance : recorded in ``manifest.json`` as it is (inputs with sha256, protocol, seed, ...);
         JSON-able, and free of timings so that the report stays byte-identical between runs.
+    workers : processes drawing the figures at once (the report's main cost, independent of the
+        number of patients); None for one per usable CPU (at most 4), 1 to draw them in this
+        process. The files are the same bytes whatever the number.
     """
     if not isinstance(analysis_result, AnalysisResult):
         raise InputError(f"analysis_result: expected an AnalysisResult, got {type(analysis_result).__name__}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InputError(f"workers: expected a whole number of processes >= 1 (or None), got {workers!r}")
     target = Path(out_dir)
     info = dict(analysis_result.info)
     min_cell = int(info.get("settings", {}).get("min_cell_count", 0)) if shareable else 0
@@ -98,6 +104,9 @@ def run(
         for name in TABLE_NAMES:
             tables[name].write_csv(tmp / "tables" / f"{name}.csv")
         sections = build_sections(analysis_result.tables, info, suppress_below=min_cell)
+        specs = [item for section in sections for item in section.items if isinstance(item, FigureSpec)]
+        saved = {spec.key: _embed(spec, figure)
+                 for spec, figure in zip(specs, render_figures(specs, tmp / "figures", workers=workers), strict=True)}
         rendered = []
         for section in sections:
             items = []
@@ -105,7 +114,7 @@ def run(
                 if isinstance(item, DisplayTable):
                     items.append({"kind": "table", "table": item})
                 else:
-                    items.append({"kind": "figure", "figure": _save(item, tmp / "figures")})
+                    items.append({"kind": "figure", "figure": saved[item.key]})
             rendered.append({"key": section.key, "title": section.title,
                              "paragraphs": section.paragraphs, "items": items})
         html = _template().render(
@@ -124,15 +133,14 @@ def run(
     return target / REPORT_FILE
 
 
-def _save(spec: FigureSpec, folder: Path) -> dict[str, Any]:
-    paths = save_figure(spec.figure, folder / spec.key)
-    svg = paths[1].read_bytes()
-    width, height = spec.figure.get_size_inches()
+def _embed(spec: FigureSpec, saved: SavedFigure) -> dict[str, Any]:
+    """A saved figure as the HTML shows it: its SVG inline, its size in CSS pixels, its files."""
+    svg = saved.paths[1].read_bytes()
     return {
         "key": spec.key, "caption": spec.caption, "alt": spec.alt,
         "data": base64.b64encode(svg).decode("ascii"),
-        "width": round(width * 96), "height": round(height * 96),
-        "files": ", ".join(f"figures/{p.name}" for p in paths),
+        "width": round(saved.width_in * 96), "height": round(saved.height_in * 96),
+        "files": ", ".join(f"figures/{p.name}" for p in saved.paths),
     }
 
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from matplotlib.figure import Figure
 
 from oncorwe.report._flow import CRITERION_LABELS, flow_figure
 from oncorwe.report._forest import forest_figure, term_label
 from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
 from oncorwe.report._km_plot import km_figure
+from oncorwe.report._render import FigureSpec
 from oncorwe.report._suppress import suppress
 from oncorwe.report._tables import (
     DisplayTable,
@@ -30,16 +30,6 @@ from oncorwe.report._tables import (
 __all__ = ["FigureSpec", "Section", "build_sections", "headline"]
 
 ENDPOINT_LABELS = {"pfs": "Progression-free survival", "os": "Overall survival"}
-
-
-@dataclass(frozen=True)
-class FigureSpec:
-    """A figure to draw and save: file stem, caption, alt text, and the matplotlib figure."""
-
-    key: str
-    caption: str
-    alt: str
-    figure: Figure
 
 
 @dataclass
