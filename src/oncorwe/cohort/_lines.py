@@ -72,8 +72,13 @@ def _antineoplastic(exposures: ir.Table, protocol: Protocol) -> ir.Table:
     return exposures.filter(exposures.drug_class.isin(protocol.lines.antineoplastic_classes))
 
 
-def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
-    """Antineoplastic exposures with their substitution key, effective end and gap segment."""
+def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tuple[ir.Table, ir.Table]:
+    """Antineoplastic exposures with their substitution key, effective end and gap segment, and the
+    patients' numbers (``pid``, the order of ``patient_id``) that stand for them inside this stage.
+
+    Integers instead of identifiers make the joins and windows of the line rounds several times
+    cheaper in memory and time on tens of millions of exposures.
+    """
     rules = protocol.lines
     drugs = _antineoplastic(exposures, protocol)
     undated = drugs.filter(drugs.start_date.isnull())
@@ -84,63 +89,57 @@ def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> ir
             [f"drug_exposures: {n_undated} antineoplastic record(s) without start_date cannot be placed "
              f"in a line of therapy (first: {', '.join(where)}); harmonise must quarantine them"]
         )
-    drugs = drugs.select(
-        "patient_id", "ingredient", "drug_class", "start_date", "reason_stopped",
-        key=_substitution_key(drugs.ingredient, rules.substitutions),
-        eff_end=ibis.coalesce(drugs.end_date, drugs.start_date),
+    ids = drugs.select("patient_id").distinct()
+    ids = materialise(con, ids.mutate(pid=ibis.row_number().over(order_by=ids.patient_id)))
+    keyed = drugs.mutate(key=_substitution_key(drugs.ingredient, rules.substitutions))
+    keys = keyed.select("key").distinct()
+    keys = materialise(con, keys.mutate(key_id=ibis.row_number().over(order_by=keys.key)))
+    joined = keyed.join(ids, "patient_id").join(keys, "key")
+    # an end before the start (harmonise rejects those) must not make a record look like a gap
+    eff_end = ibis.greatest(ibis.coalesce(joined.end_date, joined.start_date), joined.start_date)
+    drugs = joined.select(
+        ids.pid, joined.ingredient, joined.drug_class, joined.start_date, joined.reason_stopped, keys.key_id,
+        eff_end=eff_end,
     )
-    # Gaps are a property of start dates, not of records: a day starts a new segment when it comes
-    # more than max_gap_days after every exposure started before it has ended. Computing it per
-    # (patient, day) makes the order unique (records of one day are in no order) and the input smaller.
-    days = drugs.group_by("patient_id", "start_date").aggregate(day_end=drugs.eff_end.max())
-    before = ibis.window(group_by="patient_id", order_by="start_date", rows=(None, -1))
-    days = days.mutate(prev_max_end=days.day_end.max().over(before))
-    gap = days.prev_max_end.notnull() & (days.start_date.delta(days.prev_max_end, unit="day") > rules.max_gap_days)
-    days = days.mutate(gap_start=ibis.ifelse(gap, 1, 0))
-    running = ibis.window(group_by="patient_id", order_by="start_date", rows=(None, 0))
-    days = days.select("patient_id", "start_date", segment=days.gap_start.sum().over(running))
-    return materialise(con, drugs.join(days, ["patient_id", "start_date"]).select(drugs, segment=days.segment))
+    # A day starts a new segment when it comes more than max_gap_days after the end of every exposure
+    # started before it. Records of one day are in no order: over the rows before a record (ROWS
+    # frame), the first record of a day sees exactly the exposures of earlier days and the others
+    # also a record of the same day, which ends on or after that day, so exactly one record of a gap
+    # day is flagged whatever the order; the running count then includes the whole day (RANGE frame).
+    before = ibis.window(group_by="pid", order_by="start_date", rows=(None, -1))
+    prev_max_end = drugs.eff_end.max().over(before)
+    gap = prev_max_end.notnull() & (drugs.start_date.delta(prev_max_end, unit="day") > rules.max_gap_days)
+    drugs = drugs.mutate(gap_start=ibis.ifelse(gap, 1, 0))
+    up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
+    drugs = drugs.mutate(segment=drugs.gap_start.sum().over(up_to_today)).drop("gap_start")
+    return materialise(con, drugs), ids
 
 
-def _next_starts(drugs: ir.Table, cursor: ir.Table, window_days: int) -> ir.Table:
-    """For each patient's current line (cursor), the start date of their next line, if any."""
-    at_start = drugs.join(
+def _next_starts(drugs: ir.Table, segments: ir.Table, cursor: ir.Table, window_days: int) -> ir.Table:
+    """For each patient's current line (cursor: pid, line_number, line_start, segment0), the next
+    line's start and segment, if any: the first day of a drug new to the regimen after the regimen
+    window within the same segment, else the first day of the next segment."""
+    window_end = cursor.line_start + ibis.interval(days=window_days)
+    same = drugs.join(
         cursor,
-        (drugs.patient_id == cursor.patient_id) & (drugs.start_date == cursor.line_start),
-    ).select(
-        patient_id=cursor.patient_id,
-        line_number=cursor.line_number,
-        line_start=cursor.line_start,
-        segment=drugs.segment,
-    )
-    current = at_start.group_by("patient_id", "line_number", "line_start").aggregate(
-        segment0=at_start.segment.min()
-    )
-    window_end = current.line_start + ibis.interval(days=window_days)
-    joined = drugs.join(
-        current,
-        (drugs.patient_id == current.patient_id) & (drugs.start_date >= current.line_start),
-    ).select(
-        patient_id=drugs.patient_id,
-        line_number=current.line_number,
-        start_date=drugs.start_date,
-        key=drugs.key,
-        segment=drugs.segment,
-        segment0=current.segment0,
-        line_start=current.line_start,
-        window_end=window_end,
-    )
-    regimen = joined.filter(
-        (joined.segment == joined.segment0) & (joined.start_date <= joined.window_end)
-    ).select("patient_id", "key").distinct()
-    new_segment = joined.filter(joined.segment > joined.segment0)
-    late = joined.filter(
-        (joined.segment == joined.segment0) & (joined.start_date > joined.window_end)
-    )
-    new_drug = late.anti_join(regimen, ["patient_id", "key"])
-    breaks = new_segment.union(new_drug.select(*new_segment.columns))
-    return breaks.group_by("patient_id").aggregate(
-        line_number=(breaks.line_number.max() + 1), line_start=breaks.start_date.min()
+        (drugs.pid == cursor.pid) & (drugs.segment == cursor.segment0) & (drugs.start_date >= cursor.line_start),
+    ).select(drugs.pid, drugs.start_date, drugs.key_id, window_end=window_end)
+    regimen = same.filter(same.start_date <= same.window_end).select("pid", "key_id").distinct()
+    late = same.filter(same.start_date > same.window_end)
+    new_drug = late.anti_join(regimen, ["pid", "key_id"])
+    first_new = new_drug.group_by("pid").aggregate(new_start=new_drug.start_date.min())
+    with_next = cursor.left_join(
+        segments, (cursor.pid == segments.pid) & (segments.segment == cursor.segment0 + 1)
+    ).select(cursor, next_segment_start=segments.segment_start)
+    with_next = with_next.left_join(first_new, "pid").select(with_next, new_start=first_new.new_start)
+    following = with_next.filter(with_next.new_start.notnull() | with_next.next_segment_start.notnull())
+    # a new drug lies within the current segment, so before the next segment starts
+    in_segment = following.new_start.notnull()
+    return following.select(
+        "pid",
+        line_number=following.line_number + 1,
+        line_start=ibis.ifelse(in_segment, following.new_start, following.next_segment_start),
+        segment0=ibis.ifelse(in_segment, following.segment0, following.segment0 + 1),
     )
 
 
@@ -158,36 +157,36 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
         Supplies ``lines`` (window, gap, substitutions, classes), ``exposure.ici_classes`` and the
         regimen classes in order of precedence.
     """
-    drugs = _prepared_exposures(con, exposures, protocol)
-    cursor = materialise(
-        con,
-        drugs.group_by("patient_id").aggregate(
-            line_number=ibis.literal(1, type="int64"), line_start=drugs.start_date.min()
-        ),
-    )
+    drugs, ids = _prepared_exposures(con, exposures, protocol)
+    segments = materialise(con, drugs.group_by("pid", "segment").aggregate(segment_start=drugs.start_date.min()))
+    first = segments.filter(segments.segment == 0)
+    cursor = materialise(con, first.select(
+        "pid", line_number=ibis.literal(1, type="int64"), line_start="segment_start", segment0="segment"))
     starts = [cursor]
     for _ in range(_MAX_ROUNDS):
-        cursor = materialise(con, _next_starts(drugs, cursor, protocol.lines.regimen_window_days))
+        cursor = materialise(con, _next_starts(drugs, segments, cursor, protocol.lines.regimen_window_days))
         if int(cursor.count().execute()) == 0:
             break
         starts.append(cursor)
     else:  # a patient with more than _MAX_ROUNDS lines is a data error, not a regimen
         raise DataError([f"drug_exposures: some patient has more than {_MAX_ROUNDS} lines of therapy"])
-    boundaries = ibis.union(*starts) if len(starts) > 1 else starts[0]
-    following = ibis.window(group_by=boundaries.patient_id, order_by=boundaries.line_number)
-    boundaries = boundaries.mutate(next_start=boundaries.line_start.lead().over(following))
-    assigned = drugs.join(
-        boundaries,
-        (drugs.patient_id == boundaries.patient_id)
-        & (drugs.start_date >= boundaries.line_start)
-        & (boundaries.next_start.isnull() | (drugs.start_date < boundaries.next_start)),
-    ).select(drugs, line_number=boundaries.line_number)
-    return _summarise(assigned, protocol)
+    boundaries = ibis.union(*[c.select("pid", "line_number", "line_start") for c in starts])
+    boundaries = materialise(con, boundaries)
+    # Each record belongs to the last line started on or before its day (line numbers grow with
+    # their start dates, so that is the running maximum of the numbers of the lines started so far).
+    marked = drugs.left_join(
+        boundaries, (drugs.pid == boundaries.pid) & (drugs.start_date == boundaries.line_start)
+    ).select(drugs, started=boundaries.line_number)
+    up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
+    assigned = marked.mutate(line_number=marked.started.max().over(up_to_today)).drop("started")
+    lines = _summarise(assigned, protocol)
+    return lines.join(ids, "pid").select(patient_id=ids.patient_id, **{
+        c: lines[c] for c in LINE_COLUMNS if c != "patient_id"})
 
 
 def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
     """One row per line: dates, ingredients, classes, regimen class and why the line ended."""
-    keys = ["patient_id", "line_number"]
+    keys = ["pid", "line_number"]
     dates = assigned.group_by(keys).aggregate(start_date=assigned.start_date.min(), end_date=assigned.eff_end.max())
     # Everything about the regimen depends only on the distinct ingredients (with their class).
     a = assigned.select(*keys, "ingredient", "drug_class").distinct()
@@ -233,13 +232,13 @@ def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
     # tie, then the first in alphabetical order (min ignores the unrecorded ones).
     last = assigned.join(
         dates,
-        (assigned.patient_id == dates.patient_id) & (assigned.line_number == dates.line_number)
+        (assigned.pid == dates.pid) & (assigned.line_number == dates.line_number)
         & (assigned.eff_end == dates.end_date),
-    ).select(assigned.patient_id, assigned.line_number, assigned.reason_stopped)
+    ).select(assigned.pid, assigned.line_number, assigned.reason_stopped)
     reasons = last.group_by(keys).aggregate(
         end_reason=ibis.coalesce(last.reason_stopped.min(), ibis.literal("unknown")))
     out = dates.join(lines, keys).join(reasons, keys)
-    return out.select(*LINE_COLUMNS)
+    return out.select("pid", *LINE_COLUMNS[1:])
 
 
 def line_sources(exposures: ir.Table, lines: ir.Table, protocol: Protocol) -> ir.Table:
