@@ -238,40 +238,51 @@ def _to_polars(expr: ir.Table) -> pl.DataFrame:
 
 def _merges(cdm: dict[str, ir.Table], patients: ir.Table, mapping: Any, scratch: _Scratch) -> pl.DataFrame:
     """Cross-centre duplicates: the rule of :func:`find_duplicates`, applied in Python to the few
-    records the engine finds sharing sex, birth year, diagnosis date and a drug start date with a
-    record of another centre.
+    records the engine finds sharing sex, birth year, diagnosis date and a drug exposure (same
+    ingredient, same start date) with a record of another centre.
 
-    At scale most patients share the first three with someone of another centre, so the drug start
-    dates narrow the candidates down first, on the raw CDM rows (no ingredient look-up, no string
-    work): a pair of records the rule merges shares all four, so every such pair is among the
-    candidates, and the rule, given the candidates with their accepted drug exposures, finds
-    exactly the pairs it would find on the whole tables.
+    At scale most patients share the first three with someone of another centre, and many a drug
+    start date too, so the candidates are narrowed in two steps: by the start dates of the raw CDM
+    rows (no ingredient look-up), then by the accepted drug exposures of those left. A pair the
+    rule merges shares all four, so every such pair is among the records left, and the rule,
+    given them with their accepted drug exposures, finds exactly the pairs it would find on the
+    whole tables.
     """
     keys = ["sex", "birth_year", "diagnosis_date"]
+    empty = find_duplicates(pl.DataFrame(schema=PATIENTS_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))
     if "drug_exposure" not in cdm:  # the rule needs a shared drug exposure
-        return find_duplicates(pl.DataFrame(schema=PATIENTS_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))
+        return empty
     known = patients.filter(patients.sex.notnull() & patients.birth_year.notnull()
                             & patients.diagnosis_date.notnull())
     # "more than one centre" as min != max: far cheaper than counting distinct centres
     groups = known.group_by(keys).aggregate(first=known._centre.min(), last=known._centre.max())
     shared = groups.filter(groups.first != groups.last).select(*keys)
     # each shared (sex, birth year, diagnosis date) gets a number: the drug rows below are then
-    # grouped by two integers (group, start date), not by four columns of which one is text
+    # grouped by integers and a date, not by four columns of which one is text
     shared = shared.mutate(group_no=ibis.row_number().over(order_by=keys))
-    candidates = known.join(shared, keys).select(*omop_source.PERSON_KEY, "group_no")
+    candidates = scratch.store("duplicate_groups", known.join(shared, keys).select(
+        *omop_source.PERSON_KEY, "patient_id", "group_no"))
     raw = cdm["drug_exposure"]
     starts = raw.select(*omop_source.PERSON_KEY, start_date=raw.drug_exposure_start_date)
     starts = starts.filter(starts.start_date.notnull()).join(candidates, omop_source.PERSON_KEY)
-    same_day = ["group_no", "start_date"]
-    matched = starts.group_by(same_day).aggregate(first=starts._centre.min(), last=starts._centre.max())
-    matched = matched.filter(matched.first != matched.last).select(*same_day)
-    persons = starts.semi_join(matched, same_day).select(*omop_source.PERSON_KEY).distinct()
-    persons = scratch.store("duplicate_candidates", persons)
+    persons = scratch.store("duplicate_candidates", _sharing(starts, ["group_no", "start_date"])
+                            .select(*omop_source.PERSON_KEY).distinct())
     narrowed = {**cdm, "drug_exposure": raw.semi_join(persons, omop_source.PERSON_KEY)}
-    candidate_patients = patients.semi_join(persons, omop_source.PERSON_KEY)
     drugs = _accepted_drugs(mapping(narrowed)["drug_exposures"])
-    return find_duplicates(_to_polars(_typed(candidate_patients, "patients")),
-                           _to_polars(_typed(drugs, "drug_exposures")))
+    exposures = drugs.select("_centre", "patient_id", "ingredient", "start_date").join(
+        candidates.select("patient_id", "group_no"), "patient_id")
+    ids = scratch.store("duplicate_pairs", _sharing(exposures, ["group_no", "ingredient", "start_date"])
+                        .select("patient_id").distinct())
+    if not int(ids.count().to_pyarrow().as_py()):
+        return empty
+    return find_duplicates(_to_polars(_typed(patients.semi_join(ids, "patient_id"), "patients")),
+                           _to_polars(_typed(drugs.semi_join(ids, "patient_id"), "drug_exposures")))
+
+
+def _sharing(rows: ir.Table, same: list[str]) -> ir.Table:
+    """The rows whose values of ``same`` occur in more than one centre (``_centre``)."""
+    spread = rows.group_by(same).aggregate(first=rows._centre.min(), last=rows._centre.max())
+    return rows.semi_join(spread.filter(spread.first != spread.last).select(*same), same)
 
 
 def omop_into_engine(

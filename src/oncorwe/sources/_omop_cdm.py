@@ -1,0 +1,153 @@
+"""Reading OMOP CDM tables for the mapping: which tables a database has, the columns the mapping
+reads (in fixed types, so that centres whose CDMs type a column differently stack), and each
+centre's constant columns; one centre's tables as Ibis tables, several centres' stacked.
+
+:mod:`oncorwe.sources.omop` re-exports everything public here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+__all__ = [
+    "CDM_COLUMNS",
+    "OMOP_TABLES",
+    "PERSON_KEY",
+    "cdm_constants",
+    "cdm_table_names",
+    "cdm_tables",
+    "record_counts",
+    "stack",
+    "union_cdm",
+]
+
+OMOP_TABLES = (
+    "person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death",
+    "episode", "episode_event",
+)
+#: The CDM columns the mapping reads, with the type each is read as (CDMs differ: int32 or int64
+#: ids, decimal or float values); ``person`` is required, every other table optional.
+CDM_COLUMNS: dict[str, dict[str, str]] = {
+    "person": {"person_id": "int64", "gender_concept_id": "int64", "year_of_birth": "int64",
+               "person_source_value": "string"},
+    "condition_occurrence": {"condition_occurrence_id": "int64", "person_id": "int64",
+                             "condition_concept_id": "int64", "condition_start_date": "date",
+                             "condition_source_value": "string"},
+    "drug_exposure": {"drug_exposure_id": "int64", "person_id": "int64", "drug_concept_id": "int64",
+                      "drug_exposure_start_date": "date", "drug_exposure_end_date": "date",
+                      "stop_reason": "string", "drug_source_value": "string"},
+    "measurement": {"measurement_id": "int64", "person_id": "int64", "measurement_concept_id": "int64",
+                    "measurement_date": "date", "value_as_number": "float64", "range_high": "float64",
+                    "unit_source_value": "string", "measurement_source_value": "string",
+                    "value_source_value": "string"},
+    "death": {"person_id": "int64", "death_date": "date"},
+    "episode": {"episode_id": "int64", "person_id": "int64", "episode_concept_id": "int64",
+                "episode_start_date": "date"},
+    "observation_period": {"observation_period_id": "int64", "person_id": "int64",
+                           "observation_period_end_date": "date"},
+    "concept": {"concept_id": "int64", "concept_name": "string"},
+}
+#: the keys every join between CDM tables uses: person ids are unique only within their centre
+PERSON_KEY = ["_centre", "person_id"]
+
+
+def cdm_table_names(con: Any, database: str | None = None) -> list[str]:
+    """The tables of ``database`` (a schema, an attached catalog's schema, a Spark database)."""
+    if not database:
+        return list(con.list_tables())
+    try:
+        return list(con.list_tables(database=database))
+    except Exception:  # a backend that cannot list another schema: the default one is searched
+        return list(con.list_tables())
+
+
+def _table(con: Any, name: str, database: str | None, names: list[str] | None = None) -> ir.Table | None:
+    if name not in (names if names is not None else cdm_table_names(con, database)):
+        return None
+    return con.table(name, database=database) if database else con.table(name)
+
+
+def cdm_constants(
+    table: str, *, centre_no: int, centre_id: str, file: str, tables: Sequence[str]
+) -> dict[str, tuple[Any, str]]:
+    """The constant columns :func:`cdm_tables` adds to CDM table ``table`` of one centre, as
+    ``{column: (value, ibis type)}``: ``_centre`` (``centre_no``), ``centre_id``, ``_src`` (the
+    provenance prefix ``"<centre>/<file>#<table>:"``), and on ``person`` ``_has_measurement``
+    (whether the centre's CDM, of tables ``tables``, has a measurement table: without one, brain
+    metastases are unknown rather than absent)."""
+    constants: dict[str, tuple[Any, str]] = {
+        "_centre": (centre_no, "int32"), "centre_id": (centre_id, "string"),
+        "_src": (f"{centre_id}/{file}#{table}:", "string"),
+    }
+    if table == "person":
+        constants["_has_measurement"] = ("measurement" in tables, "boolean")
+    return constants
+
+
+def cdm_tables(
+    con: Any, *, centre_id: str, file: str, centre_no: int = 0, database: str | None = None
+) -> dict[str, ir.Table]:
+    """The CDM tables of one database that the mapping reads, ready to stack with other centres'.
+
+    Each table present keeps only the columns of :data:`CDM_COLUMNS`, cast to their types, after
+    the constant columns of :func:`cdm_constants`. Tables the database lacks are left out.
+
+    Raises
+    ------
+    ValueError
+        The database has no ``person`` table, or a table lacks a column the mapping reads.
+    """
+    names = cdm_table_names(con, database)
+    if "person" not in names:
+        raise ValueError("the database has no person table: not an OMOP CDM")
+    out: dict[str, ir.Table] = {}
+    for name, columns in CDM_COLUMNS.items():
+        table = _table(con, name, database, names)
+        if table is None:
+            continue
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise ValueError(f"table {name} has no column {', '.join(missing)}: not an OMOP CDM v5.4 table")
+        constants = cdm_constants(name, centre_no=centre_no, centre_id=centre_id, file=file, tables=names)
+        out[name] = table.select(
+            **{c: ibis.literal(value, t) for c, (value, t) in constants.items()},
+            **{c: table[c].cast(t) for c, t in columns.items()},
+        )
+    return out
+
+
+def union_cdm(parts: Sequence[dict[str, ir.Table]]) -> dict[str, ir.Table]:
+    """Several centres' :func:`cdm_tables` stacked table by table (``UNION ALL``: no row may vanish).
+
+    The parts must have been read with different ``centre_no`` (the joins tell centres apart by it);
+    a table is in the result when at least one centre has it.
+    """
+    out: dict[str, ir.Table] = {}
+    for name in CDM_COLUMNS:
+        present = [part[name] for part in parts if name in part]
+        if present:
+            out[name] = stack(present)
+    return out
+
+
+def stack(parts: Sequence[ir.Table]) -> ir.Table:
+    """The tables one after the other (``UNION ALL``: no row may vanish)."""
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.union(part)  # UNION ALL (Ibis' default distinct=False)
+    return out
+
+
+def record_counts(con: Any, *, database: str | None = None) -> dict[str, int]:
+    """Rows per OMOP table present (for the reconciliation)."""
+    counts: dict[str, int] = {}
+    names = cdm_table_names(con, database)
+    for name in OMOP_TABLES:
+        table = _table(con, name, database, names)
+        if table is not None:
+            counts[name] = int(table.count().to_pyarrow().as_py())
+    return counts
