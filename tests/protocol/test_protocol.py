@@ -160,3 +160,35 @@ def test_init_writes_a_commented_copy_that_loads(
     assert "already exists" in capsys.readouterr().err
     assert oncorwe(monkeypatch, "init", "bad name", "--out", str(tmp_path)) == 2
     assert "NAME 'bad name'" in capsys.readouterr().err
+
+
+def _with_labels(tmp_path: Path, labels: str) -> Path:
+    from importlib import resources
+
+    text = (resources.files("oncorwe.protocol") / "studies" / "goldinger2022.toml").read_text(encoding="utf-8")
+    marker = '  "chemotherapy_outside_window",\n]\n'
+    assert text.count(marker) == 1
+    path = tmp_path / "labelled.toml"
+    path.write_text(text.replace(marker, marker + "[eligibility.labels]\n" + labels), encoding="utf-8")
+    return path
+
+
+def test_criterion_labels_are_read_and_recorded(tmp_path: Path) -> None:
+    p = protocol.load(_with_labels(tmp_path, 'source_records = "Patients screened"\n'
+                                             'no_chemotherapy = "No chemotherapy line recorded"\n'))
+    assert p.eligibility.labels == {"source_records": "Patients screened",
+                                    "no_chemotherapy": "No chemotherapy line recorded"}
+    assert p.to_dict()["eligibility"]["labels"] == dict(p.eligibility.labels)
+    # without labels the record is as it was before labels existed
+    assert "labels" not in protocol.load("goldinger2022").to_dict()["eligibility"]
+    assert "labels" not in protocol.load("liu2019").to_dict()["eligibility"]
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ('no_chemo = "typo"\n', "no_chemo"),
+    ('primary_site_excluded = "Uveal primary"\n', "primary_site_excluded not among the criteria"),
+    ('no_chemotherapy = "  "\n', "empty wording for no_chemotherapy"),
+])
+def test_bad_criterion_labels_are_named(tmp_path: Path, labels: str, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        protocol.load(_with_labels(tmp_path, labels))

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 
 from once import produce_once
-from report_helpers import attrition_for, hostile_table, protocol_with_splits
+from report_helpers import PROGRESSION_LABEL, attrition_for, hostile_table, protocol_with_splits
 
 import oncorwe.analysis as analysis
 import oncorwe.report as report
@@ -26,7 +26,9 @@ def report_table() -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def report_result(report_table: pl.DataFrame) -> analysis.AnalysisResult:
-    return analysis.run(report_table, protocol_with_splits("regimen_class", "responder"),
+    return analysis.run(report_table,
+                        protocol_with_splits("regimen_class", "responder",
+                                             labels={"no_progression_on_ici": PROGRESSION_LABEL}),
                         attrition=attrition_for(report_table))
 
 

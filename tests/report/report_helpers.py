@@ -41,7 +41,14 @@ def attrition_for(table: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ATTRITION_SCHEMA)
 
 
-def protocol_with_splits(*splits: str) -> protocol.Protocol:
-    """The flagship protocol with fewer Kaplan-Meier splits (fewer figures: faster tests)."""
+#: The study's wording of a criterion (protocol ``eligibility.labels``), with characters HTML escapes.
+PROGRESSION_LABEL = "Did not progress on anti-PD-1 <or> anti-CTLA-4 & co"
+
+
+def protocol_with_splits(*splits: str, labels: dict[str, str] | None = None) -> protocol.Protocol:
+    """The flagship protocol with fewer Kaplan-Meier splits (fewer figures: faster tests), and the
+    given criterion labels."""
     loaded = protocol.load("goldinger2022")
-    return loaded.model_copy(update={"analysis": loaded.analysis.model_copy(update={"km_splits": list(splits)})})
+    eligibility = protocol.Eligibility(criteria=loaded.eligibility.criteria, labels=labels or {})
+    return loaded.model_copy(update={"analysis": loaded.analysis.model_copy(update={"km_splits": list(splits)}),
+                                     "eligibility": eligibility})

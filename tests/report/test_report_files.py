@@ -158,3 +158,16 @@ def test_run_rejects_what_is_not_a_result(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="AnalysisResult"):
         report.run(fake_analysis_table(), tmp_path / "x")  # type: ignore[arg-type]
+
+
+def test_criterion_wording_comes_from_the_protocol(report_dir: Path, report_result: analysis.AnalysisResult) -> None:
+    from report_helpers import PROGRESSION_LABEL
+
+    labels = report_result.info["criterion_labels"]
+    assert labels["no_progression_on_ici"] == PROGRESSION_LABEL
+    assert labels["chemotherapy_outside_window"] == "Chemotherapy started outside 2007-2017"  # from [calendar]
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    escaped = PROGRESSION_LABEL.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    assert f"<th scope=\"col\">{escaped}</th>" in html  # the per-centre attrition table's column
+    assert PROGRESSION_LABEL not in html
+    assert "No progression on the checkpoint inhibitor" not in html  # the generic wording gave way

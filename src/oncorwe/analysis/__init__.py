@@ -124,8 +124,15 @@ def run(
 
 
 def _criterion_labels(protocol: Any) -> dict[str, str]:
-    """Labels of the eligibility criteria whose wording depends on the protocol (index class and
-    calendar window), for the flow diagram and the per-centre attrition table."""
+    """The wording of the eligibility criteria in the flow diagram and the per-centre attrition
+    table: the protocol's own labels (``eligibility.labels``), else for the calendar criterion a
+    wording made from the index class and the calendar window."""
+    eligibility = getattr(protocol, "eligibility", None)
+    stated = {str(k): str(v) for k, v in dict(getattr(eligibility, "labels", None) or {}).items()}
+    return {**_calendar_label(protocol), **stated}
+
+
+def _calendar_label(protocol: Any) -> dict[str, str]:
     calendar = getattr(protocol, "calendar", None)
     exposure = getattr(protocol, "exposure", None)
     if calendar is None:

@@ -52,6 +52,18 @@ Criterion = Literal[
     "primary_site_excluded",
 ]
 
+#: What a criterion label may name: a criterion, or the source records (the flow diagram's first box).
+LabelKey = Literal[
+    "source_records",
+    "duplicate_referral",
+    "not_stage_iv_unresectable",
+    "no_chemotherapy",
+    "no_ici_before_chemotherapy",
+    "no_progression_on_ici",
+    "chemotherapy_outside_window",
+    "primary_site_excluded",
+]
+
 
 def _stages() -> list[Stage]:
     return ["IV", "III_unresectable"]
@@ -144,9 +156,16 @@ class CalendarWindow(_Frozen):
 
 
 class Eligibility(_Frozen):
-    """The criteria in the order they are applied; a patient's reason is the first one failed."""
+    """The criteria in the order they are applied; a patient's reason is the first one failed.
+
+    ``labels`` (optional) is the study's wording of a criterion in the report's flow diagram and
+    attrition table ("Excluded: <label>"); ``source_records`` words the diagram's first box. A
+    criterion without a label is worded generically (the calendar window from ``calendar``).
+    An empty table is left out of the protocol's record, so files without one record as before.
+    """
 
     criteria: list[Criterion] = Field(default_factory=_criteria, min_length=1)
+    labels: dict[LabelKey, str] = Field(default_factory=dict, exclude_if=lambda labels: not labels)
 
     @field_validator("criteria")
     @classmethod
@@ -155,6 +174,22 @@ class Eligibility(_Frozen):
         if duplicated:
             raise ValueError(f"criteria listed twice: {', '.join(duplicated)}")
         return criteria
+
+    @field_validator("labels")
+    @classmethod
+    def _worded(cls, labels: dict[str, str]) -> dict[str, str]:
+        blank = sorted(key for key, text in labels.items() if not text.strip())
+        if blank:
+            raise ValueError(f"labels: empty wording for {', '.join(blank)}")
+        return labels
+
+    @model_validator(mode="after")
+    def _labels_of_listed_criteria(self) -> Eligibility:
+        # a label for a criterion the study does not apply is a slip (a typo or a removed criterion)
+        unlisted = sorted(set(self.labels) - {*self.criteria, "source_records"})
+        if unlisted:
+            raise ValueError(f"labels: {', '.join(unlisted)} not among the criteria {', '.join(self.criteria)}")
+        return self
 
 
 class RegimenClass(_Frozen):

@@ -35,7 +35,8 @@ def flow_figure(
 ) -> Figure:
     """A vertical flow diagram from the overall attrition rows (``centre_id`` null); counts below
     ``suppress_below`` (zero excepted) print as "<k". ``labels`` (the protocol's wording of a
-    criterion) take precedence over :data:`CRITERION_LABELS`."""
+    criterion or of ``source_records``, the first box; the analysis result's
+    ``info["criterion_labels"]``) take precedence over the generic :data:`CRITERION_LABELS`."""
     names = {**CRITERION_LABELS, **(labels or {})}
 
     def count(value: int) -> str:
@@ -62,7 +63,7 @@ def flow_figure(
         if steps:
             first = steps[0]
             centres = f" from {n_centres} centres" if n_centres else ""
-            box(0.3, y, 4.6, f"{CRITERION_LABELS['source_records']}{centres}\nn = {count(first['n_before'])}", "#FFFFFF")
+            box(0.3, y, 4.6, f"{names['source_records']}{centres}\nn = {count(first['n_before'])}", "#FFFFFF")
         for row in steps:
             if row["criterion"] == "source_records":
                 continue
