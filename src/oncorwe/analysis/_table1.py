@@ -137,6 +137,9 @@ def _variable_rows(var: Table1Variable, sub: pl.DataFrame, group_var: str, group
 
 def _level_counts(column: pl.Series) -> dict[str, int]:
     """Patients per (string-labelled) value of ``column``, nulls left out; one pass over the rows."""
+    if column.dtype == pl.Boolean:  # counted as booleans, then named: no string per patient
+        names = {True: "yes", False: "no"}
+        return {names[level]: int(n) for level, n in column.drop_nulls().value_counts(name="__n").rows()}
     labels = group_labels(column).drop_nulls()
     return {str(level): int(n) for level, n in labels.value_counts(name="__n").rows()}
 

@@ -19,6 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+# The backends that save the three formats, imported here once rather than by every forked worker
+# (the PDF backend brings fontTools' subsetter: a third of a second per import).
+import matplotlib.backends.backend_agg
+import matplotlib.backends.backend_pdf
+import matplotlib.backends.backend_svg  # noqa: F401
 from matplotlib.figure import Figure
 
 from oncorwe.errors import InputError, OncorweError
