@@ -236,21 +236,21 @@ def _to_polars(expr: ir.Table) -> pl.DataFrame:
     return frame
 
 
-def _merges(cdm: dict[str, ir.Table], patients: ir.Table, mapping: Any, scratch: _Scratch) -> pl.DataFrame:
+def _merges(cdm: dict[str, ir.Table], patients: ir.Table, ingredients: ir.Table | None, mapping: Any,
+            scratch: _Scratch) -> pl.DataFrame:
     """Cross-centre duplicates: the rule of :func:`find_duplicates`, applied in Python to the few
-    records the engine finds sharing sex, birth year, diagnosis date and a drug exposure (same
-    ingredient, same start date) with a record of another centre.
+    records the engine finds sharing sex, birth year, diagnosis date and a drug (same ingredient,
+    same start date) with a record of another centre.
 
-    At scale most patients share the first three with someone of another centre, and many a drug
-    start date too, so the candidates are narrowed in two steps: by the start dates of the raw CDM
-    rows (no ingredient look-up), then by the accepted drug exposures of those left. A pair the
-    rule merges shares all four, so every such pair is among the records left, and the rule,
-    given them with their accepted drug exposures, finds exactly the pairs it would find on the
-    whole tables.
+    The engine looks at the CDM's drug rows as they are, with their ingredient from the small
+    ``ingredients`` table (:func:`oncorwe.sources.omop.word_lookups`), rejected rows included: a
+    pair the rule merges shares all four, so every such pair is among the records found, and
+    the rule, given them with their accepted drug exposures, finds exactly the pairs it would
+    find on the whole tables.
     """
     keys = ["sex", "birth_year", "diagnosis_date"]
     empty = find_duplicates(pl.DataFrame(schema=PATIENTS_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))
-    if "drug_exposure" not in cdm:  # the rule needs a shared drug exposure
+    if "drug_exposure" not in cdm or ingredients is None:  # the rule needs a shared drug exposure
         return empty
     known = patients.filter(patients.sex.notnull() & patients.birth_year.notnull()
                             & patients.diagnosis_date.notnull())
@@ -258,25 +258,25 @@ def _merges(cdm: dict[str, ir.Table], patients: ir.Table, mapping: Any, scratch:
     groups = known.group_by(keys).aggregate(first=known._centre.min(), last=known._centre.max())
     shared = groups.filter(groups.first != groups.last).select(*keys)
     # each shared (sex, birth year, diagnosis date) gets a number: the drug rows below are then
-    # grouped by integers and a date, not by four columns of which one is text
+    # grouped by integers and a date, not by four columns of which two are text
     shared = shared.mutate(group_no=ibis.row_number().over(order_by=keys))
-    candidates = scratch.store("duplicate_groups", known.join(shared, keys).select(
-        *omop_source.PERSON_KEY, "patient_id", "group_no"))
+    candidates = known.join(shared, keys).select(*omop_source.PERSON_KEY, "group_no")
     raw = cdm["drug_exposure"]
-    starts = raw.select(*omop_source.PERSON_KEY, start_date=raw.drug_exposure_start_date)
-    starts = starts.filter(starts.start_date.notnull()).join(candidates, omop_source.PERSON_KEY)
-    persons = scratch.store("duplicate_candidates", _sharing(starts, ["group_no", "start_date"])
-                            .select(*omop_source.PERSON_KEY).distinct())
+    centre, concept_id, source_value = omop_source.drug_key(raw)
+    named = raw.join(ingredients, (centre == ingredients._dcentre) & (concept_id == ingredients._dcid)
+                     & (source_value == ingredients._dsv))
+    starts = named.select(*omop_source.PERSON_KEY, ingredient=named.ingredient,
+                          start_date=named.drug_exposure_start_date)
+    starts = starts.filter(starts.ingredient.notnull() & starts.start_date.notnull())
+    starts = starts.join(candidates, omop_source.PERSON_KEY)
+    found = _sharing(starts, ["group_no", "ingredient", "start_date"])
+    persons = scratch.store("duplicate_candidates", found.select(*omop_source.PERSON_KEY).distinct())
+    if not int(persons.count().to_pyarrow().as_py()):
+        return empty
     narrowed = {**cdm, "drug_exposure": raw.semi_join(persons, omop_source.PERSON_KEY)}
     drugs = _accepted_drugs(mapping(narrowed)["drug_exposures"])
-    exposures = drugs.select("_centre", "patient_id", "ingredient", "start_date").join(
-        candidates.select("patient_id", "group_no"), "patient_id")
-    ids = scratch.store("duplicate_pairs", _sharing(exposures, ["group_no", "ingredient", "start_date"])
-                        .select("patient_id").distinct())
-    if not int(ids.count().to_pyarrow().as_py()):
-        return empty
-    return find_duplicates(_to_polars(_typed(patients.semi_join(ids, "patient_id"), "patients")),
-                           _to_polars(_typed(drugs.semi_join(ids, "patient_id"), "drug_exposures")))
+    return find_duplicates(_to_polars(_typed(patients.semi_join(persons, omop_source.PERSON_KEY), "patients")),
+                           _to_polars(_typed(drugs, "drug_exposures")))
 
 
 def _sharing(rows: ir.Table, same: list[str]) -> ir.Table:
@@ -291,7 +291,6 @@ def omop_into_engine(
     *,
     prefix: str = "",
     vocab: Vocabulary | None = None,
-    temporary: bool = False,
 ) -> EngineModel:
     """Map the OMOP CDMs in ``con`` to canonical tables ``<prefix>patients`` ... inside ``con``.
 
@@ -309,12 +308,6 @@ def omop_into_engine(
         returning.
     vocab
         The vocabularies (default: the ones shipped with oncorwe).
-    temporary
-        Write the tables as temporary tables of the connection (gone when it closes; on Spark,
-        which has none, they are ordinary tables). On a DuckDB file this is several times faster
-        at scale: a table of the database file is compressed and written out as it is created,
-        a temporary one stays in memory up to the connection's ``memory_limit`` and only what
-        exceeds it is spilled to ``temp_directory``.
 
     Returns
     -------
@@ -330,13 +323,13 @@ def omop_into_engine(
     vocab = vocab or load_vocabulary()
     scratch = _Scratch(con)
     try:
-        return _into_engine(con, sources, prefix, vocab, scratch, temporary)
+        return _into_engine(con, sources, prefix, vocab, scratch)
     finally:
         scratch.drop()
 
 
 def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary,
-                 scratch: _Scratch, temporary: bool) -> EngineModel:
+                 scratch: _Scratch) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
     # uploaded once: in-memory tables would be sent again with every query (PostgreSQL, Spark)
     lookups = {name: scratch.upload(f"lookup_{name}", table) for name, table in vocabulary_tables(vocab).items()}
@@ -345,8 +338,7 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
          "file": [s.file for s in sources]},
         schema={"_centre": pl.Int32(), "centre_id": pl.String(), "file": pl.String()}))
     # the words of the free-text values, stored: small tables the engine then joins as such
-    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(
-        cdm, drug_words=lookups["drug_words"], value_words=lookups["value_words"]).items()}
+    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, **lookups).items()}
     # the patients are stored first: the duplicate search reads them, and their patient ids are
     # what every other table joins with (computed once here, not once per table)
     patients = scratch.store("mapped_patients", omop_source.map_cdm(cdm, **lookups, word_tables=words)["patients"])
@@ -358,7 +350,7 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     mapped = mapping(cdm)
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)
     reason_table = scratch.upload("reasons", reasons) if reasons.height else None
-    merges = _merges(cdm, patients, mapping, scratch)
+    merges = _merges(cdm, patients, words.get("drug"), mapping, scratch)
     merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
     # the large tables are written once, straight from the CDM: the mapping is not stored first
     assessments = mapped["assessments"]
@@ -370,11 +362,10 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     }
     counts: dict[str, int] = {}
     for name, expr in tables.items():
-        stored = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}",
-                                    temp=temporary)
+        stored = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}")
         counts[name] = int(stored.count().to_pyarrow().as_py())
     rows = _quarantined(mapped["drug_exposures"], assessments, reason_table, centres)
-    quarantine = engine.materialise(con, rows, f"{prefix}quarantine", temp=temporary)
+    quarantine = engine.materialise(con, rows, f"{prefix}quarantine")
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
     return EngineModel(

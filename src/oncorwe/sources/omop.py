@@ -63,6 +63,7 @@ __all__ = [
     "cdm_constants",
     "cdm_table_names",
     "cdm_tables",
+    "drug_key",
     "map_cdm",
     "record_counts",
     "union_cdm",
@@ -197,10 +198,14 @@ def map_cdm(
     ``assessments`` carry ``source_key`` (the CDM primary key), ``assessments`` ``raw_response``.
     """
     persons = _persons(cdm["person"]) if persons is None else persons
-    words = word_lookups(cdm, drug_words=drug_words, value_words=value_words) if word_tables is None else word_tables
+    words = (word_lookups(cdm, ingredients=ingredients, drug_words=drug_words, value_words=value_words)
+             if word_tables is None else word_tables)
+    # computed inline, a lookup derives from the very table it is joined back to: as a view of its
+    # own, Ibis cannot bind the join's right side to the left table's equal expression
+    words = {name: table.view() for name, table in words.items()}
     return {
         "patients": _patients(cdm, words, value_words),
-        "drug_exposures": _drug_exposures(cdm, persons, ingredients, drug_words, words.get("drug_source")),
+        "drug_exposures": _drug_exposures(cdm, persons, words.get("drug")),
         "assessments": _assessments(cdm, persons, words.get("measurement_value")),
         "events": _events(cdm, persons),
     }
@@ -339,11 +344,47 @@ _DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "stri
                  "source_text": "string", "source": "string", "source_key": "int64"}
 
 
-def word_lookups(cdm: dict[str, ir.Table], *, drug_words: ir.Table, value_words: ir.Table) -> dict[str, ir.Table]:
+def _drug_ingredients(cdm: dict[str, ir.Table], ing: ir.Table, words: ir.Table) -> ir.Table:
+    drug = cdm["drug_exposure"]
+    centre, concept_id, source_value = drug_key(drug)
+    keys = drug.select(_dcentre=centre, _dcid=concept_id, _dsv=source_value).distinct()
+    # a standard concept id names the ingredient; a local id only through its words
+    standard = ing.filter(ing.concept_id < LOCAL_CONCEPT_MIN)
+    by_concept = keys.left_join(standard, keys._dcid == standard.concept_id)
+    by_concept = by_concept.select("_dcentre", "_dcid", "_dsv", c_ingredient=by_concept.ingredient,
+                                   c_class=by_concept.drug_class, c_id=by_concept.concept_id)
+    by_source = by_concept.left_join(words, by_concept._dsv.lower().strip() == words.word)
+    by_source = by_source.select(*[by_source[c] for c in by_concept.columns], s_ingredient=by_source.ingredient,
+                                 s_class=by_source.drug_class, s_id=by_source.concept_id)
+    if "concept" in cdm:  # a local concept's name, and its words
+        concept = cdm["concept"]
+        names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
+        named = names.join(words, names._cname == words.word)
+        named = named.select("_cno", "_cid", n_ingredient=named.ingredient, n_class=named.drug_class,
+                             n_id=named.concept_id)
+        by_name = by_source.left_join(named, (by_source._dcentre == named._cno) & (by_source._dcid == named._cid))
+        by_name = by_name.select(*[by_name[c] for c in by_source.columns], "n_ingredient", "n_class", "n_id")
+    else:
+        by_name = by_source.mutate(n_ingredient=ibis.null("string"), n_class=ibis.null("string"),
+                                   n_id=ibis.null("int64"))
+    return by_name.select(
+        "_dcentre", "_dcid", "_dsv",
+        ingredient=ibis.coalesce(by_name.c_ingredient, by_name.s_ingredient, by_name.n_ingredient),
+        ingredient_concept_id=ibis.coalesce(by_name.c_id, by_name.s_id, by_name.n_id).cast("int64"),
+        drug_class=ibis.coalesce(by_name.c_class, by_name.s_class, by_name.n_class),
+    )
+
+
+def word_lookups(
+    cdm: dict[str, ir.Table], *, ingredients: ir.Table, drug_words: ir.Table, value_words: ir.Table
+) -> dict[str, ir.Table]:
     """The words of the CDM's free-text values, read once per distinct value (a few dozen to a
     few hundred) instead of once per row:
 
-    - ``drug_source``: ``_dsv`` (a ``drug_source_value``), ``s_ingredient``, ``s_class``, ``s_id``;
+    - ``drug``: per distinct :func:`drug_key` (``_dcentre``, ``_dcid``, ``_dsv``) the
+      ``ingredient``, ``ingredient_concept_id`` and ``drug_class`` it names: by a standard concept
+      id (below 2,000,000,000), else by the words of the source value, else by the name of the
+      centre's own concept;
     - ``condition_source``: ``_csv`` (a ``condition_source_value``), ``c_melanoma`` (it names
       melanoma), ``c_site`` (the primary site it names);
     - ``measurement_value``: ``_vsv`` (a ``value_source_value``), ``v_response`` (the RECIST
@@ -354,11 +395,7 @@ def word_lookups(cdm: dict[str, ir.Table], *, drug_words: ir.Table, value_words:
     """
     out: dict[str, ir.Table] = {}
     if "drug_exposure" in cdm:
-        drug = cdm["drug_exposure"]
-        values = drug.select(_dsv=drug.drug_source_value).distinct()
-        values = values.left_join(drug_words, values._dsv.lower().strip() == drug_words.word)
-        out["drug_source"] = values.select("_dsv", s_ingredient=values.ingredient, s_class=values.drug_class,
-                                           s_id=values.concept_id)
+        out["drug"] = _drug_ingredients(cdm, ingredients, drug_words)
     if "condition_occurrence" in cdm:
         condition = cdm["condition_occurrence"]
         values = condition.select(_csv=condition.condition_source_value).distinct()
@@ -380,40 +417,27 @@ def word_lookups(cdm: dict[str, ir.Table], *, drug_words: ir.Table, value_words:
     return out
 
 
-def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ing: ir.Table, words: ir.Table,
-                    values: ir.Table | None) -> ir.Table:
-    if "drug_exposure" not in cdm or values is None:
+def drug_key(drug: ir.Table) -> list[ir.Value]:
+    """What names a drug exposure's ingredient: its centre, concept id and source value (nulls as
+    -1 and "", which name no ingredient either), the key of the ``drug`` table of
+    :func:`word_lookups`."""
+    return [drug._centre, drug.drug_concept_id.fill_null(-1), drug.drug_source_value.fill_null("")]
+
+
+def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ingredients: ir.Table | None) -> ir.Table:
+    if "drug_exposure" not in cdm or ingredients is None:
         return _empty(_DRUG_COLUMNS)
     drug = cdm["drug_exposure"]
-    # a standard concept id names the ingredient; a local id only through its words
-    standard = ing.filter(ing.concept_id < LOCAL_CONCEPT_MIN)
-    by_concept = drug.left_join(standard, drug.drug_concept_id == standard.concept_id)
-    by_concept = by_concept.select(
-        *[by_concept[c] for c in drug.columns],
-        c_ingredient=by_concept.ingredient, c_class=by_concept.drug_class, c_id=by_concept.concept_id,
-    )
-    by_source = by_concept.left_join(values, by_concept.drug_source_value == values._dsv)
-    by_source = by_source.select(*[by_source[c] for c in by_concept.columns], "s_ingredient", "s_class", "s_id")
-    # a local concept's name, and its words, once per concept of each centre
-    by_word = by_source.mutate(n_ingredient=ibis.null("string"), n_class=ibis.null("string"),
-                               n_id=ibis.null("int64"))
-    if "concept" in cdm:
-        concept = cdm["concept"]
-        names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
-        named = names.join(words, names._cname == words.word)
-        named = named.select("_cno", "_cid", n_ingredient=named.ingredient, n_class=named.drug_class,
-                             n_id=named.concept_id)
-        joined_names = by_source.left_join(
-            named, (by_source._centre == named._cno) & (by_source.drug_concept_id == named._cid))
-        by_word = joined_names.select(*[joined_names[c] for c in by_source.columns],
-                                      "n_ingredient", "n_class", "n_id")
-    joined = by_word.join(persons, PERSON_KEY)
+    centre, concept_id, source_value = drug_key(drug)
+    named = drug.left_join(ingredients, (centre == ingredients._dcentre) & (concept_id == ingredients._dcid)
+                           & (source_value == ingredients._dsv))
+    joined = named.join(persons, PERSON_KEY)
     return joined.select(
         "_centre",
         patient_id=joined.patient_id,
-        ingredient=ibis.coalesce(joined.c_ingredient, joined.s_ingredient, joined.n_ingredient),
-        ingredient_concept_id=ibis.coalesce(joined.c_id, joined.s_id, joined.n_id).cast("int64"),
-        drug_class=ibis.coalesce(joined.c_class, joined.s_class, joined.n_class),
+        ingredient=joined.ingredient,
+        ingredient_concept_id=joined.ingredient_concept_id,
+        drug_class=joined.drug_class,
         start_date=joined.drug_exposure_start_date,
         end_date=joined.drug_exposure_end_date,
         reason_stopped=joined.stop_reason,
