@@ -183,9 +183,10 @@ def _with_time_to_event(
 ) -> ir.Table:
     """PFS and OS dates, events and the records they come from."""
     after_index = idx.select("patient_id", "index_date")
+    patients_in = idx.select("patient_id")
     pd_scans = _dated(assessments, "assessment_date", (assessments.kind == "timepoint") & (assessments.response == "PD"))
     prog = _dated(events, "event_date", events.event_type == "progression")
-    deaths = _dated(events, "event_date", events.event_type == "death")
+    deaths = _dated(events, "event_date", events.event_type == "death").semi_join(patients_in, "patient_id")
     after = pd_scans.union(prog).join(after_index, "patient_id")
     after = after.filter(after.date > after.index_date).select("patient_id", "date", "source")
     pfs_event = _earliest(after.union(deaths) if protocol.endpoints.pfs_death_is_event else after)
@@ -195,11 +196,15 @@ def _with_time_to_event(
     progression_free = _dated(events, "event_date", events.event_type == "progression_free")
     evaluable = evaluable.union(progression_free).join(after_index, "patient_id")
     evaluable = _latest(evaluable.filter(evaluable.date > evaluable.index_date).select("patient_id", "date", "source"))
-    death = _earliest(deaths)
-    contact = _latest(_dated(events, "event_date", events.event_type == "last_contact"))
+    death = materialise(con, _earliest(deaths))
+    contact = materialise(con, _latest(
+        _dated(events, "event_date", events.event_type == "last_contact").semi_join(patients_in, "patient_id")))
+    # the latest record of any kind is needed only where neither a death nor a last contact is known
+    unfollowed = patients_in.anti_join(death, "patient_id").anti_join(contact, "patient_id")
     anything = _latest(
         _dated(events, "event_date", events.event_type.notnull())
         .union(_dated(assessments, "assessment_date", assessments.kind.notnull()))
+        .semi_join(unfollowed, "patient_id")
     )
     for name, frame in (("pe", pfs_event), ("ev", evaluable), ("de", death), ("lc", contact), ("an", anything)):
         t = t.left_join(frame, "patient_id").select(
