@@ -163,11 +163,17 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
     cursor = materialise(con, first.select(
         "pid", line_number=ibis.literal(1, type="int64"), line_start="segment_start", segment0="segment"))
     starts = [cursor]
+    # each round reads the records of the patients still in it: when they have become few, the
+    # records are narrowed to theirs, so the long tail of patients with many lines costs little
+    active, active_patients = drugs, int(cursor.count().execute())
     for _ in range(_MAX_ROUNDS):
-        cursor = materialise(con, _next_starts(drugs, segments, cursor, protocol.lines.regimen_window_days))
-        if int(cursor.count().execute()) == 0:
+        cursor = materialise(con, _next_starts(active, segments, cursor, protocol.lines.regimen_window_days))
+        remaining = int(cursor.count().execute())
+        if remaining == 0:
             break
         starts.append(cursor)
+        if remaining * 4 < active_patients:
+            active, active_patients = materialise(con, active.semi_join(cursor, "pid")), remaining
     else:  # a patient with more than _MAX_ROUNDS lines is a data error, not a regimen
         raise DataError([f"drug_exposures: some patient has more than {_MAX_ROUNDS} lines of therapy"])
     boundaries = ibis.union(*[c.select("pid", "line_number", "line_start") for c in starts])
