@@ -109,6 +109,12 @@ _BRAF_VALUE = {"V600E": "BRAF V600E detected", "V600K": "BRAF V600K detected", "
 _METASTATIC = "Metastatic malignant neoplasm (formerly Secondary malignant neoplastic disease)"
 
 
+def _with_nulls(frame: pl.DataFrame, raw_schema: dict[str, Any]) -> pl.DataFrame:
+    """``frame`` with the table's other columns added as nulls, in DDL order."""
+    absent = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in raw_schema.items() if name not in frame.columns]
+    return frame.with_columns(absent).select(list(raw_schema))
+
+
 class OmopWriter:
     """Appends patients to one centre's CDM database, table by table, in chunks.
 
@@ -125,6 +131,11 @@ class OmopWriter:
         # a bounded buffer pool: two writers stream a million patients in well under 2 GiB
         self.con = duckdb.connect(str(path), config={"threads": 1, "memory_limit": "256MB"})
         self.con.execute("SET force_compression = 'uncompressed'")
+        # blocks from DuckDB's own block allocator, whose reuse follows the (single-threaded, same)
+        # sequence of allocations: from the general allocator, a block's unused bytes (the gap in
+        # a string segment) held whatever a time-dependent purge had left there, so a centre of
+        # ~10,000 patients came out different run after run (the rows the same, the bytes not)
+        self.con.execute("SET block_allocator_memory = '256MB'")
         self.con.execute(ddl())
         self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)
         self.schemas = {t: self._schema(t) for t in TABLES}
@@ -241,11 +252,8 @@ class OmopWriter:
             # dates travel as day numbers and become dates in one cast
             raw_schema: dict[str, Any] = {name: pl.Int32() if dtype == pl.Date() else dtype for name, dtype in schema.items()}
             if table == "drug_exposure":
-                n = len(self.drug_columns["drug_exposure_id"])
-                frame = pl.DataFrame(
-                    [pl.Series(name, self.drug_columns[name], dtype=raw_schema[name]) if name in self.drug_columns
-                     else pl.Series(name, [None] * n, dtype=raw_schema[name]) for name in schema]
-                ).with_columns(
+                present = [pl.Series(name, self.drug_columns[name], dtype=raw_schema[name]) for name in schema if name in self.drug_columns]
+                frame = _with_nulls(pl.DataFrame(present), raw_schema).with_columns(
                     pl.when(pl.Series(self.drug_columns["oral"])).then(pl.col("days_supply")).otherwise(None).alias("days_supply")
                 )
                 self.drug_columns = {}
@@ -266,11 +274,7 @@ class OmopWriter:
         """The rows as a frame of the table's every column, in DDL order (absent columns null)."""
         columns = _ROW_COLUMNS[table]
         values = list(zip(*rows, strict=True))
-        present = {name: pl.Series(name, values[k], dtype=raw_schema[name]) for k, name in enumerate(columns)}
-        n = len(rows)
-        return pl.DataFrame(
-            [present[name] if name in present else pl.Series(name, [None] * n, dtype=dtype) for name, dtype in raw_schema.items()]
-        )
+        return _with_nulls(pl.DataFrame([pl.Series(name, values[k], dtype=raw_schema[name]) for k, name in enumerate(columns)]), raw_schema)
 
     def _expand_courses(self) -> None:
         """One drug_exposure row per administration (infusions on cycle days, the last one on the
