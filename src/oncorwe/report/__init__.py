@@ -84,9 +84,10 @@ def run(
     shareable : suppress counts below the protocol's ``min_cell_count``.
     provenance : recorded in ``manifest.json`` as it is (inputs with sha256, protocol, seed, ...);
         JSON-able, and free of timings so that the report stays byte-identical between runs.
-    workers : processes drawing the figures at once (the report's main cost, independent of the
-        number of patients); None for one per usable CPU (at most 4), 1 to draw them in this
-        process. The files are the same bytes whatever the number.
+    workers : processes saving the figures at once (PNG, SVG and PDF of about ten figures: the
+        report's main cost, independent of the number of patients); None for one per usable CPU
+        (at most 4; forked, Linux only), 1 to save them in this process. The files are the same
+        bytes whatever the number.
     """
     if not isinstance(analysis_result, AnalysisResult):
         raise InputError(f"analysis_result: expected an AnalysisResult, got {type(analysis_result).__name__}")
@@ -105,8 +106,8 @@ def run(
             tables[name].write_csv(tmp / "tables" / f"{name}.csv")
         sections = build_sections(analysis_result.tables, info, suppress_below=min_cell)
         specs = [item for section in sections for item in section.items if isinstance(item, FigureSpec)]
-        saved = {spec.key: _embed(spec, figure)
-                 for spec, figure in zip(specs, render_figures(specs, tmp / "figures", workers=workers), strict=True)}
+        saved = {spec.key: _embed(spec, done)
+                 for spec, done in zip(specs, render_figures(specs, tmp / "figures", workers=workers), strict=True)}
         rendered = []
         for section in sections:
             items = []
