@@ -141,3 +141,19 @@ def test_input_errors_name_the_problem(goldinger_protocol: object) -> None:
     missing_key = SimpleNamespace(analysis=SimpleNamespace(**{k: v for k, v in ANALYSIS_SETTINGS.items() if k != "landmark_weeks"}))
     with pytest.raises(ProtocolError, match=r"analysis\.landmark_weeks: missing"):
         analysis.run(table, missing_key)
+
+
+def test_logrank_equals_the_test_on_the_group_names(result: analysis.AnalysisResult, table: pl.DataFrame) -> None:
+    """The analysis hands the log-rank test level codes, not a string per patient: the statistics
+    must be exactly those of the test run on the group names (same groups, same order)."""
+    from oncorwe import stats
+
+    rows = result["logrank"].rows(named=True)
+    assert rows
+    for row in rows:
+        time, event = {"pfs": ("pfs_months", "pfs_event"), "os": ("os_months", "os_event")}[row["endpoint"]]
+        usable = table.filter(pl.col(time).is_not_null() & pl.col(row["group_var"]).is_not_null())
+        names = usable[row["group_var"]]
+        names = names.replace_strict({True: "yes", False: "no"}) if names.dtype == pl.Boolean else names
+        expected = stats.logrank_test(usable[time].to_numpy(), usable[event].to_numpy(), names.cast(pl.String).to_numpy())
+        assert (row["chisq"], row["df"], row["p_value"]) == (expected.chisq, expected.df, expected.p_value)
