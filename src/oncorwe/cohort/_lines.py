@@ -72,9 +72,10 @@ def _antineoplastic(exposures: ir.Table, protocol: Protocol) -> ir.Table:
     return exposures.filter(exposures.drug_class.isin(protocol.lines.antineoplastic_classes))
 
 
-def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tuple[ir.Table, ir.Table]:
+def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tuple[ir.Table, ir.Table, ir.Table]:
     """Antineoplastic exposures with their substitution key, effective end and gap segment, and the
-    patients' numbers (``pid``, the order of ``patient_id``) that stand for them inside this stage.
+    numbers that stand for the patients (``pid``, in the order of ``patient_id``) and the drugs
+    (``drug_id`` for an ingredient and class, ``key_id`` for its substitution key) inside this stage.
 
     Integers instead of identifiers make the joins and windows of the line rounds several times
     cheaper in memory and time on tens of millions of exposures.
@@ -91,15 +92,19 @@ def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tu
         )
     ids = drugs.select("patient_id").distinct()
     ids = materialise(con, ids.mutate(pid=ibis.row_number().over(order_by=ids.patient_id)))
-    keyed = drugs.mutate(key=_substitution_key(drugs.ingredient, rules.substitutions))
-    keys = keyed.select("key").distinct()
-    keys = materialise(con, keys.mutate(key_id=ibis.row_number().over(order_by=keys.key)))
-    joined = keyed.join(ids, "patient_id").join(keys, "key")
+    # the few distinct drugs (ingredient, class) get numbers too, and their substitution keys
+    drug_kinds = drugs.select("ingredient", "drug_class").distinct()
+    drug_kinds = drug_kinds.mutate(key=_substitution_key(drug_kinds.ingredient, rules.substitutions))
+    drug_kinds = materialise(con, drug_kinds.mutate(
+        drug_id=ibis.row_number().over(order_by=[drug_kinds.ingredient, drug_kinds.drug_class]),
+        key_id=ibis.dense_rank().over(order_by=drug_kinds.key),
+    ))
+    joined = drugs.join(ids, "patient_id").join(
+        drug_kinds, (drugs.ingredient == drug_kinds.ingredient) & (drugs.drug_class == drug_kinds.drug_class))
     # an end before the start (harmonise rejects those) must not make a record look like a gap
     eff_end = ibis.greatest(ibis.coalesce(joined.end_date, joined.start_date), joined.start_date)
     drugs = joined.select(
-        ids.pid, joined.ingredient, joined.drug_class, joined.start_date, joined.reason_stopped, keys.key_id,
-        eff_end=eff_end,
+        ids.pid, drug_kinds.drug_id, drug_kinds.key_id, joined.start_date, joined.reason_stopped, eff_end=eff_end,
     )
     # A day starts a new segment when it comes more than max_gap_days after the end of every exposure
     # started before it. Records of one day are in no order: over the rows before a record (ROWS
@@ -112,7 +117,7 @@ def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tu
     drugs = drugs.mutate(gap_start=ibis.ifelse(gap, 1, 0))
     up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
     drugs = drugs.mutate(segment=drugs.gap_start.sum().over(up_to_today)).drop("gap_start")
-    return materialise(con, drugs), ids
+    return materialise(con, drugs), ids, drug_kinds
 
 
 def _next_starts(drugs: ir.Table, segments: ir.Table, cursor: ir.Table, window_days: int) -> ir.Table:
@@ -157,7 +162,7 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
         Supplies ``lines`` (window, gap, substitutions, classes), ``exposure.ici_classes`` and the
         regimen classes in order of precedence.
     """
-    drugs, ids = _prepared_exposures(con, exposures, protocol)
+    drugs, ids, drug_kinds = _prepared_exposures(con, exposures, protocol)
     segments = materialise(con, drugs.group_by("pid", "segment").aggregate(segment_start=drugs.start_date.min()))
     first = segments.filter(segments.segment == 0)
     cursor = materialise(con, first.select(
@@ -184,18 +189,19 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
         boundaries, (drugs.pid == boundaries.pid) & (drugs.start_date == boundaries.line_start)
     ).select(drugs, started=boundaries.line_number)
     up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
-    assigned = marked.mutate(line_number=marked.started.max().over(up_to_today)).drop("started")
-    lines = _summarise(assigned, protocol)
+    assigned = materialise(con, marked.mutate(line_number=marked.started.max().over(up_to_today)).drop("started"))
+    lines = _summarise(assigned, drug_kinds, protocol)
     return lines.join(ids, "pid").select(patient_id=ids.patient_id, **{
         c: lines[c] for c in LINE_COLUMNS if c != "patient_id"})
 
 
-def _summarise(assigned: ir.Table, protocol: Protocol) -> ir.Table:
+def _summarise(assigned: ir.Table, drug_kinds: ir.Table, protocol: Protocol) -> ir.Table:
     """One row per line: dates, ingredients, classes, regimen class and why the line ended."""
     keys = ["pid", "line_number"]
     dates = assigned.group_by(keys).aggregate(start_date=assigned.start_date.min(), end_date=assigned.eff_end.max())
-    # Everything about the regimen depends only on the distinct ingredients (with their class).
-    a = assigned.select(*keys, "ingredient", "drug_class").distinct()
+    # Everything about the regimen depends only on the distinct drugs (ingredient and class).
+    held = assigned.select(*keys, "drug_id").distinct()
+    a = held.join(drug_kinds, "drug_id").select(*keys, "ingredient", "drug_class")
     # The index class is chemotherapy in the flagship study; a first-line ICI study indexes on anti_pd1.
     is_index = a.drug_class == protocol.exposure.index_class
     is_chemo = a.drug_class == "chemotherapy"
