@@ -84,7 +84,7 @@ def test_no_patient_identifier_in_any_output(report_dir: Path, report_table: pl.
 
 
 def test_rerun_is_byte_identical(shareable_dir: Path, tmp_path: Path) -> None:
-    # the fixture saved its figures in worker processes (one per CPU); this rerun saves them here
+    # the fixture saved its figures in two worker processes; this rerun saves them in this one
     again = tmp_path / "again"
     report.run(_small_result(), again, shareable=True, workers=1)
     assert _digest(again) == _digest(shareable_dir)
@@ -118,7 +118,7 @@ def _small_result() -> analysis.AnalysisResult:
 @pytest.fixture(scope="module")
 def shareable_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("share") / "report"
-    report.run(_small_result(), out, shareable=True)
+    report.run(_small_result(), out, shareable=True, workers=2)  # forked workers, even under xdist
     return out
 
 

@@ -86,8 +86,8 @@ def run(
         JSON-able, and free of timings so that the report stays byte-identical between runs.
     workers : processes saving the figures at once (PNG, SVG and PDF of about ten figures: the
         report's main cost, independent of the number of patients); None for one per usable CPU
-        (at most 4; forked, Linux only), 1 to save them in this process. The files are the same
-        bytes whatever the number.
+        (at most 4; forked, Linux only, and only while no other Python thread runs), 1 to save
+        them in this process. The files are the same bytes whatever the number.
     """
     if not isinstance(analysis_result, AnalysisResult):
         raise InputError(f"analysis_result: expected an AnalysisResult, got {type(analysis_result).__name__}")

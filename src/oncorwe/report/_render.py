@@ -15,6 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +60,10 @@ class SavedFigure:
 
 
 def default_workers() -> int:
-    """The CPUs this process may use (at most :data:`MAX_WORKERS`); 1 where fork is unavailable."""
-    if not _can_fork():
+    """The CPUs this process may use (at most :data:`MAX_WORKERS`); 1 where fork is unavailable,
+    or while another Python thread runs (e.g. a progress display): a thread may hold a lock at the
+    moment of the fork (an output stream's, say) that a child would then wait for forever."""
+    if not _can_fork() or threading.active_count() > 1:
         return 1
     return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
 
@@ -91,7 +94,9 @@ def render_figures(specs: Sequence[FigureSpec], folder: Path, *, workers: int | 
     ----------
     specs : the figures (their keys are the file stems; unique).
     folder : where ``<key>.png``, ``.svg`` and ``.pdf`` are written.
-    workers : processes saving at once; None for :func:`default_workers`, 1 to save in this process.
+    workers : processes saving at once; None for :func:`default_workers`, 1 to save in this
+        process. More than 1 forks even while other Python threads run (the caller knows they
+        hold no lock a child needs).
     """
     keys = [spec.key for spec in specs]
     if len(set(keys)) != len(keys):
