@@ -13,11 +13,14 @@ spawns) is summed from ``/proc/<pid>/status`` every 100 ms. Printed per size:
     calibration     whether every published figure rounds to its target (``_truth/calibration.csv``)
 
 The memory bound of issue 3 (2 GiB for the process tree) is asserted: the script exits with status
-1 when a run exceeds it (or fails). Wall time depends on what else runs on the machine; the CPU
+1 when a run exceeds it (or fails). With ``--twice`` each size is generated a second time into
+another folder and every file compared byte for byte (same seed and size, same bytes); a
+difference also exits with status 1. Wall time depends on what else runs on the machine; the CPU
 seconds and the load average printed beside them say how busy it was.
 
     python benchmarks/bench_synth.py                          # 10^4, 10^5, 10^6 into a temp folder
     python benchmarks/bench_synth.py --sizes 1000000 --out /tmp/synth-bench --keep
+    python benchmarks/bench_synth.py --sizes 100000 --twice     # and check the bytes repeat
 """
 
 from __future__ import annotations
@@ -100,6 +103,28 @@ def _calibration(study: Path) -> tuple[bool, list[str]]:
     return converged, figures
 
 
+def differing_files(first: Path, second: Path) -> list[str]:
+    """Relative paths whose bytes differ between two study folders (or exist in one only)."""
+    names = sorted({str(p.relative_to(first)) for p in first.rglob("*") if p.is_file()}
+                   | {str(p.relative_to(second)) for p in second.rglob("*") if p.is_file()})
+    out = []
+    for name in names:
+        a, b = first / name, second / name
+        if not (a.is_file() and b.is_file()) or a.stat().st_size != b.stat().st_size or not _same_bytes(a, b):
+            out.append(name)
+    return out
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with a.open("rb") as fa, b.open("rb") as fb:
+        while True:
+            block_a, block_b = fa.read(1 << 20), fb.read(1 << 20)
+            if block_a != block_b:
+                return False
+            if not block_a:
+                return True
+
+
 def run_one(size: int, out: Path, seed: int) -> dict[str, object]:
     """Run the CLI at ``size`` records into ``out`` and measure it."""
     if out.exists():
@@ -137,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for the generated studies (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=2022)
     parser.add_argument("--keep", action="store_true", help="keep the generated studies")
+    parser.add_argument("--twice", action="store_true", help="generate each size twice and compare the bytes")
     args = parser.parse_args(argv)
     base = args.out or Path(tempfile.mkdtemp(prefix="oncorwe-bench-synth-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -159,6 +185,14 @@ def main(argv: list[str] | None = None) -> int:
         if peak > MEMORY_BOUND_BYTES:
             print(f"          memory bound exceeded: {peak / GIB:.2f} GiB > {MEMORY_BOUND_BYTES / GIB:.1f} GiB")
             failed = True
+        if args.twice:
+            again = run_one(size, base / f"synth-{size}-again", args.seed)
+            differ = differing_files(base / f"synth-{size}", base / f"synth-{size}-again") if again["exit"] == 0 else ["(second run failed)"]
+            print(f"          second run: {float(again['wall']):.1f} s wall, {float(again['cpu']):.1f} s CPU; "  # type: ignore[arg-type]
+                  + ("every file byte-identical" if not differ else f"DIFFERENT: {', '.join(differ[:10])}"))
+            failed |= bool(differ)
+            if not args.keep:
+                shutil.rmtree(base / f"synth-{size}-again", ignore_errors=True)
         sys.stdout.flush()
         if not args.keep:
             shutil.rmtree(base / f"synth-{size}", ignore_errors=True)
