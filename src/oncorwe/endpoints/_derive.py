@@ -87,7 +87,14 @@ def analysis_expressions(
     derived from it is joined back to it: Ibis cannot always tell the two sides of such a self-join
     apart, and stored tables also keep the generated SQL small.
     """
-    patients, assessments, events = tables["patients"], tables["assessments"], tables["events"]
+    patients = tables["patients"]
+    # every value below reads the analysis set's assessments and events several times: they are
+    # stored once, without the records of the excluded patients
+    patients_in = index.select("patient_id")
+    assessments = materialise(con, tables["assessments"].semi_join(patients_in, "patient_id").select(
+        "patient_id", "assessment_date", "response", "kind", "source"))
+    events = materialise(con, tables["events"].semi_join(patients_in, "patient_id").select(
+        "patient_id", "event_type", "event_date", "source"))
     idx = index.select("patient_id", "centre_id", "index_date", "index_line", "ici_failure_sources")
     idx = idx.mutate(next_number=idx.index_line + 1)
     lines = lines.select(*LINE_COLUMNS)  # the records behind a line come from line_sources
@@ -186,7 +193,7 @@ def _with_time_to_event(
     patients_in = idx.select("patient_id")
     pd_scans = _dated(assessments, "assessment_date", (assessments.kind == "timepoint") & (assessments.response == "PD"))
     prog = _dated(events, "event_date", events.event_type == "progression")
-    deaths = _dated(events, "event_date", events.event_type == "death").semi_join(patients_in, "patient_id")
+    deaths = _dated(events, "event_date", events.event_type == "death")
     after = pd_scans.union(prog).join(after_index, "patient_id")
     after = after.filter(after.date > after.index_date).select("patient_id", "date", "source")
     pfs_event = _earliest(after.union(deaths) if protocol.endpoints.pfs_death_is_event else after)
@@ -197,8 +204,7 @@ def _with_time_to_event(
     evaluable = evaluable.union(progression_free).join(after_index, "patient_id")
     evaluable = _latest(evaluable.filter(evaluable.date > evaluable.index_date).select("patient_id", "date", "source"))
     death = materialise(con, _earliest(deaths))
-    contact = materialise(con, _latest(
-        _dated(events, "event_date", events.event_type == "last_contact").semi_join(patients_in, "patient_id")))
+    contact = materialise(con, _latest(_dated(events, "event_date", events.event_type == "last_contact")))
     # the latest record of any kind is needed only where neither a death nor a last contact is known
     unfollowed = patients_in.anti_join(death, "patient_id").anti_join(contact, "patient_id")
     anything = _latest(
