@@ -66,16 +66,15 @@ def _dated(table: ir.Table, date_column: str, where: ir.BooleanValue) -> ir.Tabl
     return rows.select(patient_id=rows.patient_id, date=rows[date_column], source=rows.source)
 
 
-def _line(lines: ir.Table, keys: ir.Table, number: ir.IntegerValue | str, prefix: str) -> ir.Table:
-    """The line numbered ``number`` (a column of ``keys``) of each patient, columns prefixed."""
+def _line(lines: ir.Table, keys: ir.Table, number: ir.IntegerValue | str, prefix: str,
+          columns: tuple[str, ...]) -> ir.Table:
+    """The line numbered ``number`` (a column of ``keys``) of each patient: its ``columns``, prefixed
+    (only those: the per-patient working table is copied at every step, so it stays narrow)."""
     wanted = keys.select(patient_id="patient_id", wanted=keys[number] if isinstance(number, str) else number)
     joined = wanted.join(
         lines, (wanted.patient_id == lines.patient_id) & (lines.line_number == wanted.wanted)
     )
-    return joined.select(
-        patient_id=wanted.patient_id,
-        **{f"{prefix}{c}": lines[c] for c in lines.columns if c != "patient_id"},
-    )
+    return joined.select(patient_id=wanted.patient_id, **{f"{prefix}{c}": lines[c] for c in columns})
 
 
 def analysis_expressions(
@@ -107,11 +106,13 @@ def analysis_expressions(
 
 def _with_lines(con: Any, idx: ir.Table, lines: ir.Table) -> ir.Table:
     """Index line, next line, prior ICI, and the subsequent therapy's class and counted line."""
-    index_line = _line(lines, idx, "index_line", "ix_")
+    index_line = _line(lines, idx, "index_line", "ix_", (
+        "start_date", "end_date", "ingredients", "regimen_class", "has_other_than_index_class"))
     t = idx.join(index_line, "patient_id").select(
         idx, *(index_line[c] for c in index_line.columns if c != "patient_id")
     )
-    nxt = _line(lines, idx, "next_number", "nx_")
+    nxt = _line(lines, idx, "next_number", "nx_", (
+        "line_number", "start_date", "has_anti_pd1", "has_anti_ctla4", "has_braf_mek"))
     t = t.left_join(nxt, "patient_id").select(t, *(nxt[c] for c in nxt.columns if c != "patient_id"))
 
     # Prior ICI: over ICI lines started before the index.
@@ -144,8 +145,8 @@ def _with_lines(con: Any, idx: ir.Table, lines: ir.Table) -> ir.Table:
         )
     )
     t = materialise(con, t.mutate(counted_next=t.counted_line + 1))
-    sub_line = _line(lines, t, "counted_line", "sb_")
-    sub_next = _line(lines, t, "counted_next", "sn_")
+    sub_line = _line(lines, t, "counted_line", "sb_", ("start_date",))
+    sub_next = _line(lines, t, "counted_next", "sn_", ("start_date",))
     t = t.left_join(sub_line, "patient_id").select(t, sb_start=sub_line.sb_start_date)
     t = t.left_join(sub_next, "patient_id").select(t, sn_start=sub_next.sn_start_date)
     return materialise(con, t)
