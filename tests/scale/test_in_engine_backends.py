@@ -118,6 +118,10 @@ def _in(con: Any, centres: list[tuple[str, Path]]) -> Iterator[Tables]:
 def _assert_same(got: Tables, want: Tables, engine: str) -> None:
     for name, frame in want.items():
         assert got[name].schema == frame.schema, (engine, name)
+        for column in frame.columns:  # column by column, so that a failure names the column
+            differ = got[name].with_row_index().join(frame.with_row_index(), on="index").filter(
+                pl.col(column).ne_missing(pl.col(f"{column}_right")))
+            assert differ.height == 0, (engine, name, column, differ.head(3).to_dicts())
         assert got[name].equals(frame), (engine, name)
 
 

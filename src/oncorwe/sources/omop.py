@@ -101,9 +101,20 @@ def _named(cdm: dict[str, ir.Table], table: ir.Table, column: str) -> ir.Table:
     return joined.select(*[joined[c] for c in table.columns], **{name: joined._cname})
 
 
+#: white space at either end, as a regular expression: Ibis' ``strip()`` writes its characters
+#: into the SQL as escapes Spark does not read (``'\v'`` is a "v" there), which strips letters
+_ENDS = r"^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$"
+
+
+def _strip(text: ir.StringValue) -> ir.StringValue:
+    """``text`` without white space (space, tab, line feed, carriage return, vertical tab, form
+    feed) at either end, alike on DuckDB, PostgreSQL and Spark."""
+    return text.re_replace(_ENDS, "")
+
+
 def _patient_id(person: ir.Table) -> ir.StringValue:
     """``<centre>:<the centre's own id>``, the person_id when the centre gives none."""
-    local_id = person.person_source_value.strip()
+    local_id = _strip(person.person_source_value)
     return person.centre_id + ":" + ibis.ifelse(local_id.isnull() | (local_id == ""),
                                                 person.person_id.cast("string"), local_id)
 
@@ -353,7 +364,7 @@ def _drug_ingredients(cdm: dict[str, ir.Table], ing: ir.Table, words: ir.Table) 
     by_concept = keys.left_join(standard, keys._dcid == standard.concept_id)
     by_concept = by_concept.select("_dcentre", "_dcid", "_dsv", c_ingredient=by_concept.ingredient,
                                    c_class=by_concept.drug_class, c_id=by_concept.concept_id)
-    by_source = by_concept.left_join(words, by_concept._dsv.lower().strip() == words.word)
+    by_source = by_concept.left_join(words, _strip(by_concept._dsv.lower()) == words.word)
     by_source = by_source.select(*[by_source[c] for c in by_concept.columns], s_ingredient=by_source.ingredient,
                                  s_class=by_source.drug_class, s_id=by_source.concept_id)
     if "concept" in cdm:  # a local concept's name, and its words
@@ -399,7 +410,7 @@ def word_lookups(
     if "condition_occurrence" in cdm:
         condition = cdm["condition_occurrence"]
         values = condition.select(_csv=condition.condition_source_value).distinct()
-        values = values.mutate(_words=values._csv.lower().strip())
+        values = values.mutate(_words=_strip(values._csv.lower()))
         sites = value_words.filter(value_words.field == "primary_site")
         values = values.left_join(sites, values._words == sites.word)
         out["condition_source"] = values.select("_csv", c_melanoma=values._words.contains("melanom"),
@@ -407,13 +418,14 @@ def word_lookups(
     if "measurement" in cdm:
         m = cdm["measurement"]
         values = m.select(_vsv=m.value_source_value).distinct()
-        values = values.mutate(_words=values._vsv.lower().strip())
-        responses = value_words.filter(value_words.field == "response")
-        values = values.left_join(responses, values._words == responses.word)
-        values = values.select("_vsv", "_words", v_response=values.value)
-        braf = value_words.filter(value_words.field == "braf_v600")
-        values = values.left_join(braf, values._words == braf.word)
-        out["measurement_value"] = values.select("_vsv", "v_response", v_braf=values.value)
+        # one join with both fields' words, then one row per value (Spark 4.0 mis-plans the same
+        # table joined twice in one query)
+        fields = value_words.filter(value_words.field.isin(["response", "braf_v600"]))
+        values = values.left_join(fields, _strip(values._vsv.lower()) == fields.word)
+        out["measurement_value"] = values.group_by("_vsv").aggregate(
+            v_response=values.value.max(where=values.field == "response"),
+            v_braf=values.value.max(where=values.field == "braf_v600"),
+        )
     return out
 
 
