@@ -39,6 +39,8 @@ __all__ = ["LARGE_STUDY", "generate_study"]
 LARGE_STUDY = 20_000
 CHUNK = 10_000
 WORKERS = 2
+#: An OMOP-only study of fewer records is written in the calling process, without workers.
+IN_PROCESS_BELOW = 5_000
 DEFECT_RATE = 0.035
 DEFECT_KINDS = frozenset(
     {"unparseable_date", "end_before_start", "progression_before_chemo", "unknown_drug", "unknown_response", "shifted_row", "duplicated_row"}
@@ -444,22 +446,32 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) ->
             _release_memory()
             bar.update(planning, total=1, completed=1)
             writing = bar.add_task("writing OMOP centres", total=sum(size for size, _ in tasks))
-            context = multiprocessing.get_context("spawn")
-            progress = context.Queue()
             parts: dict[int, str] = {}
-            with _worker_environment(), ProcessPoolExecutor(
-                max_workers=WORKERS, mp_context=context, initializer=_worker_init, initargs=(str(out), progress)
-            ) as pool:
-                # the largest centres first, so the two workers finish together
-                order = sorted(range(len(tasks)), key=lambda k: (-tasks[k][0], k))
-                pending = {pool.submit(_write_large_centre, tasks[k][1]): k for k in order}
-                while pending:
-                    done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                    with contextlib.suppress(queue.Empty):
-                        while True:
-                            bar.advance(writing, progress.get_nowait())
-                    for future in done:
-                        parts[pending.pop(future)] = future.result()[1]
+            order = sorted(range(len(tasks)), key=lambda k: (-tasks[k][0], k))  # largest first
+            if sum(size for size, _ in tasks) < IN_PROCESS_BELOW:
+                # starting two interpreters costs more than writing a small study: write it here
+                # (the same writer on the same shares: the same bytes)
+                local: queue.SimpleQueue[int] = queue.SimpleQueue()
+                _worker_init(str(out), local)
+                for k in order:
+                    parts[k] = _write_large_centre(tasks[k][1])[1]
+                    while not local.empty():
+                        bar.advance(writing, local.get())
+            else:
+                context = multiprocessing.get_context("spawn")
+                progress = context.Queue()
+                with _worker_environment(), ProcessPoolExecutor(
+                    max_workers=WORKERS, mp_context=context, initializer=_worker_init, initargs=(str(out), progress)
+                ) as pool:
+                    # the largest centres first, so the two workers finish together
+                    pending = {pool.submit(_write_large_centre, tasks[k][1]): k for k in order}
+                    while pending:
+                        done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                        with contextlib.suppress(queue.Empty):
+                            while True:
+                                bar.advance(writing, progress.get_nowait())
+                        for future in done:
+                            parts[pending.pop(future)] = future.result()[1]
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     with (truth_dir / "patients.csv").open("w", encoding="utf-8", newline="") as handle:
