@@ -190,18 +190,41 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
     ).select(drugs, started=boundaries.line_number)
     up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
     assigned = materialise(con, marked.mutate(line_number=marked.started.max().over(up_to_today)).drop("started"))
-    lines = _summarise(assigned, drug_kinds, protocol)
+    lines = _summarise(con, assigned, drug_kinds, protocol)
     return lines.join(ids, "pid").select(patient_id=ids.patient_id, **{
         c: lines[c] for c in LINE_COLUMNS if c != "patient_id"})
 
 
-def _summarise(assigned: ir.Table, drug_kinds: ir.Table, protocol: Protocol) -> ir.Table:
-    """One row per line: dates, ingredients, classes, regimen class and why the line ended."""
+#: bits of a drug-set word: sums of distinct powers of two below 2**50 stay exact even where an
+#: engine divides them as doubles (53-bit mantissa)
+_WORD_BITS = 50
+
+
+def _summarise(con: Any, assigned: ir.Table, drug_kinds: ir.Table, protocol: Protocol) -> ir.Table:
+    """One row per line: dates, ingredients, classes, regimen class and why the line ended.
+
+    Everything about a line's regimen depends only on its set of distinct drugs, and a study has
+    few drugs, so millions of lines share a few hundred sets: each line's set is encoded as words
+    of bits (one bit per drug number), and the names, classes and regimen are derived once per
+    distinct set instead of once per line.
+    """
     keys = ["pid", "line_number"]
     dates = assigned.group_by(keys).aggregate(start_date=assigned.start_date.min(), end_date=assigned.eff_end.max())
-    # Everything about the regimen depends only on the distinct drugs (ingredient and class).
-    held = assigned.select(*keys, "drug_id").distinct()
-    a = held.join(drug_kinds, "drug_id").select(*keys, "ingredient", "drug_class")
+    n_kinds = int(drug_kinds.count().to_pyarrow().as_py())
+    words = [f"set_word_{w}" for w in range(max(1, -(-n_kinds // _WORD_BITS)))]
+    offset = drug_kinds.drug_id  # Ibis' row_number counts from 0
+    kinds = materialise(con, drug_kinds.mutate(
+        word=offset // _WORD_BITS,
+        bit=(ibis.literal(2, type="int64") ** (offset % _WORD_BITS)).cast("int64"),
+    ))
+    held = assigned.select(*keys, "drug_id").distinct().join(kinds, "drug_id")
+    sets = materialise(con, held.group_by(keys).aggregate(**{
+        word: held.bit.sum(where=held.word == w).fill_null(0) for w, word in enumerate(words)}))
+    distinct_sets = sets.select(*words).distinct()
+    members = distinct_sets.cross_join(kinds)
+    has_bit = ibis.cases(*[(members.word == w, (members[word] // members.bit) % 2 == 1)
+                           for w, word in enumerate(words)], else_=False)
+    a = members.filter(has_bit)
     # The index class is chemotherapy in the flagship study; a first-line ICI study indexes on anti_pd1.
     is_index = a.drug_class == protocol.exposure.index_class
     is_chemo = a.drug_class == "chemotherapy"
@@ -216,7 +239,7 @@ def _summarise(assigned: ir.Table, drug_kinds: ir.Table, protocol: Protocol) -> 
         if regimen.only:
             condition = condition & ~(is_index & ~a.ingredient.isin(allowed)).any()
         flags[f"rc_{i}"] = condition
-    lines = a.group_by(keys).aggregate(
+    described = a.group_by(words).aggregate(
         ingredients=a.ingredient.collect(distinct=True).sort().join("+"),
         chemo_ingredients=a.ingredient.collect(distinct=True, where=is_chemo).sort().join("+"),
         drug_classes=a.drug_class.collect(distinct=True).sort().join("+"),
@@ -231,15 +254,16 @@ def _summarise(assigned: ir.Table, drug_kinds: ir.Table, protocol: Protocol) -> 
         **flags,
     )
     branches = [
-        (lines.has_index_class & lines[f"rc_{i}"], ibis.literal(regimen.name))
+        (described.has_index_class & described[f"rc_{i}"], ibis.literal(regimen.name))
         for i, regimen in enumerate(protocol.regimen_classes)
     ]
     regimen_class = ibis.cases(
         *branches,
-        (lines.has_index_class, ibis.literal(protocol.other_regimen_class)),
+        (described.has_index_class, ibis.literal(protocol.other_regimen_class)),
         else_=ibis.null("string"),
     )
-    lines = lines.mutate(regimen_class=regimen_class).drop(*flags)
+    described = materialise(con, described.mutate(regimen_class=regimen_class).drop(*flags))
+    lines = sets.join(described, words).select(*keys, *(described[c] for c in described.columns if c not in words))
     # Why the line ended: the reason recorded on its last-ending exposures; a recorded reason wins a
     # tie, then the first in alphabetical order (min ignores the unrecorded ones).
     last = assigned.join(
