@@ -142,7 +142,7 @@ def _next_starts(drugs: ir.Table, segments: ir.Table, cursor: ir.Table, window_d
     in_segment = following.new_start.notnull()
     return following.select(
         "pid",
-        line_number=following.line_number + 1,
+        line_number=(following.line_number + 1).cast("int64"),
         line_start=ibis.ifelse(in_segment, following.new_start, following.next_segment_start),
         segment0=ibis.ifelse(in_segment, following.segment0, following.segment0 + 1),
     )
@@ -181,7 +181,9 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
             active, active_patients = materialise(con, active.semi_join(cursor, "pid")), remaining
     else:  # a patient with more than _MAX_ROUNDS lines is a data error, not a regimen
         raise DataError([f"drug_exposures: some patient has more than {_MAX_ROUNDS} lines of therapy"])
-    boundaries = ibis.union(*[c.select("pid", "line_number", "line_start") for c in starts])
+    # (Spark may store a round's numbers as int32: one type for the union)
+    boundaries = ibis.union(*[c.select("pid", line_number=c.line_number.cast("int64"), line_start="line_start")
+                              for c in starts])
     boundaries = materialise(con, boundaries)
     # Each record belongs to the last line started on or before its day (line numbers grow with
     # their start dates, so that is the running maximum of the numbers of the lines started so far).
