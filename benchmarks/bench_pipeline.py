@@ -1,8 +1,8 @@
 """Benchmark: the Goldinger study on synthetic OMOP CDMs of 10^4, 10^5 and 10^6 patients, CDM to report.
 
-Per size and backend, each stage's wall time and the peak memory (the process's RSS high-water mark
-after the stage, plus, for each of the report's figure workers, the largest child process's), and
-the throughput in patients per second:
+Per size and backend, each stage's wall time and the peak memory (the larger of the process's RSS
+high-water mark and the peak proportional set size of the process with the report's figure workers,
+sampled every 50 ms by a separate process), and the throughput in patients per second:
 
     cdm_to_canonical   OMOP CDM -> canonical tables inside the engine (oncorwe.harmonise.in_engine)
     cohort             eligibility, lines of therapy, index (oncorwe.cohort.run, in the engine)
@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import subprocess
 import sys
 import time
@@ -53,18 +54,66 @@ def _peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
-def _child_peak_rss_bytes() -> int:
-    """The largest RSS high-water mark of any finished child process (the report's figure workers)."""
-    return int(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
+def _tree_pss_bytes(pid: int) -> int:
+    """Proportional set size of process ``pid`` and all its descendants (Linux ``smaps_rollup``):
+    each page shared between processes (forked workers share the parent's) is counted once in all,
+    so the sum is the physical memory the run holds."""
+    total, stack = 0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            for line in Path(f"/proc/{current}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # a worker that ended between two reads
+    return total
+
+
+def _sample(pid: int, out: Path) -> None:
+    """Sampler process: the peak PSS of ``pid``'s tree every 50 ms, written to ``out`` on SIGTERM."""
+    peak = 0
+
+    def stop(*_: object) -> None:
+        out.write_text(str(max(peak, _tree_pss_bytes(pid))), encoding="utf-8")
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    out.write_text("ready", encoding="utf-8")
+    while True:
+        peak = max(peak, _tree_pss_bytes(pid))
+        time.sleep(0.05)
+
+
+class _MemorySampler:
+    """The largest PSS of this process and its children while the block runs, sampled by a separate
+    process (a thread here would change what it measures: the report saves its figures in this
+    process when another thread runs)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.peak = 0
+        self._out = workdir / f"pss_{os.getpid()}_{uuid.uuid4().hex[:6]}.txt"
+
+    def __enter__(self) -> _MemorySampler:
+        self._process = subprocess.Popen([sys.executable, __file__, "--sample", str(os.getpid()), str(self._out)])
+        while not (self._out.exists() and self._out.read_text(encoding="utf-8") == "ready"):
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        self._process.wait()
+        self.peak = int(self._out.read_text(encoding="utf-8"))
+        self._out.unlink()
 
 
 def _peak_bound_bytes(r: dict[str, Any]) -> int:
-    """An upper bound of the run's memory: the process's peak plus, for every figure worker that may
-    have run at once, the largest child's peak (forked children share the parent's pages, so this
-    counts those twice: it overstates, never understates)."""
-    own = max(s["peak_rss_bytes"] for s in r["stages"].values())
-    child = max(s.get("child_peak_rss_bytes", 0) for s in r["stages"].values())
-    return own + int(r.get("report_workers", 1)) * child
+    """The run's peak memory: the larger of the process's RSS high-water mark and the sampled peak
+    PSS of the process with its figure workers."""
+    return max(max(s["peak_rss_bytes"], s.get("peak_tree_pss_bytes", 0)) for s in r["stages"].values())
 
 
 # --------------------------------------------------------------------------------------------- worker
@@ -146,9 +195,10 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
 
     def stage(name: str, action: Any) -> Any:
         t0 = time.perf_counter()
-        value = action()
+        with _MemorySampler(workdir) as sampled:
+            value = action()
         result["stages"][name] = {"seconds": round(time.perf_counter() - t0, 2), "peak_rss_bytes": _peak_rss_bytes(),
-                                  "child_peak_rss_bytes": _child_peak_rss_bytes()}
+                                  "peak_tree_pss_bytes": sampled.peak}
         print(f"  {backend} {size}: {name} {result['stages'][name]['seconds']} s", file=sys.stderr, flush=True)
         return value
 
@@ -241,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="only build the table from the results of earlier runs in --workdir")
     parser.add_argument("--worker", nargs=3, metavar=("SIZE", "BACKEND", "STUDY"), help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sample", nargs=2, metavar=("PID", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.sample:
+        _sample(int(args.sample[0]), Path(args.sample[1]))
+        return 0
     args.workdir.mkdir(parents=True, exist_ok=True)
     if args.worker:
         size, backend, study = args.worker
@@ -288,9 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Produced by `python benchmarks/bench_pipeline.py` on {time.strftime('%Y-%m-%d', time.gmtime())}: "
         f"{os.cpu_count()} cores, {platform.python_version()}, {platform.machine()}. Peak memory is the "
-        "Python process's RSS high-water mark plus, per figure worker of the report, the largest child "
-        "process's (an overstatement: forked workers share pages with the parent). DuckDB runs in the "
-        "process; the PostgreSQL server and the Spark JVM "
+        "larger of the Python process's RSS high-water mark and the peak proportional set size (PSS: "
+        "shared pages counted once) of the process with the report's forked figure workers, sampled "
+        "every 50 ms. DuckDB runs in the process; the PostgreSQL server and the Spark JVM "
         "do not, so their figures leave those out. `load CDM` copies the CDM into PostgreSQL / Spark "
         "first and is not part of the total. Generation of the synthetic studies (seconds): "
         + ", ".join(f"{k:,}: {v:.0f}" for k, v in sorted(generated.items())) + ".",
