@@ -2,7 +2,7 @@
 
 Per size and backend, each stage's wall time and the peak memory (the larger of the process's RSS
 high-water mark and the peak proportional set size of the process with the report's figure workers,
-sampled every 50 ms by a separate process), and the throughput in patients per second:
+sampled every 0.2 s by a separate process during the report, the only stage with workers), and the throughput in patients per second:
 
     cdm_to_canonical   OMOP CDM -> canonical tables inside the engine (oncorwe.harmonise.in_engine)
     cohort             eligibility, lines of therapy, index (oncorwe.cohort.run, in the engine)
@@ -74,7 +74,7 @@ def _tree_pss_bytes(pid: int) -> int:
 
 
 def _sample(pid: int, out: Path) -> None:
-    """Sampler process: the peak PSS of ``pid``'s tree every 50 ms, written to ``out`` on SIGTERM."""
+    """Sampler process: the peak PSS of ``pid``'s tree every 0.2 s, written to ``out`` on SIGTERM."""
     peak = 0
 
     def stop(*_: object) -> None:
@@ -85,7 +85,7 @@ def _sample(pid: int, out: Path) -> None:
     out.write_text("ready", encoding="utf-8")
     while True:
         peak = max(peak, _tree_pss_bytes(pid))
-        time.sleep(0.05)
+        time.sleep(0.2)
 
 
 class _MemorySampler:
@@ -195,10 +195,14 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
 
     def stage(name: str, action: Any) -> Any:
         t0 = time.perf_counter()
-        with _MemorySampler(workdir) as sampled:
-            value = action()
+        if name == "report":  # the only stage with worker processes; sampling costs time, so only here
+            with _MemorySampler(workdir) as sampled:
+                value = action()
+            tree = sampled.peak
+        else:
+            value, tree = action(), 0
         result["stages"][name] = {"seconds": round(time.perf_counter() - t0, 2), "peak_rss_bytes": _peak_rss_bytes(),
-                                  "peak_tree_pss_bytes": sampled.peak}
+                                  "peak_tree_pss_bytes": tree}
         print(f"  {backend} {size}: {name} {result['stages'][name]['seconds']} s", file=sys.stderr, flush=True)
         return value
 
@@ -344,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores, {platform.python_version()}, {platform.machine()}. Peak memory is the "
         "larger of the Python process's RSS high-water mark and the peak proportional set size (PSS: "
         "shared pages counted once) of the process with the report's forked figure workers, sampled "
-        "every 50 ms. DuckDB runs in the process; the PostgreSQL server and the Spark JVM "
+        "every 0.2 s during the report. DuckDB runs in the process; the PostgreSQL server and the Spark JVM "
         "do not, so their figures leave those out. `load CDM` copies the CDM into PostgreSQL / Spark "
         "first and is not part of the total. Generation of the synthetic studies (seconds): "
         + ", ".join(f"{k:,}: {v:.0f}" for k, v in sorted(generated.items())) + ".",
