@@ -143,7 +143,7 @@ def _load_cdm(con: Any, backend: str, files: list[tuple[str, Path]], tag: str) -
             con._session.sql(f"CREATE DATABASE {schema}")
         src = duckdb.connect(str(path), read_only=True)
         for (name,) in src.execute("SELECT table_name FROM information_schema.tables").fetchall():
-            arrow = src.execute(f'SELECT * FROM "{name}"').fetch_arrow_table()
+            arrow = src.execute(f'SELECT * FROM "{name}"').to_arrow_table()
             if backend == "postgres":
                 con.create_table(name, arrow, database=schema)
             else:  # straight from Arrow, which keeps the types (see oncorwe.model.engine)
@@ -348,8 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores, {platform.python_version()}, {platform.machine()}. Peak memory is the "
         "larger of the Python process's RSS high-water mark and the peak proportional set size (PSS: "
         "shared pages counted once) of the process with the report's forked figure workers, sampled "
-        "every 0.2 s during the report. DuckDB runs in the process; the PostgreSQL server and the Spark JVM "
-        "do not, so their figures leave those out. `load CDM` copies the CDM into PostgreSQL / Spark "
+        "every 0.2 s during the report. DuckDB runs in the process and the Spark JVM is its child (in the figure through the report's sample only); the PostgreSQL server's memory is not in "
+        "the figures. `load CDM` copies the CDM into PostgreSQL / Spark "
         "first and is not part of the total. Generation of the synthetic studies (seconds): "
         + ", ".join(f"{k:,}: {v:.0f}" for k, v in sorted(generated.items())) + ".",
         "",
