@@ -7,36 +7,15 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from published_medians import PUBLISHED_MEDIANS, km_median, subset
 
 from oncorwe.model.schema import DAYS_PER_MONTH
 from oncorwe.stats import kaplan_meier, reverse_km_followup
 
 
-def km_median(frame: pl.DataFrame, time: str, event: str) -> float:
-    return float(kaplan_meier(frame[time].to_numpy(), frame[event].to_numpy()).median.value)
-
-
-@pytest.mark.parametrize(
-    ("subset", "time", "event", "published"),
-    [
-        (None, "pfs", "pfs", 2.6),
-        ("responder", "pfs", "pfs", 8.7),
-        ("taxane", "pfs", "pfs", 3.9),
-        ("prior_anti_pd1", "pfs", "pfs", 2.5),
-        (None, "os", "os", 7.1),
-        ("responder", "os", "os", 16.8),
-        ("non_responder", "os", "os", 6.5),
-    ],
-)
-def test_truth_medians_round_to_published(eligible: pl.DataFrame, subset: str | None, time: str, event: str, published: float) -> None:
-    frame = {
-        None: eligible,
-        "responder": eligible.filter(pl.col("responder")),
-        "non_responder": eligible.filter(~pl.col("responder")),
-        "taxane": eligible.filter(pl.col("regimen_class") == "taxane"),
-        "prior_anti_pd1": eligible.filter(pl.col("prior_anti_pd1")),
-    }[subset]
-    assert round(km_median(frame, f"{time}_months", f"{event}_event"), 1) == published
+@pytest.mark.parametrize(("name", "time", "published"), PUBLISHED_MEDIANS)
+def test_truth_medians_round_to_published(eligible: pl.DataFrame, name: str | None, time: str, published: float) -> None:
+    assert round(km_median(subset(eligible, name), f"{time}_months", f"{time}_event"), 1) == published
 
 
 def test_truth_rates_and_follow_up(eligible: pl.DataFrame) -> None:

@@ -53,16 +53,7 @@ Criterion = Literal[
 ]
 
 #: What a criterion label may name: a criterion, or the source records (the flow diagram's first box).
-LabelKey = Literal[
-    "source_records",
-    "duplicate_referral",
-    "not_stage_iv_unresectable",
-    "no_chemotherapy",
-    "no_ici_before_chemotherapy",
-    "no_progression_on_ici",
-    "chemotherapy_outside_window",
-    "primary_site_excluded",
-]
+LabelKey = Literal["source_records", Criterion]
 
 
 def _stages() -> list[Stage]:
