@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from canonical_builder import DEFAULT_INDEX, Study, days, run_study
 
-
-def oncorwe(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    from oncorwe.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["oncorwe", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
+from cli_runner import oncorwe
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from cli_runner import oncorwe
 from oncorwe import protocol
 from oncorwe.errors import ProtocolError
 from oncorwe.model.schema import EXCLUSION_REASONS
@@ -130,18 +130,6 @@ def test_yaml_and_toml_give_the_same_protocol(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(p.to_dict()), encoding="utf-8")
     assert protocol.load(path) == p
     assert any("a protocol must be a mapping" in x for x in problems("- just\n- a list\n", fmt="yaml"))
-
-
-def oncorwe(monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
-    """Run the ``oncorwe`` command in-process; its exit code."""
-    from oncorwe.cli.app import main
-
-    monkeypatch.setattr(sys, "argv", ["oncorwe", *args])
-    try:
-        main()
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_init_writes_a_commented_copy_that_loads(
