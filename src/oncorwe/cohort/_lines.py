@@ -68,6 +68,12 @@ def _substitution_key(ingredient: ir.StringValue, groups: list[list[str]]) -> ir
     return ibis.cases(*branches, else_=ingredient)
 
 
+def _up_to_today() -> Any:
+    """A patient's records up to and including the current record's day (a RANGE frame: every
+    record of that day, whatever their order)."""
+    return ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
+
+
 def _antineoplastic(exposures: ir.Table, protocol: Protocol) -> ir.Table:
     return exposures.filter(exposures.drug_class.isin(protocol.lines.antineoplastic_classes))
 
@@ -115,8 +121,7 @@ def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tu
     prev_max_end = drugs.eff_end.max().over(before)
     gap = prev_max_end.notnull() & (drugs.start_date.delta(prev_max_end, unit="day") > rules.max_gap_days)
     drugs = drugs.mutate(gap_start=ibis.ifelse(gap, 1, 0))
-    up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
-    drugs = drugs.mutate(segment=drugs.gap_start.sum().over(up_to_today)).drop("gap_start")
+    drugs = drugs.mutate(segment=drugs.gap_start.sum().over(_up_to_today())).drop("gap_start")
     return materialise(con, drugs), ids, drug_kinds
 
 
@@ -142,7 +147,7 @@ def _next_starts(drugs: ir.Table, segments: ir.Table, cursor: ir.Table, window_d
     in_segment = following.new_start.notnull()
     return following.select(
         "pid",
-        line_number=(following.line_number + 1).cast("int64"),
+        line_number=following.line_number + 1,
         line_start=ibis.ifelse(in_segment, following.new_start, following.next_segment_start),
         segment0=ibis.ifelse(in_segment, following.segment0, following.segment0 + 1),
     )
@@ -190,8 +195,7 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
     marked = drugs.left_join(
         boundaries, (drugs.pid == boundaries.pid) & (drugs.start_date == boundaries.line_start)
     ).select(drugs, started=boundaries.line_number)
-    up_to_today = ibis.window(group_by="pid", order_by="start_date", range=(None, 0))
-    assigned = materialise(con, marked.mutate(line_number=marked.started.max().over(up_to_today)).drop("started"))
+    assigned = materialise(con, marked.mutate(line_number=marked.started.max().over(_up_to_today())).drop("started"))
     lines = _summarise(con, assigned, drug_kinds, protocol)
     return lines.join(ids, "pid").select(patient_id=ids.patient_id, **{
         c: lines[c] for c in LINE_COLUMNS if c != "patient_id"})
