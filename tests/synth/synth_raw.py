@@ -80,6 +80,13 @@ class RawPatient:
     progression_dates: list[dt.date] = field(default_factory=list)
     treatment_starts: set[dt.date] = field(default_factory=set)
 
+    def add_treatment(self, start: dt.date | None, progression: dt.date | None) -> None:
+        """A treatment row: its start and the progression it records (either may be unreadable)."""
+        if start:
+            self.treatment_starts.add(start)
+        if progression:
+            self.progression_dates.append(progression)
+
 
 def _crf_patients(centre: str, patients: list, treatments: list, assessments: list, raw: dict[str, RawPatient]) -> None:
     for row in patients:
@@ -88,12 +95,7 @@ def _crf_patients(centre: str, patients: list, treatments: list, assessments: li
         rp.last_contact = parse_date(row["last_contact_date"])
     for row in treatments:
         rp = raw.setdefault(f"{centre}:{row['patient_id']}", RawPatient())
-        start = parse_date(row["start_date"])
-        if start:
-            rp.treatment_starts.add(start)
-        prog = parse_date(row["progression_date"])
-        if prog:
-            rp.progression_dates.append(prog)
+        rp.add_treatment(parse_date(row["start_date"]), parse_date(row["progression_date"]))
     for row in assessments:
         if row.get(None):  # a shifted row: its fields are not where the header says
             continue
@@ -136,12 +138,7 @@ def _redcap(centre: str, rows: list[dict[str, str]], raw: dict[str, RawPatient])
             rp.death = parse_date(row["death_date"])
             rp.last_contact = parse_date(row["last_contact_date"])
         elif instrument == "treatment":
-            start = parse_date(row["trt_start"])
-            if start:
-                rp.treatment_starts.add(start)
-            prog = parse_date(row["trt_prog_date"])
-            if prog:
-                rp.progression_dates.append(prog)
+            rp.add_treatment(parse_date(row["trt_start"]), parse_date(row["trt_prog_date"]))
         elif instrument == "assessment":
             response = REDCAP_RESPONSE[row["ass_response"]]
             when = parse_date(row["ass_date"])
