@@ -44,6 +44,7 @@ from oncorwe.harmonise._omop import vocabulary_tables
 from oncorwe.harmonise._vocab import Vocabulary, load_vocabulary, normalise_word
 from oncorwe.model import engine
 from oncorwe.model.schema import CANONICAL_TABLES, DRUG_EXPOSURES_SCHEMA, PATIENTS_SCHEMA
+from oncorwe.model.store import to_polars
 from oncorwe.sources import omop as omop_source
 
 __all__ = ["EngineModel", "OmopInEngine", "attach_duckdb", "omop_into_engine"]
@@ -206,7 +207,7 @@ def _quarantined(drugs: ir.Table, assessments: ir.Table, reason_table: ir.Table 
     reasons = _with_reasons(_accepted_drugs(drugs), reason_table)
     odd = reasons.filter(reasons.raw_reason.notnull() & reasons.reason_stopped.isnull())
     unreadable = assessments.filter(assessments.response.isnull())
-    stacked = _union([
+    stacked = ibis.union(*[  # UNION ALL (Ibis' default): no row may vanish
         _quarantine(unknown, "drug_exposure", "drug_source_value", unknown.source_text,
                     "unknown drug (neither the concept id nor the source value is in the vocabulary)", "rejected"),
         _quarantine(undated, "drug_exposure", "drug_exposure_start_date", ibis.null("string"),
@@ -221,19 +222,6 @@ def _quarantined(drugs: ir.Table, assessments: ir.Table, reason_table: ir.Table 
     # the few quarantined rows learn their centre and file from the small centres table
     named = stacked.join(centres, "_centre")
     return named.select("centre_id", "file", "row", "field", "raw_value", "reason", "action", "sheet")
-
-
-def _union(parts: Sequence[ir.Table]) -> ir.Table:
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.union(part)  # UNION ALL (Ibis' default distinct=False): no row may vanish
-    return out
-
-
-def _to_polars(expr: ir.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(expr.to_pyarrow())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 def _merges(cdm: dict[str, ir.Table], patients: ir.Table, ingredients: ir.Table | None, mapping: Any,
@@ -275,8 +263,8 @@ def _merges(cdm: dict[str, ir.Table], patients: ir.Table, ingredients: ir.Table 
         return empty
     narrowed = {**cdm, "drug_exposure": raw.semi_join(persons, omop_source.PERSON_KEY)}
     drugs = _accepted_drugs(mapping(narrowed)["drug_exposures"])
-    return find_duplicates(_to_polars(_typed(patients.semi_join(persons, omop_source.PERSON_KEY), "patients")),
-                           _to_polars(_typed(drugs, "drug_exposures")))
+    return find_duplicates(to_polars(_typed(patients.semi_join(persons, omop_source.PERSON_KEY), "patients")),
+                           to_polars(_typed(drugs, "drug_exposures")))
 
 
 def _sharing(rows: ir.Table, same: list[str]) -> ir.Table:
@@ -372,5 +360,5 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
         prefix=prefix,
         row_counts=counts,
         merges=merges,
-        quarantine_summary=_to_polars(summary).sort(["centre_id", "sheet", "reason", "action"]),
+        quarantine_summary=to_polars(summary).sort(["centre_id", "sheet", "reason", "action"]),
     )
