@@ -25,12 +25,15 @@ __all__ = [
     "ATTRITION_SCHEMA",
     "CANONICAL_TABLES",
     "COLUMN_MAP_SCHEMA",
+    "CONDITIONS_SCHEMA",
     "DAYS_PER_MONTH",
     "DAYS_PER_WEEK",
     "DRUG_EXPOSURES_SCHEMA",
     "EVENTS_SCHEMA",
     "EXCLUSION_REASONS",
+    "OBSERVATIONS_SCHEMA",
     "PATIENTS_SCHEMA",
+    "PERSON_SCHEMA",
     "QUARANTINE_SCHEMA",
     "RECONCILIATION_SCHEMA",
     "RESPONSES",
@@ -99,6 +102,42 @@ EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(),
     "event_type": pl.String(),  # "progression" | "death" | "last_contact"
     "event_date": pl.Date(),
+    "source": pl.String(),
+}
+
+#: --- The generic canonical model (issue 12), the contract harmonisation moves to. ---
+#: person: demographics only; nothing disease-specific.
+PERSON_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "centre_id": pl.String(),
+    "sex": pl.String(),  # "male" | "female" | null
+    "birth_year": pl.Int32(),
+    "reported_age_years": pl.Float64(),  # age as the centre wrote it (at the index treatment), or null
+    "source": pl.String(),
+}
+
+#: conditions: one row per recorded diagnosis of a person in scope.
+CONDITIONS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "condition_concept_id": pl.Int64(),  # OMOP standard concept (after 'Maps to'), null for CRF words
+    "condition_text": pl.String(),  # the source value or CRF word, lower case, or null
+    "start_date": pl.Date(),
+    "source": pl.String(),
+}
+
+#: observations: every measurement / observation / CRF baseline field of a person in scope, one
+#: row each, so that a new covariate needs no schema change. ``variable`` is the canonical name the
+#: vocabulary files give (e.g. a CRF column mapped to "ecog"), or null when only a concept is known.
+OBSERVATIONS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "variable": pl.String(),
+    "concept_id": pl.Int64(),  # OMOP measurement/observation concept (after 'Maps to'), or null
+    "value_text": pl.String(),  # canonical category (vocabulary) or value concept name, lower case
+    "value_concept_id": pl.Int64(),
+    "value_number": pl.Float64(),  # in ``unit``
+    "unit": pl.String(),  # canonical unit (e.g. "U/L"), converted by the vocabulary
+    "reference_high": pl.Float64(),  # upper limit of normal in ``unit``, or null
+    "observation_date": pl.Date(),
     "source": pl.String(),
 }
 
