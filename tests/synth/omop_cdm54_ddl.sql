@@ -127,3 +127,33 @@ CREATE TABLE concept (
     valid_start_date date NOT NULL,
     valid_end_date date NOT NULL,
     invalid_reason varchar(1) NULL );
+CREATE TABLE visit_occurrence (
+    visit_occurrence_id integer NOT NULL,
+    person_id integer NOT NULL,
+    visit_concept_id integer NOT NULL,
+    visit_start_date date NOT NULL,
+    visit_start_datetime TIMESTAMP NULL,
+    visit_end_date date NOT NULL,
+    visit_end_datetime TIMESTAMP NULL,
+    visit_type_concept_id integer NOT NULL,
+    provider_id integer NULL,
+    care_site_id integer NULL,
+    visit_source_value varchar(50) NULL,
+    visit_source_concept_id integer NULL,
+    admitted_from_concept_id integer NULL,
+    admitted_from_source_value varchar(50) NULL,
+    discharged_to_concept_id integer NULL,
+    discharged_to_source_value varchar(50) NULL,
+    preceding_visit_occurrence_id integer NULL );
+CREATE TABLE concept_relationship (
+    concept_id_1 integer NOT NULL,
+    concept_id_2 integer NOT NULL,
+    relationship_id varchar(20) NOT NULL,
+    valid_start_date date NOT NULL,
+    valid_end_date date NOT NULL,
+    invalid_reason varchar(1) NULL );
+CREATE TABLE concept_ancestor (
+    ancestor_concept_id integer NOT NULL,
+    descendant_concept_id integer NOT NULL,
+    min_levels_of_separation integer NOT NULL,
+    max_levels_of_separation integer NOT NULL );

@@ -22,6 +22,7 @@ from oncorwe.errors import InputError
 from oncorwe.model.schema import make_patient_id
 from oncorwe.synth._allocate import scale_counts
 from oncorwe.synth._baseline import Cohort, draw_cohort, stream
+from oncorwe.synth._cdm_study import generate_cdm_study
 from oncorwe.synth._config import CentreStyle, centre_styles, load_targets, referral_pairs
 from oncorwe.synth._crf import crf_tables, write_csv_tables, write_xlsx
 from oncorwe.synth._defects import DEFECT_COLUMNS, Defect, inject_crf_defects, resolve
@@ -62,6 +63,7 @@ def generate_study(
     patients: int | None = None,
     progress: bool = False,
     omop_only: bool | None = None,
+    background: int | None = None,
 ) -> Path:
     """Write a synthetic multicentre study (centre folders, ``centres.toml``, ``_truth/``) to ``out``.
 
@@ -82,6 +84,9 @@ def generate_study(
     omop_only
         Write every centre as an OMOP database, streamed by two worker processes (no CSV, XLSX,
         REDCap, defects or duplicate referrals); ``None`` = only from ``LARGE_STUDY`` records on.
+    background
+        Background persons (without the study's condition) per study record in each OMOP centre;
+        ``None`` = the study file's ``background_multiple``.
 
     Returns
     -------
@@ -93,6 +98,10 @@ def generate_study(
     targets = load_targets(study)
     if patients is not None and (isinstance(patients, bool) or not isinstance(patients, int) or patients < 50):
         raise InputError(f"patients: must be an integer of at least 50, got {patients!r}")
+    if background is not None and (isinstance(background, bool) or not isinstance(background, int) or background < 0):
+        raise InputError(f"background: must be a non-negative integer, got {background!r}")
+    if targets["study"].get("generator") == "cdm":
+        return generate_cdm_study(study, targets, Path(out), seed=seed, patients=patients, background_multiple=background)
     total = _default_size(targets) if patients is None else patients
     large = total >= LARGE_STUDY if omop_only is None else bool(omop_only)
     out = Path(out)
