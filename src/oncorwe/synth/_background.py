@@ -21,7 +21,7 @@ from oncorwe.synth._baseline import stream
 from oncorwe.synth._cdm_writer import insert_columns, table_schema
 from oncorwe.synth._vocabulary import concept_named
 
-__all__ = ["BACKGROUND_PERSON_BASE", "background_spec", "write_background"]
+__all__ = ["BACKGROUND_PERSON_BASE", "BackgroundPlan", "background_spec", "write_background"]
 
 #: Background person ids start here (a study's own persons are numbered below it).
 BACKGROUND_PERSON_BASE = 50_000_000
@@ -29,6 +29,18 @@ CHUNK = 200_000
 _EHR = concept_named("EHR").concept_id
 _MALE, _FEMALE = concept_named("MALE").concept_id, concept_named("FEMALE").concept_id
 _OUTPATIENT, _INPATIENT = concept_named("Outpatient Visit").concept_id, concept_named("Inpatient Visit").concept_id
+
+
+@dataclass(frozen=True)
+class BackgroundPlan:
+    """How many background persons a centre gets per study record, when they are observed (day
+    numbers), the share of their drug exposures recorded as a clinical drug, and the seed."""
+
+    multiple: int
+    seed: int
+    first_day: int
+    last_day: int
+    clinical_share: float
 
 
 @dataclass(frozen=True)

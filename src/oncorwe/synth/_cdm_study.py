@@ -34,9 +34,9 @@ from oncorwe.synth._allocate import choose_exact, scale_counts, split_exact
 from oncorwe.synth._background import write_background
 from oncorwe.synth._baseline import EPOCH, day_number, stream
 from oncorwe.synth._cdm_writer import connect_cdm, insert_columns, table_schema, write_vocabulary
+from oncorwe.synth._records import Scan
 from oncorwe.synth._times import km_median
 from oncorwe.synth._truth import best_response
-from oncorwe.synth._records import Scan
 from oncorwe.synth._vocabulary import concept_named
 
 __all__ = ["CDM_TRUTH_COLUMNS", "generate_cdm_study"]
@@ -528,7 +528,7 @@ class _CentreWriter:
         return self.ids[table]
 
     def add(self, p: Person) -> None:
-        t, c, rng = self.t, self.centre, self.rng
+        c, rng = self.centre, self.rng
         ehr = self.cid["record_type"]
         pid = p.person_id
         self._add("person", person_id=pid, gender_concept_id=self.cid["gender_male" if p.male else "gender_female"],

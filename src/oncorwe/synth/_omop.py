@@ -8,7 +8,6 @@ column. Rows are appended in chunks, so a million patients stream through in bou
 
 from __future__ import annotations
 
-import datetime as dt
 import zlib
 from functools import cache
 from importlib import resources
@@ -19,7 +18,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from oncorwe.synth._baseline import EPOCH
+from oncorwe.synth._background import BackgroundPlan, write_background
+from oncorwe.synth._cdm_writer import write_vocabulary
 from oncorwe.synth._config import DRUG_CLASSES, concepts
 from oncorwe.synth._records import Course, PatientRecord
 from oncorwe.synth._render import Renderer
@@ -64,7 +64,9 @@ FIELD_MEASUREMENT = 1147138
 CYCLE_DAYS = {"nivolumab": 14, "temozolomide": 28, "fotemustine": 21}
 ORAL = {"vemurafenib", "dabrafenib", "trametinib", "cobimetinib", "encorafenib", "binimetinib", "temozolomide", "lomustine"}
 _COURSE_FIELDS = ("person_id", "concept", "start", "end", "oral", "step", "max_doses", "word", "reason", "episode")
-TABLES = ("person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death", "episode", "episode_event", "concept")
+TABLES = ("person", "observation_period", "visit_occurrence", "condition_occurrence", "drug_exposure", "measurement", "death",
+          "episode", "episode_event")
+OUTPATIENT = 9202  # Outpatient Visit (data/cdm_vocabulary.csv)
 
 
 def concept_id(name: str) -> int:
@@ -98,6 +100,8 @@ _ROW_COLUMNS: dict[str, tuple[str, ...]] = {
                     "measurement_type_concept_id", "value_as_number", "value_as_concept_id", "unit_concept_id",
                     "range_high", "measurement_source_value", "unit_source_value", "value_source_value"),
     "death": ("person_id", "death_date", "death_type_concept_id"),
+    "visit_occurrence": ("visit_occurrence_id", "person_id", "visit_concept_id", "visit_start_date", "visit_end_date",
+                         "visit_type_concept_id", "visit_source_value"),
     "episode": ("episode_id", "person_id", "episode_concept_id", "episode_start_date", "episode_end_date",
                 "episode_number", "episode_object_concept_id", "episode_type_concept_id", "episode_source_value"),
     "episode_event": ("episode_id", "event_id", "episode_event_field_concept_id"),
@@ -122,9 +126,11 @@ class OmopWriter:
     administrations are expanded from their courses with NumPy, so a million patients stream.
     """
 
-    def __init__(self, path: Path, renderer: Renderer) -> None:
+    def __init__(self, path: Path, renderer: Renderer, background: BackgroundPlan | None = None) -> None:
         self.path = path
         self.r = renderer
+        self.background = background
+        self.persons = 0
         if path.exists():
             path.unlink()
         # one thread and no adaptive compression: the file's bytes must repeat run after run
@@ -137,7 +143,8 @@ class OmopWriter:
         # ~10,000 patients came out different run after run (the rows the same, the bytes not)
         self.con.execute("SET block_allocator_memory = '256MB'")
         self.con.execute(ddl())
-        self.ids = dict.fromkeys(("observation_period", "condition_occurrence", "drug_exposure", "measurement", "episode"), 0)
+        self.ids = dict.fromkeys(("observation_period", "visit_occurrence", "condition_occurrence", "drug_exposure", "measurement",
+                                  "episode"), 0)
         self.schemas = {t: self._schema(t) for t in TABLES}
         self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in TABLES}
         self.drug_columns: dict[str, Any] = {}
@@ -158,6 +165,7 @@ class OmopWriter:
     def add(self, rec: PatientRecord) -> None:
         """Append one patient's rows (person, period, conditions, measurements, courses, episodes, death)."""
         pid = int(rec.local_id)
+        self.persons += 1
         cid = self.cid
         ids = self.ids
         rows = self.rows
@@ -196,6 +204,8 @@ class OmopWriter:
             measurements.append((mid, pid, recist, scan.day, EHR, None, cid[RESPONSE_CONCEPT[scan.response]], None, None,
                                  "RECIST", None, scan.response))
             response_ids[scan.day] = mid
+            ids["visit_occurrence"] += 1
+            rows["visit_occurrence"].append((ids["visit_occurrence"], pid, OUTPATIENT, scan.day, scan.day, EHR, "OP"))
         ids["measurement"] = mid
         melanoma = cid["Malignant melanoma of skin"]
         for line_no, course in enumerate(sorted(rec.courses, key=lambda x: x.start), start=1):
@@ -322,20 +332,26 @@ class OmopWriter:
             v.clear()
 
     def close(self) -> None:
-        self._concepts()
+        """Write what is pending, the background population (if planned) and the vocabulary subset."""
         self.flush()
+        plan = self.background
+        if plan is not None and plan.multiple:
+            write_background(self.con, persons=plan.multiple * self.persons, seed=plan.seed, centre_id=self.r.style.centre_id,
+                             first_day=plan.first_day, last_day=plan.last_day, clinical_share=plan.clinical_share, ids=self.ids)
+        write_vocabulary(self.con, self._concepts())
         self.con.close()
 
-    def _concepts(self) -> None:
-        start, end = 0, (dt.date(2099, 12, 31) - EPOCH).days
+    def _concepts(self) -> list[tuple[Any, ...]]:
+        """The flagship vocabulary's concept rows (the copied shared list and the local concepts)."""
         seen: set[int] = set()
-        rows = self.rows["concept"]
+        rows: list[tuple[Any, ...]] = []
         for c in concepts().values():
             if c.concept_id in seen:
                 continue
             seen.add(c.concept_id)
             rows.append((c.concept_id, c.name[:255], c.domain[:20], c.vocabulary[:20],
                          "Ingredient" if c.domain == "Drug" else c.domain[:20],
-                         "S" if c.vocabulary not in ("?", "") else None, c.code or "", start, end))
+                         "S" if c.vocabulary not in ("?", "") else None, c.code or ""))
         for name, (cid, domain) in LOCAL_CONCEPTS.items():
-            rows.append((cid, name, domain, "oncorwe local", domain, None, name[:50], start, end))
+            rows.append((cid, name, domain, "oncorwe local", domain, None, name[:50]))
+        return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import gc
 import io
 import os
@@ -21,7 +22,8 @@ import tomli_w
 from oncorwe.errors import InputError
 from oncorwe.model.schema import make_patient_id
 from oncorwe.synth._allocate import scale_counts
-from oncorwe.synth._baseline import Cohort, draw_cohort, stream
+from oncorwe.synth._background import BackgroundPlan
+from oncorwe.synth._baseline import EPOCH, Cohort, draw_cohort, stream
 from oncorwe.synth._cdm_study import generate_cdm_study
 from oncorwe.synth._config import CentreStyle, centre_styles, load_targets, referral_pairs
 from oncorwe.synth._crf import crf_tables, write_csv_tables, write_xlsx
@@ -105,8 +107,9 @@ def generate_study(
     total = _default_size(targets) if patients is None else patients
     large = total >= LARGE_STUDY if omop_only is None else bool(omop_only)
     out = Path(out)
+    bg = _background_plan(targets, seed, background)
     if large:
-        return _generate_large(study, out, seed, total, progress)
+        return _generate_large(study, out, seed, total, progress, bg)
     plan = _plan(study, seed, total, large=False)
     cohort, times, calibration, subsequent = plan.cohort, plan.times, plan.calibration, plan.subsequent
     styles, centre_of, numbers = plan.styles, plan.centre_of, plan.numbers
@@ -146,7 +149,7 @@ def generate_study(
                 records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
                                              make_patient_id(kept_style.centre_id, original.local_id), style))
             protected = {kept for kept, _ in duplicates}
-            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected)
+            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected, bg)
             files[style.centre_id] = centre_files
             defects.extend(centre_defects)
             for rec in records:
@@ -161,6 +164,19 @@ def generate_study(
     }
     (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
     return out
+
+
+def _background_plan(targets: dict[str, Any], seed: int, multiple: int | None) -> BackgroundPlan:
+    """The OMOP centres' background population: ``multiple`` (or the study file's
+    ``background_multiple``) persons per study record, observed over the study's years."""
+    study = targets["study"]
+    return BackgroundPlan(
+        multiple=int(study.get("background_multiple", 0)) if multiple is None else multiple,
+        seed=seed,
+        first_day=(dt.date(int(study["index_first_year"]) - 3, 1, 1) - EPOCH).days,
+        last_day=(dt.date.fromisoformat(str(study["data_cutoff"])) - EPOCH).days,
+        clinical_share=float(study.get("background_clinical_drug_share", 0.5)),
+    )
 
 
 def _default_size(targets: dict[str, Any]) -> int:
@@ -281,7 +297,8 @@ def _extra_line_starts(records: list[PatientRecord], subsequent: Subsequent) -> 
 
 
 def _write_centre(
-    out: Path, style: CentreStyle, records: list[PatientRecord], subsequent: Subsequent, seed: int, protected: set[int]
+    out: Path, style: CentreStyle, records: list[PatientRecord], subsequent: Subsequent, seed: int, protected: set[int],
+    background: BackgroundPlan,
 ) -> tuple[list[str], list[Defect]]:
     folder = out / style.centre_id
     if folder.exists():
@@ -310,7 +327,7 @@ def _write_centre(
         stem = f"MelanomaChemoAfterICI_{zlib.crc32(style.centre_id.encode()) % 9000 + 1000}"
         data_name, dict_name = write_redcap(rows, folder, stem)
         return [data_name, dict_name], []
-    writer = OmopWriter(folder / "omop.duckdb", r)
+    writer = OmopWriter(folder / "omop.duckdb", r, background)
     for rec in records:
         writer.add(rec)
     writer.close()
@@ -331,6 +348,7 @@ class _CentreWork:
     times: Times
     subsequent: Subsequent
     numbers: np.ndarray
+    background: BackgroundPlan
 
 
 def _take(obj: Any, rows: np.ndarray) -> Any:
@@ -339,12 +357,12 @@ def _take(obj: Any, rows: np.ndarray) -> Any:
     return type(obj)(**{name: value[rows] if isinstance(value, np.ndarray) else value for name, value in fields.items()})
 
 
-def _centre_work(plan: _Plan, c_idx: int) -> _CentreWork:
+def _centre_work(plan: _Plan, c_idx: int, background: BackgroundPlan) -> _CentreWork:
     keys = np.flatnonzero(plan.centre_of == c_idx)
     keys = keys[np.argsort(plan.numbers[keys], kind="stable")]
     cohort = _take(plan.cohort, keys)
     cohort = Cohort(**{**{n: getattr(cohort, n) for n in cohort.__dataclass_fields__}, "n_eligible": int(cohort.eligible.sum())})
-    return _CentreWork(c_idx, cohort, _take(plan.times, keys), _take(plan.subsequent, keys), plan.numbers[keys])
+    return _CentreWork(c_idx, cohort, _take(plan.times, keys), _take(plan.subsequent, keys), plan.numbers[keys], background)
 
 
 #: Set in each spawned worker: the study folder and the queue its progress goes to (workers are
@@ -370,7 +388,7 @@ def _write_large_centre(task: str) -> tuple[int, str]:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    writer = OmopWriter(folder / "omop.duckdb", Renderer(style))
+    writer = OmopWriter(folder / "omop.duckdb", Renderer(style), work.background)
     part = out / "_truth" / f".part-{work.c_idx:03d}.csv"
     # records and rows hold no reference cycles: the cyclic collector would only rescan the
     # chunk's hundreds of thousands of row tuples again and again; it runs once per chunk instead
@@ -422,7 +440,7 @@ def _release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) -> Path:
+def _generate_large(study: str, out: Path, seed: int, total: int, show: bool, background: BackgroundPlan) -> Path:
     """Every centre as an OMOP database: the plan is drawn and calibrated once, here; each
     centre's share goes to a task file, and two spawned workers write the centres in chunks."""
     import multiprocessing
@@ -446,7 +464,7 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool) ->
             calibration, styles = plan.calibration, plan.styles
             tasks: list[tuple[int, str]] = []
             for c_idx in range(len(styles)):
-                work = _centre_work(plan, c_idx)
+                work = _centre_work(plan, c_idx, background)
                 path = work_dir / f"centre-{c_idx:03d}.pickle"
                 with path.open("wb") as handle:
                     pickle.dump(work, handle, protocol=pickle.HIGHEST_PROTOCOL)
