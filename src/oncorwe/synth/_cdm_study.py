@@ -447,6 +447,11 @@ def _classify(t: dict[str, Any], p: Person) -> tuple[str, Line | None]:
     return "", line
 
 
+def pdl1_category(t: dict[str, Any], score: float) -> str:
+    """The category whose [low, high] range holds the recorded score."""
+    return next(c for c, (lo, hi) in t["covariates"]["pdl1_categories"].items() if lo <= score <= hi)
+
+
 def _truth_row(t: dict[str, Any], p: Person, centre_id: str) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(CDM_TRUTH_COLUMNS)
     reason, line = _classify(t, p)
@@ -473,9 +478,7 @@ def _truth_row(t: dict[str, Any], p: Person, centre_id: str) -> dict[str, Any]:
     os_day = p.death_day if p.death_day is not None else p.last_contact_day
     regimen = next(name for name, r in t["regimens"].items() if sorted(r["ingredients"]) == list(line.ingredients))
     platinum = set(t["drugs"]["platinum"])
-    category = None
-    if p.pdl1 is not None:
-        category = next(c for c, (lo, hi) in t["covariates"]["pdl1_categories"].items() if lo <= p.pdl1 <= hi)
+    category = None if p.pdl1 is None else pdl1_category(t, p.pdl1)
     row.update(
         index_date=(EPOCH + dt.timedelta(days=index)).isoformat(),
         index_line_number=position + 1,
@@ -513,6 +516,7 @@ class _CentreWriter:
         self.response_cid = {k: concept_named(v).concept_id for k, v in names["responses"].items()}
         self.ingredient_cid = {x: concept_named(x).concept_id for x in t["drugs"]["cycle_days"]}
         self.clinical_cid = {x: [concept_named(c).concept_id for c in v] for x, v in t["drugs"]["clinical"].items()}
+        self.pdl1_values = {k: concept_named(v).concept_id for k, v in t["covariates"]["pdl1_value_concepts"].items()}
         self.hist = {h: (concept_named(v["standard"]), concept_named(v["source"])) for h, v in t["histology"].items()}
         self.rows: dict[str, dict[str, list[Any]]] = {}
         self.ids = dict.fromkeys(("observation_period", "visit_occurrence", "condition_occurrence", "drug_exposure",
@@ -548,8 +552,10 @@ class _CentreWriter:
             day = (index_line.start if index_line else p.lines[-1].end) - 7
             self._measure(pid, self.cid["ecog"], day, value_as_number=float(p.ecog), measurement_source_value="ECOG")
         if p.pdl1 is not None:
+            category = pdl1_category(self.t, p.pdl1)
             self._measure(pid, self.cid["pdl1"], p.diagnosis_day + 10, value_as_number=p.pdl1, unit_concept_id=0,
-                          unit_source_value="%", measurement_source_value="PD-L1 TPS (22C3)")
+                          value_as_concept_id=self.pdl1_values[category], unit_source_value="%",
+                          measurement_source_value="PD-L1 TPS (22C3)", value_source_value=f"{p.pdl1:g}%")
         scan_ids: dict[int, int] = {}
         for s in p.scans:
             scan_ids[s.day] = self._measure(pid, self.cid["response"], s.day, value_as_concept_id=self.response_cid[s.response],
