@@ -12,17 +12,22 @@ __all__ = ["register"]
 
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the centre files and _truth/ into.")],
-    study: Annotated[str, typer.Option("--study", help="Study whose published figures to reproduce.")] = "goldinger2022",
+    study: Annotated[str, typer.Option("--study", help="Study whose figures to reproduce: goldinger2022 or nsclc_docetaxel.")] = "goldinger2022",
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 2022,
     patients: Annotated[
         int | None,
         typer.Option("--patients", help="Number of patient records (default: the study's size, 463 eligible + ~20%)."),
     ] = None,
+    background: Annotated[
+        int | None,
+        typer.Option("--background", help="Background persons (without the study's condition) per study record in each OMOP centre "
+                     "(default: the study file's)."),
+    ] = None,
 ) -> None:
     """Write messy synthetic centre exports calibrated to a published study."""
     from oncorwe.synth import generate_study
 
-    path = generate_study(study, out, seed=seed, patients=patients, progress=True)
+    path = generate_study(study, out, seed=seed, patients=patients, progress=True, background=background)
     typer.echo(f"wrote {path}")
 
 
