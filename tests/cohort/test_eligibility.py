@@ -93,10 +93,10 @@ def test_each_patient_is_excluded_for_the_first_criterion_failed(result: CohortR
 def test_index_is_the_first_chemotherapy_after_the_ici_failure(result: CohortResult) -> None:
     index = {r["patient_id"]: r for r in result.index.to_dicts()}
     assert index["c:second_chemo"]["index_date"] == D(2013, 1, 1)
-    assert index["c:second_chemo"]["index_line"] == 3 and index["c:second_chemo"]["ici_line"] == 2
-    assert index["c:second_chemo"]["ici_failure_date"] == D(2012, 11, 1)
-    assert index["c:event"]["ici_failure_date"] == D(2015, 3, 20)
-    assert "followup.csv" in index["c:event"]["ici_failure_sources"]
+    assert index["c:second_chemo"]["index_line"] == 3 and index["c:second_chemo"]["prior_line"] == 2
+    assert index["c:second_chemo"]["prior_failure_date"] == D(2012, 11, 1)
+    assert index["c:event"]["prior_failure_date"] == D(2015, 3, 20)
+    assert "followup.csv" in index["c:event"]["prior_failure_sources"]
     assert index["a:ok"]["index_date"] == INDEX
 
 
@@ -176,7 +176,7 @@ def test_without_the_ici_failure_criterion_the_first_index_class_line_is_the_ind
     store.write_model(con, s.model())
     first = cohort.run(con, proto)
     got = first.index.row(0, named=True)
-    assert (got["index_date"], got["index_line"], got["ici_line"]) == (D(2013, 6, 1), 2, None)
+    assert (got["index_date"], got["index_line"], got["prior_line"]) == (D(2013, 6, 1), 2, None)
     flags = first.lines.sort("line_number").select("has_index_class", "has_chemotherapy", "regimen_class").rows()
     assert flags == [(False, True, None), (True, False, "other")]
     s.patient("a:2")  # nothing to index on, and no criterion excludes them
