@@ -31,6 +31,7 @@ from oncorwe.protocol._criteria import (
 from oncorwe.protocol._load import (
     MAX_DEPTH,
     MAX_PROTOCOL_BYTES,
+    from_data,
     load,
     parse,
     published_file,
@@ -88,6 +89,7 @@ __all__ = [
     "ResponseRules",
     "SubsequentClass",
     "SubsequentTherapy",
+    "from_data",
     "load",
     "parse",
     "published_file",

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from oncorwe.errors import ProtocolError
 from oncorwe.protocol._model import Protocol
 
-__all__ = ["MAX_DEPTH", "MAX_PROTOCOL_BYTES", "load", "parse", "published_file", "shipped_protocols", "shipped_text"]
+__all__ = ["MAX_DEPTH", "MAX_PROTOCOL_BYTES", "from_data", "load", "parse", "published_file", "shipped_protocols", "shipped_text"]
 
 _SUFFIXES = (".toml", ".yaml", ".yml")
 #: The largest protocol file read (a protocol is a page of text; more is not a protocol).
@@ -100,7 +100,14 @@ def parse(text: str, *, fmt: str = "toml", origin: str = "<text>", folder: Path 
     protocol's folder: files it names must be there (None: the shipped studies' folder)."""
     if len(text) > MAX_PROTOCOL_BYTES:
         raise ProtocolError(f"{origin}: {len(text)} characters; a protocol is at most {MAX_PROTOCOL_BYTES}")
-    data = _read(text, fmt=fmt, origin=origin)
+    return from_data(_read(text, fmt=fmt, origin=origin), origin=origin, folder=folder)
+
+
+def from_data(data: Any, *, origin: str = "<data>", folder: Path | None = None) -> Protocol:
+    """Validate a protocol given as plain data (the mapping a TOML or YAML file holds, or
+    ``Protocol.to_dict()`` with changes); problems as in :func:`parse`."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{origin}: a protocol must be a mapping of keys, got {type(data).__name__}")
     problems = _depth_problems(data, origin)
     if problems:
         raise ProtocolError(problems)
