@@ -30,7 +30,10 @@ from scipy.special import ndtri
 from oncorwe.errors import InputError
 from oncorwe.stats._types import Estimate
 from oncorwe.stats._validate import (
+    as_float_array,
+    check_lengths,
     check_time_event,
+    describe_positions,
     near_tie_cuts,
     snap_to_cuts,
     z_for_conf_level,
@@ -199,6 +202,12 @@ class KaplanMeier:
         Pointwise confidence limits for S(t) (``nan`` where R gives NA).
     conf_type, conf_level : the interval's construction.
     n : number of observations.
+    n_event_rows : number of observations with an event (unweighted).
+    weighted : bool
+        Case weights were given: ``n_risk``, ``n_event``, ``n_censor`` are sums of weights.
+    variance : {"greenwood", "jackknife"}
+        How ``std_err`` was computed: Greenwood's formula (on weighted counts when weighted), or the
+        infinitesimal jackknife (robust) variance R's ``survfit`` uses for non-integer weights.
     """
 
     time: FloatArray
@@ -212,11 +221,14 @@ class KaplanMeier:
     conf_type: str
     conf_level: float
     n: int
+    n_event_rows: int
+    weighted: bool
+    variance: str
 
     @property
     def n_events_total(self) -> int:
-        """Total number of events."""
-        return int(self.n_event.sum())
+        """Total number of rows with an event (whatever their weight)."""
+        return self.n_event_rows
 
     @property
     def median(self) -> Estimate:
@@ -279,6 +291,11 @@ class KaplanMeier:
         return RestrictedMean(mean, se, mean - z * se, mean + z * se, float(tau))
 
     def _restricted_mean(self, tau: float) -> tuple[float, float]:
+        if self.variance != "greenwood":
+            raise InputError(
+                "restricted_mean: the standard error of a restricted mean is implemented for "
+                "Greenwood variances only, not for a jackknife (non-integer weights) curve"
+            )
         if not isinstance(tau, Real) or isinstance(tau, bool) or not math.isfinite(tau) or tau <= 0:
             raise InputError(f"tau: must be a finite time > 0, got {tau!r}")
         survivors = self.n_risk - self.n_event
@@ -295,13 +312,17 @@ class KaplanMeier:
         return float(rectangles.sum()), math.sqrt(variance)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per distinct time: time, n_risk, n_event, n_censor, survival, std_err, lower, upper."""
+        """One row per distinct time: time, n_risk, n_event, n_censor, survival, std_err, lower, upper.
+
+        The counts are integers, or sums of weights (floats) for a weighted curve.
+        """
+        count = np.float64 if self.weighted else np.int64
         return pl.DataFrame(
             {
                 "time": self.time,
-                "n_risk": self.n_risk.astype(np.int64),
-                "n_event": self.n_event.astype(np.int64),
-                "n_censor": self.n_censor.astype(np.int64),
+                "n_risk": self.n_risk.astype(count),
+                "n_event": self.n_event.astype(count),
+                "n_censor": self.n_censor.astype(count),
                 "survival": self.survival,
                 "std_err": self.std_err,
                 "lower": self.lower,
@@ -317,6 +338,8 @@ class KaplanMeier:
             "n_events": self.n_events_total,
             "conf_type": self.conf_type,
             "conf_level": self.conf_level,
+            "weighted": self.weighted,
+            "variance": self.variance,
             "median": median._asdict(),
             "table": {name: values.to_list() for name, values in self.to_frame().to_dict().items()},
         }
@@ -338,16 +361,33 @@ def _check_conf(conf_type: Any, conf_level: Any) -> float:
 
 
 def _fit(
-    time: FloatArray, event: npt.NDArray[np.int8], conf_type: str, conf_level: float
+    time: FloatArray,
+    event: npt.NDArray[np.int8],
+    conf_type: str,
+    conf_level: float,
+    weights: FloatArray | None = None,
+    robust: bool = False,
 ) -> KaplanMeier:
     z = _check_conf(conf_type, conf_level)
-    distinct_time, n_risk, n_event, n_censor = _risk_table(time, event)
-    cuts = near_tie_cuts(distinct_time)
+    cuts = near_tie_cuts(np.unique(time))
     if cuts is not None:  # near-equal times are one time, as R's survfit (timefix = TRUE)
-        distinct_time, n_risk, n_event, n_censor = _risk_table(snap_to_cuts(time, cuts), event)
+        time = snap_to_cuts(time, cuts)
+    if weights is None:
+        distinct_time, n_risk, n_event, n_censor = _risk_table(time, event)
+    else:
+        distinct_time, n_risk, n_event, n_censor = _weighted_risk_table(time, event, weights)
     survival: FloatArray = np.cumprod((n_risk - n_event) / n_risk, dtype=np.float64)
-    std_err: FloatArray = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
+    if robust:
+        assert weights is not None
+        std_err = _jackknife_log_se(time, event, weights, distinct_time, n_risk, n_event, survival)
+    else:
+        std_err = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
     lower, upper = _confidence_band(survival, std_err, conf_type, z)
+    if robust and conf_type == "plain":
+        # R's jackknife curve keeps se(S) itself, 0 where S = 0, so its plain band there is [0, 0]
+        zero = survival == 0
+        lower[zero] = 0.0
+        upper[zero] = 0.0
     return KaplanMeier(
         time=_frozen(distinct_time),
         n_risk=_frozen(n_risk),
@@ -360,13 +400,79 @@ def _fit(
         conf_type=conf_type,
         conf_level=float(conf_level),
         n=int(time.shape[0]),
+        n_event_rows=int(event.sum()),
+        weighted=weights is not None,
+        variance="jackknife" if robust else "greenwood",
     )
+
+
+def _weighted_risk_table(
+    time: FloatArray, event: npt.NDArray[np.int8], weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per distinct time: time, weight at risk, weight of events, weight of censorings."""
+    distinct_time, position = np.unique(time, return_inverse=True)
+    k = distinct_time.size
+    total = np.bincount(position, weights=weights, minlength=k)
+    n_event = np.bincount(position, weights=weights * event, minlength=k)
+    n_risk = np.cumsum(total[::-1])[::-1]
+    return distinct_time, n_risk, n_event, total - n_event
+
+
+def _jackknife_log_se(
+    time: FloatArray,
+    event: npt.NDArray[np.int8],
+    weights: FloatArray,
+    distinct_time: FloatArray,
+    n_risk: FloatArray,
+    n_event: FloatArray,
+    survival: FloatArray,
+) -> FloatArray:
+    """Infinitesimal-jackknife standard error of log S(t), as R's ``survfitkm`` (robust variance).
+
+    The influence of subject k on log S(t) is ``-sum_{t_j <= t} (dN_k(t_j) - Y_k(t_j) h_j) / (n_j -
+    d_j)`` with h_j = d_j / n_j; the variance is ``sum_k (w_k * influence_k)^2``. A subject still at
+    risk after t has influence B(t) = sum_{t_j <= t} h_j / (n_j - d_j); one whose time T_k <= t has
+    the constant ``B(T_k) - event_k / (n(T_k) - d(T_k))``; so the variance at every time is
+    ``B(t)^2 * sum_{T_k > t} w_k^2 + sum_{T_k <= t} (w_k c_k)^2``, without a loop over subjects.
+    Infinite once S = 0 (R stores se(S) = 0 there: its log-scale CI is NA, as here).
+    """
+    survivors = n_risk - n_event
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(n_event > 0, 1.0 / survivors, 0.0)
+        step = np.where(n_event > 0, (n_event / n_risk) / survivors, 0.0)
+    cumulative = np.cumsum(step)
+    position = np.searchsorted(distinct_time, time)
+    with np.errstate(invalid="ignore"):
+        constant = cumulative[position] - event * own[position]
+    w2 = weights * weights
+    k = distinct_time.size
+    leaving = np.cumsum(np.bincount(position, weights=w2 * constant * constant, minlength=k))
+    w2_after = np.cumsum(np.bincount(position, weights=w2, minlength=k)[::-1])[::-1]
+    w2_after = np.append(w2_after[1:], 0.0)
+    with np.errstate(invalid="ignore"):
+        variance = cumulative * cumulative * w2_after + leaving
+    return np.where(survival > 0, np.sqrt(variance), np.inf)
+
+
+def _check_weights(weights: Any, n: int) -> FloatArray:
+    """Case weights: finite and > 0, one per observation."""
+    arr = as_float_array(weights, "weights")
+    check_lengths({"time": np.empty(n), "weights": arr})
+    bad = arr <= 0
+    if bad.any():
+        raise InputError(
+            f"weights: must be > 0; zero or negative weights at {describe_positions(bad)} "
+            "(drop those observations instead)"
+        )
+    return arr
 
 
 def kaplan_meier(
     time: Any,
     event: Any,
     *,
+    weights: Any = None,
+    robust: bool | None = None,
     conf_type: ConfType = "log",
     conf_level: float = 0.95,
 ) -> KaplanMeier:
@@ -378,6 +484,12 @@ def kaplan_meier(
         Follow-up times >= 0 (numpy, list, polars or pandas Series).
     event : array-like, shape (n,)
         1/True = event, 0/False = censored.
+    weights : array-like, shape (n,), optional
+        Case weights > 0 (e.g. propensity weights): every count becomes a sum of weights, as R's
+        ``survfit(..., weights = w)``.
+    robust : bool, optional
+        Infinitesimal-jackknife (robust) standard errors instead of Greenwood's. The default is R's:
+        robust exactly when some weight is not a whole number (frequency weights keep Greenwood).
     conf_type : {"log", "log-log", "plain"}
         Construction of the pointwise CI (R's ``conf.type``; "log" is R's default).
     conf_level : float
@@ -386,6 +498,8 @@ def kaplan_meier(
     Returns
     -------
     KaplanMeier
+        ``std_err`` is always the standard error of log S(t) (R's ``fit$std.err`` for Greenwood;
+        for a robust fit R stores se(S) itself, ``std_err * survival`` here).
 
     Raises
     ------
@@ -394,10 +508,19 @@ def kaplan_meier(
 
     References
     ----------
-    Kaplan & Meier 1958; Greenwood 1926; R survival ``survfit``.
+    Kaplan & Meier 1958; Greenwood 1926; R survival ``survfit`` and ``survfitkm.c`` (jackknife).
     """
     time_arr, event_arr = check_time_event(time, event)
-    return _fit(time_arr, event_arr, conf_type, conf_level)
+    if robust is not None and not isinstance(robust, bool):
+        raise InputError(f"robust: must be True, False or None, got {robust!r}")
+    if weights is None:
+        if robust:
+            raise InputError("robust: a jackknife variance needs weights (R uses it for weighted curves)")
+        return _fit(time_arr, event_arr, conf_type, conf_level)
+    weight_arr = _check_weights(weights, time_arr.size)
+    if robust is None:
+        robust = bool(np.any(weight_arr != np.floor(weight_arr)))
+    return _fit(time_arr, event_arr, conf_type, conf_level, weight_arr, robust)
 
 
 def reverse_km_followup(

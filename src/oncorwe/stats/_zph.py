@@ -132,6 +132,11 @@ def proportional_hazards_test(
         raise InputError(f"cox_result: a CoxResult from cox_ph is required, got {type(cox_result).__name__}")
     if transform not in _TRANSFORMS:
         raise InputError(f"transform: must be one of {_TRANSFORMS}, got {transform!r}")
+    if cox_result.weights is not None:
+        raise InputError(
+            "proportional_hazards_test: not implemented for a weighted Cox fit; test the "
+            "unweighted model"
+        )
     design = cox_result._design
     ttimes = _transform_time(design.time, design.event, transform)
     events = design.event == 1
