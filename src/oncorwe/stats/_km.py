@@ -412,8 +412,8 @@ def _weighted_risk_table(
     """Per distinct time: time, weight at risk, weight of events, weight of censorings."""
     distinct_time, position = np.unique(time, return_inverse=True)
     k = distinct_time.size
-    total = np.bincount(position, weights=weights, minlength=k)
-    n_event = np.bincount(position, weights=weights * event, minlength=k)
+    total = np.bincount(position, weights=weights, minlength=k).astype(np.float64)
+    n_event = np.bincount(position, weights=weights * event, minlength=k).astype(np.float64)
     n_risk = np.cumsum(total[::-1])[::-1]
     return distinct_time, n_risk, n_event, total - n_event
 

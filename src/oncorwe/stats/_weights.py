@@ -269,7 +269,8 @@ def _fit_multinomial(
 
     prob, loglik = probabilities(beta)
     iterations = 0
-    for iterations in range(1, max_iter + 1):
+    for iteration in range(1, max_iter + 1):
+        iterations = iteration
         score = ((y - prob).T @ x).reshape(-1)
         info = np.empty((m * p, m * p))
         for a in range(m):
