@@ -6,6 +6,13 @@ validated arrays, immutable results with ``to_dict()`` and, where tabular, ``to_
 
 from oncorwe.stats._balance import Balance, balance
 from oncorwe.stats._binomial import RateComparison, binomial_ci, compare_rates
+from oncorwe.stats._competing import (
+    CumulativeIncidence,
+    FineGrayResult,
+    cumulative_incidence,
+    fine_gray,
+    gray_test,
+)
 from oncorwe.stats._cox import CoxResult, cox_ph
 from oncorwe.stats._evalue import EValue, e_value
 from oncorwe.stats._km import KaplanMeier, kaplan_meier, reverse_km_followup
@@ -20,8 +27,10 @@ __all__ = [
     "Balance",
     "CovariateWarning",
     "CoxResult",
+    "CumulativeIncidence",
     "EValue",
     "Estimate",
+    "FineGrayResult",
     "KaplanMeier",
     "LandmarkData",
     "LogRankResult",
@@ -34,7 +43,10 @@ __all__ = [
     "binomial_ci",
     "compare_rates",
     "cox_ph",
+    "cumulative_incidence",
     "e_value",
+    "fine_gray",
+    "gray_test",
     "kaplan_meier",
     "landmark",
     "logrank_test",
