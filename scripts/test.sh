@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything the test suite needs on a fresh Debian machine with Python 3.11, then runs it.
-#   - Debian packages: R with survival (the statistics oracle), PostgreSQL, Chromium
+#   - Debian packages: R with survival, mice, cmprsk, survey, nnet, MASS (the statistics oracles), PostgreSQL, Chromium
 #   - the package with its test dependencies (pip)
 #   - a PostgreSQL server on 127.0.0.1:5432 with a role and database for the tests
 # Nothing is skipped for lack of R, PostgreSQL or Chromium: if they cannot be installed, this fails.
@@ -12,6 +12,9 @@ SUDO=""
 
 need=()
 command -v Rscript >/dev/null 2>&1 && Rscript -e 'library(survival)' >/dev/null 2>&1 || need+=(r-base-core r-cran-survival)
+# the oracles of the adjusted-comparison, competing-risk and imputation statistics (and MASS's Melanoma)
+Rscript -e 'for (p in c("mice", "cmprsk", "survey", "nnet", "MASS")) library(p, character.only = TRUE)' >/dev/null 2>&1 \
+  || need+=(r-cran-mice r-cran-cmprsk r-cran-survey r-cran-nnet r-cran-mass)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
