@@ -138,7 +138,7 @@ def _codes(column: pl.Series) -> npt.NDArray[np.int64]:
 def build_design(
     data: Any,
     *,
-    duration: str,
+    time: str,
     event: str,
     covariates: Sequence[str],
     strata: str | Sequence[str] | None = None,
@@ -170,7 +170,7 @@ def build_design(
     if len(cluster_names) > 1:
         raise InputError(f"cluster: one column name is required, got {cluster_names}")
     reference = dict(reference or {})
-    roles = {"duration": [duration], "event": [event], "covariates": covariate_names,
+    roles = {"time": [time], "event": [event], "covariates": covariate_names,
              "strata": strata_names, "cluster": cluster_names}
     for argument, names in roles.items():
         for name in names:
@@ -183,7 +183,7 @@ def build_design(
     for name in reference:
         if name not in covariate_names:
             raise InputError(f"reference: {name!r} is not one of the covariates {covariate_names}")
-    used = list(dict.fromkeys([duration, event, *covariate_names, *strata_names, *cluster_names]))
+    used = list(dict.fromkeys([time, event, *covariate_names, *strata_names, *cluster_names]))
     frame = frame.select(used)
     for name in used:
         column = frame.get_column(name)
@@ -208,7 +208,7 @@ def build_design(
     if frame.height == 0:
         raise InputError("data: no rows left after dropping rows with missing values in the used columns")
 
-    time = as_float_array(frame.get_column(duration), f"duration column {duration!r}", non_negative=True)
+    time_values = as_float_array(frame.get_column(time), f"time column {time!r}", non_negative=True)
     status = as_event_array(frame.get_column(event), f"event column {event!r}")
 
     blocks: list[npt.NDArray[np.float64]] = []
@@ -247,11 +247,11 @@ def build_design(
     else:
         strata_codes = np.zeros(frame.height, dtype=np.int64)
     cluster_codes = _codes(frame.get_column(cluster_names[0]).cast(pl.String)) if cluster_names else None
-    for array in (time, status, x, strata_codes, cluster_codes):
+    for array in (time_values, status, x, strata_codes, cluster_codes):
         if array is not None:
             array.flags.writeable = False  # the design is shared by immutable results
     return CoxDesign(
-        time=time,
+        time=time_values,
         event=status,
         x=x,
         column_names=tuple(column_names),

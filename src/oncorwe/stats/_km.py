@@ -87,7 +87,7 @@ def _greenwood_terms(n_risk: FloatArray, n_event: FloatArray) -> FloatArray:
 
 
 def _confidence_band(
-    survival: FloatArray, std_err: FloatArray, conf_type: str, z: float
+    survival: FloatArray, se: FloatArray, conf_type: str, z: float
 ) -> tuple[FloatArray, FloatArray]:
     """Pointwise CI of S(t) from the standard error of the cumulative hazard (R's survfit_confint).
 
@@ -97,15 +97,15 @@ def _confidence_band(
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "plain":
-            half_width = std_err * survival * z
+            half_width = se * survival * z
             return np.maximum(survival - half_width, 0.0), np.minimum(survival + half_width, 1.0)
         if conf_type == "log":
             log_s = np.where(survival == 0, np.nan, np.log(np.where(survival == 0, 1.0, survival)))
-            return np.exp(log_s - z * std_err), np.minimum(np.exp(log_s + z * std_err), 1.0)
+            return np.exp(log_s - z * se), np.minimum(np.exp(log_s + z * se), 1.0)
         defined = (survival > 0) & (survival < 1)
         safe = np.where(defined, survival, 0.5)
         log_s = np.log(safe)
-        shift = z * std_err / log_s
+        shift = z * se / log_s
         loglog = np.log(-log_s)
         lower = np.where(defined, np.exp(-np.exp(loglog - shift)), np.nan)
         upper = np.where(defined, np.exp(-np.exp(loglog + shift)), np.nan)
@@ -174,7 +174,7 @@ class RestrictedMean(NamedTuple):
     """Restricted mean survival time up to ``tau``: value, standard error and normal CI."""
 
     value: float
-    std_err: float
+    se: float
     lower: float
     upper: float
     tau: float
@@ -192,7 +192,7 @@ class KaplanMeier:
     ----------
     time, n_risk, n_event, n_censor, survival : numpy.ndarray, shape (m,)
         As R's ``survfit``.
-    std_err : numpy.ndarray, shape (m,)
+    se : numpy.ndarray, shape (m,)
         Standard error of the cumulative hazard, sqrt(sum d / (n (n - d))) (Greenwood), i.e. R's
         ``fit$std.err``; infinite where everyone still at risk dies.
     lower, upper : numpy.ndarray, shape (m,)
@@ -206,7 +206,7 @@ class KaplanMeier:
     n_event: FloatArray
     n_censor: FloatArray
     survival: FloatArray
-    std_err: FloatArray
+    se: FloatArray
     lower: FloatArray
     upper: FloatArray
     conf_type: str
@@ -214,7 +214,7 @@ class KaplanMeier:
     n: int
 
     @property
-    def n_events_total(self) -> int:
+    def n_events(self) -> int:
         """Total number of events."""
         return int(self.n_event.sum())
 
@@ -295,7 +295,7 @@ class KaplanMeier:
         return float(rectangles.sum()), math.sqrt(variance)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per distinct time: time, n_risk, n_event, n_censor, survival, std_err, lower, upper."""
+        """One row per distinct time: time, n_risk, n_event, n_censor, survival, se, lower, upper."""
         return pl.DataFrame(
             {
                 "time": self.time,
@@ -303,7 +303,7 @@ class KaplanMeier:
                 "n_event": self.n_event.astype(np.int64),
                 "n_censor": self.n_censor.astype(np.int64),
                 "survival": self.survival,
-                "std_err": self.std_err,
+                "se": self.se,
                 "lower": self.lower,
                 "upper": self.upper,
             }
@@ -314,7 +314,7 @@ class KaplanMeier:
         median = self.median
         return {
             "n": self.n,
-            "n_events": self.n_events_total,
+            "n_events": self.n_events,
             "conf_type": self.conf_type,
             "conf_level": self.conf_level,
             "median": median._asdict(),
@@ -324,7 +324,7 @@ class KaplanMeier:
     def __repr__(self) -> str:
         median = self.median
         return (
-            f"KaplanMeier(n={self.n}, events={self.n_events_total}, times={self.time.size}, "
+            f"KaplanMeier(n={self.n}, events={self.n_events}, times={self.time.size}, "
             f"median={median!r}, conf_type={self.conf_type!r}, conf_level={self.conf_level:g})"
         )
 
@@ -346,15 +346,15 @@ def _fit(
     if cuts is not None:  # near-equal times are one time, as R's survfit (timefix = TRUE)
         distinct_time, n_risk, n_event, n_censor = _risk_table(snap_to_cuts(time, cuts), event)
     survival: FloatArray = np.cumprod((n_risk - n_event) / n_risk, dtype=np.float64)
-    std_err: FloatArray = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
-    lower, upper = _confidence_band(survival, std_err, conf_type, z)
+    se: FloatArray = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
+    lower, upper = _confidence_band(survival, se, conf_type, z)
     return KaplanMeier(
         time=_frozen(distinct_time),
         n_risk=_frozen(n_risk),
         n_event=_frozen(n_event),
         n_censor=_frozen(n_censor),
         survival=_frozen(survival),
-        std_err=_frozen(std_err),
+        se=_frozen(se),
         lower=_frozen(lower),
         upper=_frozen(upper),
         conf_type=conf_type,
