@@ -1,6 +1,7 @@
 """``oncorwe`` command: each sub-command lives in its own module with a ``register(app)`` function.
 
-Exit codes: 0 done, 1 analysis failed, 2 bad input or protocol (one line per problem).
+Exit codes: 0 done, 1 an analysis could not be computed, 2 bad input or protocol (one line per
+problem); the error tree in oncorwe.errors gives each error's code (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
-    """Entry point: run the app, turning oncorwe's errors about user input into exit code 2."""
+    """Entry point: run the app, turning oncorwe's errors into one line per problem and their exit code."""
     try:
         app()
     except OncorweError as exc:
         problems = getattr(exc, "problems", None) or (str(exc),)
         for line in problems:
             print(f"error: {line}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
