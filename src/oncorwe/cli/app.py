@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Annotated
 
 import typer
 
+from oncorwe import __version__
 from oncorwe.errors import OncorweError
 
 __all__ = ["app", "main"]
@@ -22,6 +24,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"oncorwe {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print oncorwe's version and exit.")] = False,
+) -> None:
+    """Retrospective multicentre oncology outcome studies, from centre records to a report."""
+
 
 #: Sub-command modules, in the order they appear in --help.
 COMMAND_MODULES = ("_run", "_synth", "_validate", "_explain", "_init")
