@@ -57,7 +57,6 @@ if [ $# -eq 0 ]; then
   git clone -q --no-hardlinks . "$clone_root/oncorwe"
   (
     cd "$clone_root/oncorwe"
-    unset ONCORWE_SHARED
     export PYTHONPATH="$PWD/src"
     python3 -m pytest -q -p no:cacheprovider --collect-only >/dev/null
     python3 -m pytest -q -p no:cacheprovider -n 2 \

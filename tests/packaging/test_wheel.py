@@ -2,9 +2,12 @@
 fresh virtual environment and runs ``oncorwe run`` there, all offline.
 
 The build runs without isolation (its backend, setuptools, comes with the test extras, so nothing is
-downloaded); the venv sees the already installed dependencies (``--system-site-packages``) and pip
-installs only the wheel (``--no-deps --no-index``). The wheel is built from a copy of the source
-tree, so the checkout gains no build folders.
+downloaded); the venv sees the dependencies already installed where the tests run and pip installs
+only the wheel (``--no-deps --no-index``). ``--system-site-packages`` alone would not do: when the
+tests themselves run in a virtual environment (as a new user's do), it shows the base interpreter's
+packages, not that environment's, so the new venv adds the running interpreter's site directories
+after its own. The wheel is built from a copy of the source tree, so the checkout gains no build
+folders.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tomllib
@@ -61,8 +65,14 @@ def test_the_wheel_holds_the_package_its_data_and_its_type_marker(wheel: Path) -
 
 def test_the_wheel_installs_offline_and_runs_the_flagship_study(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", venv], cwd=tmp_path)
+    _run([sys.executable, "-m", "venv", venv], cwd=tmp_path)
     python = venv / "bin" / "python"
+    (own_site,) = (venv / "lib").glob("python3*/site-packages")
+    # after the venv's own site-packages, so the wheel's oncorwe comes before any other install of it
+    outer = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    (own_site / "_tests_dependencies.pth").write_text(
+        "".join(f"import site; site.addsitedir({d!r})\n" for d in outer if Path(d).is_dir()), encoding="utf-8"
+    )
     _run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--disable-pip-version-check",
           wheel], cwd=tmp_path)
     where = _run([python, "-c", "import oncorwe; print(oncorwe.__file__); print(oncorwe.__version__)"],
