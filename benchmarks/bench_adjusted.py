@@ -64,7 +64,7 @@ def oncorwe_pipeline(frame: pl.DataFrame) -> tuple[float, float, float]:
     fit = propensity_weights(frame, treatment="treatment", covariates=COVARIATES, estimand="ATE")
     mid = time.perf_counter()
     weighted = frame.with_columns(w=pl.Series(fit.weights))
-    cox = cox_ph(weighted, duration="time", event="event", covariates=["treatment"], weights="w", robust=True)
+    cox = cox_ph(weighted, time="time", event="event", covariates=["treatment"], weights="w", robust=True)
     end = time.perf_counter()
     return mid - start, end - mid, float(cox.coef[0])
 

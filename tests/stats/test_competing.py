@@ -86,7 +86,7 @@ def test_aalen_johansen_equals_r_survfit(name: str) -> None:
         assert_close(curve["time"], theirs["time"], what="time")
         assert_close(curve["n_risk"], theirs["n_risk"], what="n_risk")
         assert_close(curve["estimate"], theirs[f"p{cause}"], what=f"pstate {cause}")
-        assert_close(curve["std_err"], theirs[f"se{cause}"], what=f"std.err {cause}")
+        assert_close(curve["se"], theirs[f"se{cause}"], what=f"std.err {cause}")
     one = ours.curve(1)
     assert_close(one["lower"], theirs["lo1"], what="lower")
     assert_close(one["upper"], theirs["up1"], what="upper")
@@ -110,7 +110,7 @@ def test_gray_test_equals_cmprsk_cuminc(name: str) -> None:
 def test_fine_gray_equals_r_finegray_coxph(name: str, cause: int, ties: str) -> None:
     frame, covariates = sets()[name]
     theirs = r_results()[f"{name}_fg{cause}_{ties}"]
-    fit = fine_gray(frame, duration="time", event="event", cause=cause, covariates=covariates, ties=ties)  # type: ignore[arg-type]
+    fit = fine_gray(frame, time="time", event="event", cause=cause, covariates=covariates, ties=ties)  # type: ignore[arg-type]
     assert_close(fit.coef, theirs["coef"], what="coef")
     assert_close(fit.se, theirs["se"], what="se")
     assert_close(fit.loglik, [theirs["ll0"][0], theirs["ll1"][0]], what="loglik")
@@ -144,7 +144,7 @@ def test_incidences_and_survival_add_to_one(rows: list[tuple[int, int]]) -> None
     for c in ours.causes:
         estimate = ours.curve(c)["estimate"].to_numpy()
         assert np.all(np.diff(estimate) >= -1e-12)
-        assert np.all(np.isfinite(ours.curve(c)["std_err"].to_numpy()))
+        assert np.all(np.isfinite(ours.curve(c)["se"].to_numpy()))
 
 
 def test_bad_input() -> None:
@@ -154,4 +154,4 @@ def test_bad_input() -> None:
         gray_test([1, 2], [1, 0], ["a", "a"])
     frame = pl.DataFrame({"t": [1.0, 2, 3], "e": [0, 2, 0], "x": [1.0, 2, 3]})
     with pytest.raises(InputError, match="no event with code 1"):
-        fine_gray(frame, duration="t", event="e", cause=1, covariates=["x"])
+        fine_gray(frame, time="t", event="e", cause=1, covariates=["x"])

@@ -89,7 +89,7 @@ def test_weighted_kaplan_meier_equals_r_survfit(name: str, w: str, conf: str) ->
     assert_close(fit.survival, theirs["surv"], what="survival")
     # R keeps se(S) itself for a jackknife curve (logse = FALSE), se(log S) for Greenwood
     positive = fit.survival > 0
-    ours_se = np.where(positive, fit.std_err * np.where(positive, fit.survival, 1.0), 0.0) if w == "w_frac" else fit.std_err
+    ours_se = np.where(positive, fit.se * np.where(positive, fit.survival, 1.0), 0.0) if w == "w_frac" else fit.se
     assert_close(ours_se[positive], theirs["std_err"].to_numpy()[positive], what="std_err")
     assert_close(fit.lower, theirs["lower"], what="lower")
     assert_close(fit.upper, theirs["upper"], what="upper")
@@ -123,7 +123,7 @@ def r_cox() -> dict[str, pl.DataFrame]:
 def test_weighted_robust_cox_equals_r_coxph(name: str, ties: str) -> None:
     theirs = r_cox()[f"{name}_{ties}"]
     fit = cox_ph(
-        sets()[name], duration="time", event="event", covariates=COVARIATES[name],
+        sets()[name], time="time", event="event", covariates=COVARIATES[name],
         weights="w_frac", robust=True, ties=ties,  # type: ignore[arg-type]
     )
     assert_close(fit.coef, theirs["coef"], what="coef")
@@ -146,8 +146,8 @@ def test_hand_worked_weighted_kaplan_meier() -> None:
     assert fit.n_event.tolist() == [2, 1, 1]
     assert fit.n_censor.tolist() == [0, 3, 0]
     assert np.allclose(fit.survival, [5 / 7, 4 / 7, 0])
-    assert np.allclose(fit.std_err[:2] ** 2, [2 / (7 * 5), 2 / (7 * 5) + 1 / (5 * 4)])
-    assert fit.n_events_total == 3
+    assert np.allclose(fit.se[:2] ** 2, [2 / (7 * 5), 2 / (7 * 5) + 1 / (5 * 4)])
+    assert fit.n_events == 3
 
 
 def test_integer_weights_equal_replicated_rows() -> None:
@@ -157,10 +157,10 @@ def test_integer_weights_equal_replicated_rows() -> None:
     weighted = kaplan_meier(frame["time"], frame["event"], weights=reps)
     replicated = kaplan_meier(long["time"], long["event"])
     assert_close(weighted.survival, replicated.survival)
-    assert_close(weighted.std_err, replicated.std_err)
+    assert_close(weighted.se, replicated.se)
     # Breslow: replicated rows tie with each other, which Efron's rule (unlike weights) splits
-    cw = cox_ph(frame, duration="time", event="event", covariates=["age", "thickness"], weights="w_int", ties="breslow")
-    cr = cox_ph(long, duration="time", event="event", covariates=["age", "thickness"], ties="breslow")
+    cw = cox_ph(frame, time="time", event="event", covariates=["age", "thickness"], weights="w_int", ties="breslow")
+    cr = cox_ph(long, time="time", event="event", covariates=["age", "thickness"], ties="breslow")
     assert_close(cw.coef, cr.coef, rtol=1e-8)
     assert_close(cw.se, cr.se, rtol=1e-8)
 
@@ -179,9 +179,9 @@ def test_weighted_curve_is_a_survival_curve_and_scale_free(rows: list[tuple[int,
     assert np.all((fit.survival >= 0) & (fit.survival <= 1))
     # the estimate and its jackknife variance do not depend on the scale of the weights
     assert np.allclose(fit.survival, scaled.survival)
-    finite = np.isfinite(fit.std_err)
-    assert np.allclose(fit.std_err[finite], scaled.std_err[finite])
-    assert not np.isnan(fit.std_err).any()
+    finite = np.isfinite(fit.se)
+    assert np.allclose(fit.se[finite], scaled.se[finite])
+    assert not np.isnan(fit.se).any()
 
 
 def test_bad_weights_are_named() -> None:
@@ -195,8 +195,8 @@ def test_bad_weights_are_named() -> None:
         {"t": [1.0, 2, 3, 4, 5, 6], "e": [1, 0, 1, 1, 1, 0], "x": [0, 1, 1, 0, 1, 0], "w": [1.0, -1, 1, 1, 2, 1]}
     )
     with pytest.raises(InputError, match="weights column 'w'"):
-        cox_ph(frame, duration="t", event="e", covariates=["x"], weights="w")
-    fit = cox_ph(frame.with_columns(w=pl.lit(1.5)), duration="t", event="e", covariates=["x"], weights="w")
+        cox_ph(frame, time="t", event="e", covariates=["x"], weights="w")
+    fit = cox_ph(frame.with_columns(w=pl.lit(1.5)), time="t", event="e", covariates=["x"], weights="w")
     with pytest.raises(InputError, match="weighted Cox fit"):
         proportional_hazards_test(fit)
     with pytest.raises(InputError, match="weighted Cox fit"):

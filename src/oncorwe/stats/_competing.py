@@ -48,7 +48,6 @@ from oncorwe.stats._weights import covariate_matrix
 __all__ = [
     "CumulativeIncidence",
     "FineGrayResult",
-    "check_cause_codes",
     "cumulative_incidence",
     "fine_gray",
     "gray_test",
@@ -81,9 +80,9 @@ class CumulativeIncidence:
     groups : tuple of str
         Group labels (``("all",)`` without groups).
     table : polars.DataFrame
-        ``group, cause, time, n_risk, n_event, estimate, std_err, lower, upper``: one row per cause
+        ``group, cause, time, n_risk, n_event, estimate, se, lower, upper``: one row per cause
         and distinct time of the group (censoring times included), as R's ``pstate``/``std.err``
-        (``std_err`` is the standard error of the cumulative incidence itself).
+        (``se`` is the standard error of the cumulative incidence itself).
     conf_level : float
     gray_tests : dict of int to Test
         Gray's test of equal incidence across groups per cause (empty without groups).
@@ -246,11 +245,11 @@ def cumulative_incidence(
                 pl.DataFrame(
                     {
                         "group": name, "cause": code, "time": distinct, "n_risk": n_risk,
-                        "n_event": d_c, "estimate": incidence, "std_err": se, "lower": lower, "upper": upper,
+                        "n_event": d_c, "estimate": incidence, "se": se, "lower": lower, "upper": upper,
                     },
                     schema={
                         "group": pl.String, "cause": pl.Int64, "time": pl.Float64, "n_risk": pl.Float64,
-                        "n_event": pl.Float64, "estimate": pl.Float64, "std_err": pl.Float64,
+                        "n_event": pl.Float64, "estimate": pl.Float64, "se": pl.Float64,
                         "lower": pl.Float64, "upper": pl.Float64,
                     },
                 )
@@ -544,7 +543,7 @@ def _fine_gray_likelihood(data: _FineGrayData, beta: FloatArray) -> tuple[float,
 def fine_gray(
     data: Any,
     *,
-    duration: str,
+    time: str,
     event: str,
     cause: int,
     covariates: Sequence[str],
@@ -564,7 +563,7 @@ def fine_gray(
     Parameters
     ----------
     data : polars or pandas DataFrame
-    duration, event : str
+    time, event : str
         Follow-up time and event code (0 censored, 1..k causes).
     cause : int
         The code of the event of interest.
@@ -588,10 +587,10 @@ def fine_gray(
     if ties not in ("efron", "breslow"):
         raise InputError(f"ties: must be 'efron' or 'breslow', got {ties!r}")
     frame = _as_polars(data)
-    for argument, name in (("duration", duration), ("event", event)):
+    for argument, name in (("time", time), ("event", event)):
         if not isinstance(name, str) or name not in frame.columns:
             raise InputError(f"{argument}: column {name!r} not found in data; columns are {frame.columns}")
-    used = list(dict.fromkeys([duration, event, *covariates]))
+    used = list(dict.fromkeys([time, event, *covariates]))
     missing = [c for c in used if c not in frame.columns]
     if missing:
         raise InputError(f"covariates: column(s) {missing} not found in data; columns are {frame.columns}")
@@ -600,18 +599,18 @@ def fine_gray(
     n_dropped = before_rows - frame.height
     if frame.height == 0:
         raise InputError("data: no rows left after dropping rows with missing values in the used columns")
-    time = as_float_array(frame.get_column(duration), f"duration column {duration!r}", non_negative=True)
+    time_values = as_float_array(frame.get_column(time), f"time column {time!r}", non_negative=True)
     codes = check_cause_codes(frame.get_column(event), f"event column {event!r}")
-    cuts = near_tie_cuts(np.unique(time))
+    cuts = near_tie_cuts(np.unique(time_values))
     if cuts is not None:
-        time = snap_to_cuts(time, cuts)
+        time_values = snap_to_cuts(time_values, cuts)
     if not isinstance(cause, int) or isinstance(cause, bool) or cause < 1:
         raise InputError(f"cause: an event code >= 1 is required, got {cause!r}")
     if not np.any(codes == cause):
         raise InputError(f"cause: no event with code {cause} among the {frame.height} rows used")
     x, columns, _ = covariate_matrix(frame, covariates)
     x = x - x.mean(axis=0)
-    fg = _fine_gray_data(x, time, codes, cause, ties == "efron")
+    fg = _fine_gray_data(x, time_values, codes, cause, ties == "efron")
     beta = np.zeros(x.shape[1])
     loglik0, score, info = _fine_gray_likelihood(fg, beta)
     inverse, singular = cholesky_inverse(info)
@@ -652,7 +651,7 @@ def fine_gray(
     return FineGrayResult(
         cause=cause, terms=columns, coef=tuple(float(b) for b in beta), se=tuple(float(v) for v in se),
         variance=tuple(tuple(float(v) for v in row) for row in inverse), loglik=(loglik0, loglik),
-        n=int(time.size), n_events=int(np.sum(codes == cause)),
+        n=int(time_values.size), n_events=int(np.sum(codes == cause)),
         n_competing=int(np.sum((codes > 0) & (codes != cause))), n_dropped=n_dropped, ties=ties,
         iterations=iterations, conf_level=float(conf_level),
     )

@@ -198,7 +198,7 @@ _TIES = ("efron", "breslow")
 def cox_ph(
     data: Any,
     *,
-    duration: str,
+    time: str,
     event: str,
     covariates: Sequence[str],
     ties: Literal["efron", "breslow"] = "efron",
@@ -217,7 +217,7 @@ def cox_ph(
     ----------
     data : polars.DataFrame or pandas.DataFrame
         One row per subject.
-    duration, event : str
+    time, event : str
         Columns of follow-up time (>= 0) and event indicator (0/1 or bool).
     covariates : sequence of str
         Covariate columns: numeric/boolean as they are, string/categorical as treatment dummies.
@@ -266,7 +266,7 @@ def cox_ph(
     if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
         raise InputError(f"max_iter: must be an integer >= 0, got {max_iter!r}")
     design = build_design(
-        data, duration=duration, event=event, covariates=covariates, strata=strata,
+        data, time=time, event=event, covariates=covariates, strata=strata,
         cluster=cluster, reference=reference, weights=weights,
     )
     n_events = int(design.event.sum())

@@ -141,7 +141,7 @@ def _codes(column: pl.Series) -> npt.NDArray[np.int64]:
 def build_design(
     data: Any,
     *,
-    duration: str,
+    time: str,
     event: str,
     covariates: Sequence[str],
     strata: str | Sequence[str] | None = None,
@@ -177,7 +177,7 @@ def build_design(
     if len(weight_names) > 1:
         raise InputError(f"weights: one column name is required, got {weight_names}")
     reference = dict(reference or {})
-    roles = {"duration": [duration], "event": [event], "covariates": covariate_names,
+    roles = {"time": [time], "event": [event], "covariates": covariate_names,
              "strata": strata_names, "cluster": cluster_names, "weights": weight_names}
     for argument, names in roles.items():
         for name in names:
@@ -191,7 +191,7 @@ def build_design(
         if name not in covariate_names:
             raise InputError(f"reference: {name!r} is not one of the covariates {covariate_names}")
     used = list(dict.fromkeys(
-        [duration, event, *covariate_names, *strata_names, *cluster_names, *weight_names]
+        [time, event, *covariate_names, *strata_names, *cluster_names, *weight_names]
     ))
     frame = frame.select(used)
     for name in used:
@@ -217,7 +217,7 @@ def build_design(
     if frame.height == 0:
         raise InputError("data: no rows left after dropping rows with missing values in the used columns")
 
-    time = as_float_array(frame.get_column(duration), f"duration column {duration!r}", non_negative=True)
+    time_values = as_float_array(frame.get_column(time), f"time column {time!r}", non_negative=True)
     status = as_event_array(frame.get_column(event), f"event column {event!r}")
     case_weights = None
     if weight_names:
@@ -265,11 +265,11 @@ def build_design(
     else:
         strata_codes = np.zeros(frame.height, dtype=np.int64)
     cluster_codes = _codes(frame.get_column(cluster_names[0]).cast(pl.String)) if cluster_names else None
-    for array in (time, status, x, strata_codes, cluster_codes, case_weights):
+    for array in (time_values, status, x, strata_codes, cluster_codes, case_weights):
         if array is not None:
             array.flags.writeable = False  # the design is shared by immutable results
     return CoxDesign(
-        time=time,
+        time=time_values,
         event=status,
         x=x,
         column_names=tuple(column_names),

@@ -90,7 +90,7 @@ def _greenwood_terms(n_risk: FloatArray, n_event: FloatArray) -> FloatArray:
 
 
 def _confidence_band(
-    survival: FloatArray, std_err: FloatArray, conf_type: str, z: float
+    survival: FloatArray, se: FloatArray, conf_type: str, z: float
 ) -> tuple[FloatArray, FloatArray]:
     """Pointwise CI of S(t) from the standard error of the cumulative hazard (R's survfit_confint).
 
@@ -100,15 +100,15 @@ def _confidence_band(
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "plain":
-            half_width = std_err * survival * z
+            half_width = se * survival * z
             return np.maximum(survival - half_width, 0.0), np.minimum(survival + half_width, 1.0)
         if conf_type == "log":
             log_s = np.where(survival == 0, np.nan, np.log(np.where(survival == 0, 1.0, survival)))
-            return np.exp(log_s - z * std_err), np.minimum(np.exp(log_s + z * std_err), 1.0)
+            return np.exp(log_s - z * se), np.minimum(np.exp(log_s + z * se), 1.0)
         defined = (survival > 0) & (survival < 1)
         safe = np.where(defined, survival, 0.5)
         log_s = np.log(safe)
-        shift = z * std_err / log_s
+        shift = z * se / log_s
         loglog = np.log(-log_s)
         lower = np.where(defined, np.exp(-np.exp(loglog - shift)), np.nan)
         upper = np.where(defined, np.exp(-np.exp(loglog + shift)), np.nan)
@@ -177,7 +177,7 @@ class RestrictedMean(NamedTuple):
     """Restricted mean survival time up to ``tau``: value, standard error and normal CI."""
 
     value: float
-    std_err: float
+    se: float
     lower: float
     upper: float
     tau: float
@@ -195,7 +195,7 @@ class KaplanMeier:
     ----------
     time, n_risk, n_event, n_censor, survival : numpy.ndarray, shape (m,)
         As R's ``survfit``.
-    std_err : numpy.ndarray, shape (m,)
+    se : numpy.ndarray, shape (m,)
         Standard error of the cumulative hazard, sqrt(sum d / (n (n - d))) (Greenwood), i.e. R's
         ``fit$std.err``; infinite where everyone still at risk dies.
     lower, upper : numpy.ndarray, shape (m,)
@@ -206,7 +206,7 @@ class KaplanMeier:
     weighted : bool
         Case weights were given: ``n_risk``, ``n_event``, ``n_censor`` are sums of weights.
     variance : {"greenwood", "jackknife"}
-        How ``std_err`` was computed: Greenwood's formula (on weighted counts when weighted), or the
+        How ``se`` was computed: Greenwood's formula (on weighted counts when weighted), or the
         infinitesimal jackknife (robust) variance R's ``survfit`` uses for non-integer weights.
     """
 
@@ -215,7 +215,7 @@ class KaplanMeier:
     n_event: FloatArray
     n_censor: FloatArray
     survival: FloatArray
-    std_err: FloatArray
+    se: FloatArray
     lower: FloatArray
     upper: FloatArray
     conf_type: str
@@ -226,7 +226,7 @@ class KaplanMeier:
     variance: str
 
     @property
-    def n_events_total(self) -> int:
+    def n_events(self) -> int:
         """Total number of rows with an event (whatever their weight)."""
         return self.n_event_rows
 
@@ -312,7 +312,7 @@ class KaplanMeier:
         return float(rectangles.sum()), math.sqrt(variance)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per distinct time: time, n_risk, n_event, n_censor, survival, std_err, lower, upper.
+        """One row per distinct time: time, n_risk, n_event, n_censor, survival, se, lower, upper.
 
         The counts are integers, or sums of weights (floats) for a weighted curve.
         """
@@ -324,7 +324,7 @@ class KaplanMeier:
                 "n_event": self.n_event.astype(count),
                 "n_censor": self.n_censor.astype(count),
                 "survival": self.survival,
-                "std_err": self.std_err,
+                "se": self.se,
                 "lower": self.lower,
                 "upper": self.upper,
             }
@@ -335,7 +335,7 @@ class KaplanMeier:
         median = self.median
         return {
             "n": self.n,
-            "n_events": self.n_events_total,
+            "n_events": self.n_events,
             "conf_type": self.conf_type,
             "conf_level": self.conf_level,
             "weighted": self.weighted,
@@ -347,7 +347,7 @@ class KaplanMeier:
     def __repr__(self) -> str:
         median = self.median
         return (
-            f"KaplanMeier(n={self.n}, events={self.n_events_total}, times={self.time.size}, "
+            f"KaplanMeier(n={self.n}, events={self.n_events}, times={self.time.size}, "
             f"median={median!r}, conf_type={self.conf_type!r}, conf_level={self.conf_level:g})"
         )
 
@@ -377,12 +377,13 @@ def _fit(
     else:
         distinct_time, n_risk, n_event, n_censor = _weighted_risk_table(time, event, weights)
     survival: FloatArray = np.cumprod((n_risk - n_event) / n_risk, dtype=np.float64)
+    se: FloatArray
     if robust:
         assert weights is not None
-        std_err = _jackknife_log_se(time, event, weights, distinct_time, n_risk, n_event, survival)
+        se = _jackknife_log_se(time, event, weights, distinct_time, n_risk, n_event, survival)
     else:
-        std_err = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
-    lower, upper = _confidence_band(survival, std_err, conf_type, z)
+        se = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
+    lower, upper = _confidence_band(survival, se, conf_type, z)
     if robust and conf_type == "plain":
         # R's jackknife curve keeps se(S) itself, 0 where S = 0, so its plain band there is [0, 0]
         zero = survival == 0
@@ -394,7 +395,7 @@ def _fit(
         n_event=_frozen(n_event),
         n_censor=_frozen(n_censor),
         survival=_frozen(survival),
-        std_err=_frozen(std_err),
+        se=_frozen(se),
         lower=_frozen(lower),
         upper=_frozen(upper),
         conf_type=conf_type,
@@ -498,8 +499,8 @@ def kaplan_meier(
     Returns
     -------
     KaplanMeier
-        ``std_err`` is always the standard error of log S(t) (R's ``fit$std.err`` for Greenwood;
-        for a robust fit R stores se(S) itself, ``std_err * survival`` here).
+        ``se`` is always the standard error of log S(t) (R's ``fit$std.err`` for Greenwood;
+        for a robust fit R stores se(S) itself, ``se * survival`` here).
 
     Raises
     ------

@@ -29,13 +29,13 @@ __all__ = ["RubinPooled", "pool_rubin"]
 
 
 class RubinPooled(NamedTuple):
-    """A pooled estimate: ``estimate`` (qbar), ``variance`` (t), ``std_err`` = sqrt(t), ``within``
+    """A pooled estimate: ``estimate`` (qbar), ``variance`` (t), ``se`` = sqrt(t), ``within``
     (ubar), ``between`` (b), ``df``, ``riv``, ``lambda_``, ``fmi``, the t-based interval ``lower``,
     ``upper`` at ``conf_level``, ``statistic`` = qbar / sqrt(t), its two-sided ``p_value``, ``m``."""
 
     estimate: float
     variance: float
-    std_err: float
+    se: float
     within: float
     between: float
     df: float
@@ -112,7 +112,7 @@ def pool_rubin(
     statistic = qbar / se
     p_value = float(2 * scipy_stats.t.sf(abs(statistic), df))
     return RubinPooled(
-        estimate=qbar, variance=t, std_err=se, within=ubar, between=b, df=float(df), riv=riv,
+        estimate=qbar, variance=t, se=se, within=ubar, between=b, df=float(df), riv=riv,
         lambda_=(1 + 1 / m) * b / t, fmi=fmi, lower=qbar - quantile * se, upper=qbar + quantile * se,
         statistic=statistic, p_value=p_value, m=m, conf_level=float(conf_level),
     )

@@ -46,10 +46,7 @@ from oncorwe.stats._validate import describe_positions
 __all__ = [
     "CovariateWarning",
     "PropensityWeights",
-    "covariate_matrix",
-    "effective_sample_size",
     "propensity_weights",
-    "treatment_codes",
 ]
 
 FloatArray = npt.NDArray[np.float64]
