@@ -160,4 +160,4 @@ def test_logrank_equals_the_test_on_the_group_names(result: analysis.AnalysisRes
         names = usable[row["group_var"]]
         names = names.replace_strict({True: "yes", False: "no"}) if names.dtype == pl.Boolean else names
         expected = stats.logrank_test(usable[time].to_numpy(), usable[event].to_numpy(), names.cast(pl.String).to_numpy())
-        assert (row["chisq"], row["df"], row["p_value"]) == (expected.chisq, expected.df, expected.p_value)
+        assert (row["statistic"], row["df"], row["p_value"]) == (expected.statistic, expected.df, expected.p_value)

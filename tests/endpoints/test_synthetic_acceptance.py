@@ -15,7 +15,7 @@ from oncorwe import cohort, endpoints, harmonise, protocol
 from oncorwe.model import store
 from oncorwe.model.schema import CanonicalModel
 
-#: Published allocation (shared/study/goldinger2022.md, "By regimen") and responses (n = 463).
+#: Published allocation (Goldinger et al. 2022, "By regimen") and responses (n = 463).
 PUBLISHED_REGIMENS = {
     "carboplatin_paclitaxel": 147, "dacarbazine": 118, "temozolomide": 71, "taxane": 40,
     "fotemustine": 29, "other": 58,

@@ -6,6 +6,7 @@ runs on every engine; only the per-patient analysis table is pulled into Python.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,8 @@ def connect(uri: str | Path | None = None) -> Any:
     if text in ("spark", "pyspark") or text.startswith("pyspark://"):
         return connect_spark(text.removeprefix("pyspark://") if text.startswith("pyspark://") and text != "pyspark://"
                              else "local[2]")
+    if text.startswith(("postgres://", "postgresql://")) and importlib.util.find_spec("psycopg") is None:
+        raise SourceError("PostgreSQL needs its driver: pip install 'oncorwe[postgres]'")
     try:
         if text.startswith(("postgres://", "postgresql://")):
             return ibis.connect(text.replace("postgresql://", "postgres://", 1))
