@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from cli_runner import oncorwe
 from oncorwe import protocol
@@ -58,7 +59,7 @@ def test_liu2019_is_another_protocol_in_the_same_format() -> None:
 
 def test_protocols_are_frozen() -> None:
     p = protocol.load("goldinger2022")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         p.name = "x"  # type: ignore[misc]
 
 
@@ -136,7 +137,7 @@ def test_published_path_stays_inside_the_protocol_folder(tmp_path: Path, name: s
     data["reference"]["published"] = name
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
-    with pytest.raises(ProtocolError, match="reference.published"):
+    with pytest.raises(ProtocolError, match=r"reference\.published"):
         protocol.load(path)
 
 

@@ -15,13 +15,14 @@ import polars as pl
 from oncorwe.errors import InputError, SourceError
 from oncorwe.model.engine import connect_spark, upload
 from oncorwe.model.schema import (
+    CANONICAL_TABLES,
     CONDITIONS_SCHEMA,
     OBSERVATIONS_SCHEMA,
     PERSON_SCHEMA,
     CanonicalModel,
 )
 
-__all__ = ["STAGE_TABLES", "connect", "read_tables", "to_polars", "write_model"]
+__all__ = ["MODEL_TABLES", "STAGE_TABLES", "connect", "read_tables", "to_polars", "write_model"]
 
 
 def connect(uri: str | Path | None = None) -> Any:
@@ -75,6 +76,9 @@ def _redact(uri: str) -> str:
 
 #: The tables the stages from cohort on read (the generic canonical model of issue 12).
 STAGE_TABLES = ("person", "conditions", "observations", "drug_exposures", "assessments", "events")
+#: Every table :func:`write_model` leaves in the backend: harmonisation's and the stages' (one list
+#: for cleaning up scratch prefixes).
+MODEL_TABLES = tuple(dict.fromkeys([*CANONICAL_TABLES, *STAGE_TABLES]))
 
 
 def write_model(con: Any, model: CanonicalModel, *, prefix: str = "") -> None:
@@ -85,13 +89,14 @@ def write_model(con: Any, model: CanonicalModel, *, prefix: str = "") -> None:
 
 
 def read_tables(con: Any, *, prefix: str = "") -> dict[str, Any]:
-    """The canonical tables the stages read (:data:`STAGE_TABLES`) as Ibis table expressions."""
+    """The canonical tables as Ibis table expressions: the ones the stages read (:data:`STAGE_TABLES`,
+    all required) and harmonisation's wide ``patients`` table where it is present."""
     _generic_from_patients(con, prefix)
     present = set(con.list_tables())
     missing = [n for n in STAGE_TABLES if f"{prefix}{n}" not in present]
     if missing:
         raise SourceError(f"canonical tables missing from the database: {', '.join(missing)}")
-    return {n: con.table(f"{prefix}{n}") for n in STAGE_TABLES}
+    return {n: con.table(f"{prefix}{n}") for n in MODEL_TABLES if f"{prefix}{n}" in present}
 
 
 # --- TEMPORARY TRANSITION ADAPTER (issue 12; h12a deletes it when harmonise writes person,

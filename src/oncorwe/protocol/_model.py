@@ -256,7 +256,7 @@ class Protocol(Frozen):
             condition_words=tuple(self.condition.words),
             files_have_condition=self.condition.files_have_condition,
             ingredients=ingredients,
-            ingredient_concept_ids=tuple(sorted({concepts[i] for i in ingredients if concepts.get(i)})),
+            ingredient_concept_ids=tuple(sorted({c for i in ingredients if (c := concepts.get(i))})),
         )
 
     def covariate_schema(self) -> dict[str, pl.DataType]:
@@ -385,27 +385,27 @@ def _unresolved(p: Protocol) -> list[str]:
         problems.append("criteria: more than one 'index_date_within' criterion")
 
     covariate_names = set(p.covariates)
-    for name, spec in p.covariates.items():
+    for name, covariate in p.covariates.items():
         key = f"covariates.{name}"
         if name in ENDPOINT_SCHEMA:
             problems.append(f"{key}: {name!r} is a fixed column of the analysis table; choose another name")
-        if isinstance(spec, PriorClass):
-            check_classes(f"{key}.drug_classes", spec.drug_classes)
-        elif isinstance(spec, PriorTherapy):
-            for j, level in enumerate(spec.levels):
+        if isinstance(covariate, PriorClass):
+            check_classes(f"{key}.drug_classes", covariate.drug_classes)
+        elif isinstance(covariate, PriorTherapy):
+            for j, level in enumerate(covariate.levels):
                 check_classes(f"{key}.levels.{j}.all_of", level.all_of)
-        elif isinstance(spec, InSet):
-            target = p.covariates.get(spec.of)
+        elif isinstance(covariate, InSet):
+            target = p.covariates.get(covariate.of)
             if not isinstance(target, CategoricalCovariate):
-                problems.append(f"{key}.of: {spec.of!r} is not a categorical covariate")
+                problems.append(f"{key}.of: {covariate.of!r} is not a categorical covariate")
             else:
-                for value in spec.values:
+                for value in covariate.values:
                     if value not in target.levels:
-                        problems.append(f"{key}.values: {value!r} is not a category of {spec.of!r} "
+                        problems.append(f"{key}.values: {value!r} is not a category of {covariate.of!r} "
                                         f"({', '.join(target.levels)})")
-        if isinstance(spec, NumericCovariate | CategoricalCovariate | BooleanCovariate | RatioToReferenceHigh
+        if isinstance(covariate, NumericCovariate | CategoricalCovariate | BooleanCovariate | RatioToReferenceHigh
                       | AboveReferenceHigh):
-            for concept in spec.concept_ids:
+            for concept in covariate.concept_ids:
                 if concept not in concepts:
                     problems.append(f"{key}.concept_ids: concept {concept} is not in the shipped vocabulary "
                                     "(harmonise/vocab/omop_concepts.csv)")
@@ -416,33 +416,33 @@ def _unresolved(p: Protocol) -> list[str]:
         problems.append(f"subsequent_therapy: class {name!r} listed twice")
     for i, sub_class in enumerate(sub.classes):
         check_classes(f"subsequent_therapy.classes.{i}.drug_classes", sub_class.drug_classes)
-    for group, members in sub.groups.items():
+    for group_name, members in sub.groups.items():
         for member in members:
             if member not in sub_names:
-                problems.append(f"subsequent_therapy.groups.{group}: {member!r} is not a subsequent-therapy class")
+                problems.append(f"subsequent_therapy.groups.{group_name}: {member!r} is not a subsequent-therapy class")
 
     columns = set(ENDPOINT_SCHEMA) | covariate_names
     a = p.analysis
-    for key, used in (("analysis.table1", a.table1), ("analysis.km_splits", a.km_splits),
+    for key, used_columns in (("analysis.table1", a.table1), ("analysis.km_splits", a.km_splits),
                       ("analysis.response_by", a.response_by), ("analysis.cox_covariates", a.cox_covariates),
                       ("analysis.table1_by", [a.table1_by] if a.table1_by else []),
                       ("analysis.labels", list(a.labels))):
-        for column in used:
+        for column in used_columns:
             if column not in columns:
                 problems.append(f"{key}: {column!r} is neither a covariate nor a column of the analysis table")
-    for key, used in (("analysis.km_splits", a.km_splits), ("analysis.response_by", a.response_by),
+    for key, used_columns in (("analysis.km_splits", a.km_splits), ("analysis.response_by", a.response_by),
                       ("analysis.table1_by", [a.table1_by] if a.table1_by else [])):
-        for column in used:
+        for column in used_columns:
             if column in columns and _levels(p, column) is None:
                 problems.append(f"{key}: {column!r} is not categorical (a split needs categories)")
-    for column, level in a.cox_reference.items():
+    for column, reference_level in a.cox_reference.items():
         if column not in a.cox_covariates:
             problems.append(f"analysis.cox_reference.{column}: not among analysis.cox_covariates")
             continue
         levels = _levels(p, column)
         if levels is None:
             problems.append(f"analysis.cox_reference.{column}: a numeric covariate has no reference level")
-        elif level not in levels:
-            problems.append(f"analysis.cox_reference.{column}: {level!r} is not a level of {column!r} "
+        elif reference_level not in levels:
+            problems.append(f"analysis.cox_reference.{column}: {reference_level!r} is not a level of {column!r} "
                             f"({', '.join(levels)})")
     return problems
