@@ -73,9 +73,9 @@ def _task(peer: str, task: str, data: dict[str, np.ndarray]) -> Callable[[], Any
             return lambda: logrank_test(time_, event, group)
         frame = pl.DataFrame({k: data[k] for k in ("time", "event", *COVARIATES)})
         if task == "cox":
-            return lambda: cox_ph(frame, duration="time", event="event", covariates=COVARIATES)
+            return lambda: cox_ph(frame, time="time", event="event", covariates=COVARIATES)
         # cox_c: the fit and its concordance with standard error (what R's coxph computes)
-        return lambda: cox_ph(frame, duration="time", event="event", covariates=COVARIATES).concordance
+        return lambda: cox_ph(frame, time="time", event="event", covariates=COVARIATES).concordance
     if peer == "lifelines":
         import pandas as pd
         from lifelines import CoxPHFitter, KaplanMeierFitter

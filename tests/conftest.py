@@ -1,5 +1,8 @@
-"""Shared fixtures: where the shared folder is, the synthetic study (generated once per session),
-the PostgreSQL server that .ci/run starts, and the Chromium that report tests drive."""
+"""Shared fixtures: the vendored test data (tests/data), the synthetic study (generated once per
+session), the PostgreSQL server that .ci/run starts, and the Chromium that report tests drive.
+
+Everything the tests read lives inside the checkout: no path outside it, no environment variable
+naming a data folder."""
 
 from __future__ import annotations
 
@@ -9,23 +12,22 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/rsupport.py importable
 
-#: ../shared beside the checkout (the CI layout); override with ONCORWE_SHARED.
-SHARED = Path(os.environ.get("ONCORWE_SHARED", ROOT.parent / "shared")).resolve()
+#: Public data vendored with the tests, each folder with a README naming source, licence and sha256.
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        raise RuntimeError(f"shared folder not found at {SHARED}; set ONCORWE_SHARED")
-    return SHARED
+def liu2019_dir() -> Path:
+    """The Liu 2019 cohort in its two published encodings (tests/data/liu2019/README.md)."""
+    return DATA / "liu2019"
 
 
 @pytest.fixture(scope="session")
-def liu2019_dir(shared_dir: Path) -> Path:
-    return shared_dir / "external" / "liu2019"
+def omop_vocab_dir() -> Path:
+    """The curated OMOP concept list the synthetic OMOP centres are checked against."""
+    return DATA / "omop_vocab"
 
 
 @pytest.fixture(scope="session")

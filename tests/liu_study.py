@@ -1,4 +1,4 @@
-"""The Liu 2019 cohort (../shared/external/liu2019) laid out as a one-centre study folder, in either
+"""The Liu 2019 cohort (tests/data/liu2019, vendored) laid out as a one-centre study folder, in either
 of its two encodings, for the harmonise, endpoints and end-to-end tests."""
 
 from __future__ import annotations

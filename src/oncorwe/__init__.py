@@ -6,7 +6,14 @@ sources -> harmonise -> model -> cohort -> endpoints -> analysis -> report.
 centre exports for tests and demonstrations.
 """
 
+from importlib import metadata
+
 from oncorwe.errors import OncorweError
 
-__version__ = "0.1.0"
+try:
+    #: The installed distribution's version: pyproject.toml is its one source, so the package, the
+    #: wheel, ``oncorwe --version`` and every report's manifest say the same.
+    __version__ = metadata.version("oncorwe")
+except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 __all__ = ["OncorweError", "__version__"]

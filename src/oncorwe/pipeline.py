@@ -3,8 +3,8 @@ analysis -> report.
 
 :func:`run_study` is what ``oncorwe run`` calls; it knows nothing of terminals (progress goes to an
 optional callback) and never generates or reads synthetic truth: the data folder is treated as a real
-study's. Errors keep their type and gain the stage they happened in (:class:`StageFailed`), so the
-command line can tell bad input (exit code 2) from a failed analysis (exit code 1).
+study's. Errors keep their type and gain the stage they happened in
+(:class:`oncorwe.errors.StageFailed`); the error's type gives the exit code (docs/errors.md).
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from typing import Any
 import polars as pl
 
 from oncorwe import analysis, cohort, endpoints, harmonise, protocol, report
-from oncorwe.errors import InputError, OncorweError
+from oncorwe.errors import InputError, OncorweError, StageFailed
 from oncorwe.model import store
 from oncorwe.sources import load_study_config
 
 __all__ = [
-    "INPUT_STAGES",
     "STAGES",
     "RunResult",
-    "StageFailed",
     "hash_inputs",
     "quarantine_summary",
     "run_study",
@@ -37,20 +35,8 @@ __all__ = [
 
 #: The stages in order, as shown by the progress display.
 STAGES = ("harmonise", "model", "cohort", "endpoints", "analysis", "report")
-#: Stages whose failures are about the input (files, protocol), not about the analysis.
-INPUT_STAGES = ("protocol", "harmonise", "model")
 
 ProgressCallback = Callable[[str, str], None]
-
-
-class StageFailed(OncorweError):
-    """A stage raised one of oncorwe's errors; ``stage`` names it, ``problems`` has its lines."""
-
-    def __init__(self, stage: str, error: OncorweError) -> None:
-        self.stage = stage
-        self.error = error
-        self.problems = tuple(getattr(error, "problems", None) or (str(error),))
-        super().__init__(f"{stage}: " + "\n".join(self.problems))
 
 
 @dataclass(frozen=True)

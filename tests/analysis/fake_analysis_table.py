@@ -7,12 +7,11 @@ the Goldinger study's order of magnitude; seeded, so every call gives the same t
 from __future__ import annotations
 
 import datetime as dt
-from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
 
-from oncorwe.model.schema import ANALYSIS_SCHEMA
+from oncorwe import protocol
 
 REGIMENS = {  # class: (patients, responders)
     "carboplatin_paclitaxel": (147, 21),
@@ -23,27 +22,9 @@ REGIMENS = {  # class: (patients, responders)
     "other": (58, 10),
 }
 
-ANALYSIS_SETTINGS = {
-    "km_splits": ["regimen_class", "responder", "prior_anti_pd1"],
-    "survival_rates_months": [6, 12],
-    "landmark_weeks": 12,
-    "response_by": ["regimen_class", "prior_ici_class"],
-    "cox_covariates": ["age_years", "sex", "ecog", "ldh_elevated", "m1c_or_worse", "brain_metastases",
-                       "braf_v600", "prior_ici_class", "regimen_class"],
-    "cox_reference": {"regimen_class": "dacarbazine", "prior_ici_class": "anti_ctla4", "sex": "female"},
-    "min_cell_count": 5,
-    "time_unit": "months",
-    "table1_by": "regimen_class",
-}
-
-
-def fake_protocol(**overrides: object) -> SimpleNamespace:
-    """A protocol-shaped object with the flagship defaults (until tests use oncorwe.protocol.load)."""
-    analysis = dict(ANALYSIS_SETTINGS, **overrides)
-    return SimpleNamespace(
-        name="fake2022", title="A fake study for tests", analysis=SimpleNamespace(**analysis),
-        reference=SimpleNamespace(citation="Fake et al. 2022", doi="10.0/fake", published=None),
-    )
+def goldinger_schema() -> dict[str, pl.DataType]:
+    """The flagship protocol's analysis table columns (fixed endpoints, then its covariates)."""
+    return protocol.load("goldinger2022").analysis_schema()
 
 
 def fake_analysis_table(seed: int = 7, *, n_centres: int = 24) -> pl.DataFrame:
@@ -133,4 +114,5 @@ def fake_analysis_table(seed: int = 7, *, n_centres: int = 24) -> pl.DataFrame:
         "subsequent_best_response": [None if s is None else ("PR" if r else "PD") for s, r in zip(sub_class, sub_resp, strict=True)],
         "subsequent_responder": sub_resp.tolist(),
     }
-    return pl.DataFrame(data, schema=ANALYSIS_SCHEMA)
+    schema = goldinger_schema()
+    return pl.DataFrame(data, schema={c: schema[c] for c in data}).select(list(schema))

@@ -9,9 +9,11 @@ from types import SimpleNamespace
 import numpy as np
 import polars as pl
 import pytest
-from fake_analysis_table import ANALYSIS_SETTINGS, fake_analysis_table
+from fake_analysis_table import fake_analysis_table
 
 import oncorwe.analysis as analysis
+from oncorwe import protocol
+from oncorwe.analysis._table1 import Table1Variable
 from oncorwe.errors import InputError, ProtocolError
 from oncorwe.model.schema import DAYS_PER_MONTH
 
@@ -69,7 +71,8 @@ def test_smd_two_groups_by_hand() -> None:
         "age_years": [50.0, 60, 70, 55, 65, 75, 52, 58, 61, 66, 40, 45, 50, 55, 60, 48, 52, 58, 47, 51],
         "arm": ["a"] * 10 + ["b"] * 10,
     })
-    smd = {r["variable"]: r["smd"] for r in analysis.smd_table(frame, by="arm").iter_rows(named=True)}
+    smd = {r["variable"]: r["smd"] for r in analysis.smd_table(frame, by="arm", variables=[
+        Table1Variable("age_years", "Age", continuous=True), Table1Variable("sex", "Sex")]).iter_rows(named=True)}
     p, q = 0.4, 0.7  # female share in a, b ("female" sorts first, so the SMD is on "male")
     expected_sex = abs((1 - p) - (1 - q)) / math.sqrt((p * (1 - p) + q * (1 - q)) / 2)
     assert math.isclose(smd["sex"], expected_sex, rel_tol=1e-12)
@@ -134,13 +137,14 @@ def test_input_errors_name_the_problem(goldinger_protocol: object) -> None:
         analysis.run(table.drop("best_response"), goldinger_protocol)
     with pytest.raises(InputError, match="not unique"):
         analysis.run(pl.concat([table, table.head(1)]), goldinger_protocol)
-    bad = SimpleNamespace(analysis=SimpleNamespace(**{**ANALYSIS_SETTINGS, "km_splits": ["no_such_column"]}),
-                          reference=None, name="x", title="x")
-    with pytest.raises(InputError, match="no_such_column"):
-        analysis.run(table, bad)
-    missing_key = SimpleNamespace(analysis=SimpleNamespace(**{k: v for k, v in ANALYSIS_SETTINGS.items() if k != "landmark_weeks"}))
-    with pytest.raises(ProtocolError, match=r"analysis\.landmark_weeks: missing"):
-        analysis.run(table, missing_key)
+    with pytest.raises(InputError, match="m_stage"):  # a covariate the protocol's Table 1 lists
+        analysis.run(table.drop("m_stage"), goldinger_protocol)
+    with pytest.raises(InputError, match="Protocol"):
+        analysis.run(table, SimpleNamespace(analysis=None))  # a protocol-shaped object is not a protocol
+    data = protocol.load("goldinger2022").to_dict()
+    del data["analysis"]["landmark_weeks"]
+    with pytest.raises(ProtocolError, match=r"analysis\.landmark_weeks: required key is missing"):
+        protocol.from_data(data)
 
 
 def test_logrank_equals_the_test_on_the_group_names(result: analysis.AnalysisResult, table: pl.DataFrame) -> None:
@@ -156,4 +160,4 @@ def test_logrank_equals_the_test_on_the_group_names(result: analysis.AnalysisRes
         names = usable[row["group_var"]]
         names = names.replace_strict({True: "yes", False: "no"}) if names.dtype == pl.Boolean else names
         expected = stats.logrank_test(usable[time].to_numpy(), usable[event].to_numpy(), names.cast(pl.String).to_numpy())
-        assert (row["chisq"], row["df"], row["p_value"]) == (expected.chisq, expected.df, expected.p_value)
+        assert (row["statistic"], row["df"], row["p_value"]) == (expected.statistic, expected.df, expected.p_value)

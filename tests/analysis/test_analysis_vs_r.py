@@ -84,7 +84,7 @@ def test_rates_logrank_followup_equal_r(result: analysis.AnalysisResult, r_out: 
             assert _rel(mine["lower"], 100 * r_row["lower"])
             assert _rel(mine["upper"], 100 * r_row["upper"])
         lr = result["logrank"].filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == "regimen_class")).row(0, named=True)
-        assert _rel(lr["chisq"], r_out[f"{endpoint}_logrank"]["chisq"][0])
+        assert _rel(lr["statistic"], r_out[f"{endpoint}_logrank"]["chisq"][0])
         assert _rel(lr["p_value"], r_out[f"{endpoint}_logrank"]["p"][0], 1e-5)
     fu = result["descriptives"].filter(pl.col("measure") == "median_followup_months").row(0, named=True)
     r_fu = r_out["followup"].row(0, named=True)

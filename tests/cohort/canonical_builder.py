@@ -105,12 +105,16 @@ class Study:
         )
 
 
-def load_protocol(**changes: Any) -> protocol.Protocol:
-    """The flagship protocol, with sections replaced (e.g. ``response={"confirmation": True}``)."""
+def load_protocol(*, criteria: list[str] | None = None, **changes: Any) -> protocol.Protocol:
+    """The flagship protocol, with sections replaced (e.g. ``response={"confirmation": True}``) and
+    its criteria reordered or left out (``criteria``: their ids in the new order)."""
     base = protocol.load("goldinger2022").to_dict()
     for section, values in changes.items():
-        base[section] = {**base[section], **values} if isinstance(values, dict) else values
-    return protocol.Protocol.model_validate(base)
+        base[section] = {**base[section], **values} if isinstance(values, dict) and base.get(section) else values
+    if criteria is not None:
+        by_id = {c["id"]: c for c in base["criteria"]}
+        base["criteria"] = [by_id[i] for i in criteria]
+    return protocol.from_data(base)
 
 
 def run_study(study: Study, proto: protocol.Protocol | None = None, con: Any = None,

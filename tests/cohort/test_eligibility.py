@@ -93,10 +93,10 @@ def test_each_patient_is_excluded_for_the_first_criterion_failed(result: CohortR
 def test_index_is_the_first_chemotherapy_after_the_ici_failure(result: CohortResult) -> None:
     index = {r["patient_id"]: r for r in result.index.to_dicts()}
     assert index["c:second_chemo"]["index_date"] == D(2013, 1, 1)
-    assert index["c:second_chemo"]["index_line"] == 3 and index["c:second_chemo"]["ici_line"] == 2
-    assert index["c:second_chemo"]["ici_failure_date"] == D(2012, 11, 1)
-    assert index["c:event"]["ici_failure_date"] == D(2015, 3, 20)
-    assert "followup.csv" in index["c:event"]["ici_failure_sources"]
+    assert index["c:second_chemo"]["index_line"] == 3 and index["c:second_chemo"]["prior_line"] == 2
+    assert index["c:second_chemo"]["prior_failure_date"] == D(2012, 11, 1)
+    assert index["c:event"]["prior_failure_date"] == D(2015, 3, 20)
+    assert "followup.csv" in index["c:event"]["prior_failure_sources"]
     assert index["a:ok"]["index_date"] == INDEX
 
 
@@ -104,7 +104,7 @@ def test_attrition_counts_add_up_overall_and_per_centre(result: CohortResult) ->
     att = result.attrition
     assert att.schema == pl.Schema(ATTRITION_SCHEMA)
     overall = att.filter(pl.col("centre_id").is_null()).sort("step")
-    assert overall["criterion"].to_list() == ["source_records", *protocol.load("goldinger2022").eligibility.criteria]
+    assert overall["criterion"].to_list() == ["source_records", *protocol.load("goldinger2022").criterion_ids]
     assert overall["n_before"][0] == len(EXPECTED)
     reasons = pl.Series([r for r in EXPECTED.values() if r]).value_counts()
     expected_excluded = dict(reasons.iter_rows())
@@ -137,9 +137,9 @@ def test_result_round_trips_through_files(result: CohortResult, tmp_path) -> Non
 def test_a_protocol_criterion_order_changes_the_reason() -> None:
     s = Study()
     s.patient("a:1", stage="II")  # fails stage and has no chemotherapy
-    proto = load_protocol(eligibility={"criteria": [
+    proto = load_protocol(criteria=[
         "duplicate_referral", "no_chemotherapy", "not_stage_iv_unresectable", "no_ici_before_chemotherapy",
-        "no_progression_on_ici", "chemotherapy_outside_window"]})
+        "no_progression_on_ici", "chemotherapy_outside_window"])
     con = store.connect(None)
     store.write_model(con, s.model())
     got = cohort.run(con, proto)
@@ -167,7 +167,12 @@ def test_bad_inputs_are_named() -> None:
 
 
 def test_without_the_ici_failure_criterion_the_first_index_class_line_is_the_index() -> None:
-    proto = load_protocol(eligibility={"criteria": ["duplicate_referral"]}, exposure={"index_class": "anti_pd1"})
+    proto = load_protocol(
+        criteria=["duplicate_referral"],
+        index={"drug_class": "anti_pd1", "label": "the start of the first anti-PD-1 line", "prior_failure": None},
+        regimen_classes=[{"name": "nivolumab", "label": "Nivolumab", "all_of": [["nivolumab"]], "only": True}],
+        analysis={"cox_reference": {"prior_ici_class": "anti_ctla4", "sex": "female"}},
+    )
     s = Study()
     s.patient("a:1")
     s.drug("a:1", "dacarbazine", D(2013, 1, 1), D(2013, 2, 1))
@@ -176,9 +181,9 @@ def test_without_the_ici_failure_criterion_the_first_index_class_line_is_the_ind
     store.write_model(con, s.model())
     first = cohort.run(con, proto)
     got = first.index.row(0, named=True)
-    assert (got["index_date"], got["index_line"], got["ici_line"]) == (D(2013, 6, 1), 2, None)
-    flags = first.lines.sort("line_number").select("has_index_class", "has_chemotherapy", "regimen_class").rows()
-    assert flags == [(False, True, None), (True, False, "other")]
+    assert (got["index_date"], got["index_line"], got["prior_line"]) == (D(2013, 6, 1), 2, None)
+    flags = first.lines.sort("line_number").select("has_index_class", "drug_classes", "regimen_class").rows()
+    assert flags == [(False, "chemotherapy", None), (True, "anti_pd1", "nivolumab")]
     s.patient("a:2")  # nothing to index on, and no criterion excludes them
     store.write_model(con, s.model())
     with pytest.raises(DataError, match=r"a:2 passes every criterion .* no anti_pd1 line"):

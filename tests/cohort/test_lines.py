@@ -104,9 +104,9 @@ def test_end_reason_comes_from_the_last_ending_exposure(result: CohortResult) ->
     lines = lines_of(result, "c1:reason")
     assert [x["end_reason"] for x in lines] == ["progression", "unknown"]
     assert lines[0]["drug_classes"] == "anti_ctla4+anti_pd1"
-    assert lines[0]["has_ici"] and lines[0]["has_anti_pd1"] and lines[0]["has_anti_ctla4"]
+    assert lines[0]["has_prior_class"]  # an ICI line: the flagship's prior-failure classes
     assert lines[0]["regimen_class"] is None  # not a chemotherapy line
-    assert lines[1]["has_braf_mek"] and not lines[1]["has_ici"]
+    assert lines[1]["drug_classes"] == "braf_mek" and not lines[1]["has_prior_class"]
 
 
 def test_regimen_classes_follow_the_protocol_precedence(result: CohortResult) -> None:
@@ -114,10 +114,9 @@ def test_regimen_classes_follow_the_protocol_precedence(result: CohortResult) ->
                .select("patient_id", "regimen_class").iter_rows())
     assert got == {f"c4:{i}": klass for i, klass in enumerate(REGIMENS.values())}
     combined = result.lines.filter(pl.col("ingredients") == "dabrafenib+dacarbazine")
-    assert combined["has_non_chemotherapy"].to_list() == [True]
-    assert combined["chemo_ingredients"].to_list() == ["dacarbazine"]
+    assert combined["index_class_ingredients"].to_list() == ["dacarbazine"]
     assert combined["has_other_than_index_class"].to_list() == [True]
-    assert combined["has_index_class"].to_list() == combined["has_chemotherapy"].to_list() == [True]
+    assert combined["has_index_class"].to_list() == [True]
 
 
 def test_lines_are_numbered_per_patient_and_patients_do_not_mix(result: CohortResult) -> None:

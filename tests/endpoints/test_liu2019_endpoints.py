@@ -15,7 +15,7 @@ from oncorwe.endpoints import EndpointsResult
 from oncorwe.model import store
 
 #: What the cBioPortal patient file does not hold (no age, no primary type).
-NOT_IN_CBIOPORTAL = ("age_years", "primary_site")
+NOT_IN_CBIOPORTAL = ("age_years",)  # (nor a primary type, which the Liu protocol does not use)
 
 
 def _endpoints(folder: Path) -> EndpointsResult:

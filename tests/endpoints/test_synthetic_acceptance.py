@@ -13,9 +13,9 @@ import pytest
 
 from oncorwe import cohort, endpoints, harmonise, protocol
 from oncorwe.model import store
-from oncorwe.model.schema import ANALYSIS_SCHEMA, CanonicalModel
+from oncorwe.model.schema import CanonicalModel
 
-#: Published allocation (shared/study/goldinger2022.md, "By regimen") and responses (n = 463).
+#: Published allocation (Goldinger et al. 2022, "By regimen") and responses (n = 463).
 PUBLISHED_REGIMENS = {
     "carboplatin_paclitaxel": 147, "dacarbazine": 118, "temozolomide": 71, "taxane": 40,
     "fotemustine": 29, "other": 58,
@@ -73,16 +73,17 @@ def test_regimen_and_response_counts_equal_the_published_counts(duckdb_run: Any)
 
 def test_every_per_patient_endpoint_equals_the_truth(duckdb_run: Any, truth: pl.DataFrame) -> None:
     table = duckdb_run[1].analysis_table
+    schema = protocol.load("goldinger2022").analysis_schema()
     expected = (
         truth.filter(pl.col("eligible"))
         .with_columns(pl.col("index_date").str.to_date())
-        .select(list(ANALYSIS_SCHEMA))
-        .cast(ANALYSIS_SCHEMA)  # type: ignore[arg-type]
+        .select(list(schema))
+        .cast(schema)  # type: ignore[arg-type]
         .sort("patient_id")
     )
     assert table["patient_id"].to_list() == expected["patient_id"].to_list()
     mismatches = {}
-    for column, dtype in ANALYSIS_SCHEMA.items():
+    for column, dtype in schema.items():
         got, want = table[column], expected[column]
         if dtype == pl.Float64():
             same = ((got - want).abs() < 1e-9) | (got.is_null() & want.is_null())

@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 from canonical_builder import DEFAULT_INDEX, Study, days, load_protocol, row, run_study
 
+from oncorwe import protocol
 from oncorwe.endpoints import EndpointsResult
 from oncorwe.errors import InputError
-from oncorwe.model.schema import ANALYSIS_SCHEMA, DAYS_PER_MONTH
+from oncorwe.model.schema import DAYS_PER_MONTH
 
 INDEX = DEFAULT_INDEX
 
@@ -75,7 +76,7 @@ def result() -> EndpointsResult:
 
 
 def test_analysis_table_has_exactly_the_contract_schema(result: EndpointsResult) -> None:
-    assert result.analysis_table.schema == pl.Schema(ANALYSIS_SCHEMA)
+    assert result.analysis_table.schema == pl.Schema(protocol.load("goldinger2022").analysis_schema())
     assert result.analysis_table["patient_id"].is_sorted()
 
 

@@ -1,132 +1,207 @@
-"""The protocol: the shipped flagship file, the analysis contract, clear errors, YAML, init copies."""
+"""The protocol: the shipped files, the format, validation before any data is read (issue 13:
+one regression test per finding), YAML, init copies."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from cli_runner import oncorwe
 from oncorwe import protocol
 from oncorwe.errors import ProtocolError
-from oncorwe.model.schema import EXCLUSION_REASONS
 
 
-def test_the_flagship_protocol_loads_with_its_published_design() -> None:
-    p = protocol.load("goldinger2022")
-    assert p.name == "goldinger2022"
-    assert p.reference.doi == "10.1016/j.ejca.2021.11.022"
-    assert p.reference.published == "goldinger2022_published.toml"
-    assert p.calendar.index_start == dt.date(2007, 1, 1) and p.calendar.index_end == dt.date(2017, 12, 31)
-    assert p.eligibility.criteria == list(EXCLUSION_REASONS)
-    assert p.regimen_class_names == (
-        "carboplatin_paclitaxel", "dacarbazine", "temozolomide", "taxane", "fotemustine", "other")
-    assert (p.lines.regimen_window_days, p.lines.max_gap_days) == (28, 120)
-    assert (p.response.confirmation, p.response.confirmation_min_days, p.response.sd_min_days) == (False, 28, 42)
-    assert p.exposure.progression_window_days == 90
-    assert p.endpoints.pfs_censoring == "last_evaluable_assessment"
+def flagship() -> dict[str, Any]:
+    return copy.deepcopy(protocol.load("goldinger2022").to_dict())
 
 
-def test_the_analysis_section_has_the_agreed_fields() -> None:
-    a = protocol.load("goldinger2022").analysis
-    assert isinstance(a, protocol.AnalysisSpec)
-    assert a.km_splits == ["regimen_class", "responder", "prior_anti_pd1"]
-    assert a.survival_rates_months == [6.0, 12.0]
-    assert a.landmark_weeks == 12
-    assert a.response_by == ["regimen_class", "prior_ici_class"]
-    assert a.cox_covariates == ["age_years", "sex", "ecog", "ldh_elevated", "m1c_or_worse", "brain_metastases",
-                                "braf_v600", "prior_ici_class", "regimen_class"]
-    assert a.cox_reference == {"regimen_class": "dacarbazine", "prior_ici_class": "anti_ctla4", "sex": "female"}
-    assert (a.min_cell_count, a.time_unit, a.table1_by) == (5, "months", "regimen_class")
-    assert protocol.AnalysisSpec() == a  # the file states the defaults
-
-
-def test_the_published_figures_file_sits_beside_the_protocol() -> None:
-    from importlib import resources
-
-    folder = resources.files("oncorwe.protocol") / "studies"
-    assert (folder / protocol.load("goldinger2022").reference.published).is_file()  # type: ignore[operator]
-
-
-def test_protocols_are_frozen() -> None:
-    p = protocol.load("goldinger2022")
-    with pytest.raises(Exception, match="frozen"):
-        p.name = "other"  # type: ignore[misc]
+def problems_of(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ProtocolError) as info:
+        protocol.from_data(data)
+    return info.value.problems
 
 
 def problems(text: str, fmt: str = "toml") -> list[str]:
     with pytest.raises(ProtocolError) as info:
-        protocol.parse(text, fmt=fmt, origin="study.toml")
-    return list(info.value.problems)
+        protocol.parse(text, fmt=fmt)
+    return info.value.problems
 
 
-MINIMAL = '''name = "s"
-title = "t"
-[reference]
-citation = "c"
-[[regimen_classes]]
-name = "dacarbazine"
-label = "Dacarbazine"
-all_of = [["dacarbazine"]]
-'''
+def test_the_flagship_protocol_states_its_design() -> None:
+    p = protocol.load("goldinger2022")
+    assert p.criterion_ids == ("duplicate_referral", "not_stage_iv_unresectable", "no_chemotherapy",
+                               "no_ici_before_chemotherapy", "no_progression_on_ici", "chemotherapy_outside_window")
+    assert p.index.drug_class == "chemotherapy" and p.index.prior_failure is not None
+    assert p.index.prior_failure.progression_window_days == 90
+    window = p.criteria[-1]
+    assert isinstance(window, protocol.IndexDateWithin) and (window.start, window.end) == (
+        dt.date(2007, 1, 1), dt.date(2017, 12, 31))
+    assert p.regimen_class_names[-1] == "other" and len(p.regimen_classes) == 5
+    scope = p.scope()
+    assert scope.condition_concept_ids == (141232,) and "melanom" in scope.condition_words
+    assert "dacarbazine" in scope.ingredients and 1311409 in scope.ingredient_concept_ids
+    schema = p.analysis_schema()
+    assert list(schema)[:3] == ["patient_id", "centre_id", "index_date"]
+    assert {"m1c_or_worse", "prior_ici_class", "ldh_elevated"} <= set(schema)
 
 
-def test_a_minimal_protocol_takes_the_defaults() -> None:
-    p = protocol.parse(MINIMAL)
-    assert p.lines.substitutions == [["carboplatin", "cisplatin"], ["nab-paclitaxel", "paclitaxel"]]
-    assert p.regimen_class_names == ("dacarbazine", "other")
+def test_liu2019_is_another_protocol_in_the_same_format() -> None:
+    p = protocol.load("liu2019")
+    assert p.index.prior_failure is None and p.criterion_ids == ("duplicate_referral",)
+    assert "braf_v600" not in p.analysis_schema()  # a covariate only the flagship defines
 
 
-def test_every_problem_is_reported_with_its_key_and_what_is_allowed() -> None:
-    text = "surprise = 1\n" + MINIMAL + '''[response]
-confirmation = "maybe"
-sd_min_days = -1
-[population]
-stages = ["V"]
-[eligibility]
-criteria = ["no_chemotherapy", "no_chemotherapy"]
-[endpoints]
-pfs_censoring = "whenever"
-'''
-    found = problems(text)
-    assert len(found) == 6, found
-    joined = "\n".join(found)
-    assert "study.toml: surprise: unknown key" in joined
-    assert "response.confirmation:" in joined and "'maybe'" in joined
-    assert "response.sd_min_days: Input should be greater than or equal to 0" in joined
-    assert "population.stages.0: Input should be 'IV', 'III_unresectable', 'III', 'II' or 'I'" in joined
-    assert "criteria listed twice: no_chemotherapy" in joined
-    assert "endpoints.pfs_censoring: Input should be 'last_evaluable_assessment' or 'last_contact'" in joined
+def test_protocols_are_frozen() -> None:
+    p = protocol.load("goldinger2022")
+    with pytest.raises(ValidationError):
+        p.name = "x"  # type: ignore[misc]
 
 
-def test_regimen_and_line_rules_are_checked() -> None:
-    found = "\n".join(problems(MINIMAL.replace('all_of = [["dacarbazine"]]', 'all_of = [["Dacarbazine"]]')
-                               + '[lines]\nsubstitutions = [["carboplatin"]]\n'))
-    assert "regimen_classes.0.all_of" in found and "lower-case" in found
-    assert "lines.substitutions" in found and "at least two" in found
-    twice = MINIMAL + '[[regimen_classes]]\nname = "dacarbazine"\nlabel = "again"\nall_of = [["x"]]\n'
-    assert any("names listed twice: dacarbazine" in p for p in problems(twice))
-    fallback = MINIMAL.replace('name = "dacarbazine"', 'name = "other"')
-    assert any("fallback" in p for p in problems(fallback))
+def test_nothing_has_a_study_default() -> None:
+    data = flagship()
+    for section in ("lines", "response", "endpoints", "subsequent_therapy", "condition"):
+        del data[section]
+    got = problems_of(data)
+    for section in ("lines", "response", "endpoints", "subsequent_therapy", "condition"):
+        assert f"<data>: {section}: required key is missing" in got
 
 
-def test_missing_keys_bad_syntax_and_unknown_names() -> None:
-    assert any("reference: required key is missing" in p for p in problems('name = "s"\ntitle = "t"\n'))
-    assert any("not valid TOML" in p for p in problems("name = \n"))
-    with pytest.raises(ProtocolError, match=r"unknown protocol 'nope'.*goldinger2022"):
-        protocol.load("nope")
-    with pytest.raises(ProtocolError, match="protocol file not found"):
-        protocol.load("missing/study.toml")
-    with pytest.raises(ProtocolError, match="allowed: toml, yaml, yml"):
-        protocol.parse(MINIMAL, fmt="json")
-    assert isinstance(ProtocolError("x"), ValueError)
+@pytest.mark.parametrize(("key", "value", "message"), [
+    (("analysis", "min_cell_count"), True, "analysis.min_cell_count"),  # bool read as 1 would disable suppression
+    (("response", "confirmation"), "yes", "response.confirmation"),
+    (("index", "prior_failure", "progression_window_days"), 10**9, "progression_window_days"),
+    (("index", "prior_failure", "progression_window_days"), 90.0, "progression_window_days"),
+    (("analysis", "landmark_weeks"), 5200, "analysis.landmark_weeks"),
+    (("analysis", "survival_rates_months"), [-6, 12], "survival_rates_months.0"),
+    (("analysis", "survival_rates_months"), [float("inf")], "survival_rates_months.0"),
+    (("analysis", "survival_rates_months"), [float("nan")], "survival_rates_months.0"),
+    (("lines", "max_gap_days"), False, "lines.max_gap_days"),
+])
+def test_types_are_strict_and_ranges_checked(key: tuple[str, ...], value: Any, message: str) -> None:
+    data = flagship()
+    target = data
+    for part in key[:-1]:
+        target = target[part]
+    target[key[-1]] = value
+    got = problems_of(data)
+    assert len(got) == 1 and message in got[0], got
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["analysis"].update(cox_reference={"regimen_class": "no_such_regimen"}),
+     "analysis.cox_reference.regimen_class: 'no_such_regimen' is not a level"),
+    (lambda d: d["analysis"]["cox_covariates"].append("albumin"), "analysis.cox_covariates: 'albumin'"),
+    (lambda d: d["analysis"]["km_splits"].append("no_split"), "analysis.km_splits: 'no_split'"),
+    (lambda d: d["analysis"]["km_splits"].append("age_years"), "'age_years' is not categorical"),
+    (lambda d: d["regimen_classes"][0]["all_of"].append(["cisplatinum"]), "'cisplatinum' is not an ingredient"),
+    (lambda d: d["drug_classes"]["chemotherapy"]["ingredients"].append("unobtainium"), "'unobtainium' is not in the shipped"),
+    (lambda d: d["criteria"][2].update(drug_classes=["chemo"]), "drug class 'chemo' is not defined"),
+    (lambda d: d["criteria"][3].update(before=["anti_pd2"]), "drug class 'anti_pd2' is not defined"),
+    (lambda d: d["condition"].update(concept_ids=[999999999]), "condition.concept_ids: concept 999999999"),
+    (lambda d: d["covariates"]["ecog"].update(concept_ids=[123]), "covariates.ecog.concept_ids: concept 123"),
+    (lambda d: d["covariates"]["m1c_or_worse"].update(of="t_stage"), "covariates.m1c_or_worse.of: 't_stage'"),
+    (lambda d: d["covariates"]["m1c_or_worse"].update(values=["M9"]), "'M9' is not a category"),
+    (lambda d: d["subsequent_therapy"]["groups"].update(any_x=["nope"]), "'nope' is not a subsequent-therapy class"),
+    (lambda d: d["index"].update(prior_failure=None), "'progression_on_prior_line' needs [index.prior_failure]"),
+])
+def test_every_name_is_resolved_before_any_data_is_read(change: Any, message: str) -> None:
+    data = flagship()
+    change(data)
+    got = problems_of(data)
+    assert any(message in line for line in got), got
+
+
+def test_a_covariate_without_a_source_is_refused() -> None:
+    data = flagship()
+    data["covariates"]["ecog"].update(variable=None, concept_ids=[])
+    assert any("covariates.ecog" in line and "needs a source" in line for line in problems_of(data))
+
+
+def test_all_problems_come_at_once_one_line_each() -> None:
+    data = flagship()
+    data["analysis"]["cox_reference"] = {"regimen_class": "x", "sex": "y"}
+    data["analysis"]["km_splits"].append("no_split")
+    got = problems_of(data)
+    assert len(got) == 3 and all("\n" not in line for line in got)
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "sub/../../x.toml", "missing.toml"])
+def test_published_path_stays_inside_the_protocol_folder(tmp_path: Path, name: str) -> None:
+    data = flagship()
+    data["reference"]["published"] = name
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ProtocolError, match=r"reference\.published"):
+        protocol.load(path)
+
+
+def test_a_published_file_inside_the_folder_is_accepted(tmp_path: Path) -> None:
+    data = flagship()
+    data["reference"]["published"] = "figures.toml"
+    (tmp_path / "figures.toml").write_text("", encoding="utf-8")
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    loaded = protocol.load(path)
+    assert protocol.published_file(loaded, tmp_path) == (tmp_path / "figures.toml").resolve()
+
+
+def test_deep_nesting_and_encodings_are_clear_errors(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match="nested"):
+        protocol.load(deep)
+    deep_yaml = tmp_path / "deep.yaml"
+    deep_yaml.write_text("x: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(ProtocolError, match="nested"):
+        protocol.load(deep_yaml)
+    text = protocol.shipped_text("goldinger2022")
+    utf16 = tmp_path / "utf16.toml"
+    utf16.write_bytes(text.encode("utf-16"))
+    with pytest.raises(ProtocolError, match="UTF-16"):
+        protocol.load(utf16)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(text.replace("Goldinger", "Göldinger").encode("latin-1"))
+    with pytest.raises(ProtocolError, match="not UTF-8"):
+        protocol.load(latin)
+    (tmp_path / "goldinger2022_published.toml").write_text("", encoding="utf-8")
+    bom = tmp_path / "bom.toml"
+    bom.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert protocol.load(bom).name == "goldinger2022"
+
+
+def test_cli_exits_2_before_reading_any_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = flagship()
+    data["analysis"]["min_cell_count"] = True
+    data["analysis"]["landmark_weeks"] = 5200
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    # the data folder does not exist: reading it would be a different error
+    code = oncorwe(monkeypatch, "run", "--protocol", str(path), "--data", str(tmp_path / "no-such-folder"),
+                   "--out", str(tmp_path / "out"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "analysis.min_cell_count" in err and "analysis.landmark_weeks" in err
+    assert "Traceback" not in err and "no-such-folder" not in err
+
+
+def test_unknown_keys_and_syntax_are_named() -> None:
+    assert any("unknown key" in line and "populaton" in line for line in problems('populaton = 1\n'))
+    assert any("not valid TOML" in line for line in problems("name = \n"))
 
 
 def test_yaml_and_toml_give_the_same_protocol(tmp_path: Path) -> None:
     p = protocol.load("goldinger2022")
     path = tmp_path / "study.yaml"
+    studies = Path(protocol.__file__).parent / "studies"
+    (tmp_path / "goldinger2022_published.toml").write_bytes((studies / "goldinger2022_published.toml").read_bytes())
     path.write_text(yaml.safe_dump(p.to_dict()), encoding="utf-8")
     assert protocol.load(path) == p
     assert any("a protocol must be a mapping" in x for x in problems("- just\n- a list\n", fmt="yaml"))
@@ -150,33 +225,3 @@ def test_init_writes_a_commented_copy_that_loads(
     assert "NAME 'bad name'" in capsys.readouterr().err
 
 
-def _with_labels(tmp_path: Path, labels: str) -> Path:
-    from importlib import resources
-
-    text = (resources.files("oncorwe.protocol") / "studies" / "goldinger2022.toml").read_text(encoding="utf-8")
-    marker = '  "chemotherapy_outside_window",\n]\n'
-    assert text.count(marker) == 1
-    path = tmp_path / "labelled.toml"
-    path.write_text(text.replace(marker, marker + "[eligibility.labels]\n" + labels), encoding="utf-8")
-    return path
-
-
-def test_criterion_labels_are_read_and_recorded(tmp_path: Path) -> None:
-    p = protocol.load(_with_labels(tmp_path, 'source_records = "Patients screened"\n'
-                                             'no_chemotherapy = "No chemotherapy line recorded"\n'))
-    assert p.eligibility.labels == {"source_records": "Patients screened",
-                                    "no_chemotherapy": "No chemotherapy line recorded"}
-    assert p.to_dict()["eligibility"]["labels"] == dict(p.eligibility.labels)
-    # without labels the record is as it was before labels existed
-    assert "labels" not in protocol.load("goldinger2022").to_dict()["eligibility"]
-    assert "labels" not in protocol.load("liu2019").to_dict()["eligibility"]
-
-
-@pytest.mark.parametrize(("labels", "message"), [
-    ('no_chemo = "typo"\n', "no_chemo"),
-    ('primary_site_excluded = "Uveal primary"\n', "primary_site_excluded not among the criteria"),
-    ('no_chemotherapy = "  "\n', "empty wording for no_chemotherapy"),
-])
-def test_bad_criterion_labels_are_named(tmp_path: Path, labels: str, message: str) -> None:
-    with pytest.raises(ProtocolError, match=message):
-        protocol.load(_with_labels(tmp_path, labels))

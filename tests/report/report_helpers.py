@@ -41,14 +41,15 @@ def attrition_for(table: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ATTRITION_SCHEMA)
 
 
-#: The study's wording of a criterion (protocol ``eligibility.labels``), with characters HTML escapes.
+#: The study's wording of a criterion (a criterion's ``label``), with characters HTML escapes.
 PROGRESSION_LABEL = "Did not progress on anti-PD-1 <or> anti-CTLA-4 & co"
 
 
 def protocol_with_splits(*splits: str, labels: dict[str, str] | None = None) -> protocol.Protocol:
     """The flagship protocol with fewer Kaplan-Meier splits (fewer figures: faster tests), and the
     given criterion labels."""
-    loaded = protocol.load("goldinger2022")
-    eligibility = protocol.Eligibility(criteria=loaded.eligibility.criteria, labels=labels or {})
-    return loaded.model_copy(update={"analysis": loaded.analysis.model_copy(update={"km_splits": list(splits)}),
-                                     "eligibility": eligibility})
+    data = protocol.load("goldinger2022").to_dict()
+    data["analysis"]["km_splits"] = list(splits)
+    for criterion in data["criteria"]:
+        criterion["label"] = (labels or {}).get(criterion["id"], criterion["label"])
+    return protocol.from_data(data)

@@ -20,7 +20,7 @@ from oncorwe.model.engine import (
     scratch_name,
 )
 from oncorwe.model.schema import CANONICAL_TABLES, CanonicalModel
-from oncorwe.model.store import connect, read_tables, to_polars, write_model
+from oncorwe.model.store import MODEL_TABLES, connect, read_tables, to_polars, write_model
 
 BACKENDS = ("duckdb", "postgres", "spark")
 
@@ -49,7 +49,7 @@ def test_the_canonical_tables_come_back_identical(backend: Any, tiny_model: Cano
     try:
         back = _read_back(backend, prefix)
     finally:
-        drop_scratch(backend, [f"{prefix}{n}" for n in CANONICAL_TABLES])
+        drop_scratch(backend, [f"{prefix}{n}" for n in MODEL_TABLES])
     for name, frame in tiny_model.tables().items():
         assert back[name].equals(frame.sort("source")), (backend_name(backend), name, back[name], frame)
     assert not [t for t in backend.list_tables() if t.startswith(prefix)]
@@ -60,7 +60,7 @@ def test_an_int8_beside_nulls_keeps_its_values(backend: Any, tiny_model: Canonic
     prefix = f"{SCRATCH_PREFIX}e{uuid.uuid4().hex[:8]}_"
     with scratch(backend) as created:
         write_model(backend, tiny_model, prefix=prefix)
-        created += [f"{prefix}{n}" for n in CANONICAL_TABLES]
+        created += [f"{prefix}{n}" for n in MODEL_TABLES]
         ecog = to_polars(backend.table(f"{prefix}patients").select("source", "ecog")).sort("source")
     assert ecog["ecog"].to_list() == [1, None, 0]
 
@@ -69,7 +69,7 @@ def test_an_expression_is_materialised_inside_the_engine(backend: Any, tiny_mode
     prefix = f"{SCRATCH_PREFIX}x{uuid.uuid4().hex[:8]}_"
     with scratch(backend) as created:
         write_model(backend, tiny_model, prefix=prefix)
-        created += [f"{prefix}{n}" for n in CANONICAL_TABLES]
+        created += [f"{prefix}{n}" for n in MODEL_TABLES]
         drugs = backend.table(f"{prefix}drug_exposures")
         per_patient = drugs.group_by("patient_id").aggregate(
             n_courses=drugs.count(), first_start=drugs.start_date.min(),

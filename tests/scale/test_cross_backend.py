@@ -12,7 +12,7 @@ import pytest
 
 from oncorwe import cohort, endpoints, harmonise, protocol
 from oncorwe.model.engine import SCRATCH_PREFIX, drop_scratch
-from oncorwe.model.schema import ANALYSIS_SCHEMA, CANONICAL_TABLES, CanonicalModel
+from oncorwe.model.schema import CANONICAL_TABLES, CanonicalModel
 from oncorwe.model.store import connect, write_model
 
 
@@ -32,6 +32,9 @@ def _run(con: Any, model: CanonicalModel) -> tuple[pl.DataFrame, pl.DataFrame, p
     finally:
         drop_scratch(con, [t for t in con.list_tables() if t not in before])
     return derived.analysis_table.sort("patient_id"), selected.attrition, selected.lines
+
+
+ANALYSIS_SCHEMA = protocol.load("goldinger2022").analysis_schema()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from oncorwe import harmonise
 from oncorwe.errors import InputError, SourceError
 from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb, omop_into_engine
 from oncorwe.model.schema import CANONICAL_TABLES, QUARANTINE_SCHEMA
-from oncorwe.model.store import connect, read_tables, to_polars
+from oncorwe.model.store import MODEL_TABLES, connect, read_tables, to_polars
 from oncorwe.sources import detect_kind
 
 
@@ -50,7 +50,7 @@ def _same_as_python(files: list[tuple[str, Path]]) -> None:
     assert result.merges.equals(in_python.merges)
     # only the canonical tables and the quarantine stay behind
     assert sorted(t for t in con.list_tables() if t.startswith("m_")) == sorted(
-        [f"m_{n}" for n in CANONICAL_TABLES] + ["m_quarantine"])
+        [f"m_{n}" for n in MODEL_TABLES] + ["m_quarantine"])
 
 
 def test_the_synthetic_omop_centres_map_the_same_in_the_engine(synthetic_study: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from oncorwe.harmonise.in_engine import EngineModel, OmopInEngine, attach_duckdb, omop_into_engine
 from oncorwe.model.engine import SCRATCH_PREFIX, backend_name
 from oncorwe.model.schema import CANONICAL_TABLES, QUARANTINE_SCHEMA
-from oncorwe.model.store import connect, to_polars
+from oncorwe.model.store import MODEL_TABLES, connect, to_polars
 from oncorwe.sources import detect_kind
 
 Tables = dict[str, pl.DataFrame]
@@ -110,7 +110,7 @@ def _in(con: Any, centres: list[tuple[str, Path]]) -> Iterator[Tables]:
             f"{prefix}{n}" for n in [*CANONICAL_TABLES, "quarantine"])
         yield tables
     finally:
-        for name in [*CANONICAL_TABLES, "quarantine"]:
+        for name in [*MODEL_TABLES, "quarantine"]:
             con.drop_table(f"{prefix}{name}", force=True)
         _drop(con, sources)
 

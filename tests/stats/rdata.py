@@ -10,9 +10,11 @@ import polars as pl
 
 from rsupport import run_r
 
-__all__ = ["SURVIVAL_SETS", "assert_close", "r_dataset", "survival_outcome"]
+__all__ = ["OTHER_SETS", "SURVIVAL_SETS", "assert_close", "r_dataset", "survival_outcome"]
 
 SURVIVAL_SETS = ("lung", "veteran", "ovarian", "colon", "pbc")
+#: Further real data sets for the adjusted-comparison and competing-risk oracles.
+OTHER_SETS = ("mgus2", "rotterdam", "Melanoma")
 
 
 @functools.cache
@@ -21,8 +23,16 @@ def _all_sets() -> dict[str, pl.DataFrame]:
     return run_r(script, outputs=SURVIVAL_SETS)
 
 
+@functools.cache
+def _other_sets() -> dict[str, pl.DataFrame]:
+    script = "data(Melanoma, package = 'MASS')\n" + "\n".join(f'put("{name}", {name})' for name in OTHER_SETS)
+    return run_r(script, outputs=OTHER_SETS)
+
+
 def r_dataset(name: str) -> pl.DataFrame:
-    """One of R's survival data sets as a polars frame (NA -> null)."""
+    """One of R's survival data sets (or MASS's Melanoma) as a polars frame (NA -> null)."""
+    if name in OTHER_SETS:
+        return _other_sets()[name]
     return _all_sets()[name]
 
 

@@ -132,12 +132,12 @@ def test_compare_rates_matches_r(case: str) -> None:
 def test_auto_states_the_test_used() -> None:
     small = compare_rates([3, 10, 7], [23, 25, 37])  # expected successes 5.7, 6.2, 9.1; failures ok
     large = compare_rates([30, 55, 41], [100, 120, 90])
-    sparse = compare_rates([0, 1, 3, 2], [4, 5, 6, 3], labels=["a", "b", "c", "d"])
+    sparse = compare_rates([0, 1, 3, 2], [4, 5, 6, 3], groups=["a", "b", "c", "d"])
     assert small.method == "Pearson chi-square"
     assert large.method == "Pearson chi-square"
     assert sparse.method == "Fisher-Freeman-Halton exact"
     assert compare_rates([1, 4], [6, 7]).method == "Fisher exact"
-    assert sparse.to_frame()["label"].to_list() == ["a", "b", "c", "d"]
+    assert sparse.to_frame()["group"].to_list() == ["a", "b", "c", "d"]
     assert sparse.table.tolist() == [[0, 4], [1, 4], [3, 3], [2, 1]]
     assert sparse.to_dict()["method"] == "Fisher-Freeman-Halton exact"
     assert "Fisher" in repr(sparse)
@@ -161,8 +161,8 @@ def test_compare_rates_rejects_bad_input() -> None:
         compare_rates([4, 0], [3, 2])
     with pytest.raises(InputError, match="at least two groups"):
         compare_rates([1], [3])
-    with pytest.raises(InputError, match="labels: 3 labels given for 2 groups"):
-        compare_rates([1, 2], [3, 4], labels=["a", "b", "c"])
+    with pytest.raises(InputError, match="groups: 3 names given for 2 groups"):
+        compare_rates([1, 2], [3, 4], groups=["a", "b", "c"])
     with pytest.raises(InputError, match="whole numbers"):
         compare_rates([1.5, 2], [3, 4])
     with pytest.raises(InputError, match="method"):

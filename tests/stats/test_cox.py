@@ -47,36 +47,36 @@ def _random_ties(seed: int, n: int) -> pl.DataFrame:
 #: case -> (data set, R formula right-hand side, R extra arguments, our keyword arguments)
 CASES: dict[str, tuple[str, str, str, dict[str, object]]] = {
     "lung_efron": ("lung", "age + sex + ph.ecog + wt.loss", "",
-                   {"duration": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog", "wt.loss"]}),
+                   {"time": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog", "wt.loss"]}),
     "lung_breslow": ("lung", "age + sex + ph.ecog + wt.loss", ", ties='breslow'",
-                     {"duration": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog", "wt.loss"],
+                     {"time": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog", "wt.loss"],
                       "ties": "breslow"}),
     "lung_robust": ("lung", "age + sex + ph.ecog", ", robust=TRUE",
-                    {"duration": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog"], "robust": True}),
+                    {"time": "time", "event": "dead", "covariates": ["age", "sex", "ph.ecog"], "robust": True}),
     "lung_strata_cluster": ("lung", "age + sex + strata(inst)", ", cluster=inst, ties='breslow'",
-                            {"duration": "time", "event": "dead", "covariates": ["age", "sex"], "strata": "inst",
+                            {"time": "time", "event": "dead", "covariates": ["age", "sex"], "strata": "inst",
                              "cluster": "inst", "ties": "breslow"}),
     "veteran_factor": ("veteran", "trt + celltype + karno + age", "",
-                       {"duration": "time", "event": "status", "covariates": ["trt", "celltype", "karno", "age"]}),
+                       {"time": "time", "event": "status", "covariates": ["trt", "celltype", "karno", "age"]}),
     "veteran_breslow": ("veteran", "celltype + karno", ", ties='breslow'",
-                        {"duration": "time", "event": "status", "covariates": ["celltype", "karno"], "ties": "breslow"}),
+                        {"time": "time", "event": "status", "covariates": ["celltype", "karno"], "ties": "breslow"}),
     "ovarian_strata": ("ovarian", "age + rx + strata(ecog.ps)", "",
-                       {"duration": "futime", "event": "fustat", "covariates": ["age", "rx"], "strata": "ecog.ps"}),
+                       {"time": "futime", "event": "fustat", "covariates": ["age", "rx"], "strata": "ecog.ps"}),
     "colon_cluster": ("colon", "rx + sex + age + nodes + strata(etype)", ", cluster=id",
-                      {"duration": "time", "event": "status", "covariates": ["rx", "sex", "age", "nodes"],
+                      {"time": "time", "event": "status", "covariates": ["rx", "sex", "age", "nodes"],
                        "strata": "etype", "cluster": "id"}),
     "pbc_efron": ("pbc", "age + edema + logbili + albumin + logprotime + sex", "",
-                  {"duration": "time", "event": "dead", "covariates": ["age", "edema", "logbili", "albumin",
+                  {"time": "time", "event": "dead", "covariates": ["age", "edema", "logbili", "albumin",
                                                                       "logprotime", "sex"]}),
     "ties_efron": ("ties", "x1 + x2 + group", "",
-                   {"duration": "time", "event": "event", "covariates": ["x1", "x2", "group"]}),
+                   {"time": "time", "event": "event", "covariates": ["x1", "x2", "group"]}),
     "ties_breslow": ("ties", "x1 + x2 + group", ", ties='breslow'",
-                     {"duration": "time", "event": "event", "covariates": ["x1", "x2", "group"], "ties": "breslow"}),
+                     {"time": "time", "event": "event", "covariates": ["x1", "x2", "group"], "ties": "breslow"}),
     "ties_strata_cluster": ("ties", "x1 + group + strata(site)", ", cluster=id",
-                            {"duration": "time", "event": "event", "covariates": ["x1", "group"], "strata": "site",
+                            {"time": "time", "event": "event", "covariates": ["x1", "group"], "strata": "site",
                              "cluster": "id"}),
     "ties_robust_breslow": ("ties", "x1 + x2", ", robust=TRUE, ties='breslow'",
-                            {"duration": "time", "event": "event", "covariates": ["x1", "x2"], "robust": True,
+                            {"time": "time", "event": "event", "covariates": ["x1", "x2"], "robust": True,
                              "ties": "breslow"}),
 }
 
@@ -122,7 +122,7 @@ record <- function(case, fit) {
 
 def _r_call(name: str, case: tuple[str, str, str, dict[str, object]]) -> str:
     data, rhs, extra, kwargs = case
-    lhs = f"Surv({kwargs['duration']}, {kwargs['event']})"
+    lhs = f"Surv({kwargs['time']}, {kwargs['event']})"
     return f"record('{name}', coxph({lhs} ~ {rhs}, data = {data}{extra}))\n"
 
 
@@ -196,14 +196,14 @@ def test_proportional_hazards_test_equals_r_cox_zph(r_results: dict[str, pl.Data
     data_name, _, _, kwargs = CASES[case]
     fit = cox_ph(_data(r_results, data_name), **kwargs)  # type: ignore[arg-type]
     table = proportional_hazards_test(fit).to_frame()
-    assert table.columns == ["term", "chisq", "df", "p_value"]
+    assert table.columns == ["term", "statistic", "df", "p_value"]
     assert table.get_column("term").to_list() == [*fit.covariates, "GLOBAL"]
     r_chisq = _r_values(r_results, case, "zph_chisq")
     r_df = _r_values(r_results, case, "zph_df")
     r_p = _r_values(r_results, case, "zph_p")
     assert table.height == len(r_chisq)
     for row, chisq, df, p in zip(table.iter_rows(named=True), r_chisq, r_df, r_p, strict=True):
-        _close(row["chisq"], chisq, f"{case} zph chisq {row['term']}")
+        _close(row["statistic"], chisq, f"{case} zph chisq {row['term']}")
         assert row["df"] == df
         _close(row["p_value"], p, f"{case} zph p {row['term']}", p_value=True)
 
@@ -218,7 +218,7 @@ def test_pandas_frame_gives_the_same_fit_as_polars(r_results: dict[str, pl.DataF
 
 
 def test_result_shape_dict_and_repr(r_results: dict[str, pl.DataFrame]) -> None:
-    fit = cox_ph(r_results["veteran"], duration="time", event="status", covariates=["celltype", "karno"],
+    fit = cox_ph(r_results["veteran"], time="time", event="status", covariates=["celltype", "karno"],
                  reference={"celltype": "squamous"})
     frame = fit.to_frame()
     assert frame.columns == ["term", "coef", "se", "robust_se", "hazard_ratio", "lower", "upper", "z", "p_value"]
@@ -241,8 +241,8 @@ def test_result_shape_dict_and_repr(r_results: dict[str, pl.DataFrame]) -> None:
 
 def test_changing_reference_level_reparametrises_but_keeps_the_likelihood(r_results: dict[str, pl.DataFrame]) -> None:
     data = r_results["veteran"]
-    default = cox_ph(data, duration="time", event="status", covariates=["celltype", "karno"])
-    other = cox_ph(data, duration="time", event="status", covariates=["celltype", "karno"],
+    default = cox_ph(data, time="time", event="status", covariates=["celltype", "karno"])
+    other = cox_ph(data, time="time", event="status", covariates=["celltype", "karno"],
                    reference={"celltype": "squamous"})
     assert default.reference_levels == {"celltype": "adeno"}
     assert other.loglik[1] == pytest.approx(default.loglik[1], rel=1e-12)
@@ -269,7 +269,7 @@ def survival_frames(draw: st.DrawFn) -> pl.DataFrame:
 
 def _fit_or_reject(frame: pl.DataFrame, ties: str = "efron"):  # type: ignore[no-untyped-def]
     try:
-        return cox_ph(frame, duration="time", event="event", covariates=["x1", "x2"], ties=ties)  # type: ignore[arg-type]
+        return cox_ph(frame, time="time", event="event", covariates=["x1", "x2"], ties=ties)  # type: ignore[arg-type]
     except ConvergenceError:
         assume(False)
         raise
@@ -301,7 +301,7 @@ def test_permuting_rows_changes_nothing(frame: pl.DataFrame, seed: int) -> None:
     assert permuted.concordance_se == pytest.approx(base.concordance_se, rel=1e-9)
     zph_base = proportional_hazards_test(base)
     zph_perm = proportional_hazards_test(permuted)
-    assert zph_perm.chisq == pytest.approx(zph_base.chisq, rel=1e-8)
+    assert zph_perm.statistic == pytest.approx(zph_base.statistic, rel=1e-8)
 
 
 @PROPERTY_SETTINGS
@@ -331,13 +331,13 @@ def _small() -> pl.DataFrame:
 def test_constant_covariate_is_named() -> None:
     frame = _small().with_columns(const=pl.lit(1.0))
     with pytest.raises(ConvergenceError, match=r"'const'.*constant"):
-        cox_ph(frame, duration="time", event="event", covariates=["age", "const"])
+        cox_ph(frame, time="time", event="event", covariates=["age", "const"])
 
 
 def test_collinear_covariate_is_named() -> None:
     frame = _small().with_columns(age2=pl.col("age") * 2 + 1)
     with pytest.raises(ConvergenceError, match=r"'age2'.*linear combination"):
-        cox_ph(frame, duration="time", event="event", covariates=["age", "age2"])
+        cox_ph(frame, time="time", event="event", covariates=["age", "age2"])
 
 
 def test_complete_separation_raises_naming_the_column() -> None:
@@ -350,52 +350,52 @@ def test_complete_separation_raises_naming_the_column() -> None:
         }
     )
     with pytest.raises(ConvergenceError, match=r"'arm=b'.*infinite"):
-        cox_ph(frame, duration="time", event="event", covariates=["arm"])
+        cox_ph(frame, time="time", event="event", covariates=["arm"])
 
 
 def test_unknown_column_is_named() -> None:
     with pytest.raises(InputError, match="covariates: column 'weight' not found"):
-        cox_ph(_small(), duration="time", event="event", covariates=["age", "weight"])
-    with pytest.raises(InputError, match="duration: column 'days' not found"):
-        cox_ph(_small(), duration="days", event="event", covariates=["age"])
+        cox_ph(_small(), time="time", event="event", covariates=["age", "weight"])
+    with pytest.raises(InputError, match="time: column 'days' not found"):
+        cox_ph(_small(), time="days", event="event", covariates=["age"])
     with pytest.raises(InputError, match="strata: column 'centre' not found"):
-        cox_ph(_small(), duration="time", event="event", covariates=["age"], strata="centre")
+        cox_ph(_small(), time="time", event="event", covariates=["age"], strata="centre")
 
 
 def test_no_events_is_an_input_error() -> None:
     frame = _small().with_columns(event=pl.lit(0))
     with pytest.raises(InputError, match="no events"):
-        cox_ph(frame, duration="time", event="event", covariates=["age"])
+        cox_ph(frame, time="time", event="event", covariates=["age"])
 
 
 def test_non_finite_values_are_errors_with_positions() -> None:
     frame = _small().with_columns(age=pl.Series([60.0, float("nan"), 71.0, 44.0, float("inf"), 58.0, 49.0, 63.0]))
     with pytest.raises(InputError, match=r"column 'age': non-finite values .*positions \[1, 4\]"):
-        cox_ph(frame, duration="time", event="event", covariates=["age"])
+        cox_ph(frame, time="time", event="event", covariates=["age"])
     pandas_frame = _small().to_pandas()
     pandas_frame.loc[2, "time"] = float("inf")
     with pytest.raises(InputError, match=r"'time'.*positions \[2\]"):
-        cox_ph(pandas_frame, duration="time", event="event", covariates=["age"])
+        cox_ph(pandas_frame, time="time", event="event", covariates=["age"])
 
 
 def test_bad_event_and_negative_time_are_named() -> None:
     with pytest.raises(InputError, match=r"event column 'event'.*0/1.*positions \[0\]"):
-        cox_ph(_small().with_columns(event=pl.Series([2, 0, 1, 1, 0, 1, 1, 1])), duration="time", event="event",
+        cox_ph(_small().with_columns(event=pl.Series([2, 0, 1, 1, 0, 1, 1, 1])), time="time", event="event",
                covariates=["age"])
-    with pytest.raises(InputError, match=r"duration column 'time'.*negative.*positions \[3\]"):
-        cox_ph(_small().with_columns(time=pl.Series([5.0, 3.0, 8.0, -1.0, 9.0, 4.0, 7.0, 2.0])), duration="time",
+    with pytest.raises(InputError, match=r"time column 'time'.*negative.*positions \[3\]"):
+        cox_ph(_small().with_columns(time=pl.Series([5.0, 3.0, 8.0, -1.0, 9.0, 4.0, 7.0, 2.0])), time="time",
                event="event", covariates=["age"])
 
 
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(InputError, match="ties"):
-        cox_ph(_small(), duration="time", event="event", covariates=["age"], ties="exact")  # type: ignore[arg-type]
+        cox_ph(_small(), time="time", event="event", covariates=["age"], ties="exact")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="covariates: a list"):
-        cox_ph(_small(), duration="time", event="event", covariates="age")
+        cox_ph(_small(), time="time", event="event", covariates="age")
     with pytest.raises(InputError, match="data: a polars or pandas DataFrame"):
-        cox_ph({"time": [1]}, duration="time", event="event", covariates=["age"])
+        cox_ph({"time": [1]}, time="time", event="event", covariates=["age"])
     with pytest.raises(InputError, match="reference: level 'c' of column 'arm'"):
-        cox_ph(_small(), duration="time", event="event", covariates=["arm"], reference={"arm": "c"})
+        cox_ph(_small(), time="time", event="event", covariates=["arm"], reference={"arm": "c"})
     with pytest.raises(InputError, match=r"proportional|CoxResult"):
         proportional_hazards_test("not a fit")  # type: ignore[arg-type]
 
@@ -405,11 +405,11 @@ def test_missing_values_drop_rows_and_are_counted() -> None:
         age=pl.Series([60.0, None, 71.0, 44.0, 66.0, 58.0, 49.0, 63.0]),
         arm=pl.Series(["a", "b", None, "b", "a", "b", "b", "a"]),
     )
-    fit = cox_ph(frame, duration="time", event="event", covariates=["age", "arm"])
-    complete = cox_ph(frame.drop_nulls(), duration="time", event="event", covariates=["age", "arm"])
+    fit = cox_ph(frame, time="time", event="event", covariates=["age", "arm"])
+    complete = cox_ph(frame.drop_nulls(), time="time", event="event", covariates=["age", "arm"])
     assert (fit.n, fit.n_dropped, complete.n_dropped) == (6, 2, 0)
     assert fit.coef == complete.coef
-    pandas_fit = cox_ph(frame.to_pandas(), duration="time", event="event", covariates=["age", "arm"])
+    pandas_fit = cox_ph(frame.to_pandas(), time="time", event="event", covariates=["age", "arm"])
     assert pandas_fit.n_dropped == 2 and pandas_fit.coef == pytest.approx(fit.coef, rel=1e-12)
 
 
@@ -426,18 +426,18 @@ def test_too_few_clusters_for_a_robust_variance_is_named() -> None:
         }
     )
     with pytest.raises(ConvergenceError, match=r"robust variance is singular \(2 clusters for 3"):
-        cox_ph(frame, duration="time", event="event", covariates=["a", "b", "c"], cluster="centre")
+        cox_ph(frame, time="time", event="event", covariates=["a", "b", "c"], cluster="centre")
 
 
 def test_single_level_categorical_is_a_constant_covariate() -> None:
     frame = _small().with_columns(arm=pl.lit("a"))
     with pytest.raises(ConvergenceError, match=r"column 'arm' has a single level 'a'"):
-        cox_ph(frame, duration="time", event="event", covariates=["age", "arm"])
+        cox_ph(frame, time="time", event="event", covariates=["age", "arm"])
 
 
 def test_same_input_gives_identical_results() -> None:
     frame = _random_ties(7, 400)
-    kwargs = {"duration": "time", "event": "event", "covariates": ["x1", "x2", "group"], "strata": "site",
+    kwargs = {"time": "time", "event": "event", "covariates": ["x1", "x2", "group"], "strata": "site",
               "cluster": "id"}
     first = cox_ph(frame, **kwargs)  # type: ignore[arg-type]
     second = cox_ph(frame.clone(), **kwargs)  # type: ignore[arg-type]

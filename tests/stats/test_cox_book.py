@@ -46,7 +46,7 @@ def efron_by_hand(beta: float) -> tuple[float, float, float]:
 
 
 def _fit(ties: str, **kwargs: object):  # type: ignore[no-untyped-def]
-    return cox_ph(BOOK, duration="time", event="status", covariates=["x"], ties=ties, **kwargs)  # type: ignore[arg-type]
+    return cox_ph(BOOK, time="time", event="status", covariates=["x"], ties=ties, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("ties", "by_hand"), [("breslow", breslow_by_hand), ("efron", efron_by_hand)])

@@ -158,7 +158,7 @@ def test_curve_matches_r(name: str, conf_type: str, level: float) -> None:
     for column in ("time", "n_risk", "n_event", "n_censor"):
         assert_close(ours[column], theirs[column], rtol=0, what=column)
     assert_close(ours["survival"], theirs["surv"], what="survival")
-    ours_se = ours["std_err"].to_numpy()
+    ours_se = ours["se"].to_numpy()
     assert_close(np.where(np.isinf(ours_se), -1.0, ours_se), theirs["std_err"], what="std_err")
     assert_close(ours["lower"], theirs["lower"].fill_null(np.nan), what="lower")
     assert_close(ours["upper"], theirs["upper"].fill_null(np.nan), what="upper")
@@ -172,11 +172,11 @@ def test_median_quantiles_rmean_match_r(name: str, conf_type: str, level: float)
     assert_close(list(fit.median), table.select("median", "lcl", "ucl").row(0), what="median")
     rmean = fit.restricted_mean(_tau(time))
     assert_close(
-        [rmean.value, rmean.std_err], table.select("rmean", "se_rmean").row(0), what="rmean"
+        [rmean.value, rmean.se], table.select("rmean", "se_rmean").row(0), what="rmean"
     )
     far = fit.restricted_mean(_far_tau(time))
     assert_close(
-        [far.value, far.std_err], table.select("rmean_far", "se_rmean_far").row(0), what="rmean far"
+        [far.value, far.se], table.select("rmean_far", "se_rmean_far").row(0), what="rmean far"
     )
     quants = _select(r_results()["quants"], name, conf_type, level).fill_null(np.nan)
     ours = np.array([list(fit.quantile(p)) for p in PROBS])
@@ -219,7 +219,7 @@ def test_hand_worked_curve() -> None:
     surv = [1, 0.75, 0.75, 0.5625, 0.28125, 0.28125]
     assert_close(frame["survival"], surv, rtol=1e-14)
     greenwood = np.cumsum([0, 1 / 24, 0, 1 / 12, 1 / 2, 0])
-    assert_close(frame["std_err"], np.sqrt(greenwood), rtol=1e-14)
+    assert_close(frame["se"], np.sqrt(greenwood), rtol=1e-14)
     z = 1.959963984540054
     assert_close(frame["lower"], np.array(surv) * np.exp(-z * np.sqrt(greenwood)), rtol=1e-12)
     assert_close(
@@ -232,7 +232,7 @@ def test_hand_worked_curve() -> None:
     # se: sum over event times of (area after t)^2 * d / (n (n - d))
     area_after_2, area_after_5, area_after_7 = 2.25 + 1.125 + 0.28125, 1.125 + 0.28125, 0.28125
     variance = area_after_2**2 / 24 + area_after_5**2 / 12 + area_after_7**2 / 2
-    assert rmean.std_err == pytest.approx(math.sqrt(variance), rel=1e-14)
+    assert rmean.se == pytest.approx(math.sqrt(variance), rel=1e-14)
     assert fit.survival_at(4) == Estimate(0.75, frame["lower"][1], frame["upper"][1])
     assert fit.survival_at(1.5) == Estimate(1.0, 1.0, 1.0)
 

@@ -130,7 +130,7 @@ def test_matches_r_survdiff(case: str) -> None:
     frame = cases()[case]
     strata = frame["strata"] if "strata" in frame.columns else None
     result = logrank_test(frame["time"], frame["event"], frame["group"], strata=strata)
-    assert_close(result.chisq, _r(case, "chisq")[0], what="chisq")
+    assert_close(result.statistic, _r(case, "chisq")[0], what="chisq")
     assert result.df == int(_r(case, "df")[0])
     p_r = _r(case, "p")[0]
     assert_close(result.p_value, p_r, rtol=1e-4 if p_r < 1e-10 else 1e-6, atol=0, what="p")
@@ -139,7 +139,7 @@ def test_matches_r_survdiff(case: str) -> None:
     assert_close([result.expected[g] for g in result.groups], _r(case, "expected"), what="E")
     assert_close(np.diag(result.variance), _r(case, "var_diag"), what="V")
     assert list(result.groups) == sorted(result.groups)
-    assert result.test == StatTest(result.chisq, float(result.df), result.p_value)
+    assert result.test == StatTest(result.statistic, float(result.df), result.p_value)
 
 
 def test_tiny_p_value_is_reached() -> None:
@@ -160,8 +160,22 @@ def test_hand_worked_two_groups() -> None:
     assert result.expected["B"] == pytest.approx(1.6, rel=1e-14)
     assert result.variance[0, 0] == pytest.approx(0.74, rel=1e-14)
     assert result.variance[0, 1] == pytest.approx(-0.74, rel=1e-14)
-    assert result.chisq == pytest.approx(0.16 / 0.74, rel=1e-14)
+    assert result.statistic == pytest.approx(0.16 / 0.74, rel=1e-14)
     assert result.df == 1
+
+
+def test_result_is_immutable() -> None:
+    """A result cannot be changed after the fact: no field, count, mapping or matrix entry."""
+    import dataclasses
+
+    result = logrank_test([1, 3, 4, 2, 3, 5], [0, 0, 1, 1, 1, 0], ["A", "A", "A", "B", "B", "B"])
+    for mapping in (result.n, result.observed, result.expected):
+        with pytest.raises(TypeError):
+            mapping["A"] = 0  # type: ignore[index]
+    with pytest.raises(ValueError, match="read-only"):
+        result.variance[0, 0] = 0.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.statistic = 0.0  # type: ignore[misc]
 
 
 def test_stratified_sums_per_stratum_statistics() -> None:
@@ -185,12 +199,12 @@ def test_frame_dict_repr_and_inputs() -> None:
     assert table["n"].to_list() == [138, 90]
     as_dict = result.to_dict()
     assert as_dict["df"] == 1 and as_dict["groups"] == ["1", "2"]
-    assert "chisq=" in repr(result)
+    assert "statistic=" in repr(result)
     pandas_frame = frame.to_pandas()
     again = logrank_test(
         pandas_frame["time"], pandas_frame["event"].astype(bool), list(pandas_frame["group"])
     )
-    assert again.chisq == result.chisq and again.observed == result.observed
+    assert again.statistic == result.statistic and again.observed == result.observed
     with pytest.raises(ValueError):
         result.variance[0, 0] = 1.0
 
@@ -213,7 +227,7 @@ def test_declared_level_order_of_categorical_columns_is_kept() -> None:
     assert enum.groups == ("c", "b", "a")  # unused level "x" dropped, as R's strata()
     assert categorical.groups == ("c", "a", "b")
     assert enum.observed == plain.observed and enum.expected == plain.expected
-    assert enum.chisq == pytest.approx(plain.chisq, rel=1e-12)
+    assert enum.statistic == pytest.approx(plain.statistic, rel=1e-12)
 
 
 def _fuzz_cases() -> dict[str, pl.DataFrame]:
@@ -261,7 +275,7 @@ def test_many_small_data_sets_match_r() -> None:
                 logrank_test(*args, strata=frame["strata"])
             continue
         result = logrank_test(*args, strata=frame["strata"])
-        assert_close(result.chisq, row["chisq"], atol=1e-10, what=f"{name} chisq")
+        assert_close(result.statistic, row["chisq"], atol=1e-10, what=f"{name} statistic")
         assert result.df == row["df"]
         assert_close(sum(e**2 for e in result.expected.values()), row["e_sum"], what=f"{name} E")
         checked += 1

@@ -17,16 +17,16 @@ from rsupport import run_r
 CASES = {
     # name: (data, R formula rhs, R extras, our kwargs, transform)
     "veteran_identity": ("veteran", "celltype + karno + age", "",
-                         {"duration": "time", "event": "status", "covariates": ["celltype", "karno", "age"]},
+                         {"time": "time", "event": "status", "covariates": ["celltype", "karno", "age"]},
                          "identity"),
     "veteran_rank_breslow": ("veteran", "celltype + karno", ", ties='breslow'",
-                             {"duration": "time", "event": "status", "covariates": ["celltype", "karno"],
+                             {"time": "time", "event": "status", "covariates": ["celltype", "karno"],
                               "ties": "breslow"}, "rank"),
     "lung_log_strata": ("lung", "age + ph.ecog + strata(sex)", "",
-                        {"duration": "time", "event": "dead", "covariates": ["age", "ph.ecog"], "strata": "sex"},
+                        {"time": "time", "event": "dead", "covariates": ["age", "ph.ecog"], "strata": "sex"},
                         "log"),
     "lung_km_strata_breslow": ("lung", "age + ph.ecog + strata(sex)", ", ties='breslow'",
-                               {"duration": "time", "event": "dead", "covariates": ["age", "ph.ecog"],
+                               {"time": "time", "event": "dead", "covariates": ["age", "ph.ecog"],
                                 "strata": "sex", "ties": "breslow"}, "km"),
 }
 
@@ -40,7 +40,7 @@ def r_zph() -> dict[str, pl.DataFrame]:
     ]
     for name, (data, rhs, extra, kwargs, transform) in CASES.items():
         lines.append(
-            f"z <- cox.zph(coxph(Surv({kwargs['duration']}, {kwargs['event']}) ~ {rhs}, data = {data}{extra}),"
+            f"z <- cox.zph(coxph(Surv({kwargs['time']}, {kwargs['event']}) ~ {rhs}, data = {data}{extra}),"
             f" transform = '{transform}')$table"
         )
         lines.append(
@@ -58,13 +58,13 @@ def test_transforms_equal_r(r_zph: dict[str, pl.DataFrame], case: str) -> None:
     ours = proportional_hazards_test(fit, transform=transform).to_frame()  # type: ignore[arg-type]
     theirs = r_zph["out"].filter(pl.col("case") == case)
     assert ours.get_column("term").to_list() == theirs.get_column("term").to_list()
-    for column, r_column in (("chisq", "chisq"), ("df", "df"), ("p_value", "p")):
+    for column, r_column in (("statistic", "chisq"), ("df", "df"), ("p_value", "p")):
         for a, b in zip(ours.get_column(column).to_list(), theirs.get_column(r_column).to_list(), strict=True):
             assert a == pytest.approx(b, rel=1e-6), f"{case} {column}: ours {a} vs R {b}"
 
 
 def test_factor_term_has_its_levels_as_degrees_of_freedom(r_zph: dict[str, pl.DataFrame]) -> None:
-    fit = cox_ph(r_zph["veteran"], duration="time", event="status", covariates=["celltype", "karno"])
+    fit = cox_ph(r_zph["veteran"], time="time", event="status", covariates=["celltype", "karno"])
     result = proportional_hazards_test(fit)
     assert result.terms == ("celltype", "karno", "GLOBAL")
     assert result.df == (3.0, 1.0, 4.0)
@@ -72,13 +72,13 @@ def test_factor_term_has_its_levels_as_degrees_of_freedom(r_zph: dict[str, pl.Da
 
 
 def test_errors_name_the_argument(r_zph: dict[str, pl.DataFrame]) -> None:
-    fit = cox_ph(r_zph["veteran"], duration="time", event="status", covariates=["karno"])
+    fit = cox_ph(r_zph["veteran"], time="time", event="status", covariates=["karno"])
     with pytest.raises(InputError, match="transform: must be one of"):
         proportional_hazards_test(fit, transform="sqrt")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="term: 'age' is not one of"):
         proportional_hazards_test(fit).test("age")
     zero_time = pl.DataFrame({"time": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "event": [1, 1, 0, 1, 1, 0],
                               "x": [0.5, 1.0, -1.0, 2.0, 0.0, 0.3]})
-    fit0 = cox_ph(zero_time, duration="time", event="event", covariates=["x"])
+    fit0 = cox_ph(zero_time, time="time", event="event", covariates=["x"])
     with pytest.raises(InputError, match="'log' needs all times > 0"):
         proportional_hazards_test(fit0, transform="log")

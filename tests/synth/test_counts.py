@@ -7,7 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
-from oncorwe.model.schema import EXCLUSION_REASONS
+from oncorwe import protocol
+
+EXCLUSION_REASONS = tuple(c.id for c in protocol.load("goldinger2022").criteria)
 
 
 def count(frame: pl.DataFrame, expr: pl.Expr) -> int:

@@ -139,11 +139,11 @@ def parse_ddl(text: str) -> dict[str, list[tuple[str, str, bool]]]:
 DUCKDB_TYPE = {"integer": "INTEGER", "bigint": "BIGINT", "date": "DATE", "timestamp": "TIMESTAMP", "text": "VARCHAR", "numeric": "DECIMAL(18,3)"}
 
 
-def test_omop_tables_pass_the_cdm_v54_schema_check(synthetic_study: Path, shared_dir: Path) -> None:
+def test_omop_tables_pass_the_cdm_v54_schema_check(synthetic_study: Path, omop_vocab_dir: Path) -> None:
     expected = parse_ddl((HERE / "omop_cdm54_ddl.sql").read_text(encoding="utf-8"))
-    vocabulary = pd.read_csv(shared_dir / "vocab" / "omop_concepts.csv")
-    # the vocabulary README names the other AJCC M categories of the same source
-    readme = (shared_dir / "vocab" / "README.md").read_text(encoding="utf-8")
+    vocabulary = pd.read_csv(omop_vocab_dir / "omop_concepts.csv")
+    # the vocabulary's own README names the other AJCC M categories of the same source
+    readme = (omop_vocab_dir / "SOURCE.md").read_text(encoding="utf-8")
     standard = set(vocabulary["concept_id"]) | {int(x) for x in re.findall(r"M1[a-d]? (\d+)", readme)}
     omop = [c for c in centres(synthetic_study) if c["files"] == ["omop.duckdb"]]
     assert len(omop) == 2

@@ -47,7 +47,7 @@ COX_SCHEMA: dict[str, pl.DataType] = {
 PH_SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
     "term": pl.String(),
-    "chisq": pl.Float64(),
+    "statistic": pl.Float64(),
     "df": pl.Float64(),
     "p_value": pl.Float64(),
 }
@@ -71,7 +71,7 @@ def cox_models(
         levels_ref = {k: v for k, v in reference.items() if k in covariates}
         try:
             fit = stats.cox_ph(
-                complete.with_columns(pl.col(event).cast(pl.Int64)), duration=time, event=event,
+                complete.with_columns(pl.col(event).cast(pl.Int64)), time=time, event=event,
                 covariates=list(covariates), ties="efron", reference=levels_ref,
             )
             zph = stats.proportional_hazards_test(fit)
@@ -87,7 +87,7 @@ def cox_models(
             })
         for row in zph.to_frame().iter_rows(named=True):
             ph.append({"endpoint": endpoint, "term": row["term"],
-                       **{k: _num(row.get(k)) for k in ("chisq", "df", "p_value")}})
+                       **{k: _num(row.get(k)) for k in ("statistic", "df", "p_value")}})
     return {
         "cox_models": pl.DataFrame(models, schema=COX_MODEL_SCHEMA),
         "cox": pl.DataFrame(terms, schema=COX_SCHEMA),

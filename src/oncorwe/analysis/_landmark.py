@@ -42,7 +42,7 @@ LANDMARK_SCHEMA: dict[str, pl.DataType] = {
     "hazard_ratio": pl.Float64(),  # responders vs non-responders (Cox, Efron ties)
     "hr_lower": pl.Float64(),
     "hr_upper": pl.Float64(),
-    "logrank_chisq": pl.Float64(),
+    "logrank_statistic": pl.Float64(),
     "logrank_p": pl.Float64(),
 }
 
@@ -107,9 +107,9 @@ def _compare(time: np.ndarray, event: np.ndarray, responder: np.ndarray) -> dict
     if responder.any() and (~responder).any():
         # groups as 0/1 (non-responder, responder: the order of their names), not a string per patient
         test = stats.logrank_test(time, event, responder.astype(np.int64))
-        row.update(logrank_chisq=float(test.chisq), logrank_p=float(test.p_value))
+        row.update(logrank_statistic=float(test.statistic), logrank_p=float(test.p_value))
         data = pl.DataFrame({"time": time, "event": event, "responder": responder.astype(np.int64)})
-        cox = stats.cox_ph(data, duration="time", event="event", covariates=["responder"]).to_frame()
+        cox = stats.cox_ph(data, time="time", event="event", covariates=["responder"]).to_frame()
         term = cox.row(0, named=True)
         row.update(hazard_ratio=float(term["hazard_ratio"]), hr_lower=float(term["lower"]), hr_upper=float(term["upper"]))
     return row

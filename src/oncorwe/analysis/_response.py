@@ -93,7 +93,7 @@ def response_tests(frame: pl.DataFrame, *, by: Sequence[str]) -> pl.DataFrame:
             members = list(RESPONSE_CATEGORIES[measure])
             successes = [int(sub["best_response"].fill_null("NE").is_in(members).sum()) for _level, sub in groups]
             totals = [sub.height for _level, sub in groups]
-            result = stats.compare_rates(successes, totals, labels=levels)
+            result = stats.compare_rates(successes, totals, groups=levels)
             rows.append({
                 "group_var": column, "measure": measure, "method": str(result.method),
                 "statistic": _float(result.statistic), "df": _float(result.df), "p_value": _float(result.p_value),

@@ -1,7 +1,9 @@
-"""Subsequent therapy after the index chemotherapy: counts by class and their responses, and the
-duration of the index chemotherapy (median, range)."""
+"""Subsequent therapy after the index line: counts by class and their responses, and the
+duration of the index line (median, range)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -12,18 +14,11 @@ from oncorwe.analysis._common import require_columns
 __all__ = [
     "DESCRIPTIVE_SCHEMA",
     "REGIMEN_SCHEMA",
-    "SUBSEQUENT_CLASSES",
     "SUBSEQUENT_SCHEMA",
     "chemo_duration",
     "regimens",
     "subsequent_therapy",
 ]
-
-#: Classes of the first line after the index line (docs/definitions.md), in print order. The
-#: pseudo-classes "any" (every patient with a subsequent line) and "any_ici" (the three ICI classes)
-#: are added as rows too.
-SUBSEQUENT_CLASSES = ("pd1_with_or_without_ipilimumab", "ipilimumab_alone", "ici_after_other", "targeted", "other")
-ICI_CLASSES = SUBSEQUENT_CLASSES[:3]
 
 SUBSEQUENT_SCHEMA: dict[str, pl.DataType] = {
     "therapy_class": pl.String(),
@@ -53,16 +48,22 @@ DESCRIPTIVE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def subsequent_therapy(frame: pl.DataFrame) -> pl.DataFrame:
-    """Counts of subsequent therapy by class and their responders (:data:`SUBSEQUENT_SCHEMA`)."""
+def subsequent_therapy(
+    frame: pl.DataFrame, *, classes: Sequence[str], groups: Mapping[str, Sequence[str]]
+) -> pl.DataFrame:
+    """Counts of subsequent therapy by class and their responders (:data:`SUBSEQUENT_SCHEMA`):
+    "any" (every patient with a subsequent line), each of ``classes`` (the protocol's, in print
+    order, its fallback last), each of ``groups`` (a name -> the classes it sums), and
+    "unclassified" when some subsequent line has no class."""
     require_columns(frame, ["subsequent_therapy", "subsequent_therapy_class", "subsequent_responder"],
                     what="subsequent therapy")
     total = frame.height
     had = frame.filter(pl.col("subsequent_therapy").fill_null(False))
     rows = [_row("any", had, total)]
-    for therapy_class in SUBSEQUENT_CLASSES:
+    for therapy_class in classes:
         rows.append(_row(therapy_class, had.filter(pl.col("subsequent_therapy_class") == therapy_class), total))
-    rows.append(_row("any_ici", had.filter(pl.col("subsequent_therapy_class").is_in(list(ICI_CLASSES))), total))
+    for group, members in groups.items():
+        rows.append(_row(group, had.filter(pl.col("subsequent_therapy_class").is_in(list(members))), total))
     unclassified = had.filter(pl.col("subsequent_therapy_class").is_null())
     if unclassified.height:
         rows.append(_row("unclassified", unclassified, total))
@@ -81,7 +82,7 @@ def _row(name: str, sub: pl.DataFrame, total: int) -> dict[str, object]:
 
 
 def chemo_duration(frame: pl.DataFrame) -> dict[str, object]:
-    """Median (range) duration of the index chemotherapy line, in weeks."""
+    """Median (range) duration of the index line, in weeks."""
     require_columns(frame, ["chemo_duration_weeks"], what="duration of chemotherapy")
     values = frame["chemo_duration_weeks"].drop_nulls().cast(pl.Float64).to_numpy()
     values = values[~np.isnan(values)]

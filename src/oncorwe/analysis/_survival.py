@@ -71,7 +71,7 @@ CURVE_SCHEMA: dict[str, pl.DataType] = {
     "n_event": pl.Int64(),
     "n_censor": pl.Int64(),
     "survival": pl.Float64(),
-    "std_err": pl.Float64(),
+    "se": pl.Float64(),
     "lower": pl.Float64(),
     "upper": pl.Float64(),
 }
@@ -80,7 +80,7 @@ LOGRANK_SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
     "group_var": pl.String(),
     "n_groups": pl.Int64(),
-    "chisq": pl.Float64(),
+    "statistic": pl.Float64(),
     "df": pl.Float64(),
     "p_value": pl.Float64(),
 }
@@ -153,7 +153,7 @@ def _logrank(frame: pl.DataFrame, endpoint: str, time: str, event: str, column: 
         )
     except InputError:
         return row  # undefined (e.g. no events in two groups' risk sets): statistics stay null
-    row.update(chisq=float(result.chisq), df=float(result.df), p_value=float(result.p_value))
+    row.update(statistic=float(result.statistic), df=float(result.df), p_value=float(result.p_value))
     return row
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ import polars as pl
 
 from oncorwe.analysis._common import OVERALL, group_labels, require_columns, split_groups
 
-__all__ = ["TABLE1_SCHEMA", "TABLE1_VARIABLES", "Table1Variable", "smd_table", "table1"]
+__all__ = ["TABLE1_SCHEMA", "Table1Variable", "smd_table", "table1"]
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,6 @@ class Table1Variable:
     label: str
     continuous: bool = False
 
-
-#: Baseline characteristics shown when present in the analysis table, in print order.
-TABLE1_VARIABLES: tuple[Table1Variable, ...] = (
-    Table1Variable("age_years", "Age at chemotherapy start, years", continuous=True),
-    Table1Variable("sex", "Sex"),
-    Table1Variable("primary_site", "Primary site"),
-    Table1Variable("m_stage", "M stage"),
-    Table1Variable("m1c_or_worse", "M1c or worse"),
-    Table1Variable("brain_metastases", "Brain metastases"),
-    Table1Variable("braf_v600", "BRAF V600 mutation"),
-    Table1Variable("ecog", "ECOG performance status"),
-    Table1Variable("ldh_elevated", "LDH above upper limit of normal"),
-    Table1Variable("prior_ici_class", "Prior immune checkpoint inhibitor"),
-    Table1Variable("prior_anti_pd1", "Prior PD-1-based ICI"),
-    Table1Variable("regimen_class", "Chemotherapy regimen"),
-    Table1Variable("combined_with_targeted_or_immuno", "Chemotherapy combined with BRAF/MEK, ICI or other"),
-    Table1Variable("chemo_duration_weeks", "Duration of chemotherapy, weeks", continuous=True),
-)
 
 TABLE1_SCHEMA: dict[str, pl.DataType] = {
     "variable": pl.String(),
@@ -73,18 +56,19 @@ TABLE1_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def table1(frame: pl.DataFrame, *, by: str | None) -> pl.DataFrame:
+def table1(frame: pl.DataFrame, *, by: str | None, variables: Sequence[Table1Variable]) -> pl.DataFrame:
     """Table 1 as a long frame (:data:`TABLE1_SCHEMA`): overall, then per level of ``by``.
 
     Parameters
     ----------
     frame : the per-patient analysis table.
     by : grouping column (e.g. ``"regimen_class"``) or None for the overall column only.
+    variables : the rows, in print order (the protocol's ``analysis.table1``).
     """
+    require_columns(frame, [v.column for v in variables], what="table1")
     if by is not None:
         require_columns(frame, [by], what="table1")
     # The grouping variable itself appears in the overall column only (its share of patients).
-    variables = [v for v in TABLE1_VARIABLES if v.column in frame.columns]
     narrow = frame.select([v.column for v in variables] + ([by] if by is not None and by not in
                                                            {v.column for v in variables} else []))
     groups: list[tuple[str, str, pl.DataFrame]] = [(OVERALL[0], OVERALL[1], narrow)]
@@ -151,14 +135,14 @@ def _levels(column: str, counts: dict[str, int]) -> list[str]:
     return present
 
 
-def smd_table(frame: pl.DataFrame, *, by: str) -> pl.DataFrame:
+def smd_table(frame: pl.DataFrame, *, by: str, variables: Sequence[Table1Variable]) -> pl.DataFrame:
     """Standardised mean difference of every Table 1 variable across the levels of ``by``.
 
     Returns columns variable, label, smd (average of the pairwise SMDs over all pairs of groups,
     computed on patients with a known value), n_groups.
     """
     require_columns(frame, [by], what="table1 SMD")
-    variables = [v for v in TABLE1_VARIABLES if v.column in frame.columns and v.column != by]
+    variables = [v for v in variables if v.column != by]
     parts = [sub for _level, sub in split_groups(frame.select([by, *(v.column for v in variables)]), by)]
     pairs = list(itertools.combinations(range(len(parts)), 2))
     rows = []

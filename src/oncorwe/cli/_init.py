@@ -33,7 +33,8 @@ def protocol_copy(name: str, *, template: str = "goldinger2022") -> str:
     )
     header = (
         f"# {name}: a study protocol copied from the shipped '{template}' protocol by `oncorwe init`.\n"
-        "# Edit the population, criteria, regimen classes, response rules and analyses for your study;\n"
+        "# Edit the condition, drug classes, index, criteria, regimen classes, covariates, subsequent-therapy\n"
+        "# classes, response rules and analyses for your study;\n"
         f"# run it with `oncorwe run --protocol {name}.toml --data <study folder>`.\n#\n"
     )
     text = header + text

@@ -4,7 +4,8 @@ Without arguments it reproduces the flagship study on synthetic data: the 24-cen
 generated once into ``./oncorwe-work/goldinger2022/`` (reused when complete), the ``goldinger2022``
 protocol runs on it, and the report goes to ``./oncorwe-report/``.
 
-Exit codes: 0 done; 1 the analysis failed; 2 bad input or protocol (one line per problem).
+Exit codes: 0 done; 1 an analysis could not be computed; 2 bad input or protocol (one line per
+problem); see docs/errors.md.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from oncorwe.pipeline import INPUT_STAGES, STAGES, RunResult, StageFailed, run_study
+from oncorwe.errors import StageFailed
+from oncorwe.pipeline import STAGES, RunResult, run_study
 
 __all__ = ["ensure_synthetic_study", "headline_rows", "register", "run"]
 
@@ -137,7 +139,7 @@ def run(
             result = run_study(protocol_ref=protocol_ref, data_dir=data, out_dir=out, omop=omop_list,
                                database=database, shareable=shareable, seed=seed_used, on_stage=on_stage)
     except StageFailed as failure:
-        _fail(2 if failure.stage in INPUT_STAGES else 1, failure.stage, list(failure.problems), as_json)
+        _fail(failure.exit_code, failure.stage, list(failure.problems), as_json)
 
     rows = headline_rows(result)
     if as_json:

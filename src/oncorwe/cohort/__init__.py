@@ -12,10 +12,12 @@ from typing import Any
 
 import polars as pl
 
+from oncorwe.cohort._baseline import baseline_values
 from oncorwe.cohort._eligibility import ELIGIBILITY_COLUMNS, evaluate
 from oncorwe.cohort._lines import (
     LINE_COLUMNS,
     build_lines,
+    holds_class,
     line_sources,
     materialise,
     with_next_start,
@@ -35,6 +37,8 @@ __all__ = [
     "LINE_COLUMNS",
     "CohortResult",
     "attrition_table",
+    "baseline_values",
+    "holds_class",
     "line_sources",
     "materialise",
     "run",
@@ -87,7 +91,8 @@ def run(
         Table-name prefix of the canonical tables.
     merges
         Cross-centre duplicates (``CanonicalModel.merges``: kept_patient_id, merged_patient_id,
-        rule). Each merged record is excluded as ``duplicate_referral``. When not given, a table
+        rule). Each merged record is excluded by the protocol's criterion of kind
+        ``duplicate_referral`` (an error when merges exist and the protocol has none). When not given, a table
         ``<prefix>merges`` in ``con`` is used if there is one.
     keep_in_engine
         Leave the lines of therapy in the engine only (``result.lines`` is None): for CDMs of
@@ -110,7 +115,7 @@ def run(
     if int(unindexed.count().to_pyarrow().as_py()):
         raise DataError([
             f"patient {pid} passes every criterion of {protocol.name} but has no "
-            f"{protocol.exposure.index_class} line to index on (add 'no_chemotherapy' to the criteria)"
+            f"{protocol.index.drug_class} line to index on (add a 'has_line' criterion of that class)"
             for pid in sorted(unindexed.select("patient_id").limit(20).to_pyarrow().column(0).to_pylist())
         ])
     # only the excluded patients' reasons and the analysis set's index come into Python
@@ -128,16 +133,20 @@ def run(
             f"merges: merged record {pid} is still in the patients table (harmonise must remove it)"
             for pid in overlap["merged_patient_id"].to_list()[:20]
         ])
+    duplicate_ids = [c.id for c in protocol.criteria if c.kind == "duplicate_referral"]
+    if merged.height and not duplicate_ids:
+        raise DataError([f"merges: {merged.height} cross-centre duplicate record(s) but the protocol "
+                         f"{protocol.name} has no criterion of kind 'duplicate_referral' to exclude them"])
     duplicates = merged.select(
         patient_id=pl.col("merged_patient_id"),
         centre_id=pl.col("merged_patient_id").str.split(":").list.first(),
-        reason=pl.lit("duplicate_referral"),
+        reason=pl.lit(duplicate_ids[0] if duplicate_ids else "duplicate_referral"),
     )
     exclusions = pl.concat([duplicates, excluded]).cast(EXCLUSIONS_SCHEMA).sort("patient_id")  # type: ignore[arg-type]
     n_lines = int(lines.count().to_pyarrow().as_py())
     return CohortResult(
         protocol_name=protocol.name,
-        attrition=attrition_table(exclusions, protocol.eligibility.criteria,
+        attrition=attrition_table(exclusions, protocol.criterion_ids,
                                   analysis_set=index.select("centre_id")),
         exclusions=exclusions,
         lines=None if keep_in_engine else _lines_with_sources(lines, tables["drug_exposures"], protocol),

@@ -1,12 +1,12 @@
-"""Eligibility criteria, the index line and the ICI failure, as portable Ibis expressions.
+"""Eligibility criteria, the index line and the prior failure, as portable Ibis expressions.
 
-Definitions (``docs/definitions.md``, Eligibility and Index): criteria apply in protocol order and an
-excluded patient's reason is the first criterion failed. A protocol without the
-``no_progression_on_ici`` criterion (e.g. a first-line study) indexes on the first line holding the
-protocol's ``exposure.index_class``. Progression on ICI is a PD time-point
-assessment or a progression event dated from the ICI line's start up to ``progression_window_days``
-after its end, and before the first chemotherapy line started after that ICI line; the index date is
-the start of that chemotherapy line (the earliest such over the patient's ICI lines).
+Definitions (``docs/definitions.md``, Eligibility and Index): the protocol's criteria apply in its
+order and an excluded patient's reason is the first criterion failed. Without
+``index.prior_failure`` the index line is the first line holding the protocol's
+``index.drug_class``. With it, progression on a prior line is a PD time-point assessment or a
+progression event dated from the prior line's start up to ``progression_window_days`` after its
+end, and before the first index-class line started after that prior line; the index date is the
+start of that line (the earliest such over the patient's prior lines).
 """
 
 from __future__ import annotations
@@ -16,7 +16,19 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from oncorwe.cohort._baseline import baseline_values
+from oncorwe.cohort._lines import holds_class
 from oncorwe.protocol import Protocol
+from oncorwe.protocol._criteria import (
+    ConditionPresent,
+    DuplicateReferral,
+    HasLine,
+    IndexDateWithin,
+    LineBeforeLine,
+    ObservationIn,
+    ObservationNotIn,
+    ProgressionOnPriorLine,
+)
 
 __all__ = ["ELIGIBILITY_COLUMNS", "evaluate"]
 
@@ -27,9 +39,9 @@ ELIGIBILITY_COLUMNS = (
     "reason",
     "index_date",
     "index_line",
-    "ici_line",
-    "ici_failure_date",
-    "ici_failure_sources",
+    "prior_line",
+    "prior_failure_date",
+    "prior_failure_sources",
 )
 
 
@@ -45,25 +57,27 @@ def _progression_evidence(assessments: ir.Table, events: ir.Table) -> ir.Table:
 
 
 def _index_lines(lines: ir.Table, assessments: ir.Table, events: ir.Table, protocol: Protocol) -> ir.Table:
-    """Per patient with an ICI failure: the index line, the failed ICI line and the failure date."""
-    ici = lines.filter(lines.has_ici)
+    """Per patient with a prior failure: the index line, the failed prior line and the failure date."""
+    ici = lines.filter(lines.has_prior_class)
     chemo = lines.filter(lines.has_index_class)
     pairs = ici.join(
         chemo, (ici.patient_id == chemo.patient_id) & (chemo.start_date > ici.start_date)
     ).select(
         patient_id=ici.patient_id,
-        ici_line=ici.line_number,
+        prior_line=ici.line_number,
         ici_start=ici.start_date,
         ici_end=ici.end_date,
         chemo_line=chemo.line_number,
         chemo_start=chemo.start_date,
     )
     # The first chemotherapy line after each ICI line (line starts are distinct within a patient).
-    first = ibis.window(group_by=[pairs.patient_id, pairs.ici_line], order_by=pairs.chemo_start)
+    first = ibis.window(group_by=[pairs.patient_id, pairs.prior_line], order_by=pairs.chemo_start)
     pairs = pairs.mutate(rank=ibis.row_number().over(first))
     first_chemo = pairs.filter(pairs["rank"] == 0).drop("rank")
     evidence = _progression_evidence(assessments, events)
-    window_end = first_chemo.ici_end + ibis.interval(days=protocol.exposure.progression_window_days)
+    assert protocol.index.prior_failure is not None
+    window_days = protocol.index.prior_failure.progression_window_days
+    window_end = first_chemo.ici_end + ibis.interval(days=window_days)
     hits = first_chemo.join(
         evidence,
         (first_chemo.patient_id == evidence.patient_id)
@@ -74,16 +88,16 @@ def _index_lines(lines: ir.Table, assessments: ir.Table, events: ir.Table, proto
     # Of all ICI failures, the one whose next chemotherapy starts first (then the earliest ICI line).
     choose = ibis.window(
         group_by=hits.patient_id,
-        order_by=[hits.chemo_start, hits.ici_line, hits.evidence_date],
+        order_by=[hits.chemo_start, hits.prior_line, hits.evidence_date],
     )
     ranked = hits.mutate(rank=ibis.dense_rank().over(choose))
     first_hits = ranked.filter(ranked["rank"] == 0)
     return first_hits.group_by("patient_id").aggregate(
         index_date=first_hits.chemo_start.min(),
         index_line=first_hits.chemo_line.min(),
-        ici_line=first_hits.ici_line.min(),
-        ici_failure_date=first_hits.evidence_date.min(),
-        ici_failure_sources=first_hits.source.collect(distinct=True).sort().join("; "),
+        prior_line=first_hits.prior_line.min(),
+        prior_failure_date=first_hits.evidence_date.min(),
+        prior_failure_sources=first_hits.source.collect(distinct=True).sort().join("; "),
     )
 
 
@@ -95,57 +109,71 @@ def _first_index_lines(lines: ir.Table) -> ir.Table:
         patient_id="patient_id",
         index_date="start_date",
         index_line="line_number",
-        ici_line=ibis.null("int64"),
-        ici_failure_date=ibis.null("date"),
-        ici_failure_sources=ibis.null("string"),
+        prior_line=ibis.null("int64"),
+        prior_failure_date=ibis.null("date"),
+        prior_failure_sources=ibis.null("string"),
     )
 
 
 def evaluate(tables: dict[str, ir.Table], lines: ir.Table, protocol: Protocol) -> ir.Table:
-    """One row per patient of the ``patients`` table: the first failed criterion (``reason``, null
-    when eligible) and, when there was an ICI failure, the index line (columns
-    :data:`ELIGIBILITY_COLUMNS`)."""
-    patients = tables["patients"]
-    per_line = lines.group_by("patient_id").aggregate(any_chemo=lines.has_index_class.any())
-    ici = lines.filter(lines.has_ici)
-    chemo = lines.filter(lines.has_index_class)
-    ici_first = (
-        ici.join(chemo, (ici.patient_id == chemo.patient_id) & (ici.start_date < chemo.start_date))
-        .select(patient_id=ici.patient_id)
-        .distinct()
-        .mutate(ici_before=ibis.literal(True))
-    )
-    if "no_progression_on_ici" in protocol.eligibility.criteria:
+    """One row per patient of the ``person`` table: the first failed criterion (``reason``, null
+    when eligible) and the index line (columns :data:`ELIGIBILITY_COLUMNS`)."""
+    person = tables["person"]
+    if protocol.index.prior_failure is not None:
         index = _index_lines(lines, tables["assessments"], tables["events"], protocol)
     else:
         index = _first_index_lines(lines)
-    base = patients.select("patient_id", "centre_id", "stage", "primary_site")
-    joined = (
-        base.left_join(per_line, "patient_id")
-        .select(base, any_chemo=per_line.any_chemo)
-    )
-    joined = joined.left_join(ici_first, "patient_id").select(joined, ici_before=ici_first.ici_before)
-    joined = joined.left_join(index, "patient_id").select(
-        joined, *(index[c] for c in ELIGIBILITY_COLUMNS[3:])
-    )
-    passes = _passes(joined, protocol)
-    failed = [(~passes[name], ibis.literal(name)) for name in protocol.eligibility.criteria if name in passes]
-    reason = ibis.cases(*failed, else_=ibis.null("string")) if failed else ibis.null("string")
-    return joined.mutate(reason=reason).select(*ELIGIBILITY_COLUMNS)
+    base = person.select("patient_id", "centre_id")
+    t = base.left_join(index, "patient_id").select(base, *(index[c] for c in ELIGIBILITY_COLUMNS[3:]))
+    flags: list[tuple[str, str]] = []
+    anchors = base.left_join(index, "patient_id").select(base.patient_id, anchor_date=index.index_date)
+    for i, criterion in enumerate(protocol.criteria):
+        if isinstance(criterion, DuplicateReferral):
+            continue  # merged records are not in ``person``: cohort.run counts them from the merges
+        flag = f"passes_{i}"
+        if isinstance(criterion, ProgressionOnPriorLine):
+            t = t.mutate(**{flag: t.index_date.notnull()})
+        elif isinstance(criterion, IndexDateWithin):
+            t = t.mutate(**{flag: t.index_date.notnull() & (t.index_date >= ibis.literal(criterion.start))
+                            & (t.index_date <= ibis.literal(criterion.end))})
+        else:
+            passes = _passes(criterion, tables, lines, anchors, protocol)
+            t = t.left_join(passes, "patient_id").select(t, **{flag: passes.passes})
+        flags.append((flag, criterion.id))
+    reason = ibis.cases(*[(~t[flag].fill_null(False), ibis.literal(name)) for flag, name in flags],
+                        else_=ibis.null("string")) if flags else ibis.null("string")
+    return t.mutate(reason=reason).select(*ELIGIBILITY_COLUMNS)
 
 
-def _passes(t: ir.Table, protocol: Protocol) -> dict[str, Any]:
-    """For each criterion evaluated on the canonical tables, whether the patient passes it."""
-    window = protocol.calendar
-    excluded_sites: list[str] = list(protocol.population.primary_sites_excluded) or ["__none__"]
-    return {
-        "not_stage_iv_unresectable": t.stage.isin(protocol.population.stages).fill_null(False),
-        "primary_site_excluded": t.primary_site.isnull()
-        | ~t.primary_site.isin(excluded_sites),
-        "no_chemotherapy": t.any_chemo.fill_null(False),
-        "no_ici_before_chemotherapy": t.ici_before.fill_null(False),
-        "no_progression_on_ici": t.index_date.notnull(),
-        "chemotherapy_outside_window": t.index_date.notnull()
-        & (t.index_date >= ibis.literal(window.index_start))
-        & (t.index_date <= ibis.literal(window.index_end)),
-    }
+def _passes(criterion: Any, tables: dict[str, ir.Table], lines: ir.Table, anchors: ir.Table,
+            protocol: Protocol) -> ir.Table:
+    """The patients who pass ``criterion``: (patient_id, passes) rows, true for those who pass (a
+    patient without a row fails). ``anchors``: (patient_id, anchor_date), the index date or null."""
+    if isinstance(criterion, HasLine):
+        rows = lines.filter(holds_class(lines.drug_classes, criterion.drug_classes))
+        return rows.select("patient_id").distinct().mutate(passes=ibis.literal(True))
+    if isinstance(criterion, LineBeforeLine):
+        before = lines.filter(holds_class(lines.drug_classes, criterion.before))
+        after = lines.filter(holds_class(lines.drug_classes, criterion.after))
+        pairs = before.join(after, (before.patient_id == after.patient_id) & (before.start_date < after.start_date))
+        return pairs.select(patient_id=before.patient_id).distinct().mutate(passes=ibis.literal(True))
+    if isinstance(criterion, ConditionPresent):
+        conditions = tables["conditions"]
+        cond = protocol.condition
+        match = conditions.condition_concept_id.isin(list(cond.concept_ids) or [-1])
+        text = conditions.condition_text.lower()
+        for word in cond.words:
+            match = match | text.contains(word).fill_null(False)
+        if cond.files_have_condition:  # a CRF record of a registry of the disease (no concept, no text)
+            match = match | (conditions.condition_concept_id.isnull() & conditions.condition_text.isnull())
+        rows = conditions.filter(match)
+        return rows.select("patient_id").distinct().mutate(passes=ibis.literal(True))
+    if isinstance(criterion, ObservationIn | ObservationNotIn):
+        values = baseline_values(tables["observations"], anchors, variable=criterion.variable)
+        if isinstance(criterion, ObservationIn):
+            rows = values.filter(values.value_text.isin(list(criterion.values)))
+            return rows.select("patient_id", passes=ibis.literal(True))
+        outside = values.filter(values.value_text.isin(list(criterion.values)))
+        rows = tables["person"].select("patient_id").anti_join(outside, "patient_id")
+        return rows.mutate(passes=ibis.literal(True))
+    raise TypeError(f"criterion kind {criterion.kind!r} has no evaluation")  # a programming error

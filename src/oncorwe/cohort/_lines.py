@@ -3,11 +3,14 @@
 Definition (``docs/definitions.md``, Lines of therapy): a line's regimen is the set of antineoplastic
 ingredients started within ``regimen_window_days`` of the line's first drug; a new ingredient after
 that window, or a gap of more than ``max_gap_days`` without any exposure, starts a new line;
-substitutions (e.g. cisplatin <-> carboplatin) and dropping one drug of a combination do not. A line
+substitutions (the protocol's groups of interchangeable ingredients) and dropping one drug of a combination do not. A line
 starts at its first exposure and ends at the latest end date (start date when the end is missing) of
 its exposures. The rule is sequential (each line's start decides the next line's regimen window), so
 it is evaluated one line number at a time over all patients at once: each round is one set-based
 query, and the number of rounds is the largest number of lines any patient has.
+
+The drugs are the ingredients of the protocol's drug classes (``[drug_classes]``; the class of an
+exposure is the protocol's, not the source's); other drugs are not part of any line.
 
 A line holds the antineoplastic exposures started from its start up to the next line's start, so
 the records behind any line follow from the lines table and ``drug_exposures`` alone
@@ -27,7 +30,7 @@ from oncorwe.errors import DataError
 from oncorwe.model import engine
 from oncorwe.protocol import Protocol
 
-__all__ = ["LINE_COLUMNS", "build_lines", "line_sources", "materialise", "with_next_start"]
+__all__ = ["LINE_COLUMNS", "build_lines", "holds_class", "line_sources", "materialise", "with_next_start"]
 
 #: Columns of the lines table (one row per patient and line).
 LINE_COLUMNS = (
@@ -36,16 +39,11 @@ LINE_COLUMNS = (
     "start_date",
     "end_date",
     "ingredients",
-    "chemo_ingredients",
+    "index_class_ingredients",
     "drug_classes",
     "regimen_class",
     "has_index_class",
-    "has_chemotherapy",
-    "has_ici",
-    "has_anti_pd1",
-    "has_anti_ctla4",
-    "has_braf_mek",
-    "has_non_chemotherapy",
+    "has_prior_class",
     "has_other_than_index_class",
     "end_reason",
 )
@@ -75,7 +73,25 @@ def _up_to_today() -> Any:
 
 
 def _antineoplastic(exposures: ir.Table, protocol: Protocol) -> ir.Table:
-    return exposures.filter(exposures.drug_class.isin(protocol.lines.antineoplastic_classes))
+    """The exposures to an ingredient of the protocol's drug classes, with the protocol's class."""
+    classes = protocol.ingredient_classes()
+    drugs = exposures.filter(exposures.ingredient.isin(sorted(classes)))
+    by_class: dict[str, list[str]] = {}
+    for ingredient, name in classes.items():
+        by_class.setdefault(name, []).append(ingredient)
+    drug_class = ibis.cases(*[(drugs.ingredient.isin(sorted(members)), ibis.literal(name))
+                              for name, members in sorted(by_class.items())], else_=ibis.null("string"))
+    return drugs.mutate(drug_class=drug_class)
+
+
+def holds_class(drug_classes: ir.StringValue, classes: list[str] | tuple[str, ...]) -> ir.BooleanValue:
+    """Whether a line's ``drug_classes`` ("+"-joined class names) holds one of ``classes`` (class
+    names are ``[a-z0-9_]`` words, so the "+"-delimited match is exact)."""
+    padded = ibis.literal("+").concat(drug_classes.fill_null(""), ibis.literal("+"))
+    condition = ibis.literal(False)
+    for name in classes:
+        condition = condition | padded.contains(f"+{name}+")
+    return condition
 
 
 def _prepared_exposures(con: Any, exposures: ir.Table, protocol: Protocol) -> tuple[ir.Table, ir.Table, ir.Table]:
@@ -164,8 +180,8 @@ def build_lines(con: Any, exposures: ir.Table, protocol: Protocol) -> ir.Table:
     exposures
         The canonical ``drug_exposures`` table.
     protocol
-        Supplies ``lines`` (window, gap, substitutions, classes), ``exposure.ici_classes`` and the
-        regimen classes in order of precedence.
+        Supplies ``lines`` (window, gap, substitutions), the drug classes, the index and prior
+        classes and the regimen classes in order of precedence.
     """
     drugs, ids, drug_kinds = _prepared_exposures(con, exposures, protocol)
     segments = materialise(con, drugs.group_by("pid", "segment").aggregate(segment_start=drugs.start_date.min()))
@@ -231,10 +247,9 @@ def _summarise(con: Any, assigned: ir.Table, drug_kinds: ir.Table, protocol: Pro
     has_bit = ibis.cases(*[(members.word == w, (members[word] // members.bit) % 2 == 1)
                            for w, word in enumerate(words)], else_=False)
     a = members.filter(has_bit)
-    # The index class is chemotherapy in the flagship study; a first-line ICI study indexes on anti_pd1.
-    is_index = a.drug_class == protocol.exposure.index_class
-    is_chemo = a.drug_class == "chemotherapy"
-    ici = list(protocol.exposure.ici_classes)
+    is_index = a.drug_class == protocol.index.drug_class
+    prior = protocol.index.prior_failure
+    prior_classes = list(prior.drug_classes) if prior is not None else []
     flags: dict[str, Any] = {}
     for i, regimen in enumerate(protocol.regimen_classes):
         allowed = sorted({name for group in regimen.all_of for name in group})
@@ -247,15 +262,10 @@ def _summarise(con: Any, assigned: ir.Table, drug_kinds: ir.Table, protocol: Pro
         flags[f"rc_{i}"] = condition
     described = a.group_by(words).aggregate(
         ingredients=a.ingredient.collect(distinct=True).sort().join("+"),
-        chemo_ingredients=a.ingredient.collect(distinct=True, where=is_chemo).sort().join("+"),
+        index_class_ingredients=a.ingredient.collect(distinct=True, where=is_index).sort().join("+"),
         drug_classes=a.drug_class.collect(distinct=True).sort().join("+"),
         has_index_class=is_index.any(),
-        has_chemotherapy=is_chemo.any(),
-        has_ici=a.drug_class.isin(ici).any(),
-        has_anti_pd1=(a.drug_class == "anti_pd1").any(),
-        has_anti_ctla4=(a.drug_class == "anti_ctla4").any(),
-        has_braf_mek=(a.drug_class == "braf_mek").any(),
-        has_non_chemotherapy=(~is_chemo).any(),
+        has_prior_class=a.drug_class.isin(prior_classes or ["+"]).any(),  # "+" is no class name
         has_other_than_index_class=(~is_index).any(),
         **flags,
     )

@@ -25,9 +25,9 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "centre_id": pl.String(),
     "index_date": pl.Date(),
     "index_line": pl.Int64(),
-    "ici_line": pl.Int64(),
-    "ici_failure_date": pl.Date(),
-    "ici_failure_sources": pl.String(),
+    "prior_line": pl.Int64(),
+    "prior_failure_date": pl.Date(),
+    "prior_failure_sources": pl.String(),
 }
 
 LINES_SCHEMA: dict[str, pl.DataType] = {
@@ -36,16 +36,11 @@ LINES_SCHEMA: dict[str, pl.DataType] = {
     "start_date": pl.Date(),
     "end_date": pl.Date(),
     "ingredients": pl.String(),
-    "chemo_ingredients": pl.String(),
+    "index_class_ingredients": pl.String(),
     "drug_classes": pl.String(),
     "regimen_class": pl.String(),
     "has_index_class": pl.Boolean(),
-    "has_chemotherapy": pl.Boolean(),
-    "has_ici": pl.Boolean(),
-    "has_anti_pd1": pl.Boolean(),
-    "has_anti_ctla4": pl.Boolean(),
-    "has_braf_mek": pl.Boolean(),
-    "has_non_chemotherapy": pl.Boolean(),
+    "has_prior_class": pl.Boolean(),
     "has_other_than_index_class": pl.Boolean(),
     "end_reason": pl.String(),
     "sources": pl.String(),
@@ -118,11 +113,9 @@ class CohortResult:
             out.append(f"  excluded: {excluded['reason'][0]} (first criterion failed, protocol order)")
         else:
             row = index.row(0, named=True)
-            out.append(
-                f"  eligible: index date {row['index_date']} = start of line {row['index_line']}, the first "
-                f"chemotherapy after ICI line {row['ici_line']} failed on {row['ici_failure_date']} "
-                f"(from {row['ici_failure_sources']})"
-            )
+            failure = (f", after prior line {row['prior_line']} failed on {row['prior_failure_date']} "
+                       f"(from {row['prior_failure_sources']})" if row["prior_line"] is not None else "")
+            out.append(f"  eligible: index date {row['index_date']} = start of line {row['index_line']}{failure}")
         if self.lines is None:
             where = self.engine_tables.get("lines", "the engine")
             out.append(f"  lines of therapy: left in the engine ({where}); rerun the cohort stage without "

@@ -19,7 +19,6 @@ from oncorwe.endpoints._response import RESPONSE_COLUMNS, best_overall_response
 from oncorwe.endpoints._result import TRACE_SCHEMA, EndpointsResult
 from oncorwe.errors import DataError, InputError
 from oncorwe.model import engine
-from oncorwe.model.schema import ANALYSIS_SCHEMA
 from oncorwe.model.store import read_tables
 from oncorwe.protocol import Protocol
 
@@ -61,7 +60,7 @@ def run(
     Returns
     -------
     EndpointsResult
-        ``analysis_table`` with exactly :data:`oncorwe.model.schema.ANALYSIS_SCHEMA`, one row per
+        ``analysis_table`` with exactly ``protocol.analysis_schema()``, one row per
         patient of ``cohort_result.index``, and the ``trace`` of the records behind each value.
     """
     if not isinstance(cohort_result, CohortResult):
@@ -71,7 +70,7 @@ def run(
     tables = read_tables(con, prefix=prefix)
     index, lines = _cohort_in_engine(con, cohort_result)
     analysis_expr, trace_expr = analysis_expressions(con, tables, index, lines, protocol)
-    analysis = _to_polars(analysis_expr, ANALYSIS_SCHEMA)
+    analysis = _to_polars(analysis_expr, protocol.analysis_schema())
     if analysis.height != cohort_result.index.height:
         lost = sorted(set(cohort_result.index["patient_id"]) - set(analysis["patient_id"]))
         raise DataError([f"endpoints: patient {pid} of the analysis set has no index line" for pid in lost[:20]])

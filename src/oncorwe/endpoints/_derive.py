@@ -17,10 +17,27 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from oncorwe.cohort import LINE_COLUMNS, line_sources, materialise, with_next_start
+from oncorwe.cohort import (
+    LINE_COLUMNS,
+    baseline_values,
+    holds_class,
+    line_sources,
+    materialise,
+    with_next_start,
+)
 from oncorwe.endpoints._response import best_overall_response
-from oncorwe.model.schema import ANALYSIS_SCHEMA, DAYS_PER_MONTH, DAYS_PER_WEEK
+from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK, ENDPOINT_SCHEMA
 from oncorwe.protocol import Protocol
+from oncorwe.protocol._covariates import (
+    AboveReferenceHigh,
+    BooleanCovariate,
+    CategoricalCovariate,
+    InSet,
+    NumericCovariate,
+    PriorClass,
+    PriorTherapy,
+    RatioToReferenceHigh,
+)
 
 __all__ = ["TRACE_COLUMNS", "analysis_expressions"]
 
@@ -29,7 +46,7 @@ TRACE_COLUMNS = (
     "patient_id",
     "index_line",
     "index_sources",
-    "ici_failure_sources",
+    "prior_failure_sources",
     "response_sources",
     "pfs_date",
     "pfs_sources",
@@ -80,13 +97,12 @@ def _line(lines: ir.Table, keys: ir.Table, number: ir.IntegerValue | str, prefix
 def analysis_expressions(
     con: Any, tables: dict[str, ir.Table], index: ir.Table, lines: ir.Table, protocol: Protocol
 ) -> tuple[ir.Table, ir.Table]:
-    """The analysis table (columns of ANALYSIS_SCHEMA) and the trace (TRACE_COLUMNS), unexecuted.
+    """The analysis table (``protocol.analysis_schema()``) and the trace (TRACE_COLUMNS), unexecuted.
 
     The per-patient working table is stored as a temporary table (``materialise``) before a value
     derived from it is joined back to it: Ibis cannot always tell the two sides of such a self-join
     apart, and stored tables also keep the generated SQL small.
     """
-    patients = tables["patients"]
     # every value below reads the analysis set's assessments and events several times: they are
     # stored once, without the records of the excluded patients
     patients_in = index.select("patient_id")
@@ -94,52 +110,72 @@ def analysis_expressions(
         "patient_id", "assessment_date", "response", "kind", "source"))
     events = materialise(con, tables["events"].semi_join(patients_in, "patient_id").select(
         "patient_id", "event_type", "event_date", "source"))
-    idx = index.select("patient_id", "centre_id", "index_date", "index_line", "ici_failure_sources")
+    idx = index.select("patient_id", "centre_id", "index_date", "index_line", "prior_failure_sources")
     idx = idx.mutate(next_number=idx.index_line + 1)
     lines = lines.select(*LINE_COLUMNS)  # the records behind a line come from line_sources
-    t = _with_lines(con, idx, lines)
+    t = _with_lines(con, idx, lines, protocol)
     t = _with_line_sources(con, t, tables["drug_exposures"], lines, protocol)
     t = _with_responses(con, t, assessments, events, protocol)
     t = _with_time_to_event(con, t, idx, assessments, events, protocol)
-    return _analysis(t, patients), _trace(t)
+    t = _with_covariates(con, t, tables["observations"], protocol)
+    return _analysis(t, tables["person"], protocol), _trace(t)
 
 
-def _with_lines(con: Any, idx: ir.Table, lines: ir.Table) -> ir.Table:
-    """Index line, next line, prior ICI, and the subsequent therapy's class and counted line."""
+def _prior_flags(protocol: Protocol) -> dict[str, list[str]]:
+    """The drug classes whose presence before the index the covariates ask about, as flag columns."""
+    needed: set[str] = set()
+    for spec in protocol.covariates.values():
+        if isinstance(spec, PriorClass):
+            needed.update(spec.drug_classes)
+        elif isinstance(spec, PriorTherapy):
+            for level in spec.levels:
+                needed.update(level.all_of)
+    return {f"prior_{name}": [name] for name in sorted(needed)}
+
+
+def _with_lines(con: Any, idx: ir.Table, lines: ir.Table, protocol: Protocol) -> ir.Table:
+    """Index line, next line, prior classes, and the subsequent therapy's class and counted line."""
     index_line = _line(lines, idx, "index_line", "ix_", (
         "start_date", "end_date", "ingredients", "regimen_class", "has_other_than_index_class"))
     t = idx.join(index_line, "patient_id").select(
         idx, *(index_line[c] for c in index_line.columns if c != "patient_id")
     )
-    nxt = _line(lines, idx, "next_number", "nx_", (
-        "line_number", "start_date", "has_anti_pd1", "has_anti_ctla4", "has_braf_mek"))
+    nxt = _line(lines, idx, "next_number", "nx_", ("line_number", "start_date", "drug_classes"))
     t = t.left_join(nxt, "patient_id").select(t, *(nxt[c] for c in nxt.columns if c != "patient_id"))
 
-    # Prior ICI: over ICI lines started before the index.
-    prior_lines = lines.join(idx, (lines.patient_id == idx.patient_id) & (lines.start_date < idx.index_date))
-    prior_lines = prior_lines.select(lines).filter(ibis._.has_ici)
-    prior = prior_lines.group_by("patient_id").aggregate(
-        prior_pd1=prior_lines.has_anti_pd1.any(), prior_ctla4=prior_lines.has_anti_ctla4.any()
-    )
-    t = t.left_join(prior, "patient_id").select(t, prior_pd1=prior.prior_pd1, prior_ctla4=prior.prior_ctla4)
+    # Drug classes given before the index: over the lines started before the index date.
+    flags = _prior_flags(protocol)
+    if flags:
+        prior_lines = lines.join(idx, (lines.patient_id == idx.patient_id) & (lines.start_date < idx.index_date))
+        prior_lines = prior_lines.select(lines)
+        prior = prior_lines.group_by("patient_id").aggregate(**{
+            flag: holds_class(prior_lines.drug_classes, classes).any() for flag, classes in flags.items()})
+        t = t.left_join(prior, "patient_id").select(t, *(prior[f].fill_null(False).name(f) for f in flags))
 
-    # Subsequent therapy: the first line after the index line; an ICI in a later line.
-    later = lines.join(idx, (lines.patient_id == idx.patient_id) & (lines.line_number > idx.next_number))
-    later = later.select(lines).filter(ibis._.has_ici)
-    later_ici = later.group_by("patient_id").aggregate(later_ici_line=later.line_number.min())
-    t = t.left_join(later_ici, "patient_id").select(t, later_ici_line=later_ici.later_ici_line)
-    sub_class = ibis.cases(
-        (t.nx_line_number.isnull(), ibis.null("string")),
-        (t.nx_has_anti_pd1, "pd1_with_or_without_ipilimumab"),
-        (t.nx_has_anti_ctla4, "ipilimumab_alone"),
-        (t.later_ici_line.notnull(), "ici_after_other"),
-        (t.nx_has_braf_mek, "targeted"),
-        else_="other",
-    )
-    t = t.mutate(subsequent_class=sub_class)
+    # Subsequent therapy: the protocol's classes in order; "later" ones look past the next line.
+    rules = protocol.subsequent_therapy
+    later_columns: dict[int, str] = {}
+    for i, rule in enumerate(rules.classes):
+        if rule.line != "later":
+            continue
+        later = lines.join(idx, (lines.patient_id == idx.patient_id) & (lines.line_number > idx.next_number))
+        later = later.select(lines)
+        later = later.filter(holds_class(later.drug_classes, rule.drug_classes))
+        first = later.group_by("patient_id").aggregate(**{f"later_{i}": later.line_number.min()})
+        t = t.left_join(first, "patient_id").select(t, first[f"later_{i}"])
+        later_columns[i] = f"later_{i}"
+    branches: list[tuple[Any, Any]] = [(t.nx_line_number.isnull(), ibis.null("string"))]
+    counted: list[tuple[Any, Any]] = []
+    for i, rule in enumerate(rules.classes):
+        if rule.line == "next":
+            branches.append((holds_class(t.nx_drug_classes, rule.drug_classes), ibis.literal(rule.name)))
+        else:
+            branches.append((t[later_columns[i]].notnull(), ibis.literal(rule.name)))
+            counted.append((ibis.literal(rule.name), t[later_columns[i]]))
+    t = t.mutate(subsequent_class=ibis.cases(*branches, else_=ibis.literal(rules.otherwise)))
     t = t.mutate(
         counted_line=ibis.cases(
-            (t.subsequent_class == "ici_after_other", t.later_ici_line),
+            *[(t.subsequent_class == name, line) for name, line in counted],
             (t.nx_line_number.notnull(), t.nx_line_number),
             else_=ibis.null("int64"),
         )
@@ -247,39 +283,87 @@ def _months(later: ir.DateValue, earlier: ir.DateValue) -> ir.FloatingValue:
     return later.delta(earlier, unit="day").cast("float64") / DAYS_PER_MONTH
 
 
-def _analysis(t: ir.Table, patients: ir.Table) -> ir.Table:
-    p = patients.select(
-        "patient_id", "sex", "birth_year", "reported_age_years", "primary_site", "m_stage",
-        "brain_metastases", "braf_v600", "ecog", "ldh_value", "ldh_uln", "ldh_elevated",
+def _observed_value(spec: Any, values: ir.Table) -> Any:
+    """The covariate's value from its baseline observation row (``values``)."""
+    text, number, high = values.value_text, values.value_number, values.reference_high
+    if isinstance(spec, NumericCovariate):
+        return number.cast("int64") if spec.integer else number
+    if isinstance(spec, CategoricalCovariate):
+        return ibis.cases(*[(text == raw, ibis.literal(category)) for raw, category in spec.categories.items()],
+                          else_=ibis.null("string"))
+    if isinstance(spec, BooleanCovariate):
+        return _as_boolean(values)
+    ratio = ibis.ifelse(high > 0, number / high, ibis.null("float64"))
+    if isinstance(spec, RatioToReferenceHigh):
+        return ratio
+    return ibis.ifelse(ratio.isnull(), ibis.null("boolean"), ratio > 1.0)  # AboveReferenceHigh
+
+
+def _as_boolean(values: ir.Table) -> Any:
+    return ibis.cases(
+        (values.value_number.notnull(), values.value_number != 0),
+        (values.value_text.lower() == "true", True),
+        (values.value_text.lower() == "false", False),
+        else_=ibis.null("boolean"),
     )
+
+
+def _with_covariates(con: Any, t: ir.Table, observations: ir.Table, protocol: Protocol) -> ir.Table:
+    """Every observed covariate's baseline value (anchor: the index date), as ``cv_<name>``."""
+    anchors = t.select("patient_id", anchor_date="index_date")
+    for name, spec in protocol.covariates.items():
+        if isinstance(spec, InSet | PriorClass | PriorTherapy):
+            continue
+        values = baseline_values(observations, anchors, variable=spec.variable, concept_ids=spec.concept_ids,
+                                 unit=spec.unit if isinstance(spec, NumericCovariate) else None)
+        value = values.select("patient_id", value=_observed_value(spec, values))
+        t = t.left_join(value, "patient_id").select(t, **{f"cv_{name}": value.value})
+        if isinstance(spec, AboveReferenceHigh) and spec.fallback_variable is not None:
+            fallback = baseline_values(observations, anchors, variable=spec.fallback_variable)
+            flag = fallback.select("patient_id", value=_as_boolean(fallback))
+            t = t.left_join(flag, "patient_id").select(t, **{f"fb_{name}": flag.value})
+            t = t.mutate(**{f"cv_{name}": ibis.coalesce(t[f"cv_{name}"], t[f"fb_{name}"])}).drop(f"fb_{name}")
+        t = materialise(con, t)
+    return t
+
+
+def _derived_covariate(spec: Any, t: ir.Table, values: dict[str, Any]) -> Any:
+    if isinstance(spec, InSet):
+        target = values[spec.of]
+        return ibis.ifelse(target.isnull(), ibis.null("boolean"), target.isin(list(spec.values)))
+    if isinstance(spec, PriorClass):
+        return _holds_any_flag(t, spec.drug_classes)
+    if isinstance(spec, PriorTherapy):
+        branches = []
+        for level in spec.levels:
+            condition = ibis.literal(True)
+            for name in level.all_of:
+                condition = condition & t[f"prior_{name}"]
+            branches.append((condition, ibis.literal(level.name)))
+        return ibis.cases(*branches, else_=ibis.literal(spec.otherwise))  # nothing before: a category
+    raise TypeError(f"covariate kind {spec.kind!r} is not derived")  # a programming error
+
+
+def _holds_any_flag(t: ir.Table, classes: list[str]) -> Any:
+    condition = ibis.literal(False)
+    for name in classes:
+        condition = condition | t[f"prior_{name}"]
+    return condition
+
+
+def _analysis(t: ir.Table, person: ir.Table, protocol: Protocol) -> ir.Table:
+    p = person.select("patient_id", "sex", "birth_year", "reported_age_years")
     t = t.join(p, "patient_id").select(t, *(p[c] for c in p.columns if c != "patient_id"))
     from_birth = t.index_date.delta(ibis.date(t.birth_year.cast("int32"), 7, 1), unit="day").cast("float64") / 365.25
-    ratio = ibis.ifelse(t.ldh_uln > 0, t.ldh_value / t.ldh_uln, ibis.null("float64"))
     responder = t.best_response.isin(("CR", "PR"))
     has_dor = responder & t.first_response_date.notnull()
     has_sub = t.nx_line_number.notnull()
-    values = {
+    values: dict[str, Any] = {
         "patient_id": t.patient_id,
         "centre_id": t.centre_id,
         "index_date": t.index_date,
         "age_years": ibis.coalesce(t.reported_age_years, from_birth),
         "sex": t.sex,
-        "primary_site": t.primary_site,
-        "m_stage": t.m_stage,
-        "m1c_or_worse": ibis.ifelse(t.m_stage.isnull(), ibis.null("boolean"), t.m_stage.isin(("M1c", "M1d"))),
-        "brain_metastases": t.brain_metastases,
-        "braf_v600": t.braf_v600,
-        "ecog": t.ecog,
-        "ldh_ratio": ratio,
-        # the measured value against the ULN when both are known, else the centre's own flag
-        "ldh_elevated": ibis.ifelse(ratio.isnull(), t.ldh_elevated, ratio > 1.0),
-        "prior_ici_class": ibis.cases(
-            (t.prior_pd1.fill_null(False) & t.prior_ctla4.fill_null(False), "anti_pd1_ctla4"),
-            (t.prior_pd1.fill_null(False), "anti_pd1"),
-            (t.prior_ctla4.fill_null(False), "anti_ctla4"),
-            else_=ibis.literal("none"),  # no ICI line before the index: a category, not unknown
-        ),
-        "prior_anti_pd1": t.prior_pd1.fill_null(False),
         "regimen_class": t.ix_regimen_class,
         "regimen_ingredients": t.ix_ingredients,
         "combined_with_targeted_or_immuno": t.ix_has_other_than_index_class,
@@ -303,7 +387,16 @@ def _analysis(t: ir.Table, patients: ir.Table) -> ir.Table:
             has_sub, t.subsequent_best_response.isin(("CR", "PR")), ibis.null("boolean")
         ),
     }
-    assert tuple(values) == tuple(ANALYSIS_SCHEMA)
+    assert tuple(values) == tuple(ENDPOINT_SCHEMA)
+    covariates: dict[str, Any] = {}
+    for name, spec in protocol.covariates.items():
+        if isinstance(spec, InSet | PriorClass | PriorTherapy):
+            continue
+        covariates[name] = t[f"cv_{name}"]
+    for name, spec in protocol.covariates.items():
+        if isinstance(spec, InSet | PriorClass | PriorTherapy):
+            covariates[name] = _derived_covariate(spec, t, covariates)
+    values.update({name: covariates[name] for name in protocol.covariates})
     return t.select(**values)
 
 
@@ -312,7 +405,7 @@ def _trace(t: ir.Table) -> ir.Table:
         patient_id=t.patient_id,
         index_line=t.index_line,
         index_sources=t.ix_sources,
-        ici_failure_sources=t.ici_failure_sources,
+        prior_failure_sources=t.prior_failure_sources,
         response_sources=t.response_sources,
         pfs_date=t.pfs_date,
         pfs_sources=t.pfs_sources,

@@ -10,7 +10,7 @@ import polars as pl
 
 from oncorwe.errors import InputError
 from oncorwe.model.results import read_stage_result, write_stage_result
-from oncorwe.model.schema import ANALYSIS_SCHEMA
+from oncorwe.model.schema import ENDPOINT_SCHEMA
 
 __all__ = ["TRACE_SCHEMA", "EndpointsResult"]
 
@@ -18,7 +18,7 @@ TRACE_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(),
     "index_line": pl.Int64(),
     "index_sources": pl.String(),
-    "ici_failure_sources": pl.String(),
+    "prior_failure_sources": pl.String(),
     "response_sources": pl.String(),
     "pfs_date": pl.Date(),
     "pfs_sources": pl.String(),
@@ -31,8 +31,9 @@ TRACE_SCHEMA: dict[str, pl.DataType] = {
 
 @dataclass(frozen=True, eq=False)
 class EndpointsResult:
-    """The per-patient analysis table (:data:`oncorwe.model.schema.ANALYSIS_SCHEMA`, one row per
-    patient of the analysis set) and, per patient, the records each derived value came from.
+    """The per-patient analysis table (the fixed :data:`oncorwe.model.schema.ENDPOINT_SCHEMA`
+    columns, then the protocol's covariates: ``Protocol.analysis_schema()``; one row per patient of
+    the analysis set) and, per patient, the records each derived value came from.
 
     The trace holds patient identifiers and record sources: it is for ``oncorwe explain`` and
     auditing at the centre, never for reports or aggregate exports. It is None when it was left in
@@ -57,8 +58,11 @@ class EndpointsResult:
     def read(cls, folder: str | Path) -> EndpointsResult:
         """Read a result written by :meth:`write`."""
         meta, frames = read_stage_result(
-            folder, "endpoints", {"analysis": ANALYSIS_SCHEMA, "trace": TRACE_SCHEMA}, optional=("trace",)
+            folder, "endpoints", {"analysis": {}, "trace": TRACE_SCHEMA}, optional=("trace",)
         )
+        missing = [c for c in ENDPOINT_SCHEMA if c not in frames["analysis"].columns]
+        if missing:
+            raise InputError(f"{folder}: analysis.parquet lacks the endpoint column(s) {', '.join(missing)}")
         return cls(protocol_name=str(meta["protocol"]), analysis_table=frames["analysis"],
                    trace=frames.get("trace"), engine_tables=dict(meta.get("engine_tables") or {}))
 
@@ -81,11 +85,12 @@ class EndpointsResult:
         lines = [
             f"patient {patient_id} (centre {a['centre_id']})",
             f"  index date {a['index_date']}: start of line {tr['index_line']} "
-            f"(records: {tr['index_sources']}); ICI failure from: {tr['ici_failure_sources']}",
+            f"(records: {tr['index_sources']}); prior failure from: {tr['prior_failure_sources'] or 'none required'}",
             f"  regimen {a['regimen_class']} ({a['regimen_ingredients']}), "
-            f"combined with targeted/immunotherapy: {a['combined_with_targeted_or_immuno']}, "
+            f"combined with another drug class: {a['combined_with_targeted_or_immuno']}, "
             f"duration {a['chemo_duration_weeks']:.1f} weeks",
-            f"  prior ICI: {a['prior_ici_class']}; age at index {_num(a['age_years'])} years",
+            f"  age at index {_num(a['age_years'])} years; covariates: "
+            + ("; ".join(f"{k} {a[k]}" for k in a if k not in ENDPOINT_SCHEMA) or "none"),
             f"  best response {a['best_response']} ({a['best_response_source']}; "
             f"records: {tr['response_sources'] or 'none in the window'})",
             f"  PFS {_num(a['pfs_months'])} months, {'event' if a['pfs_event'] else 'censored'} "

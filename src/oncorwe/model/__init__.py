@@ -5,12 +5,11 @@ for putting them into (and reading them from) an engine through Ibis.
 """
 
 from oncorwe.model.schema import (
-    ANALYSIS_SCHEMA,
     ATTRITION_SCHEMA,
     CANONICAL_TABLES,
     DAYS_PER_MONTH,
     DAYS_PER_WEEK,
-    EXCLUSION_REASONS,
+    ENDPOINT_SCHEMA,
     QUARANTINE_SCHEMA,
     RECONCILIATION_SCHEMA,
     RESPONSES,
@@ -20,12 +19,11 @@ from oncorwe.model.schema import (
 )
 
 __all__ = [
-    "ANALYSIS_SCHEMA",
     "ATTRITION_SCHEMA",
     "CANONICAL_TABLES",
     "DAYS_PER_MONTH",
     "DAYS_PER_WEEK",
-    "EXCLUSION_REASONS",
+    "ENDPOINT_SCHEMA",
     "QUARANTINE_SCHEMA",
     "RECONCILIATION_SCHEMA",
     "RESPONSES",

@@ -78,7 +78,7 @@ def connect_spark(
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:
-        raise SourceError("Spark needs PySpark: pip install 'ibis-framework[pyspark]'") from exc
+        raise SourceError("Spark needs PySpark: pip install 'oncorwe[spark]'") from exc
     import ibis
 
     settings = {

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import polars as pl
 
 __all__ = [
-    "ANALYSIS_SCHEMA",
     "ASSESSMENTS_SCHEMA",
     "ATTRITION_SCHEMA",
     "CANONICAL_TABLES",
@@ -29,8 +28,8 @@ __all__ = [
     "DAYS_PER_MONTH",
     "DAYS_PER_WEEK",
     "DRUG_EXPOSURES_SCHEMA",
+    "ENDPOINT_SCHEMA",
     "EVENTS_SCHEMA",
-    "EXCLUSION_REASONS",
     "OBSERVATIONS_SCHEMA",
     "PATIENTS_SCHEMA",
     "PERSON_SCHEMA",
@@ -182,48 +181,29 @@ COLUMN_MAP_SCHEMA: dict[str, pl.DataType] = {
     "how": pl.String(),  # declared | name | generic date beside a response | ignored | unknown
 }
 
-#: Why a patient is not in the analysis set. Each excluded patient has exactly one (the first
-#: criterion, in protocol order, that they fail).
-EXCLUSION_REASONS = (
-    "duplicate_referral",  # the same patient sent by another centre; merged into the other record
-    "not_stage_iv_unresectable",  # no stage IV / unresectable stage III disease
-    "no_chemotherapy",  # no chemotherapy line at all
-    "no_ici_before_chemotherapy",  # chemotherapy never after an ICI line
-    "no_progression_on_ici",  # no progression recorded on (or within the window after) the ICI
-    "chemotherapy_outside_window",  # first chemotherapy after ICI failure started outside the window
-)
-
 #: attrition: one row per criterion step (in protocol order), overall (centre_id null) and per centre.
 ATTRITION_SCHEMA: dict[str, pl.DataType] = {
     "step": pl.Int32(),
-    "criterion": pl.String(),  # an EXCLUSION_REASONS value, or "source_records" for step 0
+    "criterion": pl.String(),  # a criterion id of the protocol, or "source_records" for step 0
     "centre_id": pl.String(),  # null for the overall rows
     "n_before": pl.Int64(),
     "n_excluded": pl.Int64(),
     "n_after": pl.Int64(),
 }
 
-#: The per-patient analysis table: one row per patient of the analysis set. The only patient-level
-#: table that comes into Python for the statistics. Produced by ``endpoints``, read by ``analysis``.
-ANALYSIS_SCHEMA: dict[str, pl.DataType] = {
+#: The fixed columns of the per-patient analysis table (one row per patient of the analysis set),
+#: whatever the study; the protocol's covariates follow them (``Protocol.analysis_schema()``). The
+#: only patient-level table that comes into Python for the statistics. Produced by ``endpoints``,
+#: read by ``analysis``.
+ENDPOINT_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(),
     "centre_id": pl.String(),
-    "index_date": pl.Date(),  # start of the first chemotherapy after ICI failure
+    "index_date": pl.Date(),  # start of the index line
     "age_years": pl.Float64(),  # at the index date
     "sex": pl.String(),
-    "primary_site": pl.String(),
-    "m_stage": pl.String(),
-    "m1c_or_worse": pl.Boolean(),  # M1c or M1d (AJCC 7 M1c, as the paper counts it)
-    "brain_metastases": pl.Boolean(),
-    "braf_v600": pl.Boolean(),
-    "ecog": pl.Int8(),
-    "ldh_ratio": pl.Float64(),  # LDH / ULN
-    "ldh_elevated": pl.Boolean(),  # LDH > ULN when both known, else the centre's reported flag
-    "prior_ici_class": pl.String(),  # anti_pd1 | anti_ctla4 | anti_pd1_ctla4 (ever before index) | none
-    "prior_anti_pd1": pl.Boolean(),  # any PD-1-based ICI before the index
-    "regimen_class": pl.String(),  # carboplatin_paclitaxel | dacarbazine | temozolomide | taxane | fotemustine | other
+    "regimen_class": pl.String(),  # the protocol's regimen class of the index line, or its fallback
     "regimen_ingredients": pl.String(),  # "+"-joined sorted ingredients of the index line
-    "combined_with_targeted_or_immuno": pl.Boolean(),
+    "combined_with_targeted_or_immuno": pl.Boolean(),  # the index line holds a drug of another class
     "best_response": pl.String(),  # CR | PR | SD | PD | NE
     "best_response_source": pl.String(),  # "derived" (from time-point responses) | "reported"
     "responder": pl.Boolean(),  # CR or PR
@@ -234,9 +214,9 @@ ANALYSIS_SCHEMA: dict[str, pl.DataType] = {
     "os_event": pl.Int8(),  # 1 death, 0 censored
     "duration_of_response_months": pl.Float64(),  # responders only
     "duration_of_response_event": pl.Int8(),
-    "chemo_duration_weeks": pl.Float64(),  # start to end of the index chemotherapy line
+    "chemo_duration_weeks": pl.Float64(),  # start to end of the index line
     "subsequent_therapy": pl.Boolean(),
-    "subsequent_therapy_class": pl.String(),  # pd1_with_or_without_ipilimumab | ipilimumab_alone | ici_after_other | targeted | other | null
+    "subsequent_therapy_class": pl.String(),  # the protocol's subsequent-therapy class, or null
     "subsequent_best_response": pl.String(),
     "subsequent_responder": pl.Boolean(),
 }

@@ -1,113 +1,102 @@
-"""The study protocol as data: pydantic models, frozen, unknown keys rejected.
+"""The study protocol as data: pydantic models, frozen, strict, unknown keys rejected.
 
-A protocol is what a clinician reviews: the population, the exposure sequence (an ICI line with
-progression, then the first chemotherapy line after it), the calendar window, the order of the
-eligibility criteria, how lines of therapy are built from drug records, the regimen classes and their
-precedence, the RECIST 1.1 response rules, the endpoint conventions and the analyses to run. The rules
-that turn these parameters into derived values are in ``docs/definitions.md``.
+A protocol is what a clinician reviews, and everything a study is: the condition (a concept set),
+the drug classes (ingredient lists), how lines of therapy are built, the index line and the prior
+failure it must follow, the eligibility criteria in the order they are applied, the regimen
+classes, the covariates, the subsequent-therapy classes, the RECIST 1.1 response rules, the
+endpoint conventions and the analyses. No value has a default that is some study's choice: the
+protocol file states them. The rules that turn these parameters into derived values are in
+``docs/definitions.md``; the keys are described in ``docs/protocol.md``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+import polars as pl
+from pydantic import Field, field_validator, model_validator
 
-from oncorwe.model.schema import EXCLUSION_REASONS
+from oncorwe.model.schema import ENDPOINT_SCHEMA
+from oncorwe.model.scope import StudyScope
+from oncorwe.protocol._covariates import (
+    AboveReferenceHigh,
+    BooleanCovariate,
+    CategoricalCovariate,
+    Covariate,
+    InSet,
+    NumericCovariate,
+    PriorClass,
+    PriorTherapy,
+    RatioToReferenceHigh,
+)
+from oncorwe.protocol._criteria import (
+    Criterion,
+    HasLine,
+    IndexDateWithin,
+    LineBeforeLine,
+    ProgressionOnPriorLine,
+)
+from oncorwe.protocol._types import Days, Frozen, Label, Months, Name, StrictBool, StrictInt, Weeks
+from oncorwe.protocol._vocabulary import known_concept_ids, known_ingredients
 
 __all__ = [
-    "CRITERIA",
-    "DRUG_CLASSES",
     "AnalysisSpec",
-    "CalendarWindow",
-    "Eligibility",
+    "Condition",
+    "DrugClass",
     "EndpointRules",
-    "ExposureSequence",
+    "IndexRule",
     "LineRules",
-    "Population",
+    "PriorFailure",
     "Protocol",
     "Reference",
     "RegimenClass",
     "ResponseRules",
+    "SubsequentClass",
+    "SubsequentTherapy",
 ]
 
-#: Drug classes of the canonical ``drug_exposures`` table.
-DRUG_CLASSES = ("chemotherapy", "anti_pd1", "anti_ctla4", "anti_lag3", "braf_mek", "other")
-
-#: Eligibility criteria a protocol may list (the canonical exclusion reasons, plus a primary-site
-#: filter used only when ``population.primary_sites_excluded`` is not empty).
-CRITERIA = (*EXCLUSION_REASONS, "primary_site_excluded")
-
-DrugClass = Literal["chemotherapy", "anti_pd1", "anti_ctla4", "anti_lag3", "braf_mek", "other"]
-Stage = Literal["IV", "III_unresectable", "III", "II", "I"]
-PrimarySite = Literal["cutaneous", "acral", "mucosal", "uveal", "unknown_primary"]
-Criterion = Literal[
-    "duplicate_referral",
-    "not_stage_iv_unresectable",
-    "no_chemotherapy",
-    "no_ici_before_chemotherapy",
-    "no_progression_on_ici",
-    "chemotherapy_outside_window",
-    "primary_site_excluded",
-]
-
-#: What a criterion label may name: a criterion, or the source records (the flow diagram's first box).
-LabelKey = Literal["source_records", Criterion]
+Ingredient = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9 .,/()+-]*$", max_length=100)]
 
 
-def _stages() -> list[Stage]:
-    return ["IV", "III_unresectable"]
-
-
-def _all_classes() -> list[DrugClass]:
-    return ["chemotherapy", "anti_pd1", "anti_ctla4", "anti_lag3", "braf_mek", "other"]
-
-
-def _ici_classes() -> list[DrugClass]:
-    return ["anti_pd1", "anti_ctla4", "anti_lag3"]
-
-
-def _criteria() -> list[Criterion]:
-    return [
-        "duplicate_referral",
-        "not_stage_iv_unresectable",
-        "no_chemotherapy",
-        "no_ici_before_chemotherapy",
-        "no_progression_on_ici",
-        "chemotherapy_outside_window",
-    ]
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Reference(_Frozen):
+class Reference(Frozen):
     """The publication the protocol reproduces, and the file of its published figures."""
 
-    citation: str
+    citation: Label = Field(max_length=2000)
     doi: str = ""
-    published: str | None = None  # a TOML file next to the protocol (published-vs-reproduced table)
+    #: a TOML file in the protocol's folder (the published-vs-reproduced table)
+    published: str | None = None
 
 
-class Population(_Frozen):
-    """Who can enter: diagnosis, stage at chemotherapy start, primary sites."""
+class Condition(Frozen):
+    """The study's disease: OMOP standard concepts (descendants included through
+    ``concept_ancestor``) and words naming it in source values and CRF diagnosis fields."""
 
-    diagnosis: str = "melanoma"
-    stages: list[Stage] = Field(default_factory=_stages, min_length=1)
-    primary_sites_excluded: list[PrimarySite] = Field(default_factory=list)
+    label: Label
+    concept_ids: list[Annotated[StrictInt, Field(gt=0)]] = Field(default_factory=list)
+    words: list[Annotated[str, Field(min_length=3, pattern=r"^[a-z0-9 -]+$")]] = Field(default_factory=list)
+    #: a centre's CRF files are taken to be of patients with the condition (a disease registry's)
+    files_have_condition: StrictBool
+
+    @model_validator(mode="after")
+    def _named(self) -> Condition:
+        if not self.concept_ids and not self.words:
+            raise ValueError("a condition needs concept_ids or words")
+        return self
 
 
-class LineRules(_Frozen):
+class DrugClass(Frozen):
+    """A drug class: RxNorm ingredient names (lower case) and, optionally, OMOP ingredient concepts."""
+
+    label: Label
+    ingredients: list[Ingredient] = Field(min_length=1)
+
+
+class LineRules(Frozen):
     """How lines of therapy are built from drug records (``docs/definitions.md``, Lines of therapy)."""
 
-    regimen_window_days: int = Field(default=28, ge=0)
-    max_gap_days: int = Field(default=120, ge=1)
-    substitutions: list[list[str]] = Field(
-        default_factory=lambda: [["carboplatin", "cisplatin"], ["nab-paclitaxel", "paclitaxel"]]
-    )
-    antineoplastic_classes: list[DrugClass] = Field(default_factory=_all_classes)
+    regimen_window_days: Days
+    max_gap_days: Annotated[StrictInt, Field(ge=1, le=3653)]
+    substitutions: list[list[Ingredient]]
 
     @field_validator("substitutions")
     @classmethod
@@ -117,166 +106,343 @@ class LineRules(_Frozen):
             if len(group) < 2:
                 raise ValueError(f"a substitution group needs at least two ingredients, got {group}")
             for name in group:
-                if name != name.lower().strip():
-                    raise ValueError(f"ingredient {name!r} must be a lower-case RxNorm name")
                 if name in seen:
                     raise ValueError(f"ingredient {name!r} appears in two substitution groups")
                 seen.add(name)
         return groups
 
 
-class ExposureSequence(_Frozen):
-    """The exposure sequence: an ICI line with progression, then the first chemotherapy after it."""
+class PriorFailure(Frozen):
+    """The prior-therapy requirement: the index line is the first ``index.drug_class`` line after a
+    line of one of ``drug_classes`` with progression from its start up to
+    ``progression_window_days`` after its end."""
 
-    ici_classes: list[DrugClass] = Field(default_factory=_ici_classes, min_length=1)
-    index_class: DrugClass = "chemotherapy"
-    progression_window_days: int = Field(default=90, ge=0)
-
-
-class CalendarWindow(_Frozen):
-    """The index line must start within [index_start, index_end] (both included)."""
-
-    index_start: dt.date = dt.date(2007, 1, 1)
-    index_end: dt.date = dt.date(2017, 12, 31)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> CalendarWindow:
-        if self.index_end < self.index_start:
-            raise ValueError("index_end must not be before index_start")
-        return self
+    drug_classes: list[Name] = Field(min_length=1)
+    label: Label
+    progression_window_days: Days
 
 
-class Eligibility(_Frozen):
-    """The criteria in the order they are applied; a patient's reason is the first one failed.
+class IndexRule(Frozen):
+    """The index line: the first line holding ``drug_class`` (after the prior failure, if any)."""
 
-    ``labels`` (optional) is the study's wording of a criterion in the report's flow diagram and
-    attrition table ("Excluded: <label>"); ``source_records`` words the diagram's first box. A
-    criterion without a label is worded generically (the calendar window from ``calendar``).
-    An empty table is left out of the protocol's record, so files without one record as before.
-    """
-
-    criteria: list[Criterion] = Field(default_factory=_criteria, min_length=1)
-    labels: dict[LabelKey, str] = Field(default_factory=dict, exclude_if=lambda labels: not labels)
-
-    @field_validator("criteria")
-    @classmethod
-    def _unique(cls, criteria: list[str]) -> list[str]:
-        duplicated = sorted({c for c in criteria if criteria.count(c) > 1})
-        if duplicated:
-            raise ValueError(f"criteria listed twice: {', '.join(duplicated)}")
-        return criteria
-
-    @field_validator("labels")
-    @classmethod
-    def _worded(cls, labels: dict[str, str]) -> dict[str, str]:
-        blank = sorted(key for key, text in labels.items() if not text.strip())
-        if blank:
-            raise ValueError(f"labels: empty wording for {', '.join(blank)}")
-        return labels
-
-    @model_validator(mode="after")
-    def _labels_of_listed_criteria(self) -> Eligibility:
-        # a label for a criterion the study does not apply is a slip (a typo or a removed criterion)
-        unlisted = sorted(set(self.labels) - {*self.criteria, "source_records"})
-        if unlisted:
-            raise ValueError(f"labels: {', '.join(unlisted)} not among the criteria {', '.join(self.criteria)}")
-        return self
+    drug_class: Name
+    #: how the Methods text names time zero, e.g. "the start of the first chemotherapy line"
+    label: Label
+    prior_failure: PriorFailure | None = None
 
 
-class RegimenClass(_Frozen):
-    """A regimen class: the index line's chemotherapy ingredients must hold one ingredient of each
-    group in ``all_of``; with ``only`` no other chemotherapy ingredient is allowed."""
+class RegimenClass(Frozen):
+    """A regimen class: the index line's ingredients of the index class hold one ingredient of each
+    group in ``all_of``; with ``only`` no other ingredient of the index class is allowed."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    label: str
-    all_of: list[list[str]] = Field(min_length=1)
-    only: bool = True
+    name: Name
+    label: Label
+    all_of: list[list[Ingredient]] = Field(min_length=1)
+    only: StrictBool
 
     @field_validator("all_of")
     @classmethod
-    def _lower_case(cls, groups: list[list[str]]) -> list[list[str]]:
-        for group in groups:
-            if not group:
-                raise ValueError("an all_of group must list at least one ingredient")
-            for name in group:
-                if name != name.lower().strip():
-                    raise ValueError(f"ingredient {name!r} must be a lower-case RxNorm name")
+    def _not_empty(cls, groups: list[list[str]]) -> list[list[str]]:
+        if any(not group for group in groups):
+            raise ValueError("an all_of group must list at least one ingredient")
         return groups
 
 
-class ResponseRules(_Frozen):
+class SubsequentClass(Frozen):
+    """A class of subsequent therapy: the first line after the index line (``line = "next"``) or any
+    later line (``"later"``, after the next one) holds one of ``drug_classes``."""
+
+    name: Name
+    label: Label
+    line: Literal["next", "later"]
+    drug_classes: list[Name] = Field(min_length=1)
+
+
+class SubsequentTherapy(Frozen):
+    """Subsequent-therapy classes in order of precedence; ``otherwise`` for any other next line;
+    ``groups`` are extra rows of the subsequent-therapy table (a name -> the classes it sums)."""
+
+    classes: list[SubsequentClass]
+    otherwise: Name
+    otherwise_label: Label
+    groups: dict[Name, list[Name]] = Field(default_factory=dict)
+
+
+class ResponseRules(Frozen):
     """RECIST 1.1 best overall response (section 4.4)."""
 
-    confirmation: bool = False
-    confirmation_min_days: int = Field(default=28, ge=1)
-    sd_min_days: int = Field(default=42, ge=0)
+    confirmation: StrictBool
+    confirmation_min_days: Annotated[StrictInt, Field(ge=1, le=3653)]
+    sd_min_days: Days
 
 
-class EndpointRules(_Frozen):
+class EndpointRules(Frozen):
     """Conventions of the time-to-event endpoints."""
 
-    pfs_censoring: Literal["last_evaluable_assessment", "last_contact"] = "last_evaluable_assessment"
-    # Death without recorded progression ends PFS (the usual definition); some published tables
-    # count progression only.
-    pfs_death_is_event: bool = True
-    os_censoring: Literal["last_contact"] = "last_contact"
+    pfs_censoring: Literal["last_evaluable_assessment", "last_contact"]
+    pfs_death_is_event: StrictBool
+    os_censoring: Literal["last_contact"]
 
 
-class AnalysisSpec(_Frozen):
+class AnalysisSpec(Frozen):
     """The analyses the ``analysis`` stage runs on the per-patient analysis table."""
 
-    km_splits: list[str] = Field(default_factory=lambda: ["regimen_class", "responder", "prior_anti_pd1"])
-    survival_rates_months: list[float] = Field(default_factory=lambda: [6.0, 12.0])
-    landmark_weeks: float = Field(default=12.0, gt=0)
-    response_by: list[str] = Field(default_factory=lambda: ["regimen_class", "prior_ici_class"])
-    cox_covariates: list[str] = Field(
-        default_factory=lambda: [
-            "age_years", "sex", "ecog", "ldh_elevated", "m1c_or_worse", "brain_metastases",
-            "braf_v600", "prior_ici_class", "regimen_class",
-        ]
-    )
-    cox_reference: dict[str, str] = Field(
-        default_factory=lambda: {"regimen_class": "dacarbazine", "prior_ici_class": "anti_ctla4", "sex": "female"}
-    )
-    min_cell_count: int = Field(default=5, ge=0)
-    time_unit: Literal["months"] = "months"
-    table1_by: str = "regimen_class"
+    table1: list[Name] = Field(min_length=1)
+    table1_by: Name | None = None
+    km_splits: list[Name]
+    survival_rates_months: list[Months] = Field(min_length=1, max_length=20)
+    landmark_weeks: Weeks
+    response_by: list[Name]
+    cox_covariates: list[Name]
+    cox_reference: dict[Name, Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=dict)
+    min_cell_count: Annotated[StrictInt, Field(ge=0, le=1000)]
+    time_unit: Literal["months"]
+    #: the study's wording of analysis-table columns (fixed endpoint columns and covariates)
+    labels: dict[Name, Label] = Field(default_factory=dict)
 
 
-class Protocol(_Frozen):
+#: Fixed endpoint columns that hold categories, and their levels (None: the protocol's).
+_BOOLEAN_ENDPOINTS = frozenset(n for n, t in ENDPOINT_SCHEMA.items() if t == pl.Boolean())
+_SEXES = ("female", "male")
+
+
+class Protocol(Frozen):
     """A study protocol: everything that defines the cohort, the endpoints and the analyses."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    title: str
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+    title: Label
     reference: Reference
-    population: Population = Field(default_factory=Population)
-    lines: LineRules = Field(default_factory=LineRules)
-    exposure: ExposureSequence = Field(default_factory=ExposureSequence)
-    calendar: CalendarWindow = Field(default_factory=CalendarWindow)
-    eligibility: Eligibility = Field(default_factory=Eligibility)
+    condition: Condition
+    drug_classes: dict[Name, DrugClass] = Field(min_length=1)
+    lines: LineRules
+    index: IndexRule
+    criteria: list[Criterion] = Field(min_length=1)
     regimen_classes: list[RegimenClass] = Field(min_length=1)
-    other_regimen_class: str = "other"
-    response: ResponseRules = Field(default_factory=ResponseRules)
-    endpoints: EndpointRules = Field(default_factory=EndpointRules)
-    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
+    other_regimen_class: Name
+    covariates: dict[Name, Covariate] = Field(default_factory=dict)
+    subsequent_therapy: SubsequentTherapy
+    response: ResponseRules
+    endpoints: EndpointRules
+    analysis: AnalysisSpec
 
     @model_validator(mode="after")
-    def _unique_classes(self) -> Protocol:
-        names = [c.name for c in self.regimen_classes]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"regimen_classes: names listed twice: {', '.join(duplicated)}")
-        if self.other_regimen_class in names:
-            raise ValueError(
-                f"other_regimen_class {self.other_regimen_class!r} is the fallback and cannot also be a listed class"
-            )
+    def _resolved(self) -> Protocol:
+        problems = _unresolved(self)
+        if problems:
+            raise ValueError("\n".join(["", *problems]))
         return self
 
+    # --- what the stages read -------------------------------------------------------------------
     @property
     def regimen_class_names(self) -> tuple[str, ...]:
         """All regimen classes in order of precedence, the fallback last."""
         return (*(c.name for c in self.regimen_classes), self.other_regimen_class)
 
+    @property
+    def criterion_ids(self) -> tuple[str, ...]:
+        """The criteria's ids (exclusion reasons) in the order they are applied."""
+        return tuple(c.id for c in self.criteria)
+
+    def ingredient_classes(self) -> dict[str, str]:
+        """Every ingredient the protocol names -> its drug class."""
+        return {name: cls for cls, spec in self.drug_classes.items() for name in spec.ingredients}
+
+    def scope(self) -> StudyScope:
+        """What harmonisation needs: the condition and the drugs in scope."""
+        ingredients = tuple(sorted(self.ingredient_classes()))
+        concepts = known_ingredients()
+        return StudyScope(
+            condition_concept_ids=tuple(sorted(set(self.condition.concept_ids))),
+            condition_words=tuple(self.condition.words),
+            files_have_condition=self.condition.files_have_condition,
+            ingredients=ingredients,
+            ingredient_concept_ids=tuple(sorted({c for i in ingredients if (c := concepts.get(i))})),
+        )
+
+    def covariate_schema(self) -> dict[str, pl.DataType]:
+        """The covariate columns of the analysis table, in protocol order, with their types."""
+        return {name: _covariate_type(spec) for name, spec in self.covariates.items()}
+
+    def analysis_schema(self) -> dict[str, pl.DataType]:
+        """The analysis table: the fixed endpoint columns, then the protocol's covariates."""
+        return {**ENDPOINT_SCHEMA, **self.covariate_schema()}
+
+    def column_levels(self, column: str) -> tuple[str, ...] | None:
+        """The categories a column of the analysis table can hold (booleans: "yes"/"no"), or None
+        for a numeric column or one whose categories are data (ingredients)."""
+        return _levels(self, column)
+
+    def column_label(self, column: str) -> str:
+        """How a column of the analysis table is worded: the protocol's label, else generic."""
+        if column in self.analysis.labels:
+            return self.analysis.labels[column]
+        spec = self.covariates.get(column)
+        if spec is not None:
+            return spec.label
+        return column.replace("_", " ").capitalize()
+
     def to_dict(self) -> dict[str, Any]:
         """The protocol as plain JSON-compatible data (dates as ISO strings)."""
         return self.model_dump(mode="json")
+
+
+def _covariate_type(spec: Any) -> pl.DataType:
+    if isinstance(spec, NumericCovariate):
+        return pl.Int64() if spec.integer else pl.Float64()
+    if isinstance(spec, RatioToReferenceHigh):
+        return pl.Float64()
+    if isinstance(spec, CategoricalCovariate | PriorTherapy):
+        return pl.String()
+    return pl.Boolean()
+
+
+def _levels(p: Protocol, column: str) -> tuple[str, ...] | None:
+    if column == "regimen_class":
+        return p.regimen_class_names
+    if column == "sex":
+        return _SEXES
+    if column in ("best_response", "subsequent_best_response"):
+        return ("CR", "PR", "SD", "PD", "NE")
+    if column == "subsequent_therapy_class":
+        return (*(c.name for c in p.subsequent_therapy.classes), p.subsequent_therapy.otherwise)
+    if column == "centre_id":
+        return None
+    if column in _BOOLEAN_ENDPOINTS:
+        return ("yes", "no")
+    spec = p.covariates.get(column)
+    if isinstance(spec, CategoricalCovariate):
+        return spec.levels
+    if isinstance(spec, PriorTherapy):
+        return spec.level_names
+    if spec is not None and _covariate_type(spec) == pl.Boolean():
+        return ("yes", "no")
+    return None
+
+
+def _unresolved(p: Protocol) -> list[str]:
+    """Every name the protocol uses that it does not define, one line each naming the key."""
+    problems: list[str] = []
+    classes = set(p.drug_classes)
+    vocabulary = known_ingredients()
+    concepts = known_concept_ids()
+
+    def check_classes(key: str, names: list[str]) -> None:
+        for name in names:
+            if name not in classes:
+                problems.append(f"{key}: drug class {name!r} is not defined in [drug_classes] "
+                                f"(defined: {', '.join(sorted(classes))})")
+
+    owner: dict[str, str] = {}
+    for cls, spec in p.drug_classes.items():
+        for ingredient in spec.ingredients:
+            if ingredient not in vocabulary:
+                problems.append(f"drug_classes.{cls}.ingredients: {ingredient!r} is not in the shipped "
+                                "ingredient vocabulary (harmonise/vocab/ingredients.csv)")
+            if ingredient in owner and owner[ingredient] != cls:
+                problems.append(f"drug_classes.{cls}.ingredients: {ingredient!r} is also in class {owner[ingredient]!r}")
+            owner[ingredient] = cls
+    for concept in p.condition.concept_ids:
+        if concept not in concepts:
+            problems.append(f"condition.concept_ids: concept {concept} is not in the shipped vocabulary "
+                            "(harmonise/vocab/omop_concepts.csv)")
+    for i, group in enumerate(p.lines.substitutions):
+        for ingredient in group:
+            if ingredient not in owner:
+                problems.append(f"lines.substitutions.{i}: {ingredient!r} is in no drug class")
+    check_classes("index.drug_class", [p.index.drug_class])
+    if p.index.prior_failure is not None:
+        check_classes("index.prior_failure.drug_classes", p.index.prior_failure.drug_classes)
+    index_ingredients = set(p.drug_classes[p.index.drug_class].ingredients) if p.index.drug_class in classes else set()
+    for i, regimen in enumerate(p.regimen_classes):
+        for group in regimen.all_of:
+            for ingredient in group:
+                if index_ingredients and ingredient not in index_ingredients:
+                    problems.append(f"regimen_classes.{i}.all_of: {ingredient!r} is not an ingredient of the "
+                                    f"index class {p.index.drug_class!r}")
+    names = [c.name for c in p.regimen_classes]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"regimen_classes: {name!r} listed twice")
+    if p.other_regimen_class in names:
+        problems.append(f"other_regimen_class: {p.other_regimen_class!r} is the fallback and cannot also be a listed class")
+
+    ids = [c.id for c in p.criteria]
+    for name in sorted({n for n in ids if ids.count(n) > 1}):
+        problems.append(f"criteria: id {name!r} listed twice")
+    progression = [c for c in p.criteria if isinstance(c, ProgressionOnPriorLine)]
+    for i, criterion in enumerate(p.criteria):
+        key = f"criteria.{i} ({criterion.id})"
+        if isinstance(criterion, HasLine):
+            check_classes(f"{key}.drug_classes", criterion.drug_classes)
+        elif isinstance(criterion, LineBeforeLine):
+            check_classes(f"{key}.before", criterion.before)
+            check_classes(f"{key}.after", criterion.after)
+        elif isinstance(criterion, ProgressionOnPriorLine) and p.index.prior_failure is None:
+            problems.append(f"{key}: kind 'progression_on_prior_line' needs [index.prior_failure]")
+    if p.index.prior_failure is not None and not progression:
+        problems.append("criteria: [index.prior_failure] is set but no criterion of kind "
+                        "'progression_on_prior_line' excludes the patients without it")
+    if len([c for c in p.criteria if isinstance(c, IndexDateWithin)]) > 1:
+        problems.append("criteria: more than one 'index_date_within' criterion")
+
+    covariate_names = set(p.covariates)
+    for name, covariate in p.covariates.items():
+        key = f"covariates.{name}"
+        if name in ENDPOINT_SCHEMA:
+            problems.append(f"{key}: {name!r} is a fixed column of the analysis table; choose another name")
+        if isinstance(covariate, PriorClass):
+            check_classes(f"{key}.drug_classes", covariate.drug_classes)
+        elif isinstance(covariate, PriorTherapy):
+            for j, level in enumerate(covariate.levels):
+                check_classes(f"{key}.levels.{j}.all_of", level.all_of)
+        elif isinstance(covariate, InSet):
+            target = p.covariates.get(covariate.of)
+            if not isinstance(target, CategoricalCovariate):
+                problems.append(f"{key}.of: {covariate.of!r} is not a categorical covariate")
+            else:
+                for value in covariate.values:
+                    if value not in target.levels:
+                        problems.append(f"{key}.values: {value!r} is not a category of {covariate.of!r} "
+                                        f"({', '.join(target.levels)})")
+        if isinstance(covariate, NumericCovariate | CategoricalCovariate | BooleanCovariate | RatioToReferenceHigh
+                      | AboveReferenceHigh):
+            for concept in covariate.concept_ids:
+                if concept not in concepts:
+                    problems.append(f"{key}.concept_ids: concept {concept} is not in the shipped vocabulary "
+                                    "(harmonise/vocab/omop_concepts.csv)")
+
+    sub = p.subsequent_therapy
+    sub_names = [c.name for c in sub.classes] + [sub.otherwise]
+    for name in sorted({n for n in sub_names if sub_names.count(n) > 1}):
+        problems.append(f"subsequent_therapy: class {name!r} listed twice")
+    for i, sub_class in enumerate(sub.classes):
+        check_classes(f"subsequent_therapy.classes.{i}.drug_classes", sub_class.drug_classes)
+    for group_name, members in sub.groups.items():
+        for member in members:
+            if member not in sub_names:
+                problems.append(f"subsequent_therapy.groups.{group_name}: {member!r} is not a subsequent-therapy class")
+
+    columns = set(ENDPOINT_SCHEMA) | covariate_names
+    a = p.analysis
+    for key, used_columns in (("analysis.table1", a.table1), ("analysis.km_splits", a.km_splits),
+                      ("analysis.response_by", a.response_by), ("analysis.cox_covariates", a.cox_covariates),
+                      ("analysis.table1_by", [a.table1_by] if a.table1_by else []),
+                      ("analysis.labels", list(a.labels))):
+        for column in used_columns:
+            if column not in columns:
+                problems.append(f"{key}: {column!r} is neither a covariate nor a column of the analysis table")
+    for key, used_columns in (("analysis.km_splits", a.km_splits), ("analysis.response_by", a.response_by),
+                      ("analysis.table1_by", [a.table1_by] if a.table1_by else [])):
+        for column in used_columns:
+            if column in columns and _levels(p, column) is None:
+                problems.append(f"{key}: {column!r} is not categorical (a split needs categories)")
+    for column, reference_level in a.cox_reference.items():
+        if column not in a.cox_covariates:
+            problems.append(f"analysis.cox_reference.{column}: not among analysis.cox_covariates")
+            continue
+        levels = _levels(p, column)
+        if levels is None:
+            problems.append(f"analysis.cox_reference.{column}: a numeric covariate has no reference level")
+        elif reference_level not in levels:
+            problems.append(f"analysis.cox_reference.{column}: {reference_level!r} is not a level of {column!r} "
+                            f"({', '.join(levels)})")
+    return problems

@@ -29,6 +29,7 @@ from typing import Any
 
 import jinja2
 
+import oncorwe
 from oncorwe.analysis import TABLE_NAMES, AnalysisResult
 from oncorwe.errors import InputError
 from oncorwe.report._forest import forest_figure
@@ -51,13 +52,13 @@ __all__ = [
 ]
 
 REPORT_FILE = "report.html"
-_VERSIONED = ("oncorwe", "numpy", "scipy", "polars", "pyarrow", "matplotlib", "jinja2", "duckdb",
+_VERSIONED = ("numpy", "scipy", "polars", "pyarrow", "matplotlib", "jinja2", "duckdb",
               "ibis-framework", "pydantic")
 
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and of the packages that shape the results."""
-    out = {"python": ".".join(str(v) for v in sys.version_info[:3])}
+    out = {"python": ".".join(str(v) for v in sys.version_info[:3]), "oncorwe": oncorwe.__version__}
     for name in _VERSIONED:
         try:
             out[name] = metadata.version(name)

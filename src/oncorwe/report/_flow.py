@@ -15,14 +15,9 @@ from oncorwe.report._style import FULL_WIDTH_IN, figure_style, new_figure
 
 __all__ = ["CRITERION_LABELS", "flow_figure"]
 
+#: The first box; every criterion is worded by its protocol label (``info["criterion_labels"]``).
 CRITERION_LABELS: dict[str, str] = {
     "source_records": "Patients in the centres' records",
-    "duplicate_referral": "Same patient referred by two centres (merged)",
-    "not_stage_iv_unresectable": "Not stage IV / unresectable stage III",
-    "no_chemotherapy": "No chemotherapy",
-    "no_ici_before_chemotherapy": "No immune checkpoint inhibitor before chemotherapy",
-    "no_progression_on_ici": "No progression on the checkpoint inhibitor",
-    "chemotherapy_outside_window": "Index line started outside the calendar window",
 }
 
 

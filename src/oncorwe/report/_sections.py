@@ -206,18 +206,7 @@ def build_sections(raw: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, 
 
 
 def _methods(info: Mapping[str, Any]) -> Section:
-    settings = info.get("settings", {})
+    """The Methods paragraphs the analysis stage wrote from the protocol (``info["methods"]``)."""
     section = Section("methods", "Methods")
-    section.paragraphs.extend([
-        "Time zero is the start of the first chemotherapy after failure of an immune checkpoint inhibitor. "
-        "Best overall response follows RECIST 1.1; ORR and DCR are over all patients, with exact "
-        "(Clopper-Pearson) confidence intervals.",
-        "PFS: to progression or death, censored at the last evaluable assessment. OS: to death, censored at "
-        "the last contact. Kaplan-Meier estimates with Greenwood variances; log-rank tests; median follow-up by "
-        "reverse Kaplan-Meier (Schemper & Smith 1996). Months are days / 30.4375.",
-        f"Cox proportional-hazards models (Efron ties), complete cases, covariates: "
-        f"{', '.join(variable_label(c) for c in settings.get('cox_covariates', []))}; proportional hazards checked "
-        "with the Grambsch-Therneau test.",
-        f"Landmark analysis at {settings.get('landmark_weeks', '')} weeks (Anderson, Cain & Gelber 1983).",
-    ])
+    section.paragraphs.extend(str(text) for text in info.get("methods", []))
     return section

@@ -170,7 +170,8 @@ class RateComparison:
     df : int or None
         Chi-square degrees of freedom, k - 1 (None for the exact tests).
     p_value : float
-    labels : tuple of str
+    groups : tuple of str
+        Group names, in the order given.
     successes, totals : tuple of int
         The k x 2 table as successes and group sizes.
     """
@@ -179,7 +180,7 @@ class RateComparison:
     statistic: float | None
     df: int | None
     p_value: float
-    labels: tuple[str, ...]
+    groups: tuple[str, ...]
     successes: tuple[int, ...]
     totals: tuple[int, ...]
 
@@ -190,12 +191,12 @@ class RateComparison:
         return np.column_stack((successes, np.array(self.totals, dtype=np.int64) - successes))
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per group: label, successes, failures, total, rate."""
+        """One row per group: group, successes, failures, total, rate."""
         successes = np.array(self.successes, dtype=np.int64)
         totals = np.array(self.totals, dtype=np.int64)
         return pl.DataFrame(
             {
-                "label": list(self.labels),
+                "group": list(self.groups),
                 "successes": successes,
                 "failures": totals - successes,
                 "total": totals,
@@ -210,15 +211,15 @@ class RateComparison:
             "statistic": self.statistic,
             "df": self.df,
             "p_value": self.p_value,
-            "labels": list(self.labels),
+            "groups": list(self.groups),
             "successes": list(self.successes),
             "totals": list(self.totals),
         }
 
     def __repr__(self) -> str:
         groups = ", ".join(
-            f"{label}: {s}/{n}"
-            for label, s, n in zip(self.labels, self.successes, self.totals, strict=True)
+            f"{group}: {s}/{n}"
+            for group, s, n in zip(self.groups, self.successes, self.totals, strict=True)
         )
         statistic = (
             "" if self.statistic is None else f"statistic={self.statistic:.6g}, df={self.df}, "
@@ -230,7 +231,7 @@ def compare_rates(
     successes: Any,
     totals: Any,
     *,
-    labels: Any = None,
+    groups: Any = None,
     method: Literal["auto", "fisher", "chisq"] = "auto",
 ) -> RateComparison:
     """Test whether k proportions (e.g. response rates) differ.
@@ -239,7 +240,7 @@ def compare_rates(
     ----------
     successes, totals : array-like of int, shape (k,)
         Successes and group sizes, k >= 2, every group size >= 1.
-    labels : sequence of str, optional
+    groups : sequence of str, optional
         Group names (default "1", ..., "k").
     method : {"auto", "fisher", "chisq"}
         "fisher": exact test conditional on the margins (Fisher for k = 2, Freeman-Halton for
@@ -252,7 +253,7 @@ def compare_rates(
     ------
     InputError
         Fewer than two groups, counts not whole numbers, successes > totals, an empty group,
-        labels of the wrong length, chi-square requested with an empty column, or an exact test
+        group names of the wrong length, chi-square requested with an empty column, or an exact test
         requested on a table too large to enumerate.
     """
     success_arr = as_float_array(successes, "successes")
@@ -276,14 +277,14 @@ def compare_rates(
         raise InputError(
             f"successes: exceed totals at {describe_positions(success_arr > total_arr)}"
         )
-    if labels is None:
-        label_tuple = tuple(str(i + 1) for i in range(k))
+    if groups is None:
+        group_names = tuple(str(i + 1) for i in range(k))
     else:
-        label_tuple = tuple(str(label) for label in labels)
-        if len(label_tuple) != k:
-            raise InputError(f"labels: {len(label_tuple)} labels given for {k} groups")
-        if len(set(label_tuple)) != k:
-            raise InputError(f"labels: must be distinct, got {list(label_tuple)}")
+        group_names = tuple(str(group) for group in groups)
+        if len(group_names) != k:
+            raise InputError(f"groups: {len(group_names)} names given for {k} groups")
+        if len(set(group_names)) != k:
+            raise InputError(f"groups: must be distinct, got {list(group_names)}")
     if method not in ("auto", "fisher", "chisq"):
         raise InputError(f"method: must be 'auto', 'fisher' or 'chisq', got {method!r}")
 
@@ -300,7 +301,7 @@ def compare_rates(
         else:
             method = "chisq"
     common = {
-        "labels": label_tuple,
+        "groups": group_names,
         "successes": tuple(int(v) for v in success_int),
         "totals": tuple(int(v) for v in total_int),
     }

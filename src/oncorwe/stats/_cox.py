@@ -69,7 +69,9 @@ class CoxResult:
     concordance, concordance_se : Estimate, float (properties)
         Harrell's C as R's ``concordance(fit)`` and its standard error, computed on first access.
     n, n_events, n_dropped : int
-        Rows used, events among them, rows dropped for missing values.
+        Rows used, events among them (unweighted), rows dropped for missing values.
+    weights : str or None
+        The case-weight column, if any.
     """
 
     terms: tuple[str, ...]
@@ -93,12 +95,18 @@ class CoxResult:
     reference_levels: Mapping[str, str]
     strata: tuple[str, ...]
     cluster: str | None
+    weights: str | None
     _design: CoxDesign = field(repr=False, compare=False)
     _linear_predictor: FloatArray = field(repr=False, compare=False)
     _risk_sets: RiskSets = field(repr=False, compare=False)
 
     @cached_property
     def _concordance_counts(self) -> ConcordanceCounts:
+        if self.weights is not None:
+            raise InputError(
+                "concordance: not implemented for a weighted Cox fit (R weights every pair); "
+                "fit the model without weights for Harrell's C"
+            )
         # computed on first use: counting comparable pairs costs more than the fit itself
         return _concordance(self._risk_sets, self._linear_predictor, self._design.cluster)
 
@@ -152,7 +160,8 @@ class CoxResult:
             "lr_test": self.lr_test._asdict(),
             "wald_test": self.wald_test._asdict(),
             "score_test": self.score_test._asdict(),
-            "concordance": {"value": self.concordance.value, "se": self.concordance_se},
+            "concordance": None if self.weights is not None
+            else {"value": self.concordance.value, "se": self.concordance_se},
             "n": self.n,
             "n_events": self.n_events,
             "n_dropped": self.n_dropped,
@@ -164,6 +173,7 @@ class CoxResult:
             "reference_levels": dict(self.reference_levels),
             "strata": list(self.strata),
             "cluster": self.cluster,
+            "weights": self.weights,
         }
 
     def __repr__(self) -> str:
@@ -175,10 +185,10 @@ class CoxResult:
         ]
         for term, b, s in zip(self.terms, self.coef, self.inference_se, strict=True):
             lines.append(f"  {term}: coef={b:.6g} se={s:.6g} HR={math.exp(b):.4g}")
-        lines.append(
-            f"  loglik={self.loglik[1]:.6g} (null {self.loglik[0]:.6g}); LR {self.lr_test!r}; "
-            f"concordance={self.concordance.value:.4f} (se {self.concordance_se:.4f})"
-        )
+        fit_line = f"  loglik={self.loglik[1]:.6g} (null {self.loglik[0]:.6g}); LR {self.lr_test!r}"
+        if self.weights is None:
+            fit_line += f"; concordance={self.concordance.value:.4f} (se {self.concordance_se:.4f})"
+        lines.append(fit_line)
         return "\n".join(lines)
 
 
@@ -188,13 +198,14 @@ _TIES = ("efron", "breslow")
 def cox_ph(
     data: Any,
     *,
-    duration: str,
+    time: str,
     event: str,
     covariates: Sequence[str],
     ties: Literal["efron", "breslow"] = "efron",
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
     robust: bool = False,
+    weights: str | None = None,
     reference: Mapping[str, str] | None = None,
     conf_level: float = 0.95,
     eps: float = 1e-9,
@@ -206,7 +217,7 @@ def cox_ph(
     ----------
     data : polars.DataFrame or pandas.DataFrame
         One row per subject.
-    duration, event : str
+    time, event : str
         Columns of follow-up time (>= 0) and event indicator (0/1 or bool).
     covariates : sequence of str
         Covariate columns: numeric/boolean as they are, string/categorical as treatment dummies.
@@ -219,6 +230,11 @@ def cox_ph(
         ``cluster()``); implies ``robust``.
     robust : bool
         Sandwich variance with each row its own cluster (R's ``robust = TRUE``).
+    weights : str, optional
+        Column of case weights > 0 (e.g. propensity weights), as R's ``coxph(weights = w)``: the
+        partial likelihood is weighted (tied deaths share their mean weight in Efron's rule), the
+        robust variance sums ``(w_i dfbeta_i)(w_i dfbeta_i)'``. With non-integer weights ask for
+        ``robust=True``: the model-based variance then treats weights as frequencies.
     reference : mapping, optional
         Reference level per categorical covariate, e.g. ``{"sex": "female"}``.
     conf_level : float
@@ -250,8 +266,8 @@ def cox_ph(
     if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 0:
         raise InputError(f"max_iter: must be an integer >= 0, got {max_iter!r}")
     design = build_design(
-        data, duration=duration, event=event, covariates=covariates, strata=strata,
-        cluster=cluster, reference=reference,
+        data, time=time, event=event, covariates=covariates, strata=strata,
+        cluster=cluster, reference=reference, weights=weights,
     )
     n_events = int(design.event.sum())
     if n_events == 0:
@@ -260,14 +276,16 @@ def cox_ph(
     means = design.x.mean(axis=0)
     x_sorted = sorted_columns(design.x, rs.order, means)
     _check_constant(x_sorted, rs, design.column_names)
+    sorted_weights = None if design.weights is None else design.weights[rs.order]
     fit = newton_raphson(
-        rs, x_sorted, design.column_names, eps=float(eps), max_iter=max_iter, toler_inf=math.sqrt(eps)
+        rs, x_sorted, design.column_names, eps=float(eps), max_iter=max_iter,
+        toler_inf=math.sqrt(eps), weights=sorted_weights,
     )
     beta = fit.beta
     naive = fit.variance
     robust_var: FloatArray | None = None
     if robust or cluster is not None:
-        robust_var = _robust_variance(rs, x_sorted, fit.state, naive, design.cluster)
+        robust_var = _robust_variance(rs, x_sorted, fit.state, naive, design.cluster, sorted_weights)
     variance = robust_var if robust_var is not None else naive
     p = beta.size
     lp = design.x @ beta - float(means @ beta)
@@ -297,6 +315,7 @@ def cox_ph(
         reference_levels=dict(design.reference_levels),
         strata=tuple([strata] if isinstance(strata, str) else list(strata or [])),
         cluster=cluster,
+        weights=weights,
         _design=design,
         _linear_predictor=lp,
         _risk_sets=rs,
@@ -335,11 +354,19 @@ def _wald(beta: FloatArray, variance: FloatArray, n_clusters: int | None) -> flo
 
 
 def _robust_variance(
-    rs: RiskSets, x: FloatArray, state: FitState, naive: FloatArray, cluster: npt.NDArray[np.int64] | None
+    rs: RiskSets,
+    x: FloatArray,
+    state: FitState,
+    naive: FloatArray,
+    cluster: npt.NDArray[np.int64] | None,
+    weights: FloatArray | None = None,
 ) -> FloatArray:
-    """Sandwich variance D'D with D the dfbeta residuals (score residuals times the variance),
-    summed within clusters (Lin & Wei 1989; R ``residuals(fit, "dfbeta")``)."""
+    """Sandwich variance D'D with D the dfbeta residuals (score residuals times the variance, times
+    the case weight), summed within clusters (Lin & Wei 1989; R ``residuals(fit, "dfbeta",
+    weighted = TRUE)``)."""
     resid = score_residuals(rs, x, state)
+    if weights is not None:
+        resid = resid * weights[:, None]
     if cluster is not None:
         codes = cluster[rs.order]
         k = int(codes.max()) + 1

@@ -30,6 +30,7 @@ __all__ = [
     "FitState",
     "RiskSets",
     "cholesky_inverse",
+    "death_group_weights",
     "efron_sums",
     "forward_cumsum",
     "newton_raphson",
@@ -37,6 +38,7 @@ __all__ = [
     "risk_sets",
     "sort_order",
     "sorted_columns",
+    "weighted_death_sum",
     "weighted_information",
 ]
 
@@ -272,33 +274,70 @@ def weighted_information(
 
 @dataclass(frozen=True)
 class FitState:
-    """Log partial likelihood, score and information at one ``beta`` (plus the pieces reused)."""
+    """Log partial likelihood, score and information at one ``beta`` (plus the pieces reused).
+
+    ``risk`` is exp(eta) per sorted row (without case weights); ``death_weight`` is the mean case
+    weight of the deaths of each death group (None when unweighted: all 1).
+    """
 
     loglik: float
     score: FloatArray
     information: FloatArray
     risk: FloatArray
     sums: EfronSums
+    death_weight: FloatArray | None = None
+
+
+def death_group_weights(rs: RiskSets, weights: FloatArray) -> FloatArray:
+    """Mean case weight of the tied deaths of each death group (sorted-row ``weights``).
+
+    With case weights every Efron row of a group carries this mean weight, as R's ``coxfit6``.
+    """
+    if rs.death_groups.size == 0:
+        return np.zeros(0)
+    d = rs.deaths_per_group[rs.death_groups].astype(np.float64)
+    return np.add.reduceat(weights[rs.death_rows], rs.efron_start) / d
 
 
 def partial_likelihood(
-    rs: RiskSets, x: FloatArray, beta: FloatArray, death_x_sum: FloatArray | None = None
+    rs: RiskSets,
+    x: FloatArray,
+    beta: FloatArray,
+    death_x_sum: FloatArray | None = None,
+    weights: FloatArray | None = None,
 ) -> FitState:
     """Log partial likelihood (Efron or Breslow, as ``rs`` was built), score vector, information.
 
     ``x`` is the sorted, centred model matrix (n, p). For the Efron row k of a death group:
     denominator ``S0 - f D0``, mean ``(S1 - f D1) / den`` with ``f = k/d``, where ``S`` sums over
-    the risk set and ``D`` over the tied deaths (Efron 1977); Breslow is ``f = 0``.
+    the risk set and ``D`` over the tied deaths (Efron 1977); Breslow is ``f = 0``. With case
+    ``weights`` (sorted rows) the sums are of ``w exp(eta)``, a death contributes ``w x`` and each
+    Efron row is weighted by the group's mean death weight (R's ``coxph(weights = w)``).
     """
     if death_x_sum is None:
-        death_x_sum = x[rs.death_rows].sum(axis=0)
+        death_x_sum = weighted_death_sum(rs, x, weights)
     eta = x @ beta
     risk = np.exp(eta)
-    sums = efron_sums(rs, x, risk)
-    loglik = float(death_x_sum @ beta - sums.log_den.sum())
-    score = death_x_sum - (sums.s1 * sums.inv[:, None] - sums.d1 * sums.f_inv[:, None]).sum(axis=0)
-    info = weighted_information(rs, x, risk, sums, None)
-    return FitState(loglik, score, info, risk, sums)
+    if weights is None:
+        sums = efron_sums(rs, x, risk)
+        loglik = float(death_x_sum @ beta - sums.log_den.sum())
+        score = death_x_sum - (sums.s1 * sums.inv[:, None] - sums.d1 * sums.f_inv[:, None]).sum(axis=0)
+        info = weighted_information(rs, x, risk, sums, None)
+        return FitState(loglik, score, info, risk, sums)
+    group_weight = death_group_weights(rs, weights)
+    sums = efron_sums(rs, x, risk * weights)
+    loglik = float(death_x_sum @ beta - (group_weight * sums.log_den).sum())
+    row_means = sums.s1 * sums.inv[:, None] - sums.d1 * sums.f_inv[:, None]
+    score = death_x_sum - (row_means * group_weight[:, None]).sum(axis=0)
+    info = weighted_information(rs, x, risk * weights, sums, group_weight)
+    return FitState(loglik, score, info, risk, sums, group_weight)
+
+
+def weighted_death_sum(rs: RiskSets, x: FloatArray, weights: FloatArray | None) -> FloatArray:
+    """``sum over deaths of w x`` (w = 1 without weights)."""
+    if weights is None:
+        return x[rs.death_rows].sum(axis=0)
+    return weights[rs.death_rows] @ x[rs.death_rows]
 
 
 def cholesky_inverse(
@@ -356,6 +395,7 @@ def newton_raphson(
     eps: float,
     max_iter: int,
     toler_inf: float,
+    weights: FloatArray | None = None,
 ) -> NewtonResult:
     """Maximise the partial likelihood from ``beta = 0`` exactly as R's ``coxfit6`` does.
 
@@ -371,8 +411,8 @@ def newton_raphson(
     """
     p = x.shape[1]
     beta = np.zeros(p)
-    death_x_sum = x[rs.death_rows].sum(axis=0)
-    state = partial_likelihood(rs, x, beta, death_x_sum)
+    death_x_sum = weighted_death_sum(rs, x, weights)
+    state = partial_likelihood(rs, x, beta, death_x_sum, weights)
     loglik0 = state.loglik
     inverse, singular = cholesky_inverse(state.information)
     if singular:
@@ -391,7 +431,7 @@ def newton_raphson(
     new_beta = beta + step
     halving = 0
     for iteration in range(1, max_iter + 1):
-        new_state = partial_likelihood(rs, x, new_beta, death_x_sum)
+        new_state = partial_likelihood(rs, x, new_beta, death_x_sum, weights)
         new_inverse, singular = cholesky_inverse(new_state.information)
         finite = (
             np.isfinite(new_state.loglik)

@@ -51,6 +51,8 @@ class CoxDesign:
         Rows removed because a used column was missing.
     reference_levels : mapping
         The reference level chosen for each categorical covariate.
+    weights : array, shape (n,), or None
+        Case weights (> 0) of the rows used, or None.
     """
 
     time: npt.NDArray[np.float64]
@@ -63,6 +65,7 @@ class CoxDesign:
     cluster: npt.NDArray[np.int64] | None
     n_dropped: int
     reference_levels: Mapping[str, str]
+    weights: npt.NDArray[np.float64] | None = None
 
 
 def _as_polars(data: Any) -> pl.DataFrame:
@@ -138,12 +141,13 @@ def _codes(column: pl.Series) -> npt.NDArray[np.int64]:
 def build_design(
     data: Any,
     *,
-    duration: str,
+    time: str,
     event: str,
     covariates: Sequence[str],
     strata: str | Sequence[str] | None = None,
     cluster: str | None = None,
     reference: Mapping[str, str] | None = None,
+    weights: str | None = None,
 ) -> CoxDesign:
     """Turn a frame and column names into a :class:`CoxDesign` (the input gate of ``cox_ph``).
 
@@ -169,9 +173,12 @@ def build_design(
     cluster_names = _names(cluster, "cluster")
     if len(cluster_names) > 1:
         raise InputError(f"cluster: one column name is required, got {cluster_names}")
+    weight_names = _names(weights, "weights")
+    if len(weight_names) > 1:
+        raise InputError(f"weights: one column name is required, got {weight_names}")
     reference = dict(reference or {})
-    roles = {"duration": [duration], "event": [event], "covariates": covariate_names,
-             "strata": strata_names, "cluster": cluster_names}
+    roles = {"time": [time], "event": [event], "covariates": covariate_names,
+             "strata": strata_names, "cluster": cluster_names, "weights": weight_names}
     for argument, names in roles.items():
         for name in names:
             if not isinstance(name, str):
@@ -183,7 +190,9 @@ def build_design(
     for name in reference:
         if name not in covariate_names:
             raise InputError(f"reference: {name!r} is not one of the covariates {covariate_names}")
-    used = list(dict.fromkeys([duration, event, *covariate_names, *strata_names, *cluster_names]))
+    used = list(dict.fromkeys(
+        [time, event, *covariate_names, *strata_names, *cluster_names, *weight_names]
+    ))
     frame = frame.select(used)
     for name in used:
         column = frame.get_column(name)
@@ -208,8 +217,17 @@ def build_design(
     if frame.height == 0:
         raise InputError("data: no rows left after dropping rows with missing values in the used columns")
 
-    time = as_float_array(frame.get_column(duration), f"duration column {duration!r}", non_negative=True)
+    time_values = as_float_array(frame.get_column(time), f"time column {time!r}", non_negative=True)
     status = as_event_array(frame.get_column(event), f"event column {event!r}")
+    case_weights = None
+    if weight_names:
+        case_weights = as_float_array(frame.get_column(weight_names[0]), f"weights column {weight_names[0]!r}")
+        bad = case_weights <= 0
+        if bad.any():
+            raise InputError(
+                f"weights column {weight_names[0]!r}: weights must be > 0; zero or negative at "
+                f"{describe_positions(bad)} of the rows used (drop those rows instead)"
+            )
 
     blocks: list[npt.NDArray[np.float64]] = []
     column_names: list[str] = []
@@ -247,11 +265,11 @@ def build_design(
     else:
         strata_codes = np.zeros(frame.height, dtype=np.int64)
     cluster_codes = _codes(frame.get_column(cluster_names[0]).cast(pl.String)) if cluster_names else None
-    for array in (time, status, x, strata_codes, cluster_codes):
+    for array in (time_values, status, x, strata_codes, cluster_codes, case_weights):
         if array is not None:
             array.flags.writeable = False  # the design is shared by immutable results
     return CoxDesign(
-        time=time,
+        time=time_values,
         event=status,
         x=x,
         column_names=tuple(column_names),
@@ -261,4 +279,5 @@ def build_design(
         cluster=cluster_codes,
         n_dropped=n_dropped,
         reference_levels=references,
+        weights=case_weights,
     )

@@ -31,14 +31,20 @@ def score_residuals(rs: RiskSets, x: FloatArray, state: FitState) -> FloatArray:
 
     For subject j: its own share of ``x_j - mean`` at its death, minus
     ``risk_j * sum (x_j - mean(t)) dLambda(t)`` over the death times it was at risk for; tied deaths
-    at their own time carry the Efron weights ``1 - k/d``.
+    at their own time carry the Efron weights ``1 - k/d``. With case weights the hazard increments
+    carry the mean death weight of their group; the residuals stay per unit of weight (R multiplies
+    them by the weights for the robust variance).
     """
     sums = state.sums
     s1, d1 = sums.s1, sums.d1
-    hazard = sums.inv
-    hazard_mean = s1 * sums.inv2[:, None] - d1 * sums.f_inv2[:, None]
-    own_hazard = sums.inv - sums.f_inv
-    own_hazard_mean = s1 * (sums.inv2 - sums.f_inv2)[:, None] - d1 * (sums.f_inv2 - sums.ff_inv2)[:, None]
+    gw = np.ones(sums.inv.size) if state.death_weight is None else state.death_weight
+    hazard = gw * sums.inv
+    hazard_mean = s1 * (gw * sums.inv2)[:, None] - d1 * (gw * sums.f_inv2)[:, None]
+    own_hazard = gw * (sums.inv - sums.f_inv)
+    own_hazard_mean = (
+        s1 * (gw * (sums.inv2 - sums.f_inv2))[:, None]
+        - d1 * (gw * (sums.f_inv2 - sums.ff_inv2))[:, None]
+    )
     d = rs.deaths_per_group[rs.death_groups].astype(np.float64)
     mean_of_means = (s1 * sums.inv[:, None] - d1 * sums.f_inv[:, None]) / d[:, None]
     p = x.shape[1]

@@ -30,7 +30,10 @@ from scipy.special import ndtri
 from oncorwe.errors import InputError
 from oncorwe.stats._types import Estimate
 from oncorwe.stats._validate import (
+    as_float_array,
+    check_lengths,
     check_time_event,
+    describe_positions,
     near_tie_cuts,
     snap_to_cuts,
     z_for_conf_level,
@@ -87,7 +90,7 @@ def _greenwood_terms(n_risk: FloatArray, n_event: FloatArray) -> FloatArray:
 
 
 def _confidence_band(
-    survival: FloatArray, std_err: FloatArray, conf_type: str, z: float
+    survival: FloatArray, se: FloatArray, conf_type: str, z: float
 ) -> tuple[FloatArray, FloatArray]:
     """Pointwise CI of S(t) from the standard error of the cumulative hazard (R's survfit_confint).
 
@@ -97,15 +100,15 @@ def _confidence_band(
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         if conf_type == "plain":
-            half_width = std_err * survival * z
+            half_width = se * survival * z
             return np.maximum(survival - half_width, 0.0), np.minimum(survival + half_width, 1.0)
         if conf_type == "log":
             log_s = np.where(survival == 0, np.nan, np.log(np.where(survival == 0, 1.0, survival)))
-            return np.exp(log_s - z * std_err), np.minimum(np.exp(log_s + z * std_err), 1.0)
+            return np.exp(log_s - z * se), np.minimum(np.exp(log_s + z * se), 1.0)
         defined = (survival > 0) & (survival < 1)
         safe = np.where(defined, survival, 0.5)
         log_s = np.log(safe)
-        shift = z * std_err / log_s
+        shift = z * se / log_s
         loglog = np.log(-log_s)
         lower = np.where(defined, np.exp(-np.exp(loglog - shift)), np.nan)
         upper = np.where(defined, np.exp(-np.exp(loglog + shift)), np.nan)
@@ -174,7 +177,7 @@ class RestrictedMean(NamedTuple):
     """Restricted mean survival time up to ``tau``: value, standard error and normal CI."""
 
     value: float
-    std_err: float
+    se: float
     lower: float
     upper: float
     tau: float
@@ -192,13 +195,19 @@ class KaplanMeier:
     ----------
     time, n_risk, n_event, n_censor, survival : numpy.ndarray, shape (m,)
         As R's ``survfit``.
-    std_err : numpy.ndarray, shape (m,)
+    se : numpy.ndarray, shape (m,)
         Standard error of the cumulative hazard, sqrt(sum d / (n (n - d))) (Greenwood), i.e. R's
         ``fit$std.err``; infinite where everyone still at risk dies.
     lower, upper : numpy.ndarray, shape (m,)
         Pointwise confidence limits for S(t) (``nan`` where R gives NA).
     conf_type, conf_level : the interval's construction.
     n : number of observations.
+    n_event_rows : number of observations with an event (unweighted).
+    weighted : bool
+        Case weights were given: ``n_risk``, ``n_event``, ``n_censor`` are sums of weights.
+    variance : {"greenwood", "jackknife"}
+        How ``se`` was computed: Greenwood's formula (on weighted counts when weighted), or the
+        infinitesimal jackknife (robust) variance R's ``survfit`` uses for non-integer weights.
     """
 
     time: FloatArray
@@ -206,17 +215,20 @@ class KaplanMeier:
     n_event: FloatArray
     n_censor: FloatArray
     survival: FloatArray
-    std_err: FloatArray
+    se: FloatArray
     lower: FloatArray
     upper: FloatArray
     conf_type: str
     conf_level: float
     n: int
+    n_event_rows: int
+    weighted: bool
+    variance: str
 
     @property
-    def n_events_total(self) -> int:
-        """Total number of events."""
-        return int(self.n_event.sum())
+    def n_events(self) -> int:
+        """Total number of rows with an event (whatever their weight)."""
+        return self.n_event_rows
 
     @property
     def median(self) -> Estimate:
@@ -279,6 +291,11 @@ class KaplanMeier:
         return RestrictedMean(mean, se, mean - z * se, mean + z * se, float(tau))
 
     def _restricted_mean(self, tau: float) -> tuple[float, float]:
+        if self.variance != "greenwood":
+            raise InputError(
+                "restricted_mean: the standard error of a restricted mean is implemented for "
+                "Greenwood variances only, not for a jackknife (non-integer weights) curve"
+            )
         if not isinstance(tau, Real) or isinstance(tau, bool) or not math.isfinite(tau) or tau <= 0:
             raise InputError(f"tau: must be a finite time > 0, got {tau!r}")
         survivors = self.n_risk - self.n_event
@@ -295,15 +312,19 @@ class KaplanMeier:
         return float(rectangles.sum()), math.sqrt(variance)
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per distinct time: time, n_risk, n_event, n_censor, survival, std_err, lower, upper."""
+        """One row per distinct time: time, n_risk, n_event, n_censor, survival, se, lower, upper.
+
+        The counts are integers, or sums of weights (floats) for a weighted curve.
+        """
+        count = np.float64 if self.weighted else np.int64
         return pl.DataFrame(
             {
                 "time": self.time,
-                "n_risk": self.n_risk.astype(np.int64),
-                "n_event": self.n_event.astype(np.int64),
-                "n_censor": self.n_censor.astype(np.int64),
+                "n_risk": self.n_risk.astype(count),
+                "n_event": self.n_event.astype(count),
+                "n_censor": self.n_censor.astype(count),
                 "survival": self.survival,
-                "std_err": self.std_err,
+                "se": self.se,
                 "lower": self.lower,
                 "upper": self.upper,
             }
@@ -314,9 +335,11 @@ class KaplanMeier:
         median = self.median
         return {
             "n": self.n,
-            "n_events": self.n_events_total,
+            "n_events": self.n_events,
             "conf_type": self.conf_type,
             "conf_level": self.conf_level,
+            "weighted": self.weighted,
+            "variance": self.variance,
             "median": median._asdict(),
             "table": {name: values.to_list() for name, values in self.to_frame().to_dict().items()},
         }
@@ -324,7 +347,7 @@ class KaplanMeier:
     def __repr__(self) -> str:
         median = self.median
         return (
-            f"KaplanMeier(n={self.n}, events={self.n_events_total}, times={self.time.size}, "
+            f"KaplanMeier(n={self.n}, events={self.n_events}, times={self.time.size}, "
             f"median={median!r}, conf_type={self.conf_type!r}, conf_level={self.conf_level:g})"
         )
 
@@ -338,35 +361,119 @@ def _check_conf(conf_type: Any, conf_level: Any) -> float:
 
 
 def _fit(
-    time: FloatArray, event: npt.NDArray[np.int8], conf_type: str, conf_level: float
+    time: FloatArray,
+    event: npt.NDArray[np.int8],
+    conf_type: str,
+    conf_level: float,
+    weights: FloatArray | None = None,
+    robust: bool = False,
 ) -> KaplanMeier:
     z = _check_conf(conf_type, conf_level)
-    distinct_time, n_risk, n_event, n_censor = _risk_table(time, event)
-    cuts = near_tie_cuts(distinct_time)
+    cuts = near_tie_cuts(np.unique(time))
     if cuts is not None:  # near-equal times are one time, as R's survfit (timefix = TRUE)
-        distinct_time, n_risk, n_event, n_censor = _risk_table(snap_to_cuts(time, cuts), event)
+        time = snap_to_cuts(time, cuts)
+    if weights is None:
+        distinct_time, n_risk, n_event, n_censor = _risk_table(time, event)
+    else:
+        distinct_time, n_risk, n_event, n_censor = _weighted_risk_table(time, event, weights)
     survival: FloatArray = np.cumprod((n_risk - n_event) / n_risk, dtype=np.float64)
-    std_err: FloatArray = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
-    lower, upper = _confidence_band(survival, std_err, conf_type, z)
+    se: FloatArray
+    if robust:
+        assert weights is not None
+        se = _jackknife_log_se(time, event, weights, distinct_time, n_risk, n_event, survival)
+    else:
+        se = np.sqrt(np.cumsum(_greenwood_terms(n_risk, n_event)))
+    lower, upper = _confidence_band(survival, se, conf_type, z)
+    if robust and conf_type == "plain":
+        # R's jackknife curve keeps se(S) itself, 0 where S = 0, so its plain band there is [0, 0]
+        zero = survival == 0
+        lower[zero] = 0.0
+        upper[zero] = 0.0
     return KaplanMeier(
         time=_frozen(distinct_time),
         n_risk=_frozen(n_risk),
         n_event=_frozen(n_event),
         n_censor=_frozen(n_censor),
         survival=_frozen(survival),
-        std_err=_frozen(std_err),
+        se=_frozen(se),
         lower=_frozen(lower),
         upper=_frozen(upper),
         conf_type=conf_type,
         conf_level=float(conf_level),
         n=int(time.shape[0]),
+        n_event_rows=int(event.sum()),
+        weighted=weights is not None,
+        variance="jackknife" if robust else "greenwood",
     )
+
+
+def _weighted_risk_table(
+    time: FloatArray, event: npt.NDArray[np.int8], weights: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Per distinct time: time, weight at risk, weight of events, weight of censorings."""
+    distinct_time, position = np.unique(time, return_inverse=True)
+    k = distinct_time.size
+    total = np.bincount(position, weights=weights, minlength=k).astype(np.float64)
+    n_event = np.bincount(position, weights=weights * event, minlength=k).astype(np.float64)
+    n_risk = np.cumsum(total[::-1])[::-1]
+    return distinct_time, n_risk, n_event, total - n_event
+
+
+def _jackknife_log_se(
+    time: FloatArray,
+    event: npt.NDArray[np.int8],
+    weights: FloatArray,
+    distinct_time: FloatArray,
+    n_risk: FloatArray,
+    n_event: FloatArray,
+    survival: FloatArray,
+) -> FloatArray:
+    """Infinitesimal-jackknife standard error of log S(t), as R's ``survfitkm`` (robust variance).
+
+    The influence of subject k on log S(t) is ``-sum_{t_j <= t} (dN_k(t_j) - Y_k(t_j) h_j) / (n_j -
+    d_j)`` with h_j = d_j / n_j; the variance is ``sum_k (w_k * influence_k)^2``. A subject still at
+    risk after t has influence B(t) = sum_{t_j <= t} h_j / (n_j - d_j); one whose time T_k <= t has
+    the constant ``B(T_k) - event_k / (n(T_k) - d(T_k))``; so the variance at every time is
+    ``B(t)^2 * sum_{T_k > t} w_k^2 + sum_{T_k <= t} (w_k c_k)^2``, without a loop over subjects.
+    Infinite once S = 0 (R stores se(S) = 0 there: its log-scale CI is NA, as here).
+    """
+    survivors = n_risk - n_event
+    with np.errstate(divide="ignore", invalid="ignore"):
+        own = np.where(n_event > 0, 1.0 / survivors, 0.0)
+        step = np.where(n_event > 0, (n_event / n_risk) / survivors, 0.0)
+    cumulative = np.cumsum(step)
+    position = np.searchsorted(distinct_time, time)
+    with np.errstate(invalid="ignore"):
+        constant = cumulative[position] - event * own[position]
+    w2 = weights * weights
+    k = distinct_time.size
+    leaving = np.cumsum(np.bincount(position, weights=w2 * constant * constant, minlength=k))
+    w2_after = np.cumsum(np.bincount(position, weights=w2, minlength=k)[::-1])[::-1]
+    w2_after = np.append(w2_after[1:], 0.0)
+    with np.errstate(invalid="ignore"):
+        variance = cumulative * cumulative * w2_after + leaving
+    return np.where(survival > 0, np.sqrt(variance), np.inf)
+
+
+def _check_weights(weights: Any, n: int) -> FloatArray:
+    """Case weights: finite and > 0, one per observation."""
+    arr = as_float_array(weights, "weights")
+    check_lengths({"time": np.empty(n), "weights": arr})
+    bad = arr <= 0
+    if bad.any():
+        raise InputError(
+            f"weights: must be > 0; zero or negative weights at {describe_positions(bad)} "
+            "(drop those observations instead)"
+        )
+    return arr
 
 
 def kaplan_meier(
     time: Any,
     event: Any,
     *,
+    weights: Any = None,
+    robust: bool | None = None,
     conf_type: ConfType = "log",
     conf_level: float = 0.95,
 ) -> KaplanMeier:
@@ -378,6 +485,12 @@ def kaplan_meier(
         Follow-up times >= 0 (numpy, list, polars or pandas Series).
     event : array-like, shape (n,)
         1/True = event, 0/False = censored.
+    weights : array-like, shape (n,), optional
+        Case weights > 0 (e.g. propensity weights): every count becomes a sum of weights, as R's
+        ``survfit(..., weights = w)``.
+    robust : bool, optional
+        Infinitesimal-jackknife (robust) standard errors instead of Greenwood's. The default is R's:
+        robust exactly when some weight is not a whole number (frequency weights keep Greenwood).
     conf_type : {"log", "log-log", "plain"}
         Construction of the pointwise CI (R's ``conf.type``; "log" is R's default).
     conf_level : float
@@ -386,6 +499,8 @@ def kaplan_meier(
     Returns
     -------
     KaplanMeier
+        ``se`` is always the standard error of log S(t) (R's ``fit$std.err`` for Greenwood;
+        for a robust fit R stores se(S) itself, ``se * survival`` here).
 
     Raises
     ------
@@ -394,10 +509,19 @@ def kaplan_meier(
 
     References
     ----------
-    Kaplan & Meier 1958; Greenwood 1926; R survival ``survfit``.
+    Kaplan & Meier 1958; Greenwood 1926; R survival ``survfit`` and ``survfitkm.c`` (jackknife).
     """
     time_arr, event_arr = check_time_event(time, event)
-    return _fit(time_arr, event_arr, conf_type, conf_level)
+    if robust is not None and not isinstance(robust, bool):
+        raise InputError(f"robust: must be True, False or None, got {robust!r}")
+    if weights is None:
+        if robust:
+            raise InputError("robust: a jackknife variance needs weights (R uses it for weighted curves)")
+        return _fit(time_arr, event_arr, conf_type, conf_level)
+    weight_arr = _check_weights(weights, time_arr.size)
+    if robust is None:
+        robust = bool(np.any(weight_arr != np.floor(weight_arr)))
+    return _fit(time_arr, event_arr, conf_type, conf_level, weight_arr, robust)
 
 
 def reverse_km_followup(

@@ -18,7 +18,9 @@ Therneau TM. survival: R package, ``survdiff`` / ``survdiff.fit`` (version 3.5).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -160,22 +162,22 @@ class LogRankResult:
     ----------
     groups : tuple
         Group labels, sorted as R sorts factor levels.
-    n : dict
+    n : Mapping (read-only), group -> int
         Number of observations per group.
-    observed, expected : dict
+    observed, expected : Mapping (read-only), group -> float
         Events observed and expected under the null, per group (summed over strata).
-    variance : numpy.ndarray, shape (k, k)
+    variance : numpy.ndarray (read-only), shape (k, k)
         Variance-covariance matrix of O - E (R's ``survdiff(...)$var``).
-    chisq, df, p_value : the test.
+    statistic, df, p_value : the test.
     n_strata : number of strata (1 when unstratified).
     """
 
     groups: tuple[Label, ...]
-    n: dict[Label, int]
-    observed: dict[Label, float]
-    expected: dict[Label, float]
+    n: Mapping[Label, int]
+    observed: Mapping[Label, float]
+    expected: Mapping[Label, float]
     variance: FloatArray
-    chisq: float
+    statistic: float
     df: int
     p_value: float
     n_strata: int
@@ -183,7 +185,7 @@ class LogRankResult:
     @property
     def test(self) -> Test:
         """The test as a `Test` (statistic, df, p_value)."""
-        return Test(self.chisq, float(self.df), self.p_value)
+        return Test(self.statistic, float(self.df), self.p_value)
 
     def to_frame(self) -> pl.DataFrame:
         """One row per group: group, n, observed, expected, (O-E)^2/E, (O-E)^2/V, as R prints."""
@@ -211,7 +213,7 @@ class LogRankResult:
             "observed": {str(g): self.observed[g] for g in self.groups},
             "expected": {str(g): self.expected[g] for g in self.groups},
             "variance": self.variance.tolist(),
-            "chisq": self.chisq,
+            "statistic": self.statistic,
             "df": self.df,
             "p_value": self.p_value,
             "n_strata": self.n_strata,
@@ -223,7 +225,7 @@ class LogRankResult:
         )
         strata = f", strata={self.n_strata}" if self.n_strata > 1 else ""
         return (
-            f"LogRankResult(chisq={self.chisq:.6g}, df={self.df}, p_value={self.p_value:.4g}, "
+            f"LogRankResult(statistic={self.statistic:.6g}, df={self.df}, p_value={self.p_value:.4g}, "
             f"observed/expected={{{counts}}}{strata})"
         )
 
@@ -313,7 +315,7 @@ def logrank_test(time: Any, event: Any, group: Any, *, strata: Any = None) -> Lo
     diff = (observed - expected)[informative][1:]
     reduced = variance[np.ix_(informative, informative)][1:, 1:]
     try:
-        chisq = float(diff @ np.linalg.solve(reduced, diff))
+        statistic = float(diff @ np.linalg.solve(reduced, diff))
     except np.linalg.LinAlgError as exc:
         raise InputError(
             "group: the variance matrix of O - E is singular; the groups cannot be compared"
@@ -322,13 +324,13 @@ def logrank_test(time: Any, event: Any, group: Any, *, strata: Any = None) -> Lo
     counts = np.bincount(codes, minlength=k)
     return LogRankResult(
         groups=tuple(levels),
-        n={g: int(c) for g, c in zip(levels, counts, strict=True)},
-        observed={g: float(o) for g, o in zip(levels, observed, strict=True)},
-        expected={g: float(e) for g, e in zip(levels, expected, strict=True)},
+        n=MappingProxyType({g: int(c) for g, c in zip(levels, counts, strict=True)}),
+        observed=MappingProxyType({g: float(o) for g, o in zip(levels, observed, strict=True)}),
+        expected=MappingProxyType({g: float(e) for g, e in zip(levels, expected, strict=True)}),
         variance=_read_only(variance),
-        chisq=chisq,
+        statistic=statistic,
         df=df,
-        p_value=float(chi2.sf(chisq, df)),
+        p_value=float(chi2.sf(statistic, df)),
         n_strata=n_strata,
     )
 

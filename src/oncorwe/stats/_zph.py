@@ -44,14 +44,14 @@ class ProportionalHazardsTest:
     terms : tuple of str
         The covariates of the model as given (a categorical covariate is one term with several
         degrees of freedom), then ``"GLOBAL"``.
-    chisq, df, p_value : tuples of float
+    statistic, df, p_value : tuples of float
         Score test statistic, degrees of freedom and p-value per entry of ``terms``.
     transform : str
         The time transform used.
     """
 
     terms: tuple[str, ...]
-    chisq: tuple[float, ...]
+    statistic: tuple[float, ...]
     df: tuple[float, ...]
     p_value: tuple[float, ...]
     transform: str
@@ -59,21 +59,21 @@ class ProportionalHazardsTest:
     @property
     def global_test(self) -> Test:
         """The GLOBAL test (all terms together)."""
-        return Test(self.chisq[-1], self.df[-1], self.p_value[-1])
+        return Test(self.statistic[-1], self.df[-1], self.p_value[-1])
 
     def test(self, term: str) -> Test:
         """The test of one term (or ``"GLOBAL"``)."""
         if term not in self.terms:
             raise InputError(f"term: {term!r} is not one of {list(self.terms)}")
         i = self.terms.index(term)
-        return Test(self.chisq[i], self.df[i], self.p_value[i])
+        return Test(self.statistic[i], self.df[i], self.p_value[i])
 
     def to_frame(self) -> pl.DataFrame:
-        """One row per term and a last row GLOBAL: term, chisq, df, p_value."""
+        """One row per term and a last row GLOBAL: term, statistic, df, p_value."""
         return pl.DataFrame(
-            {"term": list(self.terms), "chisq": list(self.chisq), "df": list(self.df),
+            {"term": list(self.terms), "statistic": list(self.statistic), "df": list(self.df),
              "p_value": list(self.p_value)},
-            schema={"term": pl.String, "chisq": pl.Float64, "df": pl.Float64, "p_value": pl.Float64},
+            schema={"term": pl.String, "statistic": pl.Float64, "df": pl.Float64, "p_value": pl.Float64},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,8 +81,8 @@ class ProportionalHazardsTest:
 
     def __repr__(self) -> str:
         rows = [f"ProportionalHazardsTest(transform={self.transform!r})"]
-        for term, c, d, p in zip(self.terms, self.chisq, self.df, self.p_value, strict=True):
-            rows.append(f"  {term}: chisq={c:.4g} df={d:g} p={p:.4g}")
+        for term, c, d, p in zip(self.terms, self.statistic, self.df, self.p_value, strict=True):
+            rows.append(f"  {term}: statistic={c:.4g} df={d:g} p={p:.4g}")
         return "\n".join(rows)
 
 
@@ -132,6 +132,11 @@ def proportional_hazards_test(
         raise InputError(f"cox_result: a CoxResult from cox_ph is required, got {type(cox_result).__name__}")
     if transform not in _TRANSFORMS:
         raise InputError(f"transform: must be one of {_TRANSFORMS}, got {transform!r}")
+    if cox_result.weights is not None:
+        raise InputError(
+            "proportional_hazards_test: not implemented for a weighted Cox fit; test the "
+            "unweighted model"
+        )
     design = cox_result._design
     ttimes = _transform_time(design.time, design.event, transform)
     events = design.event == 1
@@ -144,20 +149,20 @@ def proportional_hazards_test(
     p = x.shape[1]
     gamma_score = score[p:]
     terms = list(cox_result.covariates)
-    chisq: list[float] = []
+    statistic: list[float] = []
     df: list[float] = []
     for columns in cox_result.term_columns:
         keep = [*range(p), *(p + c for c in columns)]
         u = np.concatenate([np.zeros(p), gamma_score[list(columns)]])
-        chisq.append(_quadratic(information[np.ix_(keep, keep)], u, cox_result.covariates, terms))
+        statistic.append(_quadratic(information[np.ix_(keep, keep)], u, cox_result.covariates, terms))
         df.append(float(len(columns)))
     u_all = np.concatenate([np.zeros(p), gamma_score])
-    chisq.append(_quadratic(information, u_all, cox_result.covariates, terms))
+    statistic.append(_quadratic(information, u_all, cox_result.covariates, terms))
     df.append(float(p))
-    p_values = [float(scipy_stats.chi2.sf(c, d)) for c, d in zip(chisq, df, strict=True)]
+    p_values = [float(scipy_stats.chi2.sf(c, d)) for c, d in zip(statistic, df, strict=True)]
     return ProportionalHazardsTest(
         terms=(*terms, "GLOBAL"),
-        chisq=tuple(chisq),
+        statistic=tuple(statistic),
         df=tuple(df),
         p_value=tuple(p_values),
         transform=transform,
