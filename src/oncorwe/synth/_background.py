@@ -166,7 +166,7 @@ def write_background(con: duckdb.DuckDBPyConnection, *, persons: int, seed: int,
                 first = obs_start[takers] + (rng.random(takers.shape[0]) * (room + 1)).astype(np.int64)
                 clinical = rng.random(takers.shape[0]) < clinical_share if d.clinical else np.zeros(takers.shape[0], dtype=bool)
                 which = rng.integers(0, max(len(d.clinical), 1), takers.shape[0])
-                concept = np.where(clinical, np.asarray(d.clinical or (d.ingredient,))[which], d.ingredient)
+                drug_concept = np.where(clinical, np.asarray(d.clinical or (d.ingredient,))[which], d.ingredient)
                 row_of = np.repeat(np.arange(takers.shape[0]), times)
                 step = np.arange(row_of.shape[0]) - np.repeat(np.cumsum(times) - times, times)
                 dday = first[row_of] + step * d.every_days
@@ -174,7 +174,7 @@ def write_background(con: duckdb.DuckDBPyConnection, *, persons: int, seed: int,
                 row_of, dday = row_of[keep], dday[keep]
                 supply = 30 if d.oral else 1
                 drug_cols["person_id"].append(pid[takers][row_of])
-                drug_cols["drug_concept_id"].append(concept[row_of])
+                drug_cols["drug_concept_id"].append(drug_concept[row_of])
                 drug_cols["drug_exposure_start_date"].append(dday)
                 drug_cols["drug_exposure_end_date"].append(dday + supply - 1)
                 drug_cols["days_supply"].append(np.full(row_of.shape[0], supply))

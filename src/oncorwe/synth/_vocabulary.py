@@ -80,7 +80,8 @@ def ancestor_rows() -> list[tuple[int, int, int, int]]:
     for c in cdm_concepts():
         if c.standard != "S":
             continue
-        level, current = 0, c.concept_id
+        level = 0
+        current: int | None = c.concept_id
         while current is not None:
             rows.append((current, c.concept_id, level, level))
             current, level = parent[current], level + 1
