@@ -126,8 +126,8 @@ def test_shareable_report_suppresses_small_cells(shareable_dir: Path) -> None:
     response = pl.read_csv(shareable_dir / "tables" / "response.csv", infer_schema_length=None)
     cr = response.filter((pl.col("group_var") == "overall") & (pl.col("category") == "CR")).row(0, named=True)
     assert cr["n"] == "<5" and cr["percent"] is None and cr["lower"] is None
-    orr = response.filter((pl.col("group_var") == "overall") & (pl.col("category") == "ORR")).row(0, named=True)
-    assert orr["n"] == "58"
+    overall = dict(response.filter(pl.col("group_var") == "overall").select("category", "n").iter_rows())
+    assert "*" in (overall["PR"], overall["ORR"])  # else CR = ORR - PR
     for name in ("table1", "response", "subsequent", "attrition", "regimens"):
         frame = pl.read_csv(shareable_dir / "tables" / f"{name}.csv", infer_schema_length=None)
         for column in ("n", "n_excluded", "responders"):

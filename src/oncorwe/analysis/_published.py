@@ -71,6 +71,9 @@ PUBLISHED_SCHEMA: dict[str, pl.DataType] = {
     "difference": pl.Float64(),  # reproduced - published (rounded values; null for p_below)
     "status": pl.String(),  # "agrees" | "differs" | "not computed" | "not compared"
     "note": pl.String(),
+    # where the reproduced value is read from, "table|column=value|...|column" (shareable outputs
+    # withhold a figure whose source cell they withhold)
+    "source": pl.String(),
 }
 
 
@@ -117,6 +120,7 @@ def compare_published(figures: PublishedFigures, tables: Mapping[str, pl.DataFra
             "key": fig.key, "label": fig.label, "kind": fig.kind, "unit": fig.unit,
             "published_text": fig.published, "published_value": fig.value, "decimals": fig.decimals,
             "note": fig.note or None,
+            "source": _source(fig),
         }
         if not fig.compare:
             rows.append({**row, "status": "not compared"})
@@ -137,6 +141,12 @@ def compare_published(figures: PublishedFigures, tables: Mapping[str, pl.DataFra
             agrees = rounded == published
         rows.append({**row, "status": "agrees" if agrees else "differs"})
     return pl.DataFrame(rows, schema=PUBLISHED_SCHEMA)
+
+
+def _source(fig: PublishedFigure) -> str | None:
+    if fig.table is None or fig.column is None:
+        return None
+    return "|".join([fig.table, *(f"{k}={v}" for k, v in fig.where.items()), fig.column])
 
 
 def _lookup(fig: PublishedFigure, tables: Mapping[str, pl.DataFrame]) -> float | None:

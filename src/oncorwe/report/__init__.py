@@ -9,8 +9,12 @@ target, then renamed into place):
 - ``manifest.json``: every output file with size and sha256, the analysis settings and study
   information, the provenance the caller passes (inputs, protocol, seed) and package versions.
 
-Same analysis result, same bytes. With ``shareable=True`` every count below the protocol's
-``min_cell_count`` (zero excepted) prints as ``"<k"`` and its percentages are blanked.
+Same analysis result, same bytes. With ``shareable=True`` every table, figure and number is
+disclosed from the one results spec (``report/results_spec.toml``, applied by
+:mod:`oncorwe.report._disclosure`): counts below the protocol's ``min_cell_count`` (zero excepted)
+print as ``"<k"``, further counts are withheld (``"*"``) so that none can be recovered from totals,
+margins or neighbouring rows, derived values and small groups' estimates are blanked, curves are
+read at fixed times with the number at risk only, and single patients' values are withheld.
 """
 
 from __future__ import annotations
@@ -28,15 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import polars as pl
 
 import oncorwe
 from oncorwe.analysis import TABLE_NAMES, AnalysisResult
 from oncorwe.errors import InputError
+from oncorwe.report._disclosure import disclose
 from oncorwe.report._forest import forest_figure
 from oncorwe.report._km_plot import km_figure, risk_table, time_ticks
 from oncorwe.report._render import FigureSpec, SavedFigure, render_figures
 from oncorwe.report._sections import build_sections, headline
-from oncorwe.report._suppress import suppress
 from oncorwe.report._tables import DisplayTable
 
 __all__ = [
@@ -97,15 +102,18 @@ def run(
     target = Path(out_dir)
     info = dict(analysis_result.info)
     min_cell = int(info.get("settings", {}).get("min_cell_count", 0)) if shareable else 0
-    tables = {name: suppress(name, analysis_result[name], min_cell) if shareable else analysis_result[name]
-              for name in TABLE_NAMES}
+    raw = {name: analysis_result[name] for name in TABLE_NAMES}
+    # the report prints per-centre totals of the reconciliation: disclosed with the per-file rows
+    disclosed = disclose({**raw, "reconciliation": _with_centre_totals(raw["reconciliation"])}, min_cell)
+    shown = dict(disclosed.tables)
+    tables = {**shown, "reconciliation": _per_file(shown["reconciliation"])}
 
     def write(tmp: Path) -> None:
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         for name in TABLE_NAMES:
             tables[name].write_csv(tmp / "tables" / f"{name}.csv")
-        sections = build_sections(analysis_result.tables, info, suppress_below=min_cell)
+        sections = build_sections(raw, shown, info, suppress_below=min_cell)
         specs = [item for section in sections for item in section.items if isinstance(item, FigureSpec)]
         saved = {spec.key: _embed(spec, done)
                  for spec, done in zip(specs, render_figures(specs, tmp / "figures", workers=workers), strict=True)}
@@ -124,7 +132,7 @@ def run(
             study=info.get("study", ""), reference=info.get("reference", {}),
             n_patients=info.get("n_patients"), n_centres=info.get("n_centres"),
             shareable=shareable, min_cell_count=min_cell,
-            headline=headline({n: suppress(n, f, min_cell) for n, f in analysis_result.tables.items()}, info),
+            headline=headline(shown, info),
             sections=rendered,
             versions=package_versions(), css=_resource("report.css"),
         )
@@ -133,6 +141,26 @@ def run(
 
     write_atomically(target, write)
     return target / REPORT_FILE
+
+
+_RECONCILED = ("records_read", "accepted", "quarantined", "merged")
+
+
+def _with_centre_totals(reconciliation: pl.DataFrame) -> pl.DataFrame:
+    """The per-file reconciliation plus one total row per centre (file and sheet null)."""
+    if reconciliation.height == 0 or "file" not in reconciliation.columns:
+        return reconciliation
+    totals = reconciliation.group_by("centre_id").agg(
+        [pl.col(c).sum() for c in _RECONCILED if c in reconciliation.columns])
+    return pl.concat([reconciliation, totals], how="diagonal_relaxed").sort(
+        "centre_id", pl.col("file").is_not_null(), "file", "sheet", nulls_last=False, maintain_order=True)
+
+
+def _per_file(reconciliation: pl.DataFrame) -> pl.DataFrame:
+    """The reconciliation as exported: the per-file rows only."""
+    if "file" not in reconciliation.columns:
+        return reconciliation
+    return reconciliation.filter(pl.col("file").is_not_null())
 
 
 def _embed(spec: FigureSpec, saved: SavedFigure) -> dict[str, Any]:

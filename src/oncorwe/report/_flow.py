@@ -34,7 +34,9 @@ def flow_figure(
     ``info["criterion_labels"]``) take precedence over the generic :data:`CRITERION_LABELS`."""
     names = {**CRITERION_LABELS, **(labels or {})}
 
-    def count(value: int) -> str:
+    def count(value: int | str) -> str:
+        if isinstance(value, str):  # already withheld by the disclosure control ("<k" or "*")
+            return value
         return f"<{suppress_below}" if 0 < value < suppress_below else str(value)
 
     overall = attrition.filter(pl.col("centre_id").is_null()).sort("step")

@@ -107,13 +107,19 @@ def km_figure(
     medians : group -> (median, lower, upper) in months, shown in the legend.
     p_value : log-rank p shown in the plot (omitted when None).
     ci_bands : shade the pointwise 95% confidence band of each curve.
-    suppress_below : counts in the table below this (zero excepted) print as "<k".
+    suppress_below : a shareable figure (the protocol's min_cell_count, 0 for a full one): the
+        table shows the number at risk only (cumulative censored and events would let a
+        suppressed count be recovered), counts below it print as "<k", each curve stops where
+        fewer remain at risk, and censoring ticks (single patients' times) are left out.
+        ``medians`` then holds only the groups whose median may be shown.
     """
     ticks = time_ticks(_display_horizon(curves))
     group_var = str(curves["group_var"][0]) if "group_var" in curves.columns and curves.height else ""
     labels = {g: split_label(group_var, g) for g in groups}
     rows = [RiskRow(g, labels[g], *risk_table(curves.filter(pl.col("group") == g), ticks)) for g in groups]
-    table_lines = 3 * len(rows) + len(rows)  # three lines per group plus a group heading
+    shareable = suppress_below > 0
+    lines_per_group = 1 if shareable else 3
+    table_lines = lines_per_group * len(rows) + len(rows)  # the count lines per group plus a heading
     height = 2.9 + 0.115 * table_lines + 0.35
     with figure_style():
         fig = new_figure(FULL_WIDTH_IN, height)
@@ -123,9 +129,12 @@ def km_figure(
         table_ax = fig.add_axes((0.22, 0.02, 0.75, plot_bottom - 0.4 / height), sharex=ax)
         for i, group in enumerate(groups):
             curve = curves.filter(pl.col("group") == group).sort("time")
+            if shareable:  # the tail where fewer than min_cell_count remain at risk is cut
+                curve = curve.filter(pl.col("n_risk") >= suppress_below)
             colour, style = PALETTE[i % len(PALETTE)], LINESTYLES[i % len(LINESTYLES)]
             median = medians.get(group, (None, None, None))
-            label = f"{labels[group]}: median {fmt_ci(*median)} mo"
+            label = (f"{labels[group]}: median {fmt_ci(*median)} mo" if group in medians or not shareable
+                     else labels[group])
             t, s = _step(curve, "survival")
             ax.step(t, s, where="post", color=colour, linestyle=style, linewidth=1.2, label=label)
             if ci_bands:
@@ -133,7 +142,7 @@ def km_figure(
                 _, hi = _step(curve, "upper")
                 ax.fill_between(t, np.nan_to_num(lo, nan=0.0), np.nan_to_num(hi, nan=1.0), step="post",
                                 color=colour, alpha=0.12, linewidth=0)
-            censored = curve.filter(pl.col("n_censor") > 0)
+            censored = curve.filter(pl.col("n_censor") > 0) if not shareable else curve.clear()
             ax.plot(censored["time"].to_numpy(), censored["survival"].to_numpy(), linestyle="none",
                     marker="|", markersize=5, markeredgewidth=0.8, color=colour)
             if median[0] is not None:
@@ -153,14 +162,15 @@ def km_figure(
                     transform=ax.transAxes, ha="right", va="center")
         if title:
             ax.set_title(title, loc="left")
-        _draw_table(fig, table_ax, rows, ticks, suppress_below)
+        _draw_table(fig, table_ax, rows, ticks, suppress_below, at_risk_only=shareable)
     return fig
 
 
-def _draw_table(fig: Figure, ax: Axes, rows: Sequence[RiskRow], ticks: np.ndarray, suppress_below: int) -> None:
+def _draw_table(fig: Figure, ax: Axes, rows: Sequence[RiskRow], ticks: np.ndarray, suppress_below: int,
+                *, at_risk_only: bool = False) -> None:
     ax.set_ylim(0, 1)
     ax.axis("off")
-    lines = 4 * len(rows)
+    lines = (2 if at_risk_only else 4) * len(rows)
     height = 1.0 / max(lines, 1)
     y = 1.0 - height / 2
     for i, row in enumerate(rows):
@@ -168,7 +178,10 @@ def _draw_table(fig: Figure, ax: Axes, rows: Sequence[RiskRow], ticks: np.ndarra
         ax.text(0.01, y, row.label, transform=blended_transform_factory(fig.transFigure, ax.transAxes), ha="left",
                 va="center", fontsize=7, fontweight="bold", color=colour)
         y -= height
-        for name, values in (("At risk", row.at_risk), ("Censored", row.censored), ("Events", row.events)):
+        counts = [("At risk", row.at_risk)]
+        if not at_risk_only:
+            counts += [("Censored", row.censored), ("Events", row.events)]
+        for name, values in counts:
             ax.text(-0.045, y, name, transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=6.5)
             for tick, value in zip(ticks, values, strict=True):
                 shown = f"<{suppress_below}" if 0 < value < suppress_below else str(value)

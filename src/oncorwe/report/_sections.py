@@ -1,5 +1,7 @@
 """The report's content: which figures and tables go in which section, in order, and the headline
-figures. Works on the analysis result's tables (suppressed already when the report is shareable)."""
+figures. Tables are printed from the disclosed tables (``report._disclosure``: withheld counts and
+estimates when the report is shareable); figures are drawn from the computed ones and withhold
+what they print."""
 
 from __future__ import annotations
 
@@ -14,7 +16,6 @@ from oncorwe.report._forest import forest_figure, term_label
 from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
 from oncorwe.report._km_plot import km_figure
 from oncorwe.report._render import FigureSpec
-from oncorwe.report._suppress import suppress
 from oncorwe.report._tables import (
     DisplayTable,
     cox_display,
@@ -72,8 +73,9 @@ def headline(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any]) -> lis
     return out
 
 
-def _km_figures(tables: Mapping[str, pl.DataFrame], settings: Mapping[str, Any], suppress_below: int) -> list[FigureSpec]:
-    curves, summary, logrank = tables["survival_curves"], tables["survival_summary"], tables["logrank"]
+def _km_figures(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataFrame], settings: Mapping[str, Any],
+                suppress_below: int) -> list[FigureSpec]:
+    curves, summary, logrank = raw["survival_curves"], shown["survival_summary"], shown["logrank"]
     specs = []
     for endpoint, label in ENDPOINT_LABELS.items():
         for group_var in ["overall", *settings.get("km_splits", [])]:
@@ -82,16 +84,19 @@ def _km_figures(tables: Mapping[str, pl.DataFrame], settings: Mapping[str, Any],
                 continue
             rows = summary.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == group_var))
             groups = [g for g in rows["group"].to_list() if g in set(sub["group"].to_list())]
-            medians = {r["group"]: (r["median"], r["median_lower"], r["median_upper"]) for r in rows.iter_rows(named=True)}
+            medians = {r["group"]: (r["median"], r["median_lower"], r["median_upper"]) for r in rows.iter_rows(named=True)
+                       if not isinstance(r["n"], str)}  # a withheld group's median is withheld
             lr = logrank.filter((pl.col("endpoint") == endpoint) & (pl.col("group_var") == group_var))
             p_value = lr["p_value"][0] if lr.height else None
             by = "" if group_var == "overall" else f" by {variable_label(group_var).lower()}"
             fig = km_figure(sub, ylabel=label, groups=groups, medians=medians, p_value=p_value,
                             ci_bands=len(groups) <= 3, suppress_below=suppress_below)
+            under = ("; numbers at risk under the axis (curves stop where fewer than "
+                     f"{suppress_below} remain at risk)." if suppress_below > 0
+                     else "; numbers at risk, censored and with an event under the axis.")
             specs.append(FigureSpec(
                 f"km_{endpoint}_{group_var}", f"{label}{by}: Kaplan-Meier estimate"
-                + (" with 95% confidence bands" if len(groups) <= 3 else "")
-                + "; numbers at risk, censored and with an event under the axis.",
+                + (" with 95% confidence bands" if len(groups) <= 3 else "") + under,
                 f"Kaplan-Meier curves of {label.lower()}{by}", fig))
     return specs
 
@@ -115,32 +120,32 @@ def _centre_table(attrition: pl.DataFrame, labels: Mapping[str, str]) -> Display
                         header, tuple(rows))
 
 
-def build_sections(raw: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, suppress_below: int) -> list[Section]:
+def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *,
+                   suppress_below: int) -> list[Section]:
     """Every section of the report, with its tables and figures, in reading order.
 
-    ``raw`` are the analysis tables as computed; printed tables are suppressed here (after any
-    aggregation, so that sums are of true counts) and figures suppress the numbers they print.
+    ``raw`` are the analysis tables as computed, ``shown`` the same disclosed (equal to ``raw``
+    unless the report is shareable; the reconciliation holds per-centre total rows, file null).
+    Tables print ``shown``; figures draw ``raw`` and withhold what they print (``suppress_below``).
     """
     settings = info.get("settings", {})
     sections: list[Section] = []
-    tables = {name: suppress(name, frame, suppress_below) for name, frame in raw.items()}
+    tables = shown
 
     cohort = Section("cohort", "Study population")
     if tables["attrition"].height:
         cohort.items.append(FigureSpec("flow", "Cohort flow (STROBE): patients at each eligibility step and why they were excluded.",
                                        "Flow diagram of the cohort selection",
-                                       flow_figure(raw["attrition"], n_centres=info.get("n_centres"),
+                                       flow_figure(tables["attrition"], n_centres=info.get("n_centres"),
                                                    suppress_below=suppress_below,
                                                    labels=info.get("criterion_labels", {}))))
         centre_table = _centre_table(tables["attrition"], info.get("criterion_labels", {}))
         if centre_table:
             cohort.items.append(centre_table)
-    if raw["reconciliation"].height:
-        rec = raw["reconciliation"].group_by("centre_id").agg(
-            [pl.col(c).sum() for c in ("records_read", "accepted", "quarantined", "merged")
-             if c in raw["reconciliation"].columns]).sort("centre_id")
+    if tables["reconciliation"].height:
+        rec = tables["reconciliation"].filter(pl.col("file").is_null()).drop("file", "sheet", strict=False)
         cohort.items.append(simple_display("reconciliation", "Records read per centre: accepted, quarantined, merged",
-                                           suppress("reconciliation", rec, suppress_below)))
+                                           rec.sort("centre_id")))
     if tables["quarantine_summary"].height:
         cohort.items.append(simple_display("quarantine", "Quarantined values by field and reason", tables["quarantine_summary"]))
     if cohort.items:
@@ -166,11 +171,12 @@ def build_sections(raw: Mapping[str, pl.DataFrame], info: Mapping[str, Any], *, 
         if r["measure"] == "median_followup_months":
             survival.paragraphs.append(f"Median follow-up (reverse Kaplan-Meier): {fmt_ci(r['value'], r['lower'], r['upper'])} months.")
         elif r["measure"] == "chemo_duration_weeks":
-            survival.paragraphs.append(f"Duration of the index chemotherapy: median {fmt_num(r['value'])} weeks "
-                                       f"(range {fmt_num(r['minimum'])}\u2013{fmt_num(r['maximum'])}).")
+            spread = ("" if r["minimum"] is None or r["maximum"] is None  # single patients' values, withheld
+                      else f" (range {fmt_num(r['minimum'])}\u2013{fmt_num(r['maximum'])})")
+            survival.paragraphs.append(f"Duration of the index chemotherapy: median {fmt_num(r['value'])} weeks{spread}.")
     for endpoint, label in ENDPOINT_LABELS.items():
         survival.items.append(survival_display(tables["survival_summary"], tables["survival_rates"], tables["logrank"], endpoint, label))
-    survival.items.extend(_km_figures(raw, settings, suppress_below))
+    survival.items.extend(_km_figures(raw, tables, settings, suppress_below))
     sections.append(survival)
 
     responders = Section("landmark", "Overall survival by response: naive and landmark")

@@ -159,12 +159,19 @@ def survival_display(summary: pl.DataFrame, rates: pl.DataFrame, logrank: pl.Dat
             name = SPLIT_LABELS[(r["group_var"], r["group"])]  # already says what the group is
         else:
             name = f"{variable_label(r['group_var'])}: {split_label(r['group_var'], r['group'])}"
-        rows.append((name, str(r["n"]), str(r["events"]), fmt_ci(r["median"], r["median_lower"], r["median_upper"]),
-                     *rate_cells, test))
+        small = isinstance(r["n"], str)  # a withheld group size: its estimates are withheld too
+        median = "\u2013" if small else fmt_ci(r["median"], r["median_lower"], r["median_upper"])
+        rows.append((name, str(r["n"]), str(r["events"]), median,
+                     *(["\u2013"] * len(rate_cells) if small else rate_cells), test))
         classes.append("heading" if r["group_var"] == "overall" else "")
     return DisplayTable(f"survival_{endpoint}", f"{label}: Kaplan-Meier estimates", header, tuple(rows), tuple(classes),
                         "NR: not reached or not estimable. CIs: log transformation (R's survfit default); "
                         "medians' CIs by Brookmeyer-Crowley.")
+
+
+def _unless_withheld(group_size: object, text: str) -> str:
+    """``text``, or a dash when the group's size is withheld (its estimates are withheld with it)."""
+    return "\u2013" if isinstance(group_size, str) else text
 
 
 def landmark_display(landmark: pl.DataFrame) -> DisplayTable:
@@ -180,10 +187,10 @@ def landmark_display(landmark: pl.DataFrame) -> DisplayTable:
         ("Patients analysed", *both(lambda r: str(r["n"]))),
         ("Excluded (died or censored before the landmark)", *both(lambda r: str(r["n_excluded"]))),
         ("Responders / non-responders", *both(lambda r: f"{r['n_responders']} / {r['n_nonresponders']}")),
-        ("Median OS, responders (95% CI), months", *both(lambda r: fmt_ci(r["median_responders"], r["median_responders_lower"], r["median_responders_upper"]))),
-        ("Median OS, non-responders (95% CI), months", *both(lambda r: fmt_ci(r["median_nonresponders"], r["median_nonresponders_lower"], r["median_nonresponders_upper"]))),
-        ("Hazard ratio, responders vs non-responders (95% CI)", *both(lambda r: fmt_ci(r["hazard_ratio"], r["hr_lower"], r["hr_upper"], 2))),
-        ("Log-rank", *both(lambda r: fmt_p(r["logrank_p"]))),
+        ("Median OS, responders (95% CI), months", *both(lambda r: _unless_withheld(r["n_responders"], fmt_ci(r["median_responders"], r["median_responders_lower"], r["median_responders_upper"])))),
+        ("Median OS, non-responders (95% CI), months", *both(lambda r: _unless_withheld(r["n_nonresponders"], fmt_ci(r["median_nonresponders"], r["median_nonresponders_lower"], r["median_nonresponders_upper"])))),
+        ("Hazard ratio, responders vs non-responders (95% CI)", *both(lambda r: _unless_withheld(r["n_responders"], fmt_ci(r["hazard_ratio"], r["hr_lower"], r["hr_upper"], 2)))),
+        ("Log-rank", *both(lambda r: _unless_withheld(r["n_responders"], fmt_p(r["logrank_p"])))),
     ]
     caption = "Overall survival by response: naive and landmark" + (f" ({weeks:g} weeks)" if weeks else "")
     return DisplayTable("landmark", caption, header, tuple(rows),
@@ -223,15 +230,16 @@ def published_display(published: pl.DataFrame) -> DisplayTable:
     header = ("Figure", "Published", "Reproduced", "Difference", "Agreement")
     rows, classes = [], []
     for r in published.iter_rows(named=True):
-        diff = "" if r["difference"] is None else f"{r['difference']:+.{r['decimals']}f}"
+        diff = "" if r["difference"] is None or r["decimals"] is None else f"{r['difference']:+.{r['decimals']}f}"
         reproduced = r["reproduced_rounded"] or ""
         if reproduced and r["unit"] == "%":
             reproduced += "%"
         elif reproduced and r["unit"]:
             reproduced += f" {r['unit']}"
         label = r["label"] + (f" \u2014 {r['note']}" if r["note"] else "")
-        rows.append((label, r["published_text"], reproduced or "\u2013", diff, r["status"]))
-        classes.append(r["status"].replace(" ", "-"))
+        status = r["status"] or "withheld"  # its source count is withheld in a shareable report
+        rows.append((label, r["published_text"], reproduced or "\u2013", diff, status))
+        classes.append(status.replace(" ", "-"))
     return DisplayTable("published", "Published versus reproduced", header, tuple(rows), tuple(classes),
                         "Agreement at the published precision: counts exactly, percentages, medians and rates "
                         "after rounding half up to the printed decimals, p-values below the printed threshold.")
