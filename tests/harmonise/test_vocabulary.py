@@ -63,32 +63,6 @@ def test_mixed_response_is_no_recist_category(vocab: harmonise.Vocabulary) -> No
         assert harmonise.normalise_word(word) not in vocab.responses
 
 
-@pytest.mark.parametrize(
-    ("ingredients", "expected"),
-    [
-        ({"carboplatin", "paclitaxel"}, "carboplatin_paclitaxel"),
-        ({"cisplatin", "nab-paclitaxel"}, "carboplatin_paclitaxel"),
-        ({"dacarbazine"}, "dacarbazine"),
-        ({"temozolomide"}, "temozolomide"),
-        ({"docetaxel"}, "taxane"),
-        ({"nab-paclitaxel"}, "taxane"),
-        ({"fotemustine"}, "fotemustine"),
-        ({"carboplatin"}, "other"),
-        ({"dacarbazine", "cisplatin", "vinblastine"}, "other"),
-        ({"carboplatin", "paclitaxel", "gemcitabine"}, "other"),
-    ],
-)
-def test_regimen_classes(ingredients: set[str], expected: str) -> None:
-    assert harmonise.regimen_class(ingredients) == expected
-
-
-def test_ici_classes() -> None:
-    assert harmonise.ici_class(["anti_pd1", "chemotherapy"]) == "anti_pd1"
-    assert harmonise.ici_class(["anti_ctla4"]) == "anti_ctla4"
-    assert harmonise.ici_class(["anti_ctla4", "anti_pd1"]) == "anti_pd1_ctla4"
-    assert harmonise.ici_class(["braf_mek"]) is None
-
-
 def test_ldh_units_and_missing_tokens(vocab: harmonise.Vocabulary) -> None:
     assert vocab.ldh_units[harmonise.normalise_word("µkat/L")] == 60
     assert vocab.ldh_units[harmonise.normalise_word("U/L")] == 1

@@ -19,8 +19,8 @@ published supplementary tables and cBioPortal clinical files) have no dates: the
 out from a nominal index date (``overrides.index_date``, default 2000-01-01) as a therapy start, a
 ``best_overall`` assessment at the time to best response, a progression event at PFS when progressed,
 a death event at OS when dead, and a last contact at OS. Such a table's undated flag of prior
-anti-CTLA-4 therapy (Liu's ``priorCTLA4``, cBioPortal's ``PRIOR_CTLA4``) becomes an ipilimumab
-exposure at the nominal date ``PRIOR_CTLA4_DAYS`` (180) days before the index date: more than the
+anti-CTLA-4 therapy (Liu's ``priorCTLA4``, cBioPortal's ``PRIOR_CTLA4``) becomes an exposure of
+the ingredient ``vocab/prior_flags.csv`` names, at its nominal date (180) days before the index date: more than the
 protocols' regimen window (28 days) and gap (120 days) before it, so that ``cohort`` makes it a line
 of its own before the index line; its ``source_text`` says the date is nominal. (A dated source
 records prior therapy as dated treatment rows, and its flag adds nothing.)
@@ -64,7 +64,6 @@ PATIENT_FIELDS = (
 _ANALYSIS_READY = ("best_response", "pfs_time", "os_time")
 _DEFAULT_INDEX = dt.date(2000, 1, 1)
 #: days before the nominal index date at which an undated prior anti-CTLA-4 flag is laid out
-PRIOR_CTLA4_DAYS = 180
 _DATE_SHAPES = {"YMD": "year-month-day", "DMY": "day-month-year", "MDY": "month-day-year",
                 "SERIAL": "Excel day numbers"}
 _OTHER_WORDS = {"other", "andere", "sonstige", "autre", "altro", "anders", "overig"}
@@ -431,16 +430,17 @@ class _TableRows:
                 add("exposures", {"ingredient": ingredient.name, "ingredient_concept_id": ingredient.concept_id,
                                   "drug_class": ingredient.drug_class, "start_date": index, "end_date": None,
                                   "reason_stopped": None, "source_line": None, "source_text": text})
-        if values.get("prior_ctla4"):
-            position = self.cmap.index("prior_ctla4")
+        for field_name, (name, days) in self.vocab.prior_flags.items():
+            if not values.get(field_name):
+                continue
+            position = self.cmap.index(field_name)
             flag = self.table.columns[position or 0]
-            ipilimumab = self.vocab.ingredients["ipilimumab"]
-            add("exposures", {"ingredient": ipilimumab.name, "ingredient_concept_id": ipilimumab.concept_id,
-                              "drug_class": ipilimumab.drug_class,
-                              "start_date": index - dt.timedelta(days=PRIOR_CTLA4_DAYS), "end_date": None,
+            drug = self.vocab.ingredients[name]
+            add("exposures", {"ingredient": drug.name, "ingredient_concept_id": drug.concept_id,
+                              "drug_class": drug.drug_class,
+                              "start_date": index - dt.timedelta(days=days), "end_date": None,
                               "reason_stopped": None, "source_line": None,
-                              "source_text": f"{flag} = yes (undated; nominal date {PRIOR_CTLA4_DAYS} days "
-                                             "before the index)"})
+                              "source_text": f"{flag} = yes (undated; nominal date {days} days before the index)"})
         if "best_response" in values:
             when = values.get("best_response_time")
             add("assessments", {"assessment_date": None if when is None else add_days(index, when),

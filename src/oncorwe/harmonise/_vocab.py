@@ -66,6 +66,8 @@ class Vocabulary:
     ldh_units: dict[str, float]
     months: dict[str, int]
     columns: dict[str, str]
+    #: an undated yes/no field of a prior therapy -> (the ingredient it means, days before the index)
+    prior_flags: dict[str, tuple[str, int]]
 
     def drug(self, word: str) -> tuple[Ingredient, ...] | None:
         """The ingredients a drug word stands for, or ``None`` when the word is unknown.
@@ -138,6 +140,7 @@ def load_vocabulary() -> Vocabulary:
         ldh_units={normalise_word(r["unit"]): float(r["factor_to_u_per_l"]) for r in _rows("ldh_units.csv")},
         months={normalise_word(r["word"]): int(r["month"]) for r in _rows("months.csv")},
         columns=columns,
+        prior_flags={r["field"]: (r["ingredient"], int(r["days_before_index"])) for r in _rows("prior_flags.csv")},
     )
 
 

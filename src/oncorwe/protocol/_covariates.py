@@ -19,6 +19,8 @@ __all__ = [
     "AboveReferenceHigh",
     "BooleanCovariate",
     "CategoricalCovariate",
+    "ConditionCategory",
+    "ConditionCategoryLevel",
     "Covariate",
     "InSet",
     "NumericCovariate",
@@ -107,6 +109,8 @@ class PriorTherapyLevel(Frozen):
 
     name: Name
     all_of: list[Name] = Field(min_length=1)
+    #: how the report words the level (default: its name)
+    label: Label | None = None
 
 
 class PriorTherapy(Frozen):
@@ -117,14 +121,37 @@ class PriorTherapy(Frozen):
     label: Label
     levels: list[PriorTherapyLevel] = Field(min_length=1)
     otherwise: Name
+    otherwise_label: Label | None = None
 
     @property
     def level_names(self) -> tuple[str, ...]:
         return (*(level.name for level in self.levels), self.otherwise)
 
 
+class ConditionCategoryLevel(Frozen):
+    """A category of a :class:`ConditionCategory`: a condition concept or any of its descendants."""
+
+    concept_ids: list[Annotated[StrictInt, Field(gt=0)]] = Field(min_length=1)
+    category: Level
+
+
+class ConditionCategory(Frozen):
+    """The category of the patient's condition records of the study's disease (e.g. histology):
+    the first of ``categories`` (in protocol order) one of whose concepts is the standard concept of
+    a condition record (after 'Maps to') or one of its ancestors (``concept_ancestor``); missing
+    when none matches (CRF records carry no condition concept)."""
+
+    kind: Literal["condition_category"]
+    label: Label
+    categories: list[ConditionCategoryLevel] = Field(min_length=1)
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(level.category for level in self.categories))
+
+
 Covariate = Annotated[
     NumericCovariate | CategoricalCovariate | BooleanCovariate | RatioToReferenceHigh | AboveReferenceHigh
-    | InSet | PriorClass | PriorTherapy,
+    | InSet | PriorClass | PriorTherapy | ConditionCategory,
     Field(discriminator="kind"),
 ]

@@ -17,11 +17,12 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from oncorwe.model.schema import ENDPOINT_SCHEMA
-from oncorwe.model.scope import StudyScope
+from oncorwe.model.scope import ObservationRule, StudyScope
 from oncorwe.protocol._covariates import (
     AboveReferenceHigh,
     BooleanCovariate,
     CategoricalCovariate,
+    ConditionCategory,
     Covariate,
     InSet,
     NumericCovariate,
@@ -81,6 +82,38 @@ class Condition(Frozen):
     def _named(self) -> Condition:
         if not self.concept_ids and not self.words:
             raise ValueError("a condition needs concept_ids or words")
+        return self
+
+
+class OmopObservation(Frozen):
+    """How a CDM records what a CRF holds as a field: the records of ``domain`` whose standard
+    concept (after 'Maps to') is one of ``concept_ids``, or whose source value contains
+    ``source_word``, become observations of ``variable``. Their value is ``value`` when given, else
+    the record's value words translated through the vocabulary field ``value_field`` (e.g.
+    ``braf_v600``), else the record's number (converted to ``unit`` through the vocabulary's unit
+    table when ``unit`` is given) and value concept name. ``absent_value``: the value a person of a
+    CDM that has the domain's table gets when no such record exists (a metastasis that is not
+    coded is taken as absent)."""
+
+    domain: Literal["measurement", "observation", "condition"]
+    concept_ids: list[Annotated[StrictInt, Field(gt=0)]] = Field(default_factory=list)
+    source_word: Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[a-z0-9 %/.-]+$")] | None = None
+    variable: Name
+    value: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    value_field: Name | None = None
+    unit: Literal["U/L"] | None = None
+    absent_value: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    #: (domain "condition") the records of the study's own condition, whatever their concept
+    study_condition: StrictBool = False
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> OmopObservation:
+        if not self.concept_ids and self.source_word is None and not self.study_condition:
+            raise ValueError("an omop_observations entry needs concept_ids, source_word or study_condition")
+        if self.study_condition and self.domain != "condition":
+            raise ValueError("study_condition = true needs domain = \"condition\"")
+        if self.value is not None and self.value_field is not None:
+            raise ValueError("give value or value_field, not both")
         return self
 
 
@@ -220,6 +253,8 @@ class Protocol(Frozen):
     regimen_classes: list[RegimenClass] = Field(min_length=1)
     other_regimen_class: Name
     covariates: dict[Name, Covariate] = Field(default_factory=dict)
+    #: how OMOP CDMs record the observation variables the criteria and covariates read by name
+    omop_observations: list[OmopObservation] = Field(default_factory=list)
     subsequent_therapy: SubsequentTherapy
     response: ResponseRules
     endpoints: EndpointRules
@@ -251,12 +286,27 @@ class Protocol(Frozen):
         """What harmonisation needs: the condition and the drugs in scope."""
         ingredients = tuple(sorted(self.ingredient_classes()))
         concepts = known_ingredients()
+        observed: set[int] = set()
+        categories: set[int] = set()
+        for spec in self.covariates.values():
+            observed.update(getattr(spec, "concept_ids", ()) if not isinstance(spec, ConditionCategory) else ())
+            if isinstance(spec, ConditionCategory):
+                categories.update(c for level in spec.categories for c in level.concept_ids)
+        rules = tuple(
+            ObservationRule(domain=r.domain, concept_ids=tuple(r.concept_ids), source_word=r.source_word,
+                            variable=r.variable, value=r.value, value_field=r.value_field, unit=r.unit,
+                            absent_value=r.absent_value, study_condition=r.study_condition)
+            for r in self.omop_observations
+        )
         return StudyScope(
             condition_concept_ids=tuple(sorted(set(self.condition.concept_ids))),
             condition_words=tuple(self.condition.words),
             files_have_condition=self.condition.files_have_condition,
             ingredients=ingredients,
             ingredient_concept_ids=tuple(sorted({c for i in ingredients if (c := concepts.get(i))})),
+            observation_concept_ids=tuple(sorted(observed)),
+            category_concept_ids=tuple(sorted(categories)),
+            observation_rules=rules,
         )
 
     def covariate_schema(self) -> dict[str, pl.DataType]:
@@ -291,7 +341,7 @@ def _covariate_type(spec: Any) -> pl.DataType:
         return pl.Int64() if spec.integer else pl.Float64()
     if isinstance(spec, RatioToReferenceHigh):
         return pl.Float64()
-    if isinstance(spec, CategoricalCovariate | PriorTherapy):
+    if isinstance(spec, CategoricalCovariate | PriorTherapy | ConditionCategory):
         return pl.String()
     return pl.Boolean()
 
@@ -310,7 +360,7 @@ def _levels(p: Protocol, column: str) -> tuple[str, ...] | None:
     if column in _BOOLEAN_ENDPOINTS:
         return ("yes", "no")
     spec = p.covariates.get(column)
-    if isinstance(spec, CategoricalCovariate):
+    if isinstance(spec, CategoricalCovariate | ConditionCategory):
         return spec.levels
     if isinstance(spec, PriorTherapy):
         return spec.level_names
