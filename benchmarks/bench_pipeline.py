@@ -41,6 +41,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from oncorwe.protocol import load as _load_protocol
+
+FLAGSHIP_SCOPE = _load_protocol("goldinger2022").scope()
+
 HERE = Path(__file__).resolve().parent
 GIB = 1024**3
 MEMORY_BOUND_BYTES = 4 * GIB
@@ -207,7 +211,7 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
         return value
 
     try:
-        model = stage("cdm_to_canonical", lambda: omop_into_engine(con, sources, prefix=prefix))
+        model = stage("cdm_to_canonical", lambda: omop_into_engine(con, sources, scope=FLAGSHIP_SCOPE, prefix=prefix))
         # keep_in_engine: the lines of therapy and the trace stay in the engine; only the exclusions,
         # the analysis set's index and the analysis table come into Python
         selected = stage("cohort", lambda: cohort.run(con, goldinger, prefix=prefix, merges=model.merges,
@@ -224,7 +228,7 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
             _drop_cdm(con, backend, sources)
     result["canonical_rows"] = model.row_counts
     result["analysis_patients"] = derived.analysis_table.height
-    result["records"] = model.row_counts["patients"] + len(model.merges)
+    result["records"] = model.row_counts["person"] + len(model.merges)
     out_json.write_text(json.dumps(result, indent=2), encoding="utf-8")
 
 

@@ -188,7 +188,7 @@ def run_study(
         raise StageFailed("protocol", InputError("no data: give a study folder (--data) or an OMOP database (--omop)"))
     data_path = Path(data_dir) if data_dir is not None else None
 
-    model = stage("harmonise", lambda: harmonise.run(data_path, omop=tuple(omop)))
+    model = stage("harmonise", lambda: harmonise.run(data_path, omop=tuple(omop), scope=loaded.scope()))
 
     def write_model() -> Any:
         con = store.connect(database)

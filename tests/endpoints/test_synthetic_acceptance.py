@@ -14,6 +14,9 @@ import pytest
 from oncorwe import cohort, endpoints, harmonise, protocol
 from oncorwe.model import store
 from oncorwe.model.schema import CanonicalModel
+from oncorwe.protocol import load as _load_protocol
+
+FLAGSHIP_SCOPE = _load_protocol("goldinger2022").scope()
 
 #: Published allocation (Goldinger et al. 2022, "By regimen") and responses (n = 463).
 PUBLISHED_REGIMENS = {
@@ -27,7 +30,7 @@ PUBLISHED_RESPONDERS_BY_REGIMEN = {
 
 @pytest.fixture(scope="module")
 def model(synthetic_study: Path) -> CanonicalModel:
-    return harmonise.run(synthetic_study)
+    return harmonise.run(synthetic_study, scope=FLAGSHIP_SCOPE)
 
 
 @pytest.fixture(scope="module")

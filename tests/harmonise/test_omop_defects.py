@@ -9,7 +9,10 @@ import duckdb
 import polars as pl
 
 from oncorwe import harmonise
+from oncorwe.protocol import load as _load_protocol
 from oncorwe.sources import detect_kind
+
+FLAGSHIP_SCOPE = _load_protocol("goldinger2022").scope()
 
 
 def test_omop_defects_are_quarantined_by_table_and_key(synthetic_study: Path, tmp_path: Path) -> None:
@@ -25,7 +28,7 @@ def test_omop_defects_are_quarantined_by_table_and_key(synthetic_study: Path, tm
     response = con.execute("select min(measurement_id) from measurement where measurement_source_value = 'RECIST'").fetchone()[0]  # type: ignore[index]
     con.execute(f"update measurement set value_source_value = 'mixed response' where measurement_id = {response}")
     con.close()
-    model = harmonise.run(None, omop=[f"xx-cdm={path}"])
+    model = harmonise.run(None, omop=[f"xx-cdm={path}"], scope=FLAGSHIP_SCOPE)
     found = {(q["sheet"], q["row"]): (q["field"], q["action"]) for q in model.quarantine.to_dicts()}
     assert found == {
         ("drug_exposure", 900001): ("(row)", "rejected"),

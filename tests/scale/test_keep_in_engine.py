@@ -15,13 +15,16 @@ from oncorwe.endpoints import TRACE_SCHEMA, EndpointsResult
 from oncorwe.errors import InputError
 from oncorwe.model.schema import CanonicalModel
 from oncorwe.model.store import connect, to_polars, write_model
+from oncorwe.protocol import load as _load_protocol
+
+FLAGSHIP_SCOPE = _load_protocol("goldinger2022").scope()
 
 PREFIX = "k_"
 
 
 @pytest.fixture(scope="module")
 def model(synthetic_study: Path) -> CanonicalModel:
-    return harmonise.run(synthetic_study)
+    return harmonise.run(synthetic_study, scope=FLAGSHIP_SCOPE)
 
 
 def test_the_engine_path_gives_the_same_results_and_leaves_the_detail_there(

@@ -38,7 +38,7 @@ def _derive(data: Path, protocol_ref: str, database: str | None, save: Path) -> 
     loaded = protocol.load(protocol_ref)
     if not data.is_dir():
         raise InputError(f"--data {data}: not a study folder (run `oncorwe run` or `oncorwe synth` first)")
-    model = harmonise.run(data)
+    model = harmonise.run(data, scope=loaded.scope())
     con = store.connect(database)
     store.write_model(con, model)
     cohort_result = cohort.run(con, loaded, merges=model.merges)

@@ -10,9 +10,18 @@ import typer
 __all__ = ["register"]
 
 
+def _studies() -> str:
+    """The studies the generator has a targets file for (``synth/data/<study>_targets.toml``)."""
+    from importlib import resources
+
+    names = sorted(p.name.removesuffix("_targets.toml") for p in (resources.files("oncorwe") / "synth" / "data").iterdir()
+                   if p.name.endswith("_targets.toml"))
+    return ", ".join(names)
+
+
 def synth(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the centre files and _truth/ into.")],
-    study: Annotated[str, typer.Option("--study", help="Study whose figures to reproduce: goldinger2022 or nsclc_docetaxel.")] = "goldinger2022",
+    study: Annotated[str, typer.Option("--study", help=f"Study whose figures to reproduce: {_studies()}.")] = "goldinger2022",
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes).")] = 2022,
     patients: Annotated[
         int | None,

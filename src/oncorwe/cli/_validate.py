@@ -31,12 +31,15 @@ def validate(
         list[str] | None,
         typer.Option("--omop", help="Extra OMOP CDM database: [CENTRE=]URI[#schema] (repeatable)."),
     ] = None,
+    protocol_ref: Annotated[
+        str, typer.Option("--protocol", help="The study's protocol (what an OMOP CDM is read for).")
+    ] = "goldinger2022",
 ) -> None:
     """Read every centre's export, print what was accepted and quarantined, write it as CSV."""
-    from oncorwe import harmonise
+    from oncorwe import harmonise, protocol
 
     console = Console(highlight=False)
-    model = harmonise.run(data_dir, omop=tuple(omop or ()))
+    model = harmonise.run(data_dir, omop=tuple(omop or ()), scope=protocol.load(protocol_ref).scope())
     out.mkdir(parents=True, exist_ok=True)
     model.reconciliation.write_csv(out / "reconciliation.csv")
     model.quarantine.write_csv(out / "quarantine.csv")

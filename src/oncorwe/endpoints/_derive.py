@@ -32,6 +32,7 @@ from oncorwe.protocol._covariates import (
     AboveReferenceHigh,
     BooleanCovariate,
     CategoricalCovariate,
+    ConditionCategory,
     InSet,
     NumericCovariate,
     PriorClass,
@@ -117,7 +118,7 @@ def analysis_expressions(
     t = _with_line_sources(con, t, tables["drug_exposures"], lines, protocol)
     t = _with_responses(con, t, assessments, events, protocol)
     t = _with_time_to_event(con, t, idx, assessments, events, protocol)
-    t = _with_covariates(con, t, tables["observations"], protocol)
+    t = _with_covariates(con, t, tables, protocol)
     return _analysis(t, tables["person"], protocol), _trace(t)
 
 
@@ -308,11 +309,33 @@ def _as_boolean(values: ir.Table) -> Any:
     )
 
 
-def _with_covariates(con: Any, t: ir.Table, observations: ir.Table, protocol: Protocol) -> ir.Table:
+def _condition_category(conditions: ir.Table, ancestors: ir.Table, spec: ConditionCategory) -> ir.Table:
+    """(patient_id, value): the first category of ``spec`` one of whose concepts is a condition
+    record's concept or one of its ancestors."""
+    rows = conditions.filter(conditions.condition_concept_id.notnull())
+    own = rows.select("patient_id", concept=rows.condition_concept_id)
+    up = own.join(ancestors, own.concept == ancestors.descendant_concept_id)
+    concepts = own.union(up.select("patient_id", concept=up.ancestor_concept_id))
+    rank = ibis.cases(*[(concepts.concept.isin(list(level.concept_ids)), ibis.literal(i))
+                        for i, level in enumerate(spec.categories)], else_=ibis.null("int64"))
+    ranked = concepts.mutate(rank=rank).filter(lambda r: r["rank"].notnull())
+    best = ranked.group_by("patient_id").aggregate(rank=ranked["rank"].min())
+    return best.select("patient_id", value=ibis.cases(
+        *[(best["rank"] == i, ibis.literal(level.category)) for i, level in enumerate(spec.categories)],
+        else_=ibis.null("string")))
+
+
+def _with_covariates(con: Any, t: ir.Table, tables: dict[str, ir.Table], protocol: Protocol) -> ir.Table:
     """Every observed covariate's baseline value (anchor: the index date), as ``cv_<name>``."""
     anchors = t.select("patient_id", anchor_date="index_date")
+    observations = tables["observations"]
     for name, spec in protocol.covariates.items():
         if isinstance(spec, InSet | PriorClass | PriorTherapy):
+            continue
+        if isinstance(spec, ConditionCategory):
+            category = _condition_category(tables["conditions"], tables["concept_ancestor"], spec)
+            t = t.left_join(category, "patient_id").select(t, **{f"cv_{name}": category.value})
+            t = materialise(con, t)
             continue
         values = baseline_values(observations, anchors, variable=spec.variable, concept_ids=spec.concept_ids,
                                  unit=spec.unit if isinstance(spec, NumericCovariate) else None)

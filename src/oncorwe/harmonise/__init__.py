@@ -10,19 +10,16 @@ whose reconciliation shows, per centre and file, records read = accepted + quara
 
 from oncorwe.harmonise._dates import infer_date_column, parse_date
 from oncorwe.harmonise._omop import vocabulary_tables
-from oncorwe.harmonise._regimens import ici_class, regimen_class
 from oncorwe.harmonise._run import run
 from oncorwe.harmonise._vocab import Ingredient, Vocabulary, load_vocabulary, normalise_word
 
 __all__ = [
     "Ingredient",
     "Vocabulary",
-    "ici_class",
     "infer_date_column",
     "load_vocabulary",
     "normalise_word",
     "parse_date",
-    "regimen_class",
     "run",
     "vocabulary_tables",
 ]

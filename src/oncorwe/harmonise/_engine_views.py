@@ -47,6 +47,7 @@ def stacked_view(
     table: str,
     columns: Mapping[str, str],
     parts: Sequence[tuple[str | None, Mapping[str, tuple[Any, str]]]],
+    absent: Sequence[frozenset[str]] = (),
 ) -> ir.Table:
     """Create (or replace) the temporary view ``name``: ``table`` of every part, stacked.
 
@@ -64,14 +65,18 @@ def stacked_view(
         Per part, the database / schema holding ``table`` (None: the connection's default) and
         the constant columns it adds, as ``{column: (value, ibis type)}`` (same columns in every
         part); they come first in the view, then ``columns``.
+    absent
+        Per part, the columns of ``columns`` its table lacks (read as typed nulls), or nothing.
     """
     if not name.isidentifier():
         raise ValueError(f"view name {name!r}: use letters, digits and underscores only")
     dialect = con.compiler.dialect
     selects = []
-    for database, constants in parts:
+    for number, (database, constants) in enumerate(parts):
+        lacking = absent[number] if number < len(absent) else frozenset()
         items = [_literal(value, dtype, con).as_(column, quoted=True) for column, (value, dtype) in constants.items()]
-        items += [sge.Cast(this=sg.column(column, quoted=True), to=con.compiler.type_mapper.from_ibis(ibis.dtype(dtype)))
+        items += [sge.Cast(this=sge.Null() if column in lacking else sg.column(column, quoted=True),
+                           to=con.compiler.type_mapper.from_ibis(ibis.dtype(dtype)))
                   .as_(column, quoted=True) for column, dtype in columns.items()]
         selects.append(sg.select(*items).from_(_source_table(table, database)))
     query: sge.Expression = selects[0]

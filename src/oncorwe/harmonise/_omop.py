@@ -1,4 +1,5 @@
-"""OMOP CDM databases into the canonical model: run the Ibis mapping, then check what came out.
+"""OMOP CDM databases into the canonical model: run the Ibis mapping of the study's scope, then
+check what came out.
 
 The mapping itself (:func:`oncorwe.sources.omop.canonical_tables`) is portable Ibis; this module
 passes it the vocabularies, executes it, and quarantines what the model cannot hold, all as frame
@@ -15,21 +16,27 @@ import polars as pl
 import pyarrow as pa
 
 from oncorwe.harmonise._rows import Accumulator
-from oncorwe.harmonise._vocab import Vocabulary, normalise_word
+from oncorwe.harmonise._vocab import Vocabulary
 from oncorwe.model.schema import (
     ASSESSMENTS_SCHEMA,
+    CONCEPT_ANCESTOR_SCHEMA,
+    CONDITIONS_SCHEMA,
     DRUG_EXPOSURES_SCHEMA,
     EVENTS_SCHEMA,
-    PATIENTS_SCHEMA,
+    OBSERVATIONS_SCHEMA,
+    PERSON_SCHEMA,
     QUARANTINE_SCHEMA,
 )
-from oncorwe.sources import omop as omop_source
+from oncorwe.model.scope import StudyScope
 
 __all__ = ["harmonise_omop", "vocabulary_tables"]
 
 
 def vocabulary_tables(vocab: Vocabulary) -> dict[str, pa.Table]:
-    """The lookups the OMOP mapping joins with, as Arrow tables."""
+    """The vocabulary lookups the OMOP mapping joins with, as Arrow tables: ``ingredients``
+    (concept_id, ingredient, drug_class), ``drug_words`` (word, ingredient, concept_id,
+    drug_class), ``value_words`` (field, word, value: every field of ``values.csv`` and the
+    RECIST responses as field ``response``) and ``units`` (unit_word, factor to U/L)."""
     ingredients = pa.table({
         "concept_id": pa.array([i.concept_id for i in vocab.ingredients.values()], pa.int64()),
         "ingredient": [i.name for i in vocab.ingredients.values()],
@@ -53,8 +60,8 @@ def vocabulary_tables(vocab: Vocabulary) -> dict[str, pa.Table]:
     drug_words = pa.table({"word": words, "ingredient": names, "concept_id": pa.array(ids, pa.int64()),
                            "drug_class": classes})
     fields, vwords, values = [], [], []
-    for field in ("braf_v600", "primary_site"):
-        for word, value in sorted(vocab.values.get(field, {}).items()):
+    for field in sorted(vocab.values):
+        for word, value in sorted(vocab.values[field].items()):
             fields.append(field)
             vwords.append(word)
             values.append(value)
@@ -62,125 +69,70 @@ def vocabulary_tables(vocab: Vocabulary) -> dict[str, pa.Table]:
         fields.append("response")
         vwords.append(word)
         values.append(value)
-    return {"ingredients": ingredients, "drug_words": drug_words,
+    units = pa.table({"unit_word": list(vocab.ldh_units), "factor": pa.array(list(vocab.ldh_units.values()),
+                                                                            pa.float64())})
+    return {"ingredients": ingredients, "drug_words": drug_words, "units": units,
             "value_words": pa.table({"field": fields, "word": vwords, "value": values})}
 
 
-def _frame(expr: Any, schema: dict[str, pl.DataType], extra: tuple[str, ...] = ()) -> pl.DataFrame:
+def _frame(expr: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     frame = pl.from_arrow(expr.to_pyarrow())
     assert isinstance(frame, pl.DataFrame)
-    columns = [*schema, *extra]
-    return frame.select([pl.col(c).cast(schema[c]) if c in schema else pl.col(c) for c in columns])
+    return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-def _quarantine(
-    rows: pl.DataFrame, centre_id: str, file: str, table: str, field: str, raw: pl.Expr, reason: str, action: str
-) -> pl.DataFrame:
-    return rows.select(
-        centre_id=pl.lit(centre_id), file=pl.lit(file), row=pl.col("source_key").cast(pl.Int64),
-        field=pl.lit(field), raw_value=raw.cast(pl.String), reason=pl.lit(reason), action=pl.lit(action),
-        sheet=pl.lit(table),
-    ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+_SOURCE_KEY = r"#(\w+):(\d+)$"
 
 
-def _owners(rows: pl.DataFrame, centre_id: str, file: str, table: str) -> pl.DataFrame:
-    return rows.select(
-        centre_id=pl.lit(centre_id), file=pl.lit(file), sheet=pl.lit(table),
-        row=pl.col("source_key").cast(pl.Int64), patient_id=pl.col("patient_id"),
+def _owners(frame: pl.DataFrame, centre_id: str, file: str) -> pl.DataFrame:
+    """(centre_id, file, sheet = CDM table, row = primary key, patient_id) of every CDM record a
+    table holds (its ``source``); an absent record's value (no key) is none."""
+    keyed = frame.filter(pl.col("source").str.contains(_SOURCE_KEY))
+    return keyed.select(
+        centre_id=pl.lit(centre_id), file=pl.lit(file), sheet=pl.col("source").str.extract(_SOURCE_KEY, 1),
+        row=pl.col("source").str.extract(_SOURCE_KEY, 2).cast(pl.Int64), patient_id=pl.col("patient_id"),
     )
-
-
-def _drop_copies(
-    rows: pl.DataFrame, same: list[str], centre_id: str, file: str, table: str, acc: Accumulator
-) -> pl.DataFrame:
-    """Rows equal to an earlier row (lower primary key) in every canonical column: a duplicated
-    record, rejected with the key of the row it copies."""
-    ordered = rows.sort("source_key").with_columns(
-        first_key=pl.col("source_key").first().over(same), copy=~pl.struct(same).is_first_distinct()
-    )
-    copies = ordered.filter(pl.col("copy"))
-    if copies.height:
-        acc.quarantine_frames.append(copies.select(
-            centre_id=pl.lit(centre_id), file=pl.lit(file), row=pl.col("source_key").cast(pl.Int64),
-            field=pl.lit("(row)"), raw_value=pl.lit(None, pl.String),
-            reason=pl.format("duplicate of {} row {}", pl.lit(table), pl.col("first_key")),
-            action=pl.lit("rejected"), sheet=pl.lit(table),
-        ).cast(QUARANTINE_SCHEMA))  # type: ignore[arg-type]
-    return ordered.filter(~pl.col("copy")).drop("first_key", "copy")
-
-
-def _key_from_source() -> pl.Expr:
-    return pl.col("source").str.extract(r":(\d+)$").cast(pl.Int64).alias("source_key")
 
 
 def harmonise_omop(
-    con: Any, *, centre_id: str, file: str, vocab: Vocabulary, acc: Accumulator, database: str | None = None
+    con: Any, *, centre_id: str, file: str, vocab: Vocabulary, scope: StudyScope, acc: Accumulator,
+    database: str | None = None,
 ) -> None:
-    """Map one OMOP database into ``acc`` (frames, quarantine, reconciliation counts)."""
-    tables = omop_source.canonical_tables(con, centre_id=centre_id, file=file, database=database,
-                                          **vocabulary_tables(vocab))
-    counts = omop_source.record_counts(con, database=database)
-    patients = _frame(tables["patients"], PATIENTS_SCHEMA).with_columns(_key_from_source()).sort("source_key")
-    exposures = _frame(tables["drug_exposures"], DRUG_EXPOSURES_SCHEMA, ("source_key",)).sort("source_key")
-    assessments = _frame(tables["assessments"], ASSESSMENTS_SCHEMA, ("source_key", "raw_response")).sort("source_key")
-    events = _frame(tables["events"], EVENTS_SCHEMA).with_columns(
-        _key_from_source(), table=pl.col("source").str.extract(r"#(\w+):\d+$")).sort(["table", "source_key"])
-    for name in ("person", "drug_exposure", "death", "observation_period"):
-        if name in counts:
-            acc.read[(centre_id, file, name)] = counts[name]
-    attributes = omop_source.attribute_rows(con, centre_id=centre_id, database=database)
-    attribute_rows = (
-        pl.DataFrame(schema={"table": pl.String(), "row": pl.Int64(), "patient_id": pl.String()})
-        if attributes is None else pl.from_arrow(attributes.to_pyarrow())
-    )
-    assert isinstance(attribute_rows, pl.DataFrame)
-    for (table,), part in attribute_rows.partition_by("table", as_dict=True).items():
-        acc.read[(centre_id, file, str(table))] = part.height
-        acc.row_frames.append(part.select(centre_id=pl.lit(centre_id), file=pl.lit(file), sheet=pl.lit(str(table)),
-                                          row=pl.col("row"), patient_id=pl.col("patient_id")))
-    key = (centre_id, file, "measurement")
-    acc.read[key] = acc.read.get(key, 0) + assessments.height
-    if events.filter(pl.col("table") == "episode").height:
-        acc.read[(centre_id, file, "episode")] = events.filter(pl.col("table") == "episode").height
+    """Map one OMOP database's persons in scope into ``acc`` (frames, quarantine, reconciliation).
 
-    acc.frames["patients"].append(patients.drop("source_key"))
-    acc.row_frames.append(_owners(patients, centre_id, file, "person"))
-    acc.row_frames.append(_owners(exposures, centre_id, file, "drug_exposure"))
-    acc.row_frames.append(_owners(assessments, centre_id, file, "measurement"))
-    for table, part in events.partition_by("table", as_dict=True).items():
-        acc.row_frames.append(_owners(part, centre_id, file, str(table[0])))
+    The mapping and its record rules are :func:`oncorwe.harmonise.in_engine.omop_into_engine`'s,
+    run inside ``con`` (the database's own engine; DuckDB files attached read-only to an in-memory
+    DuckDB) into temporary tables that are then read. Records read, per CDM table, are the records
+    of the persons in scope that the mapping uses: records of persons without the study's
+    condition, and drugs of no study ingredient, are out of scope (neither read nor lost).
+    """
+    from oncorwe.harmonise.in_engine import OmopInEngine, omop_into_engine
+    from oncorwe.model import engine
 
-    unknown = exposures.filter(pl.col("ingredient").is_null())
-    undated = exposures.filter(pl.col("ingredient").is_not_null() & pl.col("start_date").is_null())
-    backwards = exposures.filter(pl.col("ingredient").is_not_null() & (pl.col("end_date") < pl.col("start_date")))
-    acc.quarantine_frames += [
-        _quarantine(unknown, centre_id, file, "drug_exposure", "drug_source_value", pl.col("source_text"),
-                    "unknown drug (neither the concept id nor the source value is in the vocabulary)", "rejected"),
-        _quarantine(undated, centre_id, file, "drug_exposure", "drug_exposure_start_date", pl.lit(None),
-                    "a drug exposure needs a start date", "rejected"),
-        _quarantine(backwards, centre_id, file, "drug_exposure", "drug_exposure_end_date",
-                    pl.col("end_date").cast(pl.String), "end date before the start date", "rejected"),
-    ]
-    good = exposures.filter(
-        pl.col("ingredient").is_not_null() & pl.col("start_date").is_not_null()
-        & ~(pl.col("end_date") < pl.col("start_date")).fill_null(False)
-    )
-    good = _drop_copies(good, [c for c in DRUG_EXPOSURES_SCHEMA if c != "source"], centre_id, file,
-                        "drug_exposure", acc)
-    reasons = vocab.values.get("reason_stopped", {})
-    words = good["reason_stopped"].map_elements(normalise_word, return_dtype=pl.String)
-    good = good.with_columns(raw_reason=pl.col("reason_stopped"),
-                             reason_stopped=words.replace_strict(reasons, default=None, return_dtype=pl.String))
-    odd = good.filter(pl.col("raw_reason").is_not_null() & pl.col("reason_stopped").is_null())
-    acc.quarantine_frames.append(_quarantine(odd, centre_id, file, "drug_exposure", "stop_reason",
-                                             pl.col("raw_reason"), "unknown reason for stopping", "value_nulled"))
-    acc.frames["drug_exposures"].append(good.select(list(DRUG_EXPOSURES_SCHEMA)))
+    prefix = engine.scratch_name("omop") + "_"
+    result = omop_into_engine(con, [OmopInEngine(centre_id, file, database)], scope=scope, vocab=vocab,
+                              prefix=prefix, temporary=True)
+    try:
+        tables = {name: _frame(con.table(f"{prefix}{name}"), schema) for name, schema in _TABLES.items()}
+        quarantine = _frame(con.table(f"{prefix}quarantine"), QUARANTINE_SCHEMA)
+    finally:
+        engine.drop_scratch(con, [f"{prefix}{name}" for name in (*_TABLES, "quarantine")])
+    owners = pl.concat([_owners(tables[name], centre_id, file) for name in _TABLES if name != "concept_ancestor"])
+    rows = owners.unique(["centre_id", "file", "sheet", "row"], keep="first", maintain_order=True)
+    rejected = quarantine.filter(pl.col("action") == "rejected").select(
+        "centre_id", "file", "sheet", "row", patient_id=pl.lit(None, pl.String()))
+    for (sheet,), part in pl.concat([rows, rejected]).unique(["sheet", "row"]).partition_by(
+            "sheet", as_dict=True).items():
+        acc.read[(centre_id, file, str(sheet))] = part.height
+    acc.row_frames.append(rows)
+    for name, frame in tables.items():
+        acc.frames[name].append(frame)
+    acc.quarantine_frames.append(quarantine)
+    assert result.merges.height == 0  # one centre: a cross-centre duplicate is found by harmonise.run
 
-    unreadable = assessments.filter(pl.col("response").is_null())
-    acc.quarantine_frames.append(_quarantine(unreadable, centre_id, file, "measurement", "value_source_value",
-                                             pl.col("raw_response"), "unknown response word (expected a RECIST 1.1 category)",
-                                             "rejected"))
-    readable = _drop_copies(assessments.filter(pl.col("response").is_not_null()),
-                            [c for c in ASSESSMENTS_SCHEMA if c != "source"], centre_id, file, "measurement", acc)
-    acc.frames["assessments"].append(readable.select(list(ASSESSMENTS_SCHEMA)))
-    acc.frames["events"].append(events.select(list(EVENTS_SCHEMA)))
+
+_TABLES = {
+    "person": PERSON_SCHEMA, "conditions": CONDITIONS_SCHEMA, "observations": OBSERVATIONS_SCHEMA,
+    "concept_ancestor": CONCEPT_ANCESTOR_SCHEMA, "drug_exposures": DRUG_EXPOSURES_SCHEMA,
+    "assessments": ASSESSMENTS_SCHEMA, "events": EVENTS_SCHEMA,
+}

@@ -38,7 +38,9 @@ class Accumulator:
     columns: list[dict[str, Any]] = field(default_factory=list)
     #: whole frames (OMOP sources, executed in bulk): canonical table name -> frames
     frames: dict[str, list[pl.DataFrame]] = field(
-        default_factory=lambda: {"patients": [], "drug_exposures": [], "assessments": [], "events": []}
+        default_factory=lambda: {name: [] for name in ("patients", "person", "conditions", "observations",
+                                                       "concept_ancestor", "drug_exposures", "assessments",
+                                                       "events")}
     )
     #: quarantine entries as frames (QUARANTINE_SCHEMA)
     quarantine_frames: list[pl.DataFrame] = field(default_factory=list)

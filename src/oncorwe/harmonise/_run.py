@@ -17,13 +17,18 @@ from oncorwe.harmonise._vocab import load_vocabulary
 from oncorwe.model.schema import (
     ASSESSMENTS_SCHEMA,
     COLUMN_MAP_SCHEMA,
+    CONCEPT_ANCESTOR_SCHEMA,
+    CONDITIONS_SCHEMA,
     DRUG_EXPOSURES_SCHEMA,
     EVENTS_SCHEMA,
+    OBSERVATIONS_SCHEMA,
     PATIENTS_SCHEMA,
+    PERSON_SCHEMA,
     QUARANTINE_SCHEMA,
     RECONCILIATION_SCHEMA,
     CanonicalModel,
 )
+from oncorwe.model.scope import StudyScope
 from oncorwe.sources import StudyConfig, load_study_config, read_centre
 
 __all__ = ["run"]
@@ -50,6 +55,7 @@ def run(
     omop: Sequence[str] = (),
     config: StudyConfig | None = None,
     progress: bool = False,
+    scope: StudyScope | None = None,
 ) -> CanonicalModel:
     """Read every centre of a study folder (and extra OMOP databases) into the canonical model.
 
@@ -65,6 +71,9 @@ def run(
         A study configuration to use instead of ``data_dir/centres.toml``.
     progress
         Print one line per centre to stderr.
+    scope
+        What the study is about (``Protocol.scope()``): an OMOP CDM is read only for the persons
+        with the study's condition and the study's drugs. Required when there are OMOP sources.
 
     Returns
     -------
@@ -91,6 +100,7 @@ def run(
         config = load_study_config(root)
     if config is None and not omop:
         raise InputError("nothing to read: give data_dir (a study folder) or omop sources")
+
     problems: list[str] = []
     for centre in config.centres if config else ():
         if progress:
@@ -105,26 +115,48 @@ def run(
             acc.read.setdefault((centre.id, problem.file, problem.sheet), 0)
         harmonise_tables(files.tables, centre, vocab, acc)
         for name, path in files.omop:
-            _omop(connect, str(path), centre.id, name, None, vocab, acc, problems)
+            _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems)
     for centre_id, uri, schema in _omop_targets(root, omop):
         label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
-        _omop(connect, uri, centre_id, label, schema, vocab, acc, problems)
+        _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems)
     if acc.fatal:
         raise DataError(acc.fatal)
     return _model(acc, problems + acc.warnings)
 
 
+def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | None]:
+    """A connection in which the CDM's tables can be read and scratch tables written: a DuckDB
+    file is attached read-only to an in-memory DuckDB (the centre's file is never written)."""
+    text = uri.removeprefix("duckdb://") if uri.startswith("duckdb:///") else uri
+    if not text.startswith(("postgres://", "postgresql://", "pyspark://", "spark")) and "://" not in text:
+        from oncorwe.harmonise.in_engine import attach_duckdb
+
+        path = Path(text)
+        if not path.is_file():
+            raise SourceError(f"no such DuckDB file: {path.name}")
+        con = connect(None)
+        try:
+            attached = attach_duckdb(con, str(path), "cdm")
+            return con, (f"cdm.{schema}" if schema else attached)
+        except Exception as exc:  # a file DuckDB cannot open: not a database, or a truncated one
+            raise SourceError(f"cannot open {path.name} as a DuckDB database: {exc}") from exc
+    return connect(uri), schema
+
+
 def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None, vocab: Any,
-          acc: Accumulator, problems: list[str]) -> None:
+          scope: StudyScope | None, acc: Accumulator, problems: list[str]) -> None:
+    if scope is None:
+        raise InputError(f"centre {centre_id}, OMOP {file}: a CDM is read for a study: give the protocol's scope "
+                         "(harmonise.run(..., scope=protocol.scope()))")
     try:
-        con = connect(uri)
+        con, schema = _open_cdm(connect, uri, schema)
     except (SourceError, InputError) as exc:
         problems.append(f"centre {centre_id}, OMOP {file}: {exc}")
         acc.quarantine_value(centre_id, file, None, 0, "(file)", None, f"database cannot be read: {exc}", reject=True)
         acc.read.setdefault((centre_id, file, None), 0)
         return
     try:
-        harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, acc=acc, database=schema)
+        harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema)
     except (ValueError, SourceError) as exc:
         problems.append(f"centre {centre_id}, OMOP {file}: {exc}")
         acc.quarantine_value(centre_id, file, None, 0, "(file)", None, f"not an OMOP CDM: {exc}", reject=True)
@@ -141,11 +173,17 @@ def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
         "drug_exposures": _table(acc.exposures, acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
         "assessments": _table(acc.assessments, acc.frames["assessments"], ASSESSMENTS_SCHEMA),
         "events": _table(acc.events, acc.frames["events"], EVENTS_SCHEMA),
+        "person": _table((), acc.frames["person"], PERSON_SCHEMA),
+        "conditions": _table((), acc.frames["conditions"], CONDITIONS_SCHEMA),
+        "observations": _table((), acc.frames["observations"], OBSERVATIONS_SCHEMA),
     }
-    merges = find_duplicates(tables["patients"], tables["drug_exposures"])
+    merges = find_duplicates(_referrals(tables), tables["drug_exposures"])
     merged = merges["merged_patient_id"]
     order = {
         "patients": ["patient_id"],
+        "person": ["patient_id"],
+        "conditions": ["patient_id", "start_date", "source"],
+        "observations": ["patient_id", "source", "variable", "value_text"],
         "drug_exposures": ["patient_id", "start_date", "ingredient", "source"],
         "assessments": ["patient_id", "assessment_date", "source"],
         "events": ["patient_id", "event_date", "event_type", "source"],
@@ -154,19 +192,27 @@ def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
         name: frame.filter(~pl.col("patient_id").is_in(merged.implode())).sort(order[name], nulls_last=True)
         for name, frame in tables.items()
     }
+    ancestors = _table((), acc.frames["concept_ancestor"], CONCEPT_ANCESTOR_SCHEMA).unique().sort(pl.all())
     quarantine = pl.concat([pl.DataFrame(acc.quarantine, schema=QUARANTINE_SCHEMA), *acc.quarantine_frames])
     quarantine = quarantine.sort(["centre_id", "file", "sheet", "row", "field"], nulls_last=False)
     return CanonicalModel(
-        patients=kept["patients"],
-        drug_exposures=kept["drug_exposures"],
-        assessments=kept["assessments"],
-        events=kept["events"],
+        **kept,
+        concept_ancestor=ancestors,
         quarantine=quarantine,
         reconciliation=_reconciliation(acc, quarantine, merged),
         merges=merges,
         column_map=pl.DataFrame(acc.columns, schema=COLUMN_MAP_SCHEMA),
         problems=tuple(problems),
     )
+
+
+def _referrals(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """Every patient's sex, birth year and diagnosis date (CRF patients' field; a CDM person's
+    earliest condition record of the study's disease), what the duplicate rule compares."""
+    keys = ["patient_id", "centre_id", "sex", "birth_year", "diagnosis_date"]
+    first = tables["conditions"].group_by("patient_id").agg(diagnosis_date=pl.col("start_date").min())
+    cdm = tables["person"].join(first, on="patient_id", how="left").select(keys)
+    return pl.concat([tables["patients"].select(keys), cdm.cast(tables["patients"].select(keys).schema)])
 
 
 def _table(rows: Any, frames: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -43,7 +43,13 @@ from oncorwe.harmonise._engine_views import drop_temp_view, stacked_view
 from oncorwe.harmonise._omop import vocabulary_tables
 from oncorwe.harmonise._vocab import Vocabulary, load_vocabulary, normalise_word
 from oncorwe.model import engine
-from oncorwe.model.schema import CANONICAL_TABLES, DRUG_EXPOSURES_SCHEMA, PATIENTS_SCHEMA
+from oncorwe.model.schema import (
+    ASSESSMENTS_SCHEMA,
+    CANONICAL_TABLES,
+    DRUG_EXPOSURES_SCHEMA,
+    RECONCILIATION_SCHEMA,
+)
+from oncorwe.model.scope import StudyScope
 from oncorwe.model.store import to_polars
 from oncorwe.sources import omop as omop_source
 
@@ -66,13 +72,16 @@ class EngineModel:
 
     ``row_counts`` holds the rows of each canonical table and of the quarantine; ``merges`` the
     cross-centre duplicates (kept_patient_id, merged_patient_id, rule) removed from the tables;
-    ``quarantine_summary`` the quarantined values per centre, table, reason and action.
+    ``quarantine_summary`` the quarantined values per centre, table, reason and action;
+    ``reconciliation`` per centre and CDM table the records read (in scope), accepted, quarantined
+    and merged.
     """
 
     prefix: str
     row_counts: dict[str, int]
     merges: pl.DataFrame
     quarantine_summary: pl.DataFrame
+    reconciliation: pl.DataFrame
 
 
 def attach_duckdb(con: Any, path: str, alias: str) -> str:
@@ -131,18 +140,25 @@ def _stacked_cdm(con: Any, sources: Sequence[OmopInEngine], scratch: _Scratch) -
         if "person" not in names:
             _not_a_cdm(con, source, 0)
     views: dict[str, ir.Table] = {}
+    optional = {table for table, _ in omop_source.OPTIONAL_COLUMNS}
     for table, columns in omop_source.CDM_COLUMNS.items():
-        parts = []
+        parts, absent = [], []
         for number, (source, names) in enumerate(zip(sources, present, strict=True)):
             if table not in names:
                 continue
             constants = omop_source.cdm_constants(table, centre_no=number, centre_id=source.centre_id,
                                                   file=source.file, tables=sorted(names))
             parts.append((source.database, constants))
+            lacking: frozenset[str] = frozenset()
+            if table in optional:  # an older ETL may leave optional columns out: read as nulls
+                have = set(con.table(table, database=source.database).columns if source.database
+                           else con.table(table).columns)
+                lacking = frozenset(c for c in columns if c not in have and (table, c) in omop_source.OPTIONAL_COLUMNS)
+            absent.append(lacking)
         if not parts:
             continue
         try:
-            views[table] = scratch.view(f"cdm_{table}", table=table, columns=columns, parts=parts)
+            views[table] = scratch.view(f"cdm_{table}", table=table, columns=columns, parts=parts, absent=absent)
         except Exception:
             # a table without a column the mapping reads: name the centre (the engine's own
             # message names neither), then let anything else through as it is
@@ -176,10 +192,12 @@ def _reason_words(exposures: ir.Table | None, vocab: Vocabulary) -> pl.DataFrame
     )
 
 
-def _quarantine(rows: ir.Table, table: str, field: str, raw: ir.Value, reason: str, action: str) -> ir.Table:
+def _quarantine(rows: ir.Table, table: str, field: str, raw: ir.Value, reason: ir.Value | str,
+                action: str) -> ir.Table:
     return rows.select(
         "_centre", row=rows.source_key.cast("int64"), field=ibis.literal(field), raw_value=raw.cast("string"),
-        reason=ibis.literal(reason), action=ibis.literal(action), sheet=ibis.literal(table),
+        reason=ibis.literal(reason) if isinstance(reason, str) else reason, action=ibis.literal(action),
+        sheet=ibis.literal(table),
     )
 
 
@@ -198,89 +216,62 @@ def _with_reasons(good: ir.Table, reason_table: ir.Table | None) -> ir.Table:
                          raw_reason=joined.reason_stopped, reason_stopped=joined.reason_value)
 
 
-def _quarantined(drugs: ir.Table, assessments: ir.Table, reason_table: ir.Table | None,
-                 centres: ir.Table) -> ir.Table:
-    """The quarantine rows of every record rule, all centres together."""
-    unknown = drugs.filter(drugs.ingredient.isnull())
-    undated = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.isnull())
-    backwards = drugs.filter(drugs.ingredient.notnull() & (drugs.end_date < drugs.start_date))
-    reasons = _with_reasons(_accepted_drugs(drugs), reason_table)
-    odd = reasons.filter(reasons.raw_reason.notnull() & reasons.reason_stopped.isnull())
-    unreadable = assessments.filter(assessments.response.isnull())
-    stacked = ibis.union(*[  # UNION ALL (Ibis' default): no row may vanish
-        _quarantine(unknown, "drug_exposure", "drug_source_value", unknown.source_text,
-                    "unknown drug (neither the concept id nor the source value is in the vocabulary)", "rejected"),
-        _quarantine(undated, "drug_exposure", "drug_exposure_start_date", ibis.null("string"),
-                    "a drug exposure needs a start date", "rejected"),
-        _quarantine(backwards, "drug_exposure", "drug_exposure_end_date", backwards.end_date.cast("string"),
-                    "end date before the start date", "rejected"),
-        _quarantine(odd, "drug_exposure", "stop_reason", odd.raw_reason, "unknown reason for stopping",
-                    "value_nulled"),
-        _quarantine(unreadable, "measurement", "value_source_value", unreadable.raw_response,
-                    "unknown response word (expected a RECIST 1.1 category)", "rejected"),
-    ])
-    # the few quarantined rows learn their centre and file from the small centres table
-    named = stacked.join(centres, "_centre")
-    return named.select("centre_id", "file", "row", "field", "raw_value", "reason", "action", "sheet")
+def _with_copies(rows: ir.Table, same: Sequence[str]) -> ir.Table:
+    """``rows`` with ``_first_key``: the lowest primary key of the rows equal in every canonical
+    column (``same``); a row whose own key is higher is a copy of that record."""
+    window = ibis.window(group_by=[rows._centre, *[rows[c] for c in same]])
+    return rows.mutate(_first_key=rows.source_key.min().over(window))
 
 
-def _merges(cdm: dict[str, ir.Table], patients: ir.Table, ingredients: ir.Table | None, mapping: Any,
-            scratch: _Scratch) -> pl.DataFrame:
+def _copies(rows: ir.Table, table: str) -> ir.Table:
+    copies = rows.filter(rows.source_key != rows._first_key)
+    return _quarantine(copies, table, "(row)", ibis.null("string"),
+                       ibis.literal(f"duplicate of {table} row ") + copies._first_key.cast("string"), "rejected")
+
+
+_DRUG_SAME = [c for c in DRUG_EXPOSURES_SCHEMA if c != "source"]
+_ASSESSMENT_SAME = [c for c in ASSESSMENTS_SCHEMA if c != "source"]
+
+
+def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table) -> pl.DataFrame:
     """Cross-centre duplicates: the rule of :func:`find_duplicates`, applied in Python to the few
-    records the engine finds sharing sex, birth year, diagnosis date and a drug (same ingredient,
-    same start date) with a record of another centre.
-
-    The engine looks at the CDM's drug rows as they are, with their ingredient from the small
-    ``ingredients`` table (:func:`oncorwe.sources.omop.word_lookups`), rejected rows included: a
-    pair the rule merges shares all four, so every such pair is among the records found, and
-    the rule, given them with their accepted drug exposures, finds exactly the pairs it would
-    find on the whole tables.
-    """
+    persons the engine finds sharing sex, birth year and diagnosis date (the earliest record of the
+    study's condition) with a person of another centre, with their accepted drug exposures: a pair
+    the rule merges shares all three, so the rule finds exactly the pairs it would find on the
+    whole tables."""
     keys = ["sex", "birth_year", "diagnosis_date"]
-    empty = find_duplicates(pl.DataFrame(schema=PATIENTS_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))
-    if "drug_exposure" not in cdm or ingredients is None:  # the rule needs a shared drug exposure
-        return empty
-    known = patients.filter(patients.sex.notnull() & patients.birth_year.notnull()
-                            & patients.diagnosis_date.notnull())
+    first = conditions.group_by("patient_id").aggregate(diagnosis_date=conditions.start_date.min())
+    referrals = person.join(first, "patient_id").select(person._centre, person.patient_id, person.centre_id,
+                                                        person.sex, person.birth_year, first.diagnosis_date)
+    known = referrals.filter(referrals.sex.notnull() & referrals.birth_year.notnull()
+                             & referrals.diagnosis_date.notnull())
     # "more than one centre" as min != max: far cheaper than counting distinct centres
     groups = known.group_by(keys).aggregate(first=known._centre.min(), last=known._centre.max())
     shared = groups.filter(groups.first != groups.last).select(*keys)
-    # each shared (sex, birth year, diagnosis date) gets a number: the drug rows below are then
-    # grouped by integers and a date, not by four columns of which two are text
-    shared = shared.mutate(group_no=ibis.row_number().over(order_by=keys))
-    candidates = known.join(shared, keys).select(*omop_source.PERSON_KEY, "group_no")
-    raw = cdm["drug_exposure"]
-    centre, concept_id, source_value = omop_source.drug_key(raw)
-    named = raw.join(ingredients, (centre == ingredients._dcentre) & (concept_id == ingredients._dcid)
-                     & (source_value == ingredients._dsv))
-    starts = named.select(*omop_source.PERSON_KEY, ingredient=named.ingredient,
-                          start_date=named.drug_exposure_start_date)
-    starts = starts.filter(starts.ingredient.notnull() & starts.start_date.notnull())
-    starts = starts.join(candidates, omop_source.PERSON_KEY)
-    found = _sharing(starts, ["group_no", "ingredient", "start_date"])
-    persons = scratch.store("duplicate_candidates", found.select(*omop_source.PERSON_KEY).distinct())
-    if not int(persons.count().to_pyarrow().as_py()):
-        return empty
-    narrowed = {**cdm, "drug_exposure": raw.semi_join(persons, omop_source.PERSON_KEY)}
-    drugs = _accepted_drugs(mapping(narrowed)["drug_exposures"])
-    return find_duplicates(to_polars(_typed(patients.semi_join(persons, omop_source.PERSON_KEY), "patients")),
-                           to_polars(_typed(drugs, "drug_exposures")))
+    candidates = known.join(shared, keys).select("patient_id", "centre_id", *keys)
+    found = to_polars(candidates)
+    if not found.height:
+        return find_duplicates(found.cast(_REFERRAL_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))  # type: ignore[arg-type]
+    their = _accepted_drugs(drugs).semi_join(candidates, "patient_id")
+    return find_duplicates(found.cast(_REFERRAL_SCHEMA),  # type: ignore[arg-type]
+                           to_polars(their.select("patient_id", "ingredient", "start_date")))
 
 
-def _sharing(rows: ir.Table, same: list[str]) -> ir.Table:
-    """The rows whose values of ``same`` occur in more than one centre (``_centre``)."""
-    spread = rows.group_by(same).aggregate(first=rows._centre.min(), last=rows._centre.max())
-    return rows.semi_join(spread.filter(spread.first != spread.last).select(*same), same)
+_REFERRAL_SCHEMA = {"patient_id": pl.String(), "centre_id": pl.String(), "sex": pl.String(),
+                    "birth_year": pl.Int32(), "diagnosis_date": pl.Date()}
 
 
 def omop_into_engine(
     con: Any,
     sources: Sequence[OmopInEngine],
     *,
+    scope: StudyScope,
     prefix: str = "",
     vocab: Vocabulary | None = None,
+    temporary: bool = False,
 ) -> EngineModel:
-    """Map the OMOP CDMs in ``con`` to canonical tables ``<prefix>patients`` ... inside ``con``.
+    """Map the OMOP CDMs in ``con`` to the generic canonical tables ``<prefix>person`` ... inside
+    ``con``, for the study ``scope``.
 
     Parameters
     ----------
@@ -289,19 +280,27 @@ def omop_into_engine(
         PostgreSQL with one schema per centre, Spark with one database per centre).
     sources
         Each centre's id, provenance label and database.
+    scope
+        What the study is about (``Protocol.scope()``): persons without its condition and drugs
+        that are none of its ingredients are out of scope.
     prefix
-        Prefix of the tables written (``<prefix>patients``, ``<prefix>drug_exposures``,
+        Prefix of the tables written (``<prefix>person``, ``<prefix>conditions``,
+        ``<prefix>observations``, ``<prefix>concept_ancestor``, ``<prefix>drug_exposures``,
         ``<prefix>assessments``, ``<prefix>events``, ``<prefix>quarantine``); existing tables of
         those names are replaced. Scratch tables and views (``oncorwe_tmp_*``) are dropped before
         returning.
     vocab
         The vocabularies (default: the ones shipped with oncorwe).
+    temporary
+        Write the tables as temporary tables (of the connection's session): for a caller that reads
+        them back at once and may not write into the database holding the CDMs.
 
     Returns
     -------
     EngineModel
-        Row counts, merges and the quarantine summary; the tables themselves stay in ``con``, for
-        :func:`oncorwe.cohort.run` (pass ``merges``) and :func:`oncorwe.endpoints.run`.
+        Row counts, merges, the quarantine summary and the reconciliation; the tables themselves
+        stay in ``con``, for :func:`oncorwe.cohort.run` (pass ``merges``) and
+        :func:`oncorwe.endpoints.run`.
     """
     if not sources:
         raise InputError("sources: give at least one OMOP CDM")
@@ -311,49 +310,54 @@ def omop_into_engine(
     vocab = vocab or load_vocabulary()
     scratch = _Scratch(con)
     try:
-        return _into_engine(con, sources, prefix, vocab, scratch)
+        return _into_engine(con, sources, prefix, vocab, scope, scratch, temporary)
     finally:
         scratch.drop()
 
 
-def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary,
-                 scratch: _Scratch) -> EngineModel:
+def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary, scope: StudyScope,
+                 scratch: _Scratch, temporary: bool) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
     # uploaded once: in-memory tables would be sent again with every query (PostgreSQL, Spark)
-    lookups = {name: scratch.upload(f"lookup_{name}", table) for name, table in vocabulary_tables(vocab).items()}
+    lookups = {name: scratch.upload(f"lookup_{name}", table)
+               for name, table in omop_source.scope_lookups(scope, vocabulary_tables(vocab)).items()}
     centres = scratch.upload("centres", pl.DataFrame(
         {"_centre": list(range(len(sources))), "centre_id": [s.centre_id for s in sources],
          "file": [s.file for s in sources]},
         schema={"_centre": pl.Int32(), "centre_id": pl.String(), "file": pl.String()}))
-    # the words of the free-text values, stored: small tables the engine then joins as such
-    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, **lookups).items()}
-    # the patients are stored first: the duplicate search reads them, and their patient ids are
-    # what every other table joins with (computed once here, not once per table)
-    patients = scratch.store("mapped_patients", omop_source.map_cdm(cdm, **lookups, word_tables=words)["patients"])
-    persons = patients.select(*omop_source.PERSON_KEY, "patient_id")
-
-    def mapping(tables: dict[str, ir.Table]) -> dict[str, ir.Table]:
-        return omop_source.map_cdm(tables, **lookups, persons=persons, word_tables=words)
-
-    mapped = mapping(cdm)
+    # the words of the free-text values and the persons in scope, stored: small tables the engine
+    # then joins as such, and what every other table joins with (computed once, not once per table)
+    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, lookups).items()}
+    persons = scratch.store("persons", omop_source.scoped_persons(cdm, lookups))
+    mapped = omop_source.map_cdm(cdm, lookups, persons=persons, word_tables=words)
+    # read several times below (rules, copies, merges, reconciliation): stored once
+    stored = {name: scratch.store(f"mapped_{name}", mapped[name])
+              for name in ("person", "conditions", "drug_exposures", "assessments", "observations", "events")}
+    drugs, assessments = stored["drug_exposures"], stored["assessments"]
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)
     reason_table = scratch.upload("reasons", reasons) if reasons.height else None
-    merges = _merges(cdm, patients, words.get("drug"), mapping, scratch)
+    merges = _merges(stored["person"], stored["conditions"], drugs)
     merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
-    # the large tables are written once, straight from the CDM: the mapping is not stored first
-    assessments = mapped["assessments"]
+    good_drugs = _with_copies(_with_reasons(_accepted_drugs(drugs), reason_table), _DRUG_SAME)
+    readable = _with_copies(assessments.filter(assessments.response.notnull()), _ASSESSMENT_SAME)
     tables = {
-        "patients": patients,
-        "drug_exposures": _with_reasons(_accepted_drugs(mapped["drug_exposures"]), reason_table),
-        "assessments": assessments.filter(assessments.response.notnull()),
-        "events": mapped["events"],
+        "person": stored["person"],
+        "conditions": stored["conditions"],
+        "observations": stored["observations"],
+        "drug_exposures": good_drugs.filter(good_drugs.source_key == good_drugs._first_key),
+        "assessments": readable.filter(readable.source_key == readable._first_key),
+        "events": stored["events"],
     }
     counts: dict[str, int] = {}
     for name, expr in tables.items():
-        stored = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}")
-        counts[name] = int(stored.count().to_pyarrow().as_py())
-    rows = _quarantined(mapped["drug_exposures"], assessments, reason_table, centres)
-    quarantine = engine.materialise(con, rows, f"{prefix}quarantine")
+        written = engine.materialise(con, _typed(expr.anti_join(merged, "patient_id"), name), f"{prefix}{name}",
+                                     temp=temporary)
+        counts[name] = int(written.count().to_pyarrow().as_py())
+    ancestors = engine.materialise(con, _typed(mapped["concept_ancestor"], "concept_ancestor"),
+                                   f"{prefix}concept_ancestor", temp=temporary)
+    counts["concept_ancestor"] = int(ancestors.count().to_pyarrow().as_py())
+    rows = _quarantined(drugs, assessments, good_drugs, readable, centres)
+    quarantine = engine.materialise(con, rows, f"{prefix}quarantine", temp=temporary)
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
     return EngineModel(
@@ -361,4 +365,67 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
         row_counts=counts,
         merges=merges,
         quarantine_summary=to_polars(summary).sort(["centre_id", "sheet", "reason", "action"]),
+        reconciliation=_reconciliation(stored, quarantine, merged, centres),
     )
+
+
+def _quarantined(drugs: ir.Table, assessments: ir.Table, good_drugs: ir.Table, readable: ir.Table,
+                 centres: ir.Table) -> ir.Table:
+    """The quarantine rows of every record rule, all centres together."""
+    unknown = drugs.filter(drugs.ingredient.isnull())
+    undated = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.isnull())
+    backwards = drugs.filter(drugs.ingredient.notnull() & (drugs.end_date < drugs.start_date))
+    kept = good_drugs.filter(good_drugs.source_key == good_drugs._first_key)
+    odd = kept.filter(kept.raw_reason.notnull() & kept.reason_stopped.isnull())
+    unreadable = assessments.filter(assessments.response.isnull())
+    stacked = ibis.union(*[  # UNION ALL (Ibis' default): no row may vanish
+        _quarantine(unknown, "drug_exposure", "drug_source_value", unknown.source_text,
+                    "unknown drug (no concept id, and the source value is not in the vocabulary)", "rejected"),
+        _quarantine(undated, "drug_exposure", "drug_exposure_start_date", ibis.null("string"),
+                    "a drug exposure needs a start date", "rejected"),
+        _quarantine(backwards, "drug_exposure", "drug_exposure_end_date", backwards.end_date.cast("string"),
+                    "end date before the start date", "rejected"),
+        _copies(good_drugs, "drug_exposure"),
+        _quarantine(odd, "drug_exposure", "stop_reason", odd.raw_reason, "unknown reason for stopping",
+                    "value_nulled"),
+        _quarantine(unreadable, "measurement", "value_source_value", unreadable.raw_response,
+                    "unknown response word (expected a RECIST 1.1 category)", "rejected"),
+        _copies(readable, "measurement"),
+    ])
+    # the few quarantined rows learn their centre and file from the small centres table
+    named = stacked.join(centres, "_centre")
+    return named.select("centre_id", "file", "row", "field", "raw_value", "reason", "action", "sheet")
+
+
+
+
+def _owners(stored: dict[str, ir.Table]) -> ir.Table:
+    """Every CDM record the mapping read: (``_centre``, ``sheet`` = CDM table, ``row`` = primary
+    key, ``patient_id``), each once (a record that is an observation twice counts once)."""
+    parts = []
+    for name in ("person", "conditions", "drug_exposures", "assessments", "observations", "events"):
+        rows = stored[name]
+        sheet = rows.source.re_extract(r"#(\w+):\d+$", 1)
+        row = rows.source.re_extract(r"#\w+:(\d+)$", 1)
+        rows = rows.select("_centre", "patient_id", sheet=sheet, row=row)
+        parts.append(rows.filter(rows.row != ""))
+    both = ibis.union(*parts)
+    return both.mutate(row=both.row.cast("int64")).distinct()
+
+
+def _reconciliation(stored: dict[str, ir.Table], quarantine: ir.Table, merged: ir.Table,
+                    centres: ir.Table) -> pl.DataFrame:
+    """Per centre and CDM table: records read (in scope) = accepted + quarantined + merged."""
+    owners = _owners(stored).join(centres, "_centre")
+    rejected = quarantine.filter(quarantine.action == "rejected").select("centre_id", "sheet", "row").distinct()
+    merged_rows = owners.semi_join(merged, "patient_id").anti_join(rejected, ["centre_id", "sheet", "row"])
+    read = owners.group_by(["centre_id", "file", "sheet"]).aggregate(records_read=owners.count())
+    lost = rejected.group_by(["centre_id", "sheet"]).aggregate(quarantined=rejected.count())
+    gone = merged_rows.group_by(["centre_id", "sheet"]).aggregate(merged=merged_rows.count())
+    frame = to_polars(read).join(to_polars(lost), on=["centre_id", "sheet"], how="left").join(
+        to_polars(gone), on=["centre_id", "sheet"], how="left")
+    frame = frame.with_columns(pl.col("quarantined").fill_null(0).cast(pl.Int64),
+                               pl.col("merged").fill_null(0).cast(pl.Int64),
+                               pl.col("records_read").cast(pl.Int64))
+    frame = frame.with_columns(accepted=pl.col("records_read") - pl.col("quarantined") - pl.col("merged"))
+    return frame.select(list(RECONCILIATION_SCHEMA)).sort(["centre_id", "file", "sheet"])

@@ -24,6 +24,7 @@ __all__ = [
     "ATTRITION_SCHEMA",
     "CANONICAL_TABLES",
     "COLUMN_MAP_SCHEMA",
+    "CONCEPT_ANCESTOR_SCHEMA",
     "CONDITIONS_SCHEMA",
     "DAYS_PER_MONTH",
     "DAYS_PER_WEEK",
@@ -54,7 +55,7 @@ PATIENTS_SCHEMA: dict[str, pl.DataType] = {
     "sex": pl.String(),  # "male" | "female" | null
     "birth_year": pl.Int32(),  # null when the centre sent an age instead
     "reported_age_years": pl.Float64(),  # age as the centre wrote it (at chemotherapy start), or null
-    "diagnosis_date": pl.Date(),  # diagnosis of melanoma
+    "diagnosis_date": pl.Date(),  # diagnosis of the study's disease
     "primary_site": pl.String(),  # cutaneous | acral | mucosal | uveal | unknown_primary | null
     "stage": pl.String(),  # "IV" | "III_unresectable" | "III" | "II" | "I" | null, at chemotherapy start
     "m_stage": pl.String(),  # "M0" | "M1a" | "M1b" | "M1c" | "M1d" | null
@@ -74,7 +75,7 @@ PATIENTS_SCHEMA: dict[str, pl.DataType] = {
 #: Lines of therapy are derived from these by ``cohort``.
 DRUG_EXPOSURES_SCHEMA: dict[str, pl.DataType] = {
     "patient_id": pl.String(),
-    "ingredient": pl.String(),  # RxNorm ingredient name, lower case, e.g. "carboplatin"
+    "ingredient": pl.String(),  # RxNorm ingredient name, lower case (the vocabulary's)
     "ingredient_concept_id": pl.Int64(),  # OMOP standard id, or a local id > 2_000_000_000
     "drug_class": pl.String(),  # chemotherapy | anti_pd1 | anti_ctla4 | anti_lag3 | braf_mek | other
     "start_date": pl.Date(),
@@ -140,8 +141,22 @@ OBSERVATIONS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
 }
 
+#: concept_ancestor: (ancestor, descendant) pairs of the concepts a protocol categorises by (e.g.
+#: histology below the study's condition), from the CDMs' vocabularies; empty for CRF-only studies.
+CONCEPT_ANCESTOR_SCHEMA: dict[str, pl.DataType] = {
+    "ancestor_concept_id": pl.Int64(),
+    "descendant_concept_id": pl.Int64(),
+}
+
+#: What harmonisation hands to the model: CRF patients in the wide ``patients`` shape (melted into
+#: person, conditions and observations by ``model.store``), CDM persons already in the generic
+#: tables, and the event tables of both.
 CANONICAL_TABLES: dict[str, dict[str, pl.DataType]] = {
     "patients": PATIENTS_SCHEMA,
+    "person": PERSON_SCHEMA,
+    "conditions": CONDITIONS_SCHEMA,
+    "observations": OBSERVATIONS_SCHEMA,
+    "concept_ancestor": CONCEPT_ANCESTOR_SCHEMA,
     "drug_exposures": DRUG_EXPOSURES_SCHEMA,
     "assessments": ASSESSMENTS_SCHEMA,
     "events": EVENTS_SCHEMA,
@@ -236,6 +251,10 @@ def empty_frame(schema: dict[str, pl.DataType]) -> pl.DataFrame:
 class CanonicalModel:
     """The canonical tables of one study, plus what was quarantined and the reconciliation.
 
+    ``patients`` holds the CRF patients (wide); ``person``, ``conditions`` and ``observations``
+    the CDM persons in scope (generic); ``model.store.write_model`` writes them as one set of
+    generic tables.
+
     ``merges`` lists cross-centre duplicates: one row per merged record (kept_patient_id,
     merged_patient_id, rule). ``column_map`` says how each source column was mapped and
     ``problems`` holds non-fatal problem lines (a file that could not be read, ...).
@@ -245,6 +264,10 @@ class CanonicalModel:
     drug_exposures: pl.DataFrame
     assessments: pl.DataFrame
     events: pl.DataFrame
+    person: pl.DataFrame = field(default_factory=lambda: empty_frame(PERSON_SCHEMA))
+    conditions: pl.DataFrame = field(default_factory=lambda: empty_frame(CONDITIONS_SCHEMA))
+    observations: pl.DataFrame = field(default_factory=lambda: empty_frame(OBSERVATIONS_SCHEMA))
+    concept_ancestor: pl.DataFrame = field(default_factory=lambda: empty_frame(CONCEPT_ANCESTOR_SCHEMA))
     quarantine: pl.DataFrame = field(default_factory=lambda: empty_frame(QUARANTINE_SCHEMA))
     reconciliation: pl.DataFrame = field(default_factory=lambda: empty_frame(RECONCILIATION_SCHEMA))
     merges: pl.DataFrame = field(
@@ -257,5 +280,5 @@ class CanonicalModel:
     problems: tuple[str, ...] = ()
 
     def tables(self) -> dict[str, pl.DataFrame]:
-        """The four canonical tables by name."""
+        """The canonical tables by name."""
         return {name: getattr(self, name) for name in CANONICAL_TABLES}

@@ -22,7 +22,7 @@ from oncorwe.model.schema import (
     CanonicalModel,
 )
 
-__all__ = ["MODEL_TABLES", "STAGE_TABLES", "connect", "read_tables", "to_polars", "write_model"]
+__all__ = ["MODEL_TABLES", "STAGE_TABLES", "connect", "generic_from_patients", "generic_tables", "read_tables", "to_polars", "write_model"]
 
 
 def connect(uri: str | Path | None = None) -> Any:
@@ -74,24 +74,32 @@ def _redact(uri: str) -> str:
     return uri
 
 
-#: The tables the stages from cohort on read (the generic canonical model of issue 12).
-STAGE_TABLES = ("person", "conditions", "observations", "drug_exposures", "assessments", "events")
-#: Every table :func:`write_model` leaves in the backend: harmonisation's and the stages' (one list
-#: for cleaning up scratch prefixes).
+#: The tables the stages from cohort on read (the generic canonical model).
+STAGE_TABLES = ("person", "conditions", "observations", "concept_ancestor", "drug_exposures", "assessments", "events")
+#: Every table :func:`write_model` leaves in the backend (one list for cleaning up scratch prefixes).
 MODEL_TABLES = tuple(dict.fromkeys([*CANONICAL_TABLES, *STAGE_TABLES]))
 
 
 def write_model(con: Any, model: CanonicalModel, *, prefix: str = "") -> None:
-    """Write the canonical tables into the backend (replacing tables of the same names)."""
-    for name, frame in model.tables().items():
+    """Write the canonical tables into the backend (replacing tables of the same names): the CRF
+    patients melted into the generic tables (:func:`generic_from_patients`) beside the CDM persons."""
+    for name, frame in generic_tables(model).items():
         upload(con, f"{prefix}{name}", frame.to_arrow())
-    _generic_from_patients(con, prefix, replace=True)
+
+
+def generic_tables(model: CanonicalModel) -> dict[str, pl.DataFrame]:
+    """The canonical tables with every patient, CRF and CDM alike, in the generic ``person``,
+    ``conditions`` and ``observations`` tables (the CRF ``patients`` table is kept beside them)."""
+    crf = generic_from_patients(model.patients)
+    tables = model.tables()
+    for name in ("person", "conditions", "observations"):
+        tables[name] = pl.concat([crf[name], tables[name]])
+    return tables
 
 
 def read_tables(con: Any, *, prefix: str = "") -> dict[str, Any]:
     """The canonical tables as Ibis table expressions: the ones the stages read (:data:`STAGE_TABLES`,
-    all required) and harmonisation's wide ``patients`` table where it is present."""
-    _generic_from_patients(con, prefix)
+    all required) and the CRF ``patients`` table where it is present."""
     present = set(con.list_tables())
     missing = [n for n in STAGE_TABLES if f"{prefix}{n}" not in present]
     if missing:
@@ -99,67 +107,48 @@ def read_tables(con: Any, *, prefix: str = "") -> dict[str, Any]:
     return {n: con.table(f"{prefix}{n}") for n in MODEL_TABLES if f"{prefix}{n}" in present}
 
 
-# --- TEMPORARY TRANSITION ADAPTER (issue 12; h12a deletes it when harmonise writes person,
-# conditions and observations natively). It melts the old wide ``patients`` table into the generic
-# tables, column by column and without knowing any study: each column that is not a person column
-# becomes an observation ``variable`` of that name (text -> value_text; boolean -> value_number 1/0
-# and value_text "true"/"false"; number -> value_number); a ``<x>_value`` column with a ``<x>_uln``
-# sibling becomes variable ``<x>`` with ``reference_high``; ``diagnosis_date`` a condition record
-# (concept and text unknown: the centre's files are of the study's disease). ---------------------
-def _generic_from_patients(con: Any, prefix: str, *, replace: bool = False) -> None:
-    import ibis
+def generic_from_patients(patients: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The CRF patients (the wide ``patients`` table) as the generic person, conditions and
+    observations tables, column by column and without knowing any study.
 
-    from oncorwe.model.engine import materialise
-
-    present = set(con.list_tables())
-    if f"{prefix}patients" not in present or (f"{prefix}observations" in present and not replace):
-        return
-    patients = con.table(f"{prefix}patients")
-    columns = list(patients.columns)
-    person_cols = [c for c in PERSON_SCHEMA if c in columns]
-    person = patients.select(*person_cols)
-    materialise(con, person, f"{prefix}person")
+    Each column that is not a person column becomes an observation ``variable`` of that name
+    (text -> value_text; boolean -> value_number 1/0 and value_text "true"/"false"; number ->
+    value_number); a ``<x>_value`` column with a ``<x>_uln`` sibling becomes variable ``<x>`` with
+    ``reference_high``; ``diagnosis_date`` a condition record (concept and text unknown: a
+    centre's files are of the study's disease, ``condition.files_have_condition``).
+    """
+    columns = patients.columns
+    person = patients.select(list(PERSON_SCHEMA)).cast(PERSON_SCHEMA)  # type: ignore[arg-type]
     conditions = patients.select(
-        patient_id=patients.patient_id,
-        condition_concept_id=ibis.null("int64"),
-        condition_text=ibis.null("string"),
-        start_date=patients.diagnosis_date if "diagnosis_date" in columns else ibis.null("date"),
-        source=patients.source,
-    )
-    materialise(con, conditions, f"{prefix}conditions")
-    null_text, null_number = ibis.null("string"), ibis.null("float64")
+        "patient_id", condition_concept_id=pl.lit(None, pl.Int64()), condition_text=pl.lit(None, pl.String()),
+        start_date=pl.col("diagnosis_date"), source="source",
+    ).cast(CONDITIONS_SCHEMA)  # type: ignore[arg-type]
     parts = []
     skip = {*PERSON_SCHEMA, "diagnosis_date"}
     for column in columns:
         if column in skip or column.endswith("_uln"):
             continue
-        value = patients[column]
-        variable, reference = column, null_number
+        variable, reference = column, pl.lit(None, pl.Float64())
         if column.endswith("_value") and f"{column.removesuffix('_value')}_uln" in columns:
             variable = column.removesuffix("_value")
-            reference = patients[f"{variable}_uln"].cast("float64")
-        dtype = value.type()
-        if dtype.is_boolean():
-            text, number = ibis.ifelse(value, "true", "false"), ibis.ifelse(value, 1.0, 0.0)
+            reference = pl.col(f"{variable}_uln").cast(pl.Float64())
+        dtype = patients.schema[column]
+        value = pl.col(column)
+        if dtype == pl.Boolean():
+            text = pl.when(value).then(pl.lit("true")).otherwise(pl.lit("false"))
+            number = pl.when(value).then(1.0).otherwise(0.0)
         elif dtype.is_numeric():
-            text, number = null_text, value.cast("float64")
+            text, number = pl.lit(None, pl.String()), value.cast(pl.Float64())
         else:
-            text, number = value.cast("string"), null_number
-        rows = patients.filter(value.notnull())
+            text, number = value.cast(pl.String()), pl.lit(None, pl.Float64())
+        rows = patients.filter(value.is_not_null())
         parts.append(rows.select(
-            patient_id=rows.patient_id, variable=ibis.literal(variable), concept_id=ibis.null("int64"),
-            value_text=text, value_concept_id=ibis.null("int64"), value_number=number,
-            unit=ibis.null("string"), reference_high=reference, observation_date=ibis.null("date"),
-            source=rows.source,
-        ))
-    observations = ibis.union(*parts) if parts else None
-    if observations is None:
-        from oncorwe.model.engine import upload
-
-        upload(con, f"{prefix}observations", pl.DataFrame(schema=OBSERVATIONS_SCHEMA).to_arrow())
-    else:
-        materialise(con, observations, f"{prefix}observations")
-    assert set(CONDITIONS_SCHEMA) == set(conditions.columns)
+            "patient_id", variable=pl.lit(variable), concept_id=pl.lit(None, pl.Int64()), value_text=text,
+            value_concept_id=pl.lit(None, pl.Int64()), value_number=number, unit=pl.lit(None, pl.String()),
+            reference_high=reference, observation_date=pl.lit(None, pl.Date()), source="source",
+        ).cast(OBSERVATIONS_SCHEMA))  # type: ignore[arg-type]
+    observations = pl.concat(parts) if parts else pl.DataFrame(schema=OBSERVATIONS_SCHEMA)
+    return {"person": person, "conditions": conditions, "observations": observations}
 
 
 def to_polars(expr: Any) -> pl.DataFrame:

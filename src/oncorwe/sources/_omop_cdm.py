@@ -14,8 +14,10 @@ import ibis
 import ibis.expr.types as ir
 
 __all__ = [
+    "ABSENCE_TABLES",
     "CDM_COLUMNS",
     "OMOP_TABLES",
+    "OPTIONAL_COLUMNS",
     "PERSON_KEY",
     "cdm_constants",
     "cdm_table_names",
@@ -26,8 +28,8 @@ __all__ = [
 ]
 
 OMOP_TABLES = (
-    "person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "death",
-    "episode", "episode_event",
+    "person", "observation_period", "condition_occurrence", "drug_exposure", "measurement", "observation",
+    "death", "episode", "episode_event",
 )
 #: The CDM columns the mapping reads, with the type each is read as (CDMs differ: int32 or int64
 #: ids, decimal or float values); ``person`` is required, every other table optional.
@@ -36,21 +38,35 @@ CDM_COLUMNS: dict[str, dict[str, str]] = {
                "person_source_value": "string"},
     "condition_occurrence": {"condition_occurrence_id": "int64", "person_id": "int64",
                              "condition_concept_id": "int64", "condition_start_date": "date",
-                             "condition_source_value": "string"},
+                             "condition_source_value": "string", "condition_source_concept_id": "int64"},
     "drug_exposure": {"drug_exposure_id": "int64", "person_id": "int64", "drug_concept_id": "int64",
                       "drug_exposure_start_date": "date", "drug_exposure_end_date": "date",
                       "stop_reason": "string", "drug_source_value": "string"},
     "measurement": {"measurement_id": "int64", "person_id": "int64", "measurement_concept_id": "int64",
                     "measurement_date": "date", "value_as_number": "float64", "range_high": "float64",
                     "unit_source_value": "string", "measurement_source_value": "string",
-                    "value_source_value": "string"},
+                    "value_source_value": "string", "value_as_concept_id": "int64"},
+    "observation": {"observation_id": "int64", "person_id": "int64", "observation_concept_id": "int64",
+                    "observation_date": "date", "value_as_number": "float64", "value_as_string": "string",
+                    "value_as_concept_id": "int64", "unit_source_value": "string",
+                    "observation_source_value": "string"},
     "death": {"person_id": "int64", "death_date": "date"},
     "episode": {"episode_id": "int64", "person_id": "int64", "episode_concept_id": "int64",
                 "episode_start_date": "date"},
     "observation_period": {"observation_period_id": "int64", "person_id": "int64",
                            "observation_period_end_date": "date"},
     "concept": {"concept_id": "int64", "concept_name": "string"},
+    "concept_ancestor": {"ancestor_concept_id": "int64", "descendant_concept_id": "int64"},
+    "concept_relationship": {"concept_id_1": "int64", "concept_id_2": "int64", "relationship_id": "string"},
 }
+#: Columns a CDM may lack (older ETLs leave them out): read as nulls when absent.
+OPTIONAL_COLUMNS: frozenset[tuple[str, str]] = frozenset({
+    ("condition_occurrence", "condition_source_concept_id"), ("measurement", "value_as_concept_id"),
+    ("observation", "value_as_string"), ("observation", "value_as_concept_id"),
+    ("observation", "unit_source_value"),
+})
+#: The tables whose records' absence can mean "absent" (``_has_<table>`` on ``person``).
+ABSENCE_TABLES = ("measurement", "observation", "condition_occurrence")
 #: the keys every join between CDM tables uses: person ids are unique only within their centre
 PERSON_KEY = ["_centre", "person_id"]
 
@@ -76,15 +92,16 @@ def cdm_constants(
 ) -> dict[str, tuple[Any, str]]:
     """The constant columns :func:`cdm_tables` adds to CDM table ``table`` of one centre, as
     ``{column: (value, ibis type)}``: ``_centre`` (``centre_no``), ``centre_id``, ``_src`` (the
-    provenance prefix ``"<centre>/<file>#<table>:"``), and on ``person`` ``_has_measurement``
-    (whether the centre's CDM, of tables ``tables``, has a measurement table: without one, brain
-    metastases are unknown rather than absent)."""
+    provenance prefix ``"<centre>/<file>#<table>:"``), and on ``person`` ``_has_<table>`` for the
+    tables a record may be absent from (whether the centre's CDM, of tables ``tables``, has it:
+    without the table, an uncoded fact is unknown rather than absent)."""
     constants: dict[str, tuple[Any, str]] = {
         "_centre": (centre_no, "int32"), "centre_id": (centre_id, "string"),
         "_src": (f"{centre_id}/{file}#{table}:", "string"),
     }
     if table == "person":
-        constants["_has_measurement"] = ("measurement" in tables, "boolean")
+        for domain in ABSENCE_TABLES:
+            constants[f"_has_{domain}"] = (domain in tables, "boolean")
     return constants
 
 
@@ -109,13 +126,13 @@ def cdm_tables(
         table = _table(con, name, database, names)
         if table is None:
             continue
-        missing = [c for c in columns if c not in table.columns]
+        missing = [c for c in columns if c not in table.columns and (name, c) not in OPTIONAL_COLUMNS]
         if missing:
             raise ValueError(f"table {name} has no column {', '.join(missing)}: not an OMOP CDM v5.4 table")
         constants = cdm_constants(name, centre_no=centre_no, centre_id=centre_id, file=file, tables=names)
         out[name] = table.select(
             **{c: ibis.literal(value, t) for c, (value, t) in constants.items()},
-            **{c: table[c].cast(t) for c, t in columns.items()},
+            **{c: table[c].cast(t) if c in table.columns else ibis.null(t) for c, t in columns.items()},
         )
     return out
 

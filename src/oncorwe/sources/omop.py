@@ -1,34 +1,35 @@
-"""OMOP CDM v5.4 -> the canonical tables, as Ibis expressions (DuckDB, PostgreSQL, Spark alike).
+"""OMOP CDM v5.4 -> the generic canonical tables, as Ibis expressions (DuckDB, PostgreSQL, Spark).
+
+A CDM holds a whole hospital's population: the mapping reads only what the study is about. It
+knows no disease, drug or concept of any study: every one comes in lookup tables built from the
+protocol's :class:`oncorwe.model.scope.StudyScope` and the vocabulary files
+(:func:`scope_lookups`).
 
 The mapping runs over *one or many* CDMs at once. :func:`cdm_tables` reads one database's tables
-(only the columns the mapping uses, in fixed types) and adds its centre as constant columns
-(:func:`cdm_constants`: ``_centre``, a small integer the joins use, ``centre_id`` and ``_src``, the
-provenance prefix); :func:`union_cdm` stacks several centres' tables (``UNION ALL``); :func:`map_cdm`
-maps them, every join keyed by (``_centre``, ``person_id``), so the mapping of a network of CDMs is
-compiled and run once instead of once per centre. Per-row string work is kept off the large tables:
-the words of ``drug_source_value`` are looked up once per distinct value, and the names of local
-concepts once per concept.
-:func:`canonical_tables` is the one-database case. Nothing is executed until the caller asks
-(``to_pyarrow``, ``CREATE TABLE ... AS``). The mapping, table by table:
+(only the columns the mapping uses, in fixed types) and adds its centre as constant columns;
+:func:`union_cdm` stacks several centres' tables (``UNION ALL``); :func:`map_cdm` maps them, every
+join keyed by (``_centre``, ``person_id``). Nothing is executed until the caller asks. Table by
+table:
 
-- patients: ``person`` (gender concept 8507/8532, year of birth, ``person_source_value`` as the
-  centre's own id, else ``person_id``); diagnosis date = the earliest melanoma condition (concept
-  141232, or a source value or concept name naming melanoma), primary site from its source value or
-  concept name; M category from Cancer Modifier measurements
-  (M1a 1635100, M1b 1634463, M1c 1635519/1635338, M1d 1634064: the highest recorded); stage IV when a
-  distant-metastasis category or "Metastatic malignant neoplasm" (432851) is recorded; brain
-  metastases from "Metastasis to brain" (36768862), false when absent (null when the CDM has no
-  measurement table); ECOG (36305384, 4308014) and LDH (3016436, with ``range_high`` as the upper
-  limit of normal; µkat/L converted to U/L) from the earliest measurement; BRAF from a measurement
-  whose source value names BRAF, by the words of its ``value_source_value``.
-- drug_exposures: one row per ``drug_exposure`` row; the ingredient by a standard
-  ``drug_concept_id`` (below 2,000,000,000: local ids mean nothing outside their site), else by the
-  words of ``drug_source_value``, else by the local concept's name in the centre's own ``concept``
-  table (the caller passes the lookups; unknown drugs get a null ingredient, which harmonisation
-  quarantines).
-- assessments: measurements whose source value names a response (RECIST), by their value words.
-- events: ``death`` (death), Disease Progression episodes (32677: progression), the end of each
-  ``observation_period`` (last contact).
+- standard concepts: a non-standard ``*_concept_id`` (or a source concept, when the concept id is
+  0) is replaced by the concept it ``'Maps to'`` in the CDM's ``concept_relationship``;
+- scope: the persons with a condition record whose standard concept is one of the study's
+  condition concepts or a descendant of one (``concept_ancestor``), or whose source value or
+  concept name contains one of the study's condition words; everyone else is out of scope;
+- person: sex (OMOP gender concepts 8507 / 8532), year of birth, ``person_source_value`` as the
+  centre's own id (else ``person_id``);
+- conditions: the in-scope condition records (standard concept, source value in lower case);
+- concept_ancestor: the (ancestor, descendant) pairs of the study's categorising concepts;
+- observations: the measurement and observation records of the covariates' concepts (value,
+  value concept name, unit, upper limit of normal), plus the protocol's ``omop_observations``
+  rules (records that carry a variable, and the value an absent record means);
+- drug_exposures: the ingredient of a record by its standard concept, by an ancestor ingredient
+  (``concept_ancestor``: clinical drugs and other concepts below the ingredient), by the words of
+  its source value, or by the name of a local concept; only the study's ingredients are in scope.
+  A record with no concept at all whose words name no ingredient keeps a null ingredient (the
+  harmonisation quarantines it: it may be a study drug written in a way nobody knows);
+- assessments: measurements whose source value names a response (RECIST), by their value words;
+- events: ``death``, Disease Progression episodes (32677), the end of each ``observation_period``.
 
 ``source`` is ``"<centre>/<file>#<table>:<primary key>"``.
 """
@@ -41,9 +42,12 @@ import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 
+from oncorwe.model.scope import StudyScope
 from oncorwe.sources._omop_cdm import (
+    ABSENCE_TABLES,
     CDM_COLUMNS,
     OMOP_TABLES,
+    OPTIONAL_COLUMNS,
     PERSON_KEY,
     cdm_constants,
     cdm_table_names,
@@ -55,10 +59,10 @@ from oncorwe.sources._omop_cdm import stack as _union
 
 __all__ = [
     "CDM_COLUMNS",
-    "M_STAGE_CONCEPTS",
+    "LOCAL_CONCEPT_MIN",
     "OMOP_TABLES",
+    "OPTIONAL_COLUMNS",
     "PERSON_KEY",
-    "attribute_rows",
     "canonical_tables",
     "cdm_constants",
     "cdm_table_names",
@@ -66,39 +70,60 @@ __all__ = [
     "drug_key",
     "map_cdm",
     "record_counts",
+    "scope_lookups",
     "union_cdm",
     "word_lookups",
 ]
 
 MALE, FEMALE = 8507, 8532
-MELANOMA_CONCEPTS = (141232,)
-#: "Metastatic malignant neoplasm": distant metastatic disease, i.e. stage IV
-METASTATIC_NEOPLASM = 432851
 #: OMOP reserves ids above this for site-specific concepts: they mean nothing outside their site
 LOCAL_CONCEPT_MIN = 2_000_000_000
-M_STAGE_CONCEPTS = {1635100: "M1a", 1634463: "M1b", 1635519: "M1c", 1635338: "M1c", 1634064: "M1d"}
-BRAIN_METASTASIS = 36768862
-ECOG_CONCEPTS = (36305384, 4308014)
-LDH_CONCEPT = 3016436
+#: the oncology extension's "Disease Progression" episode concept
 DISEASE_PROGRESSION = 32677
-#: unit concepts of U/L and IU/L (the same enzyme activity per litre)
-UNIT_PER_LITRE = (8645, 8923)
+#: the words a measurement's source value holds when it is a tumour response
+RESPONSE_WORDS = ("recist", "response")
+
+
+def scope_lookups(scope: StudyScope, vocabulary: dict[str, pa.Table]) -> dict[str, pa.Table]:
+    """The lookup tables :func:`map_cdm` joins with: the vocabulary's ``ingredients``,
+    ``drug_words``, ``value_words`` and ``units`` (restricted to the study's ingredients), and the
+    study's ``condition_concepts``, ``condition_words``, ``observation_concepts``,
+    ``category_concepts`` and ``rules`` (one row per rule and concept)."""
+    in_scope = set(scope.ingredients)
+
+    def only_study(table: pa.Table) -> pa.Table:
+        keep = [name in in_scope for name in table.column("ingredient").to_pylist()]
+        return table.filter(pa.array(keep, pa.bool_()))
+
+    def ids(values: tuple[int, ...]) -> pa.Table:
+        return pa.table({"concept_id": pa.array(sorted(set(values)), pa.int64())})
+
+    rules: dict[str, list[Any]] = {k: [] for k in ("rule_no", "domain", "concept_id", "source_word", "variable",
+                                                   "value", "value_field", "unit", "absent_value",
+                                                   "study_condition")}
+    for number, rule in enumerate(scope.observation_rules):
+        for concept in rule.concept_ids or (None,):
+            for key, value in (("rule_no", number), ("domain", rule.domain), ("concept_id", concept),
+                               ("source_word", rule.source_word), ("variable", rule.variable),
+                               ("value", rule.value), ("value_field", rule.value_field), ("unit", rule.unit),
+                               ("absent_value", rule.absent_value), ("study_condition", rule.study_condition)):
+                rules[key].append(value)
+    rule_types = {"rule_no": pa.int64(), "concept_id": pa.int64(), "study_condition": pa.bool_()}
+    return {
+        "ingredients": only_study(vocabulary["ingredients"]),
+        "drug_words": only_study(vocabulary["drug_words"]),
+        "value_words": vocabulary["value_words"],
+        "units": vocabulary["units"],
+        "condition_concepts": ids(scope.condition_concept_ids),
+        "condition_words": pa.table({"word": pa.array(sorted(set(scope.condition_words)), pa.string())}),
+        "observation_concepts": ids(scope.observation_concept_ids),
+        "category_concepts": ids(scope.category_concept_ids),
+        "rules": pa.table({k: pa.array(v, rule_types.get(k, pa.string())) for k, v in rules.items()}),
+    }
 
 
 def _source(rows: ir.Table, key: ir.Value) -> ir.StringValue:
     return rows._src + key.cast("string")
-
-
-def _named(cdm: dict[str, ir.Table], table: ir.Table, column: str) -> ir.Table:
-    """``table`` with ``<column>_name``: the lower-case name of the centre's own concept (null when
-    the centre has no concept table or the concept is not in it)."""
-    name = f"{column}_name"
-    concept = cdm.get("concept")
-    if concept is None:
-        return table.mutate(**{name: ibis.null("string")})
-    names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
-    joined = table.left_join(names, (table._centre == names._cno) & (table[column] == names._cid))
-    return joined.select(*[joined[c] for c in table.columns], **{name: joined._cname})
 
 
 #: white space at either end, as a regular expression: Ibis' ``strip()`` writes its characters
@@ -107,8 +132,7 @@ _ENDS = r"^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$"
 
 
 def _strip(text: ir.StringValue) -> ir.StringValue:
-    """``text`` without white space (space, tab, line feed, carriage return, vertical tab, form
-    feed) at either end, alike on DuckDB, PostgreSQL and Spark."""
+    """``text`` without white space at either end, alike on DuckDB, PostgreSQL and Spark."""
     return text.re_replace(_ENDS, "")
 
 
@@ -119,106 +143,46 @@ def _patient_id(person: ir.Table) -> ir.StringValue:
                                                 person.person_id.cast("string"), local_id)
 
 
-def _persons(person: ir.Table) -> ir.Table:
-    return person.select("_centre", "person_id", patient_id=_patient_id(person))
-
-
-def attribute_rows(con: Any, *, centre_id: str, database: str | None = None) -> ir.Table | None:
-    """The condition and measurement rows the patients mapping reads (melanoma and metastatic
-    conditions; M category, brain metastasis, ECOG, LDH and BRAF measurements), as
-    (``table``, ``row`` = primary key, ``patient_id``), for the reconciliation."""
-    try:
-        cdm = cdm_tables(con, centre_id=centre_id, file="", database=database)
-    except ValueError:
-        return None
-    persons = _persons(cdm["person"])
-    parts: list[ir.Table] = []
-    if "condition_occurrence" in cdm:
-        condition = _named(cdm, cdm["condition_occurrence"], "condition_concept_id")
-        used = (
-            condition.condition_concept_id.isin((*MELANOMA_CONCEPTS, METASTATIC_NEOPLASM))
-            | ibis.coalesce(condition.condition_source_value, "").lower().contains("melanom")
-            | ibis.coalesce(condition.condition_concept_id_name, "").contains("melanom")
-        )
-        rows = condition.filter(used).join(persons, PERSON_KEY)
-        parts.append(rows.select(table=ibis.literal("condition_occurrence"),
-                                 row=rows.condition_occurrence_id, patient_id=rows.patient_id))
-    if "measurement" in cdm:
-        m = cdm["measurement"]
-        concepts = (*M_STAGE_CONCEPTS, BRAIN_METASTASIS, *ECOG_CONCEPTS, LDH_CONCEPT)
-        name = ibis.coalesce(m.measurement_source_value, "").lower()
-        used = m.measurement_concept_id.isin(concepts) | name.contains("braf")
-        used = used & ~(name.contains("recist") | name.contains("response"))  # responses: assessments
-        rows = m.filter(used).join(persons, PERSON_KEY)
-        parts.append(rows.select(table=ibis.literal("measurement"), row=rows.measurement_id,
-                                 patient_id=rows.patient_id))
-    return _union(parts) if parts else None
-
-
 def canonical_tables(
-    con: Any,
-    *,
-    centre_id: str,
-    file: str,
-    ingredients: pa.Table,
-    drug_words: pa.Table,
-    value_words: pa.Table,
-    database: str | None = None,
+    con: Any, *, centre_id: str, file: str, lookups: dict[str, pa.Table], database: str | None = None
 ) -> dict[str, ir.Table]:
     """The canonical tables of one OMOP database as Ibis expressions (:func:`map_cdm` of its
-    :func:`cdm_tables`, the lookups sent along as in-memory tables).
-
-    Parameters
-    ----------
-    con
-        An Ibis backend holding the CDM tables (DuckDB, PostgreSQL, ...).
-    centre_id, file
-        The centre the database belongs to and how provenance names it.
-    ingredients
-        ``concept_id`` (int64), ``ingredient``, ``drug_class``: the study's ingredient concepts.
-    drug_words
-        ``word`` (lower case), ``ingredient``, ``concept_id``, ``drug_class``: drug source values.
-    value_words
-        ``field`` (``braf_v600``, ``response``, ``primary_site``), ``word`` (lower case), ``value``.
-    database
-        Schema (PostgreSQL) or database holding the CDM tables, when not the default.
-    """
+    :func:`cdm_tables`, the lookups of :func:`scope_lookups` sent along as in-memory tables)."""
     cdm = cdm_tables(con, centre_id=centre_id, file=file, database=database)
-    return map_cdm(cdm, ingredients=ibis.memtable(ingredients), drug_words=ibis.memtable(drug_words),
-                   value_words=ibis.memtable(value_words))
+    return map_cdm(cdm, {name: ibis.memtable(table) for name, table in lookups.items()})
 
 
 def map_cdm(
     cdm: dict[str, ir.Table],
+    lookups: dict[str, ir.Table],
     *,
-    ingredients: ir.Table,
-    drug_words: ir.Table,
-    value_words: ir.Table,
     persons: ir.Table | None = None,
     word_tables: dict[str, ir.Table] | None = None,
 ) -> dict[str, ir.Table]:
     """The canonical tables of the CDM tables ``cdm`` (one centre's :func:`cdm_tables` or several
     centres' :func:`union_cdm`), as Ibis expressions.
 
-    The lookups are tables of the same backend (or in-memory tables): see :func:`canonical_tables`.
-    ``persons`` (``_centre``, ``person_id``, ``patient_id``) is the person -> patient id table
-    the other tables join with; by default it is computed from ``cdm["person"]`` (pass a stored
-    copy, e.g. of the ``patients`` result, to compute it once); ``word_tables`` is
-    :func:`word_lookups` (by default computed inside the queries). Besides the canonical columns,
-    every table carries ``_centre``, ``patients`` also ``person_id``; ``drug_exposures`` and
-    ``assessments`` carry ``source_key`` (the CDM primary key), ``assessments`` ``raw_response``.
+    ``lookups`` are :func:`scope_lookups`' tables in the same backend (or in memory). ``persons``
+    (``_centre``, ``person_id``, ``patient_id`` plus the ``_has_<table>`` flags) are the persons in
+    scope, by default computed from the CDM (pass a stored copy to compute them once);
+    ``word_tables`` is :func:`word_lookups` (by default computed inside the queries). Every table
+    carries ``_centre``; ``drug_exposures`` and ``assessments`` carry ``source_key`` (the CDM
+    primary key), ``assessments`` ``raw_response``.
     """
-    persons = _persons(cdm["person"]) if persons is None else persons
-    words = (word_lookups(cdm, ingredients=ingredients, drug_words=drug_words, value_words=value_words)
-             if word_tables is None else word_tables)
+    words = word_lookups(cdm, lookups) if word_tables is None else word_tables
     # computed inline, a lookup derives from the very table it is joined back to: as a view of its
     # own, Ibis cannot bind the join's right side to the left table's equal expression
     words = {name: table.view() for name, table in words.items()}
+    in_scope = scoped_persons(cdm, lookups) if persons is None else persons
+    keys = in_scope.select(*PERSON_KEY, "patient_id")
     return {
-        "patients": _patients(cdm, words, value_words),
-        "drug_exposures": _drug_exposures(cdm, persons, words.get("drug")),
-        "assessments": _assessments(cdm, persons, words.get("measurement_value")),
-        "events": _events(cdm, persons),
+        "person": _person(cdm["person"], in_scope),
+        "conditions": _conditions(cdm, lookups, keys),
+        "concept_ancestor": _ancestors(cdm, lookups),
+        "observations": _observations(cdm, lookups, in_scope),
+        "drug_exposures": _drug_exposures(cdm, keys, words.get("drug")),
+        "assessments": _assessments(cdm, keys, words.get("measurement_value")),
+        "events": _events(cdm, keys),
     }
 
 
@@ -230,123 +194,238 @@ _ARROW = {"string": pa.string(), "date": pa.date32(), "int64": pa.int64(), "floa
           "boolean": pa.bool_(), "int32": pa.int32(), "int8": pa.int8()}
 
 
-def _patients(cdm: dict[str, ir.Table], words: dict[str, ir.Table], value_words: ir.Table) -> ir.Table:
+def _standard(cdm: dict[str, ir.Table], table: ir.Table, concept: str, source_concept: str | None = None) -> ir.Table:
+    """``table`` with ``_std``: the standard concept of ``concept`` (the source concept when the
+    concept is 0 or null), through the CDM's ``'Maps to'`` relationships where there are any."""
+    raw = table[concept]
+    if source_concept is not None:
+        raw = ibis.ifelse(raw.isnull() | (raw == 0), table[source_concept], raw)
+    rows = table.mutate(_raw_concept=raw)
+    if "concept_relationship" not in cdm:
+        return rows.mutate(_std=rows._raw_concept).drop("_raw_concept")
+    cr = cdm["concept_relationship"]
+    maps = cr.filter(cr.relationship_id == "Maps to")
+    maps = maps.group_by([maps._centre, maps.concept_id_1]).aggregate(_to=maps.concept_id_2.min())
+    maps = maps.select(_mcentre=maps._centre, _from=maps.concept_id_1, _to=maps._to)
+    joined = rows.left_join(maps, (rows._centre == maps._mcentre) & (rows._raw_concept == maps._from))
+    joined = joined.select(*[joined[c] for c in rows.columns], "_to")
+    return joined.mutate(_std=ibis.coalesce(joined._to, joined._raw_concept)).drop("_to", "_raw_concept")
+
+
+def _with_descendants(cdm: dict[str, ir.Table], rows: ir.Table, column: str, concepts: ir.Table,
+                      flag: str) -> ir.Table:
+    """``rows`` with boolean ``flag``: ``rows[column]`` is one of ``concepts`` or a descendant of
+    one in the centre's ``concept_ancestor``."""
+    direct = rows[column].isin(concepts.concept_id)
+    if "concept_ancestor" not in cdm:
+        return rows.mutate(**{flag: direct.fill_null(False)})
+    ca = cdm["concept_ancestor"]
+    below = ca.filter(ca.ancestor_concept_id.isin(concepts.concept_id))
+    below = below.select(_acentre=below._centre, _desc=below.descendant_concept_id).distinct()
+    joined = rows.left_join(below, (rows._centre == below._acentre) & (rows[column] == below._desc))
+    return joined.select(*[joined[c] for c in rows.columns],
+                         **{flag: (direct | joined._desc.notnull()).fill_null(False)})
+
+
+def _concept_names(cdm: dict[str, ir.Table], rows: ir.Table, column: str, name: str) -> ir.Table:
+    """``rows`` with ``name``: the lower-case name of the centre's concept ``rows[column]``."""
+    if "concept" not in cdm:
+        return rows.mutate(**{name: ibis.null("string")})
+    concept = cdm["concept"]
+    names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
+    joined = rows.left_join(names, (rows._centre == names._cno) & (rows[column] == names._cid))
+    return joined.select(*[joined[c] for c in rows.columns], **{name: joined._cname})
+
+
+def _study_conditions(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> ir.Table | None:
+    """The condition records of the study's disease, with ``_std`` (standard concept)."""
+    if "condition_occurrence" not in cdm:
+        return None
+    condition = _standard(cdm, cdm["condition_occurrence"], "condition_concept_id", "condition_source_concept_id")
+    condition = _concept_names(cdm, condition, "_std", "_std_name")
+    condition = _with_descendants(cdm, condition, "_std", lookups["condition_concepts"], "_by_concept")
+    words = lookups["condition_words"]
+    text = ibis.coalesce(condition.condition_source_value.lower(), "") + " | " + ibis.coalesce(condition._std_name, "")
+    worded = condition.mutate(_text=text)
+    pairs = worded.cross_join(words).filter(lambda t: t._text.contains(t.word))
+    by_word = pairs.select("_centre", "condition_occurrence_id").distinct().mutate(_by_word=ibis.literal(True))
+    by_word = by_word.rename(_wcentre="_centre", _wid="condition_occurrence_id")
+    joined = worded.left_join(by_word, (worded._centre == by_word._wcentre)
+                              & (worded.condition_occurrence_id == by_word._wid))
+    joined = joined.select(*[joined[c] for c in worded.columns], _by_word=joined._by_word.fill_null(False))
+    return joined.filter(joined._by_concept | joined._by_word)
+
+
+def scoped_persons(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> ir.Table:
+    """The persons in scope (a condition record of the study's disease): ``_centre``,
+    ``person_id``, ``patient_id``, ``centre_id``, ``_src`` and the ``_has_<table>`` flags."""
     person = cdm["person"]
-    base = person.select(
-        "_centre", "person_id", "centre_id", "_has_measurement",
-        patient_id=_patient_id(person),
-        sex=ibis.cases((person.gender_concept_id == MALE, "male"), (person.gender_concept_id == FEMALE, "female"),
+    conditions = _study_conditions(cdm, lookups)
+    if conditions is None:
+        return person.filter(ibis.literal(False)).select(*PERSON_KEY, "centre_id", "_src",
+                                                         *[f"_has_{d}" for d in ABSENCE_TABLES],
+                                                         patient_id=_patient_id(person))
+    keys = conditions.select(*PERSON_KEY).distinct()
+    rows = person.semi_join(keys, PERSON_KEY)
+    return rows.select(*PERSON_KEY, "centre_id", "_src", *[f"_has_{d}" for d in ABSENCE_TABLES],
+                       patient_id=_patient_id(rows), gender_concept_id=rows.gender_concept_id,
+                       year_of_birth=rows.year_of_birth)
+
+
+def _person(person: ir.Table, in_scope: ir.Table) -> ir.Table:
+    rows = in_scope
+    if "gender_concept_id" not in rows.columns:  # a stored persons table without them: read again
+        rows = person.semi_join(in_scope, PERSON_KEY).mutate(patient_id=_patient_id(person))
+    return rows.select(
+        "_centre", "person_id", "patient_id", "centre_id",
+        sex=ibis.cases((rows.gender_concept_id == MALE, "male"), (rows.gender_concept_id == FEMALE, "female"),
                        else_=ibis.null("string")),
-        birth_year=person.year_of_birth.cast("int32"),
-        source=_source(person, person.person_id),
-    )
-    if "condition_occurrence" in cdm:
-        base = _left(base, _diagnosed(cdm, words["condition_source"], value_words))
-        base = base.mutate(primary_site=ibis.coalesce(base.site_word, ibis.ifelse(base.skin, "cutaneous", ibis.null("string"))))
-        base = base.drop("site_word", "skin")
-    else:
-        base = base.mutate(diagnosis_date=ibis.null("date"), primary_site=ibis.null("string"),
-                           metastatic=ibis.null("boolean"))
-    if "measurement" in cdm:
-        base = _measured(base, cdm["measurement"], words["measurement_value"])
-    else:
-        base = base.mutate(m_stage=ibis.null("string"), brain_metastases=ibis.null("boolean"),
-                           braf_v600=ibis.null("boolean"), ecog=ibis.null("int8"),
-                           ldh_value=ibis.null("float64"), ldh_uln=ibis.null("float64"))
-    return base.select(
-        "_centre", "person_id", "patient_id", "centre_id", "sex", "birth_year",
+        birth_year=rows.year_of_birth.cast("int32"),
         reported_age_years=ibis.null("float64"),
-        diagnosis_date=base.diagnosis_date.cast("date"),
-        primary_site=base.primary_site,
-        stage=ibis.ifelse(base.m_stage.notnull() | base.metastatic.notnull(), ibis.literal("IV"),
-                          ibis.null("string")),
-        m_stage=base.m_stage,
-        brain_metastases=base.brain_metastases,
-        braf_v600=base.braf_v600,
-        ecog=base.ecog.cast("int8"),
-        ldh_value=base.ldh_value.cast("float64"),
-        ldh_uln=base.ldh_uln.cast("float64"),
-        ldh_elevated=ibis.null("boolean"),  # OMOP holds the value and its range_high, not a flag
-        source=base.source,
+        source=_source(rows, rows.person_id),
     )
 
 
-def _diagnosed(cdm: dict[str, ir.Table], source_words: ir.Table, value_words: ir.Table) -> ir.Table:
-    """Per person with a melanoma or metastatic condition: diagnosis date, site words, whether a
-    skin melanoma concept and a metastatic neoplasm are recorded (true or null), in one pass."""
-    condition = cdm["condition_occurrence"]
-    named = condition.left_join(source_words, condition.condition_source_value == source_words._csv)
-    named = named.select(*[named[c] for c in condition.columns], "c_melanoma", "c_site")
-    if "concept" in cdm:  # the centre's own concept names, read once per concept
-        concept = cdm["concept"]
-        names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _name=concept.concept_name.lower())
-        sites = value_words.filter(value_words.field == "primary_site")
-        names = names.left_join(sites, names._name == sites.word)
-        names = names.select("_cno", "_cid", n_melanoma=names._name.contains("melanom"), n_site=names.value)
-        joined = named.left_join(names, (named._centre == names._cno) & (named.condition_concept_id == names._cid))
-        named = joined.select(*[joined[c] for c in named.columns], "n_melanoma", "n_site")
-    else:
-        named = named.mutate(n_melanoma=ibis.null("boolean"), n_site=ibis.null("string"))
-    melanoma = named.condition_concept_id.isin(MELANOMA_CONCEPTS) | named.c_melanoma | named.n_melanoma
-    rows = named.mutate(_melanoma=melanoma.fill_null(False),
-                        _metastatic=(named.condition_concept_id == METASTATIC_NEOPLASM).fill_null(False))
-    rows = rows.filter(rows._melanoma | rows._metastatic)
-    is_melanoma = rows._melanoma
-    return rows.group_by(PERSON_KEY).aggregate(
-        diagnosis_date=rows.condition_start_date.min(where=is_melanoma),
-        site_word=ibis.coalesce(rows.c_site, rows.n_site).min(where=is_melanoma),
-        skin=(rows.condition_concept_id == MELANOMA_CONCEPTS[0]).any(where=is_melanoma),
-        metastatic=ibis.ifelse(rows._metastatic.any(), True, ibis.null("boolean")),
+def _conditions(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], keys: ir.Table) -> ir.Table:
+    rows = _study_conditions(cdm, lookups)
+    if rows is None:
+        return _empty({"_centre": "int32", "patient_id": "string", "condition_concept_id": "int64",
+                       "condition_text": "string", "start_date": "date", "source": "string"})
+    joined = rows.join(keys, PERSON_KEY)
+    return joined.select(
+        "_centre", patient_id=joined.patient_id, condition_concept_id=joined._std,
+        condition_text=_strip(joined.condition_source_value.lower()), start_date=joined.condition_start_date,
+        source=_source(joined, joined.condition_occurrence_id),
     )
 
 
-def _left(base: ir.Table, part: ir.Table) -> ir.Table:
-    """``base`` left-joined with a per-person ``part`` (keyed by centre and person)."""
-    return base.left_join(part, PERSON_KEY).drop("_centre_right", "person_id_right")
+def _ancestors(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> ir.Table:
+    """(ancestor, descendant) pairs of the study's categorising concepts, every centre's."""
+    if "concept_ancestor" not in cdm:
+        return _empty({"ancestor_concept_id": "int64", "descendant_concept_id": "int64"})
+    ca = cdm["concept_ancestor"]
+    rows = ca.filter(ca.ancestor_concept_id.isin(lookups["category_concepts"].concept_id))
+    return rows.select("ancestor_concept_id", "descendant_concept_id").distinct()
 
 
-def _measured(base: ir.Table, m: ir.Table, value_words: ir.Table) -> ir.Table:
-    """``base`` with m_stage, brain_metastases, braf_v600 (one pass over the measurements that
-    carry them), ecog and ldh_value / ldh_uln (the earliest of each)."""
-    order = ibis.cases(*[(m.measurement_concept_id == cid, rank) for cid, rank in
-                         ((1635100, 1), (1634463, 2), (1635519, 3), (1635338, 3), (1634064, 4))],
-                       else_=ibis.null("int64"))
-    rows = m.mutate(_rank=order, _brain=m.measurement_concept_id == BRAIN_METASTASIS,
-                    _braf=m.measurement_source_value.lower().contains("braf").fill_null(False))
-    rows = rows.filter(rows._rank.notnull() | rows._brain | rows._braf)
-    worded = rows.left_join(value_words, rows.value_source_value == value_words._vsv)
-    braf = ibis.ifelse(worded._braf, worded.v_braf, ibis.null("string"))  # the words of BRAF results only
-    facts = worded.group_by(PERSON_KEY).aggregate(
-        top=worded._rank.max(), brain=worded._brain.any(),
-        braf_true=(braf == "true").any(), braf_false=(braf == "false").any(),
-    )
-    facts = facts.select(
-        *PERSON_KEY, "brain",
-        m_stage=ibis.cases((facts.top == 1, "M1a"), (facts.top == 2, "M1b"), (facts.top == 3, "M1c"),
-                           (facts.top == 4, "M1d"), else_=ibis.null("string")),
-        braf_v600=ibis.cases((facts.braf_true, True), (facts.braf_false, False), else_=ibis.null("boolean")),
-    )
-    ecog = _earliest(m.filter(m.measurement_concept_id.isin(ECOG_CONCEPTS)), "ecog", m.value_as_number)
-    ldh_rows = m.filter(m.measurement_concept_id == LDH_CONCEPT)
-    factor = ibis.ifelse(ldh_rows.unit_source_value.lower().contains("kat"), 60.0, 1.0)
-    ldh_rows = ldh_rows.mutate(ldh_u=ldh_rows.value_as_number * factor, uln_u=ldh_rows.range_high * factor)
-    ldh = _earliest(ldh_rows, "ldh_value", ldh_rows.ldh_u, extra={"ldh_uln": ldh_rows.uln_u})
-    out = base
-    for part in (facts, ecog, ldh):
-        out = _left(out, part)
-    # a CDM without a measurement table says nothing about brain metastases (null, not false)
-    known = ibis.ifelse(out._has_measurement, out.brain.fill_null(False), ibis.null("boolean"))
-    return out.mutate(brain_metastases=known).drop("brain")
+_OBSERVATION_COLUMNS = {"_centre": "int32", "patient_id": "string", "variable": "string", "concept_id": "int64",
+                        "value_text": "string", "value_concept_id": "int64", "value_number": "float64",
+                        "unit": "string", "reference_high": "float64", "observation_date": "date",
+                        "source": "string"}
 
 
-def _earliest(rows: ir.Table, name: str, value: ir.Value, extra: dict[str, ir.Value] | None = None) -> ir.Table:
-    ranked = rows.mutate(
-        _value=value, **(extra or {}),
-        _rank=ibis.row_number().over(group_by=[rows._centre, rows.person_id],
-                                     order_by=[rows.measurement_date, rows.measurement_id]),
-    )
-    first = ranked.filter(ranked._rank == 0)
-    return first.select(*PERSON_KEY, **{name: first._value}, **{k: first[k] for k in (extra or {})})
+def _records(cdm: dict[str, ir.Table], domain: str) -> ir.Table | None:
+    """A domain's records in one shape: ``_centre``, ``person_id``, ``_src``, ``_key``, ``_std``,
+    ``_text`` (the source value, lower case), ``_value_words`` (the value as written),
+    ``value_concept_id``, ``value_number``, ``_unit``, ``reference_high``, ``observation_date``."""
+    if domain == "measurement" and "measurement" in cdm:
+        m = _standard(cdm, cdm["measurement"], "measurement_concept_id")
+        return m.select("_centre", "person_id", "_src", _key=m.measurement_id, _std=m._std,
+                        _text=m.measurement_source_value.lower(), _value_words=m.value_source_value,
+                        value_concept_id=m.value_as_concept_id, value_number=m.value_as_number,
+                        _unit=m.unit_source_value, reference_high=m.range_high, observation_date=m.measurement_date)
+    if domain == "observation" and "observation" in cdm:
+        o = _standard(cdm, cdm["observation"], "observation_concept_id")
+        return o.select("_centre", "person_id", "_src", _key=o.observation_id, _std=o._std,
+                        _text=o.observation_source_value.lower(), _value_words=o.value_as_string,
+                        value_concept_id=o.value_as_concept_id, value_number=o.value_as_number,
+                        _unit=o.unit_source_value, reference_high=ibis.null("float64"),
+                        observation_date=o.observation_date)
+    if domain == "condition" and "condition_occurrence" in cdm:
+        c = _standard(cdm, cdm["condition_occurrence"], "condition_concept_id", "condition_source_concept_id")
+        return c.select("_centre", "person_id", "_src", _key=c.condition_occurrence_id, _std=c._std,
+                        _text=c.condition_source_value.lower(), _value_words=c.condition_source_value,
+                        value_concept_id=ibis.null("int64"), value_number=ibis.null("float64"),
+                        _unit=ibis.null("string"), reference_high=ibis.null("float64"),
+                        observation_date=c.condition_start_date)
+    return None
+
+
+_DOMAIN_TABLE = {"measurement": "measurement", "observation": "observation", "condition": "condition_occurrence"}
+
+
+def _observations(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], in_scope: ir.Table) -> ir.Table:
+    keys = in_scope.select(*PERSON_KEY, "patient_id")
+    parts: list[ir.Table] = []
+    response = ibis.literal(False)
+    for domain in ("measurement", "observation"):
+        rows = _records(cdm, domain)
+        if rows is None:
+            continue
+        if domain == "measurement":
+            response = ibis.literal(False)
+            for word in RESPONSE_WORDS:
+                response = response | rows._text.contains(word).fill_null(False)
+            rows = rows.filter(~response)
+        rows = rows.filter(rows._std.isin(lookups["observation_concepts"].concept_id)).join(keys, PERSON_KEY)
+        rows = _concept_names(cdm, rows, "value_concept_id", "_value_name")
+        parts.append(rows.select(
+            "_centre", patient_id=rows.patient_id, variable=ibis.null("string"), concept_id=rows._std,
+            value_text=ibis.coalesce(rows._value_name, _strip(rows._value_words.lower())),
+            value_concept_id=rows.value_concept_id, value_number=rows.value_number, unit=rows._unit,
+            reference_high=rows.reference_high, observation_date=rows.observation_date,
+            source=_source(rows, rows._key),
+        ))
+    parts.extend(_ruled(cdm, lookups, in_scope))
+    if not parts:
+        return _empty(_OBSERVATION_COLUMNS)
+    return _union(parts)
+
+
+def _ruled(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], in_scope: ir.Table) -> list[ir.Table]:
+    """The observations the protocol's ``omop_observations`` rules make, and their absent values."""
+    rules = lookups["rules"]
+    keys = in_scope.select(*PERSON_KEY, "patient_id")
+    words = lookups["value_words"]
+    values = words.select(_vfield=words.field, _vword=words.word, _vvalue=words.value)
+    units = lookups["units"]
+    parts: list[ir.Table] = []
+    for domain, table in _DOMAIN_TABLE.items():
+        records = _records(cdm, domain)
+        if records is None:
+            continue
+        mine = rules.filter(rules.domain == domain)
+        worded_rules = mine.filter(mine.source_word.notnull())
+        by_concept = records.join(mine, records._std == mine.concept_id)
+        by_word = records.join(worded_rules, records._text.contains(worded_rules.source_word))
+        columns = [*records.columns, "rule_no", "variable", "value", "value_field", "unit", "absent_value"]
+        found = [by_concept.select(*columns), by_word.select(*columns)]
+        study = _study_conditions(cdm, lookups) if domain == "condition" else None
+        if study is not None:
+            own = records.semi_join(study.select("_centre", _key="condition_occurrence_id"), ["_centre", "_key"])
+            found.append(own.cross_join(mine.filter(mine.study_condition)).select(*columns))
+        matched = _union(found).join(keys, PERSON_KEY)
+        worded = matched.left_join(values, (matched.value_field == values._vfield)
+                                   & (_strip(matched._value_words.lower()) == values._vword))
+        worded = worded.select(*[worded[c] for c in matched.columns], _word_value=worded._vvalue)
+        scaled = worded.left_join(units, _strip(worded._unit.lower()) == units.unit_word)
+        # a unit the vocabulary does not know is taken to be the canonical one already
+        factor = ibis.ifelse(scaled.unit.notnull(), scaled.factor.fill_null(1.0), ibis.literal(1.0))
+        rows = scaled.select(*[scaled[c] for c in worded.columns], _factor=factor)
+        parts.append(rows.select(
+            "_centre", patient_id=rows.patient_id, variable=rows.variable, concept_id=rows._std,
+            value_text=ibis.coalesce(rows.value, ibis.ifelse(rows.value_field.notnull(), rows._word_value,
+                                                              ibis.null("string"))),
+            value_concept_id=rows.value_concept_id,
+            value_number=ibis.ifelse(rows.value.notnull() | rows.value_field.notnull(), ibis.null("float64"),
+                                     rows.value_number * rows._factor),
+            unit=ibis.ifelse(rows.unit.notnull(), rows.unit, rows._unit),
+            reference_high=rows.reference_high * rows._factor,
+            observation_date=rows.observation_date,
+            source=_source(rows, rows._key),
+        ).distinct())
+        absent = mine.filter(mine.absent_value.notnull()).select("rule_no", "variable", "absent_value").distinct()
+        have = in_scope.filter(in_scope[f"_has_{table}"])
+        candidates = have.cross_join(absent)
+        present = matched.select(*PERSON_KEY, "rule_no").distinct()
+        missing = candidates.anti_join(present, [*PERSON_KEY, "rule_no"])
+        parts.append(missing.select(
+            "_centre", patient_id=missing.patient_id, variable=missing.variable, concept_id=ibis.null("int64"),
+            value_text=missing.absent_value, value_concept_id=ibis.null("int64"),
+            value_number=ibis.null("float64"), unit=ibis.null("string"), reference_high=ibis.null("float64"),
+            observation_date=ibis.null("date"), source=missing._src + ibis.literal(f"{table} (no record)"),
+        ))
+    return parts
 
 
 _DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "string",
@@ -355,77 +434,72 @@ _DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "stri
                  "source_text": "string", "source": "string", "source_key": "int64"}
 
 
-def _drug_ingredients(cdm: dict[str, ir.Table], ing: ir.Table, words: ir.Table) -> ir.Table:
+def _drug_ingredients(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> ir.Table:
+    """Per distinct :func:`drug_key`: the study ingredient it names, in this order: its standard
+    concept, an ancestor ingredient, the words of its source value, the words of the name of the
+    centre's own concept (or of an ancestor's); null when none, and ``_in_scope`` false when the
+    record has a concept that is none of the study's (out of scope, not a loss)."""
     drug = cdm["drug_exposure"]
     centre, concept_id, source_value = drug_key(drug)
     keys = drug.select(_dcentre=centre, _dcid=concept_id, _dsv=source_value).distinct()
-    # a standard concept id names the ingredient; a local id only through its words
+    ing, words = lookups["ingredients"], lookups["drug_words"]
     standard = ing.filter(ing.concept_id < LOCAL_CONCEPT_MIN)
-    by_concept = keys.left_join(standard, keys._dcid == standard.concept_id)
-    by_concept = by_concept.select("_dcentre", "_dcid", "_dsv", c_ingredient=by_concept.ingredient,
-                                   c_class=by_concept.drug_class, c_id=by_concept.concept_id)
+    # the concept itself and, below the ingredient level, its ancestors (closest first)
+    candidates = keys.select("_dcentre", "_dcid", "_dsv", _cand=keys._dcid, _level=ibis.literal(0))
+    if "concept_ancestor" in cdm:
+        ca = cdm["concept_ancestor"]
+        up = keys.join(ca, (keys._dcentre == ca._centre) & (keys._dcid == ca.descendant_concept_id)
+                       & (ca.ancestor_concept_id != ca.descendant_concept_id))
+        candidates = candidates.union(up.select("_dcentre", "_dcid", "_dsv", _cand=up.ancestor_concept_id,
+                                                _level=ibis.literal(1)))
+    named = _concept_names(cdm, candidates.mutate(_centre=candidates._dcentre), "_cand", "_cand_name")
+    by_id = named.left_join(standard, named._cand == standard.concept_id)
+    by_id = by_id.select(*[by_id[c] for c in named.columns], i_ingredient=by_id.ingredient,
+                         i_class=by_id.drug_class, i_id=by_id.concept_id)
+    by_name = by_id.left_join(words, by_id._cand_name == words.word)
+    by_name = by_name.select(*[by_name[c] for c in by_id.columns], n_ingredient=by_name.ingredient,
+                             n_class=by_name.drug_class, n_id=by_name.concept_id)
+    # rank: a standard id before a name, the concept before its ancestors
+    ranked = by_name.mutate(
+        _ingredient=ibis.coalesce(by_name.i_ingredient, by_name.n_ingredient),
+        _class=ibis.coalesce(by_name.i_class, by_name.n_class),
+        _id=ibis.coalesce(by_name.i_id, by_name.n_id),
+        _order=by_name._level * 2 + ibis.ifelse(by_name.i_ingredient.notnull(), 0, 1),
+    ).filter(lambda t: t._ingredient.notnull())
+    window = ibis.window(group_by=["_dcentre", "_dcid", "_dsv"], order_by=["_order", "_ingredient"])
+    best = ranked.mutate(_rank=ibis.row_number().over(window))
+    best = best.filter(best._rank == 0).select(_bcentre="_dcentre", _bcid="_dcid", _bsv="_dsv",
+                                               b_ingredient="_ingredient", b_class="_class", b_id="_id")
+    by_concept = keys.left_join(best, (keys._dcentre == best._bcentre) & (keys._dcid == best._bcid)
+                                & (keys._dsv == best._bsv))
+    by_concept = by_concept.select("_dcentre", "_dcid", "_dsv", "b_ingredient", "b_class", "b_id")
     by_source = by_concept.left_join(words, _strip(by_concept._dsv.lower()) == words.word)
-    by_source = by_source.select(*[by_source[c] for c in by_concept.columns], s_ingredient=by_source.ingredient,
-                                 s_class=by_source.drug_class, s_id=by_source.concept_id)
-    if "concept" in cdm:  # a local concept's name, and its words
-        concept = cdm["concept"]
-        names = concept.select(_cno=concept._centre, _cid=concept.concept_id, _cname=concept.concept_name.lower())
-        named = names.join(words, names._cname == words.word)
-        named = named.select("_cno", "_cid", n_ingredient=named.ingredient, n_class=named.drug_class,
-                             n_id=named.concept_id)
-        by_name = by_source.left_join(named, (by_source._dcentre == named._cno) & (by_source._dcid == named._cid))
-        by_name = by_name.select(*[by_name[c] for c in by_source.columns], "n_ingredient", "n_class", "n_id")
-    else:
-        by_name = by_source.mutate(n_ingredient=ibis.null("string"), n_class=ibis.null("string"),
-                                   n_id=ibis.null("int64"))
-    return by_name.select(
+    no_concept = (by_source._dcid == -1) | (by_source._dcid == 0)
+    ingredient = ibis.coalesce(by_source.b_ingredient, by_source.ingredient)
+    return by_source.select(
         "_dcentre", "_dcid", "_dsv",
-        ingredient=ibis.coalesce(by_name.c_ingredient, by_name.s_ingredient, by_name.n_ingredient),
-        ingredient_concept_id=ibis.coalesce(by_name.c_id, by_name.s_id, by_name.n_id).cast("int64"),
-        drug_class=ibis.coalesce(by_name.c_class, by_name.s_class, by_name.n_class),
+        ingredient=ingredient,
+        ingredient_concept_id=ibis.coalesce(by_source.b_id, by_source.concept_id).cast("int64"),
+        drug_class=ibis.coalesce(by_source.b_class, by_source.drug_class),
+        _in_scope=ingredient.notnull() | no_concept,
     )
 
 
-def word_lookups(
-    cdm: dict[str, ir.Table], *, ingredients: ir.Table, drug_words: ir.Table, value_words: ir.Table
-) -> dict[str, ir.Table]:
-    """The words of the CDM's free-text values, read once per distinct value (a few dozen to a
-    few hundred) instead of once per row:
-
-    - ``drug``: per distinct :func:`drug_key` (``_dcentre``, ``_dcid``, ``_dsv``) the
-      ``ingredient``, ``ingredient_concept_id`` and ``drug_class`` it names: by a standard concept
-      id (below 2,000,000,000), else by the words of the source value, else by the name of the
-      centre's own concept;
-    - ``condition_source``: ``_csv`` (a ``condition_source_value``), ``c_melanoma`` (it names
-      melanoma), ``c_site`` (the primary site it names);
-    - ``measurement_value``: ``_vsv`` (a ``value_source_value``), ``v_response`` (the RECIST
-      category it names), ``v_braf`` (the BRAF result it names).
-
-    :func:`map_cdm` computes them inside its queries; at scale store them and pass them
-    (``word_tables``), so that the engine plans the joins with them as the small tables they are.
-    """
+def word_lookups(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> dict[str, ir.Table]:
+    """The words of the CDM's free-text values, read once per distinct value instead of once per
+    row: ``drug`` (per distinct :func:`drug_key`, see :func:`_drug_ingredients`) and
+    ``measurement_value`` (``_vsv``, a ``value_source_value``; ``v_response``, the RECIST category
+    it names). At scale store them and pass them to :func:`map_cdm` (``word_tables``)."""
     out: dict[str, ir.Table] = {}
     if "drug_exposure" in cdm:
-        out["drug"] = _drug_ingredients(cdm, ingredients, drug_words)
-    if "condition_occurrence" in cdm:
-        condition = cdm["condition_occurrence"]
-        values = condition.select(_csv=condition.condition_source_value).distinct()
-        values = values.mutate(_words=_strip(values._csv.lower()))
-        sites = value_words.filter(value_words.field == "primary_site")
-        values = values.left_join(sites, values._words == sites.word)
-        out["condition_source"] = values.select("_csv", c_melanoma=values._words.contains("melanom"),
-                                                c_site=values.value)
+        out["drug"] = _drug_ingredients(cdm, lookups)
     if "measurement" in cdm:
         m = cdm["measurement"]
         values = m.select(_vsv=m.value_source_value).distinct()
-        # one join with both fields' words, then one row per value (Spark 4.0 mis-plans the same
-        # table joined twice in one query)
-        fields = value_words.filter(value_words.field.isin(["response", "braf_v600"]))
-        values = values.left_join(fields, _strip(values._vsv.lower()) == fields.word)
-        out["measurement_value"] = values.group_by("_vsv").aggregate(
-            v_response=values.value.max(where=values.field == "response"),
-            v_braf=values.value.max(where=values.field == "braf_v600"),
-        )
+        words = lookups["value_words"]
+        responses = words.filter(words.field == "response")
+        joined = values.left_join(responses, _strip(values._vsv.lower()) == responses.word)
+        out["measurement_value"] = joined.group_by("_vsv").aggregate(v_response=joined.value.max())
     return out
 
 
@@ -436,14 +510,15 @@ def drug_key(drug: ir.Table) -> list[ir.Value]:
     return [drug._centre, drug.drug_concept_id.fill_null(-1), drug.drug_source_value.fill_null("")]
 
 
-def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ingredients: ir.Table | None) -> ir.Table:
+def _drug_exposures(cdm: dict[str, ir.Table], keys: ir.Table, ingredients: ir.Table | None) -> ir.Table:
     if "drug_exposure" not in cdm or ingredients is None:
         return _empty(_DRUG_COLUMNS)
-    drug = cdm["drug_exposure"]
+    drug = cdm["drug_exposure"].semi_join(keys, PERSON_KEY)
     centre, concept_id, source_value = drug_key(drug)
-    named = drug.left_join(ingredients, (centre == ingredients._dcentre) & (concept_id == ingredients._dcid)
-                           & (source_value == ingredients._dsv))
-    joined = named.join(persons, PERSON_KEY)
+    named = drug.join(ingredients, (centre == ingredients._dcentre) & (concept_id == ingredients._dcid)
+                      & (source_value == ingredients._dsv))
+    named = named.filter(named._in_scope)
+    joined = named.join(keys, PERSON_KEY)
     return joined.select(
         "_centre",
         patient_id=joined.patient_id,
@@ -460,16 +535,19 @@ def _drug_exposures(cdm: dict[str, ir.Table], persons: ir.Table, ingredients: ir
     )
 
 
-def _assessments(cdm: dict[str, ir.Table], persons: ir.Table, value_words: ir.Table | None) -> ir.Table:
+def _assessments(cdm: dict[str, ir.Table], keys: ir.Table, value_words: ir.Table | None) -> ir.Table:
     if "measurement" not in cdm or value_words is None:
         return _empty({"_centre": "int32", "patient_id": "string", "assessment_date": "date",
                        "response": "string", "kind": "string", "source": "string", "source_key": "int64",
                        "raw_response": "string"})
     m = cdm["measurement"]
     name = m.measurement_source_value.lower()
-    rows = m.filter(name.contains("recist") | name.contains("response"))
+    response = ibis.literal(False)
+    for word in RESPONSE_WORDS:
+        response = response | name.contains(word).fill_null(False)
+    rows = m.filter(response)
     rows = rows.left_join(value_words, rows.value_source_value == value_words._vsv)
-    joined = rows.join(persons, PERSON_KEY)
+    joined = rows.join(keys, PERSON_KEY)
     return joined.select(
         "_centre",
         patient_id=joined.patient_id,
@@ -482,19 +560,19 @@ def _assessments(cdm: dict[str, ir.Table], persons: ir.Table, value_words: ir.Ta
     )
 
 
-def _events(cdm: dict[str, ir.Table], persons: ir.Table) -> ir.Table:
+def _events(cdm: dict[str, ir.Table], keys: ir.Table) -> ir.Table:
     parts: list[ir.Table] = []
     if "death" in cdm:
-        d = cdm["death"].join(persons, PERSON_KEY)
+        d = cdm["death"].join(keys, PERSON_KEY)
         parts.append(d.select("_centre", patient_id=d.patient_id, event_type=ibis.literal("death"),
                               event_date=d.death_date, source=_source(d, d.person_id)))
     if "episode" in cdm:
         episode = cdm["episode"]
-        e = episode.filter(episode.episode_concept_id == DISEASE_PROGRESSION).join(persons, PERSON_KEY)
+        e = episode.filter(episode.episode_concept_id == DISEASE_PROGRESSION).join(keys, PERSON_KEY)
         parts.append(e.select("_centre", patient_id=e.patient_id, event_type=ibis.literal("progression"),
                               event_date=e.episode_start_date, source=_source(e, e.episode_id)))
     if "observation_period" in cdm:
-        p = cdm["observation_period"].join(persons, PERSON_KEY)
+        p = cdm["observation_period"].join(keys, PERSON_KEY)
         parts.append(p.select("_centre", patient_id=p.patient_id, event_type=ibis.literal("last_contact"),
                               event_date=p.observation_period_end_date,
                               source=_source(p, p.observation_period_id)))
