@@ -43,7 +43,7 @@ from oncorwe.analysis._subsequent import (
 from oncorwe.analysis._survival import followup, survival_analyses
 from oncorwe.analysis._table1 import smd_table, table1
 from oncorwe.errors import InputError
-from oncorwe.protocol import Protocol
+from oncorwe.protocol import PriorTherapy, Protocol
 
 __all__ = [
     "GUARANTEE_TIME_NOTE",
@@ -143,6 +143,11 @@ def _column_labels(protocol: Protocol) -> dict[str, str]:
     labels.update({f"regimen_class={c.name}": c.label for c in protocol.regimen_classes})
     labels.update({f"subsequent_therapy_class={c.name}": c.label for c in protocol.subsequent_therapy.classes})
     labels[f"subsequent_therapy_class={protocol.subsequent_therapy.otherwise}"] = protocol.subsequent_therapy.otherwise_label
+    for name, spec in protocol.covariates.items():
+        if isinstance(spec, PriorTherapy):
+            labels.update({f"{name}={level.name}": level.label for level in spec.levels if level.label})
+            if spec.otherwise_label:
+                labels[f"{name}={spec.otherwise}"] = spec.otherwise_label
     return labels
 
 

@@ -39,6 +39,7 @@ from oncorwe.analysis import TABLE_NAMES, AnalysisResult
 from oncorwe.errors import InputError
 from oncorwe.report._disclosure import disclose
 from oncorwe.report._forest import forest_figure
+from oncorwe.report._format import study_labels
 from oncorwe.report._km_plot import km_figure, risk_table, time_ticks
 from oncorwe.report._render import FigureSpec, SavedFigure, render_figures
 from oncorwe.report._sections import build_sections, headline
@@ -109,6 +110,10 @@ def run(
     tables = {**shown, "reconciliation": _per_file(shown["reconciliation"])}
 
     def write(tmp: Path) -> None:
+        with study_labels(info.get("column_labels", {})):
+            _write(tmp)
+
+    def _write(tmp: Path) -> None:
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         for name in TABLE_NAMES:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 
 __all__ = [
     "CATEGORY_LABELS",
@@ -13,38 +17,22 @@ __all__ = [
     "fmt_p",
     "group_label",
     "split_label",
+    "study_labels",
     "variable_label",
 ]
 
-#: How canonical values print. Anything else prints as written with underscores as spaces.
+#: How the values every study shares print (the study's own classes and levels are worded by its
+#: protocol: :func:`study_labels`). Anything else prints as written, underscores as spaces.
 CATEGORY_LABELS: dict[str, str] = {
     "all": "All patients",
     "yes": "Yes",
     "no": "No",
     "male": "Male",
     "female": "Female",
-    "carboplatin_paclitaxel": "Carboplatin + paclitaxel",
-    "dacarbazine": "Dacarbazine",
-    "temozolomide": "Temozolomide",
-    "taxane": "Taxane alone",
-    "fotemustine": "Fotemustine",
     "other": "Other",
-    "anti_pd1": "Anti-PD-1",
-    "anti_ctla4": "Anti-CTLA-4",
-    "anti_pd1_ctla4": "Anti-PD-1 and anti-CTLA-4",
     "none": "None",
-    "pd1_with_or_without_ipilimumab": "PD-1 antibody alone or with ipilimumab",
-    "ipilimumab_alone": "Ipilimumab alone",
-    "ici_after_other": "ICI after other therapies",
-    "targeted": "BRAF/MEK inhibitors",
     "any": "Any subsequent therapy",
-    "any_ici": "Any subsequent ICI",
     "unclassified": "Unclassified",
-    "unknown_primary": "Unknown primary",
-    "cutaneous": "Cutaneous",
-    "acral": "Acral",
-    "mucosal": "Mucosal",
-    "uveal": "Uveal",
     "PD_NE": "PD or not evaluable",
     "ORR": "Objective response (CR + PR)",
     "DCR": "Disease control (CR + PR + SD)",
@@ -55,34 +43,50 @@ CATEGORY_LABELS: dict[str, str] = {
     "NE": "Not evaluable",
 }
 
+#: The fixed columns of the analysis table (the same in every study).
 VARIABLE_LABELS: dict[str, str] = {
     "overall": "Overall",
     "regimen_class": "Regimen",
     "responder": "Responder (CR/PR)",
-    "prior_anti_pd1": "Prior PD-1-based ICI",
-    "prior_ici_class": "Prior ICI",
     "sex": "Sex",
     "age_years": "Age (per year)",
-    "ecog": "ECOG (per point)",
-    "ldh_elevated": "LDH > ULN",
-    "m1c_or_worse": "M1c or worse",
-    "brain_metastases": "Brain metastases",
-    "braf_v600": "BRAF V600",
 }
 
+#: The study's wording (``AnalysisResult.info["column_labels"]``): column -> label and
+#: "column=value" -> label; set by the report for the time it writes one study's outputs.
+_STUDY: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("study_labels", default=MappingProxyType({}))
 
-def group_label(value: object) -> str:
-    """A group or category value as printed."""
+
+@contextlib.contextmanager
+def study_labels(labels: Mapping[str, str]) -> Iterator[None]:
+    """Word the report's columns, classes and levels as ``labels`` (the protocol's) inside."""
+    token = _STUDY.set(dict(labels))
+    try:
+        yield
+    finally:
+        _STUDY.reset(token)
+
+
+def group_label(value: object, variable: str | None = None) -> str:
+    """A group or category value as printed: the study's label of ``variable=value`` (or of the
+    value in any column), else the shared wording, else the value with underscores as spaces."""
     text = "" if value is None else str(value)
-    return CATEGORY_LABELS.get(text, text.replace("_", " "))
+    labels = _STUDY.get()
+    if variable is not None and f"{variable}={text}" in labels:
+        return labels[f"{variable}={text}"]
+    if text in CATEGORY_LABELS:
+        return CATEGORY_LABELS[text]
+    for key, label in labels.items():
+        if key.endswith(f"={text}"):
+            return label
+    spaced = text.replace("_", " ")
+    return spaced[:1].upper() + spaced[1:]
 
 
-#: How the levels of yes/no splits print in figure legends and survival tables.
+#: How the levels of yes/no splits of the fixed columns print in legends and survival tables.
 SPLIT_LABELS: dict[tuple[str, str], str] = {
     ("responder", "yes"): "Responders (CR/PR)",
     ("responder", "no"): "Non-responders",
-    ("prior_anti_pd1", "yes"): "Prior PD-1-based ICI",
-    ("prior_anti_pd1", "no"): "No prior PD-1-based ICI",
 }
 
 
@@ -90,13 +94,18 @@ def split_label(group_var: str, group: str) -> str:
     """A group of a split as printed: "Responders (CR/PR)", "Regimen: Taxane alone", ..."""
     if (group_var, group) in SPLIT_LABELS:
         return SPLIT_LABELS[(group_var, group)]
-    if group in ("yes", "no"):
-        return f"{variable_label(group_var)}: {group}"
-    return group_label(group)
+    if group == "yes":
+        return variable_label(group_var)
+    if group == "no":
+        return f"No {variable_label(group_var)[:1].lower()}{variable_label(group_var)[1:]}"
+    return group_label(group, group_var)
 
 
 def variable_label(name: str) -> str:
     """A grouping or covariate column as printed."""
+    labels = _STUDY.get()
+    if name in labels:
+        return labels[name]
     return VARIABLE_LABELS.get(name, name.replace("_", " ").capitalize())
 
 
