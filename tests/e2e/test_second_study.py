@@ -17,14 +17,6 @@ import pytest
 
 from oncorwe.synth import generate_study
 
-pytestmark = pytest.mark.xfail(
-    strict=True,
-    reason="needs issue 12's merged harmonisation (h12a: CDM scoped by the protocol's condition through "
-    "concept_ancestor / 'Maps to', clinical drugs to ingredients) and protocol model (h12b; plus the "
-    "proposed covariate kind condition_category for histology): on the synth branch alone the pipeline "
-    "still reads every CDM person as a melanoma patient",
-)
-
 
 @pytest.fixture(scope="module")
 def second(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
@@ -46,7 +38,7 @@ def test_run_reproduces_the_truth(second: tuple[Path, Path, subprocess.Completed
     from oncorwe.pipeline import run_study
 
     data = second[0]
-    result = run_study("nsclc_docetaxel", data, tmp_path / "report")
+    result = run_study(protocol_ref="nsclc_docetaxel", data_dir=data, out_dir=tmp_path / "report")
     truth = pl.read_csv(data / "_truth" / "patients.csv", infer_schema_length=None)
     eligible = truth.filter(pl.col("eligible"))
     table = result.analysis_table
