@@ -167,10 +167,11 @@ def _drop_cdm(con: Any, backend: str, sources: list[Any]) -> None:
 
 def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, pg_uri: str) -> None:
     """One size on one backend, in this process; writes the measurements as JSON."""
-    from oncorwe import analysis, cohort, endpoints, protocol, report
-    from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb, omop_into_engine
+    from oncorwe import analysis, protocol, report
+    from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb
     from oncorwe.model.engine import drop_scratch
-    from oncorwe.model.store import connect
+    from oncorwe.model.store import STAGE_TABLES, connect
+    from oncorwe.pipeline import derive, quarantine_summary
 
     files = _omop_files(study)
     goldinger = protocol.load("goldinger2022")
@@ -211,24 +212,38 @@ def worker(size: int, backend: str, study: Path, out_json: Path, workdir: Path, 
         return value
 
     try:
-        model = stage("cdm_to_canonical", lambda: omop_into_engine(con, sources, scope=FLAGSHIP_SCOPE, prefix=prefix))
-        # keep_in_engine: the lines of therapy and the trace stay in the engine; only the exclusions,
-        # the analysis set's index and the analysis table come into Python
-        selected = stage("cohort", lambda: cohort.run(con, goldinger, prefix=prefix, merges=model.merges,
-                                                      keep_in_engine=True))
-        derived = stage("endpoints", lambda: endpoints.run(con, selected, goldinger, prefix=prefix,
-                                                           keep_in_engine=True))
-        analysed = stage("analysis", lambda: analysis.run(derived.analysis_table, goldinger,
-                                                          attrition=selected.attrition))
+        # the pipeline's own orchestration; keep_in_engine: the lines of therapy and the trace stay
+        # in the engine, only the exclusions, the analysis set's index and the analysis table come
+        # into Python
+        names = {"harmonise": "cdm_to_canonical", "model": "cdm_to_canonical", "cohort": "cohort",
+                 "endpoints": "endpoints"}
+        timed: dict[str, float] = {}
+
+        def pipeline_stage(name: str, action: Any) -> Any:
+            # harmonise maps the CDMs inside the engine, model reads back the quarantine: one stage here
+            t0 = time.perf_counter()
+            value = action()
+            timed[names[name]] = timed.get(names[name], 0.0) + time.perf_counter() - t0
+            result["stages"][names[name]] = {"seconds": round(timed[names[name]], 2),
+                                             "peak_rss_bytes": _peak_rss_bytes(), "peak_tree_pss_bytes": 0}
+            print(f"  {backend} {size}: {name} {round(time.perf_counter() - t0, 2)} s", file=sys.stderr, flush=True)
+            return value
+
+        derived = derive(goldinger, con, cdms=sources, prefix=prefix, keep_in_engine=True, stage=pipeline_stage)
+        analysed = stage("analysis", lambda: analysis.run(derived.endpoints.analysis_table, goldinger,
+                                                          attrition=derived.cohort.attrition,
+                                                          reconciliation=derived.reconciliation,
+                                                          quarantine_summary=quarantine_summary(derived.quarantine)))
         stage("report", lambda: report.run(analysed, workdir / f"report_{backend}_{size}", workers=report_workers,
                                            provenance={"benchmark": f"{size} patients, {backend}"}))
+        counts = {name: int(con.table(f"{prefix}{name}").count().to_pyarrow().as_py()) for name in STAGE_TABLES}
     finally:
         drop_scratch(con)
         if backend != "duckdb":
             _drop_cdm(con, backend, sources)
-    result["canonical_rows"] = model.row_counts
-    result["analysis_patients"] = derived.analysis_table.height
-    result["records"] = model.row_counts["person"] + len(model.merges)
+    result["canonical_rows"] = counts
+    result["analysis_patients"] = derived.endpoints.analysis_table.height
+    result["records"] = counts["person"] + len(derived.merges)
     out_json.write_text(json.dumps(result, indent=2), encoding="utf-8")
 
 

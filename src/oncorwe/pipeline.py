@@ -1,6 +1,15 @@
 """The whole study, stage after stage: centre files -> harmonise -> model -> cohort -> endpoints ->
 analysis -> report.
 
+:func:`derive` is the one orchestration of the stages up to the per-patient analysis table, used by
+``oncorwe run`` (through :func:`run_study`), ``oncorwe explain``, the API and the benchmark. OMOP
+CDMs given on their own (``--omop`` without ``--data``) are mapped inside the engine that holds
+the canonical model (:func:`oncorwe.harmonise.in_engine.omop_into_engine`: DuckDB files attached
+read-only, CDM schemas of the engine's own PostgreSQL or Spark read where they are), so no
+patient-level table passes through Python before the analysis table. With a study folder, the
+centres' files (and the CDMs among them) are harmonised into the canonical model first, then
+written into the engine, so duplicates across file and CDM centres are found together.
+
 :func:`run_study` is what ``oncorwe run`` calls; it knows nothing of terminals (progress goes to an
 optional callback) and never generates or reads synthetic truth: the data folder is treated as a real
 study's. Errors keep their type and gain the stage they happened in
@@ -21,13 +30,17 @@ from typing import Any
 import polars as pl
 
 from oncorwe import analysis, cohort, endpoints, harmonise, protocol, report
-from oncorwe.errors import InputError, OncorweError, StageFailed
-from oncorwe.model import store
+from oncorwe.errors import InputError, OncorweError, SourceError, StageFailed
+from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb, omop_into_engine
+from oncorwe.model import engine, store
+from oncorwe.model.schema import QUARANTINE_SCHEMA
 from oncorwe.sources import load_study_config
 
 __all__ = [
     "STAGES",
+    "Derived",
     "RunResult",
+    "derive",
     "hash_inputs",
     "quarantine_summary",
     "run_study",
@@ -37,6 +50,111 @@ __all__ = [
 STAGES = ("harmonise", "model", "cohort", "endpoints", "analysis", "report")
 
 ProgressCallback = Callable[[str, str], None]
+#: runs one stage: (stage name, the stage's work) -> its result
+StageRunner = Callable[[str, Callable[[], Any]], Any]
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the stages up to the endpoints produced (:func:`derive`).
+
+    ``con`` holds the canonical tables (under ``prefix``); ``merges``, ``reconciliation`` and
+    ``quarantine`` are the harmonisation's audit tables (small: one row per duplicate, per file or
+    CDM table, per quarantined value); ``in_engine`` says whether the CDMs were mapped inside the
+    engine. Only ``endpoints.analysis_table`` is patient-level.
+    """
+
+    con: Any
+    prefix: str
+    merges: pl.DataFrame
+    reconciliation: pl.DataFrame
+    quarantine: pl.DataFrame
+    cohort: cohort.CohortResult
+    endpoints: endpoints.EndpointsResult
+    in_engine: bool
+
+
+def _direct(_name: str, action: Callable[[], Any]) -> Any:
+    return action()
+
+
+def _engine_reads(con: Any, data_dir: str | Path | None, omop: Sequence[str]) -> bool:
+    """Whether the OMOP sources are mapped inside ``con``: only CDMs given alone (no study folder,
+    whose centres are harmonised together so duplicates across them are found), and only CDMs the
+    engine can read where they are (DuckDB files into a DuckDB engine). Others (a PostgreSQL CDM
+    beside a DuckDB engine) go through :func:`oncorwe.harmonise.run`, with the same mapping."""
+    from oncorwe.harmonise._run import _omop_targets
+
+    if data_dir is not None or not omop or engine.backend_name(con) != "duckdb":
+        return False
+    return all("://" not in uri.removeprefix("duckdb://") for _, uri, _ in _omop_targets(None, omop))
+
+
+def _attach_all(con: Any, omop: Sequence[str]) -> list[OmopInEngine]:
+    """Each OMOP DuckDB file attached read-only to ``con``, as a CDM the engine reads."""
+    from oncorwe.harmonise._run import _omop_targets
+
+    sources = []
+    for number, (centre_id, uri, schema) in enumerate(_omop_targets(None, omop)):
+        path = Path(uri.removeprefix("duckdb://"))
+        if not path.is_file():
+            raise SourceError(f"centre {centre_id}: no such DuckDB file: {path.name}")
+        try:
+            attached = attach_duckdb(con, str(path), f"cdm_{number}")
+        except Exception as exc:  # not a database, or a truncated one
+            raise SourceError(f"centre {centre_id}: cannot open {path.name} as a DuckDB database: {exc}") from exc
+        sources.append(OmopInEngine(centre_id, path.name, f"cdm_{number}.{schema}" if schema else attached))
+    return sources
+
+
+def derive(
+    loaded: protocol.Protocol,
+    con: Any,
+    *,
+    data_dir: str | Path | None = None,
+    omop: Sequence[str] = (),
+    cdms: Sequence[OmopInEngine] = (),
+    prefix: str = "",
+    keep_in_engine: bool = False,
+    stage: StageRunner = _direct,
+) -> Derived:
+    """Sources -> canonical model in ``con`` -> cohort -> endpoints, for protocol ``loaded``.
+
+    Parameters
+    ----------
+    con : the engine (``store.connect``); the canonical tables are written into it under ``prefix``.
+    data_dir : a study folder (``centres.toml``); its files and CDMs are harmonised, then written.
+    omop : extra OMOP CDMs, ``"[CENTRE=]URI[#schema]"``. Without ``data_dir`` they are mapped
+        inside ``con`` when it can read them (DuckDB files into a DuckDB engine).
+    cdms : CDMs already readable in ``con`` (a schema of its PostgreSQL, a Spark database, an
+        attached DuckDB file), mapped inside it; only without ``data_dir`` and ``omop``.
+    keep_in_engine : the lines of therapy and the endpoint trace stay in the engine (large studies).
+    stage : runs each stage (``harmonise``, ``model``, ``cohort``, ``endpoints``), for timing and progress.
+    """
+    if data_dir is None and not omop and not cdms:
+        raise InputError("no data: give a study folder (--data) or an OMOP database (--omop)")
+    if cdms and (data_dir is not None or omop):
+        raise InputError("cdms: give the engine's CDMs alone, without a study folder or --omop sources")
+    scope = loaded.scope()
+    in_engine = bool(cdms) or _engine_reads(con, data_dir, omop)
+    if in_engine:
+        mapped = stage("harmonise", lambda: omop_into_engine(con, list(cdms) or _attach_all(con, omop),
+                                                             scope=scope, prefix=prefix))
+        merges, reconciliation = mapped.merges, mapped.reconciliation
+        # the model is already in the engine: what comes back is the (small) quarantine
+        quarantine = stage("model", lambda: store.to_polars(con.table(f"{prefix}quarantine")).cast(
+            QUARANTINE_SCHEMA))  # type: ignore[arg-type]
+    else:
+        model = stage("harmonise", lambda: harmonise.run(
+            Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope))
+        stage("model", lambda: store.write_model(con, model, prefix=prefix))
+        merges, reconciliation, quarantine = model.merges, model.reconciliation, model.quarantine
+    selected = stage("cohort", lambda: cohort.run(con, loaded, prefix=prefix, merges=merges,
+                                                  keep_in_engine=keep_in_engine))
+    derived = stage("endpoints", lambda: endpoints.run(con, selected, loaded, prefix=prefix,
+                                                       keep_in_engine=keep_in_engine))
+    return Derived(con=con, prefix=prefix, merges=merges, reconciliation=reconciliation, quarantine=quarantine,
+                   cohort=selected, endpoints=derived, in_engine=in_engine)
 
 
 @dataclass(frozen=True)
@@ -167,7 +285,6 @@ def run_study(
     """
     notify = on_stage or (lambda _stage, _status: None)
     timings: dict[str, float] = {}
-    state: dict[str, Any] = {}
 
     def stage(name: str, action: Callable[[], Any]) -> Any:
         notify(name, "start")
@@ -187,22 +304,17 @@ def run_study(
     if data_dir is None and not omop:
         raise StageFailed("protocol", InputError("no data: give a study folder (--data) or an OMOP database (--omop)"))
     data_path = Path(data_dir) if data_dir is not None else None
-
-    model = stage("harmonise", lambda: harmonise.run(data_path, omop=tuple(omop), scope=loaded.scope()))
-
-    def write_model() -> Any:
+    try:
         con = store.connect(database)
-        store.write_model(con, model)
-        return con
-
-    state["con"] = stage("model", write_model)
-    cohort_result = stage("cohort", lambda: cohort.run(state["con"], loaded, merges=model.merges))
-    endpoint_result = stage("endpoints", lambda: endpoints.run(state["con"], cohort_result, loaded))
+    except OncorweError as exc:
+        raise StageFailed("model", exc) from exc
+    derived = derive(loaded, con, data_dir=data_path, omop=omop, stage=stage)
+    endpoint_result = derived.endpoints
     result = stage("analysis", lambda: analysis.run(
         endpoint_result.analysis_table, loaded,
-        attrition=cohort_result.attrition,
-        reconciliation=model.reconciliation,
-        quarantine_summary=quarantine_summary(model.quarantine),
+        attrition=derived.cohort.attrition,
+        reconciliation=derived.reconciliation,
+        quarantine_summary=quarantine_summary(derived.quarantine),
         published=_published_beside(loaded, protocol_path),
     ))
     provenance = {
@@ -215,7 +327,7 @@ def run_study(
     report_path = stage("report", lambda: report.run(result, out_dir, shareable=shareable, provenance=provenance))
     _write_timings(Path(out_dir), timings)
     return RunResult(report_path=report_path, analysis=result, analysis_table=endpoint_result.analysis_table,
-                     timings=timings, n_quarantined=model.quarantine.height)
+                     timings=timings, n_quarantined=derived.quarantine.height)
 
 
 def _write_timings(out_dir: Path, timings: dict[str, float]) -> None:

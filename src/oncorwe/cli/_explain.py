@@ -32,18 +32,16 @@ def explain_text(patient_id: str, results: Path) -> str:
 
 
 def _derive(data: Path, protocol_ref: str, database: str | None, save: Path) -> None:
-    from oncorwe import cohort, endpoints, harmonise, protocol
+    from oncorwe import protocol
     from oncorwe.model import store
+    from oncorwe.pipeline import derive
 
     loaded = protocol.load(protocol_ref)
     if not data.is_dir():
         raise InputError(f"--data {data}: not a study folder (run `oncorwe run` or `oncorwe synth` first)")
-    model = harmonise.run(data, scope=loaded.scope())
-    con = store.connect(database)
-    store.write_model(con, model)
-    cohort_result = cohort.run(con, loaded, merges=model.merges)
-    cohort_result.write(save / "cohort")
-    endpoints.run(con, cohort_result, loaded).write(save / "endpoints")
+    derived = derive(loaded, store.connect(database), data_dir=data)
+    derived.cohort.write(save / "cohort")
+    derived.endpoints.write(save / "endpoints")
 
 
 def explain(
