@@ -99,12 +99,24 @@ def generic_tables(model: CanonicalModel) -> dict[str, pl.DataFrame]:
 
 def read_tables(con: Any, *, prefix: str = "") -> dict[str, Any]:
     """The canonical tables as Ibis table expressions: the ones the stages read (:data:`STAGE_TABLES`,
-    all required) and the CRF ``patients`` table where it is present."""
+    all required, each with every column of its schema in ``model.schema.CANONICAL_TABLES``) and the
+    CRF ``patients`` table where it is present.
+
+    Raises
+    ------
+    SourceError : a stage table is missing, or lacks a column, naming it.
+    """
     present = set(con.list_tables())
     missing = [n for n in STAGE_TABLES if f"{prefix}{n}" not in present]
     if missing:
         raise SourceError(f"canonical tables missing from the database: {', '.join(missing)}")
-    return {n: con.table(f"{prefix}{n}") for n in MODEL_TABLES if f"{prefix}{n}" in present}
+    tables = {n: con.table(f"{prefix}{n}") for n in MODEL_TABLES if f"{prefix}{n}" in present}
+    # the contract at the boundary: every column the stages read, by name (types are cast where read)
+    for name in STAGE_TABLES:
+        absent = [c for c in CANONICAL_TABLES[name] if c not in tables[name].columns]
+        if absent:
+            raise SourceError(f"canonical table {prefix}{name} lacks the columns {', '.join(absent)}")
+    return tables
 
 
 def generic_from_patients(patients: pl.DataFrame) -> dict[str, pl.DataFrame]:
