@@ -4,7 +4,7 @@
 target, then renamed into place):
 
 - ``report.html``: one self-contained page (figures embedded as SVG, no network needed, prints on A4);
-- ``tables/<name>.csv``: every analysis table;
+- ``tables/<name>.csv``: every analysis table (formula-leading text cells neutralised for spreadsheets);
 - ``figures/<name>.png`` (300 dpi), ``.svg``, ``.pdf``: flow diagram, Kaplan-Meier plots, forest plot;
 - ``manifest.json``: every output file with size and sha256, the analysis settings and study
   information, the provenance the caller passes (inputs, protocol, seed) and package versions.
@@ -37,6 +37,7 @@ import polars as pl
 import oncorwe
 from oncorwe.analysis import TABLE_NAMES, AnalysisResult
 from oncorwe.errors import InputError
+from oncorwe.model.spreadsheet_csv import write_spreadsheet_csv
 from oncorwe.report._disclosure import disclose
 from oncorwe.report._forest import forest_figure
 from oncorwe.report._format import study_labels
@@ -117,7 +118,7 @@ def run(
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         for name in TABLE_NAMES:
-            tables[name].write_csv(tmp / "tables" / f"{name}.csv")
+            write_spreadsheet_csv(tables[name], tmp / "tables" / f"{name}.csv")
         sections = build_sections(raw, shown, info, suppress_below=min_cell)
         specs = [item for section in sections for item in section.items if isinstance(item, FigureSpec)]
         saved = {spec.key: _embed(spec, done)
