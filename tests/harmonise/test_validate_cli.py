@@ -101,3 +101,18 @@ def test_validate_writes_formula_cells_of_a_centre_as_text(tmp_path: Path) -> No
         with (out / name).open(encoding="utf-8", newline="") as handle:
             cells = [cell for row in csv.reader(handle) for cell in row]
         assert [c for c in cells if c.startswith(FORMULA_START) and c != "-1"] == [], name
+
+
+def test_validate_out_as_an_existing_file_exits_2_and_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    study = write_study(tmp_path / "study")
+    out = tmp_path / "out.csv"
+    out.write_text("precious", encoding="utf-8")
+    monkeypatch.setattr(sys, "argv", ["oncorwe", "validate", str(study), "--out", str(out)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "existing file" in err and "Traceback" not in err
+    assert out.read_text(encoding="utf-8") == "precious"
