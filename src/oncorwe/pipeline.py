@@ -304,6 +304,10 @@ def run_study(
     if data_dir is None and not omop:
         raise StageFailed("protocol", InputError("no data: give a study folder (--data) or an OMOP database (--omop)"))
     data_path = Path(data_dir) if data_dir is not None else None
+    try:  # an unusable --out is found before any data are read
+        report.check_output_target(out_dir)
+    except OncorweError as exc:
+        raise StageFailed("report", exc) from exc
     try:
         con = store.connect(database)
     except OncorweError as exc:

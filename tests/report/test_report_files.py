@@ -171,3 +171,30 @@ def test_criterion_wording_comes_from_the_protocol(report_dir: Path, report_resu
     assert f"<th scope=\"col\">{escaped}</th>" in html  # the per-centre attrition table's column
     assert PROGRESSION_LABEL not in html
     assert "No progression on the checkpoint inhibitor" not in html  # the generic wording gave way
+
+
+def _formula_cells(path: Path) -> list[str]:
+    """The cells of a CSV file a spreadsheet would evaluate: starting with = + - @ tab or CR and not
+    a plain number."""
+    import csv
+    import re
+
+    from oncorwe.model.spreadsheet_csv import FORMULA_START
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        cells = [cell for row in csv.reader(handle) for cell in row]
+
+    def number(cell: str) -> bool:
+        return re.fullmatch(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", cell) is not None
+
+    return [cell for cell in cells if cell.startswith(FORMULA_START) and not number(cell)]
+
+
+def test_csv_tables_show_a_formula_named_centre_as_text(report_dir: Path) -> None:
+    from report_helpers import FORMULA
+
+    for path in sorted((report_dir / "tables").glob("*.csv")):
+        assert _formula_cells(path) == [], path.name
+    centres = pl.read_csv(report_dir / "tables" / "attrition.csv", infer_schema=False)["centre_id"].to_list()
+    assert "'" + FORMULA in centres
+    assert FORMULA not in centres

@@ -37,13 +37,20 @@ def validate(
 ) -> None:
     """Read every centre's export, print what was accepted and quarantined, write it as CSV."""
     from oncorwe import harmonise, protocol
+    from oncorwe.errors import InputError
+    from oncorwe.model.spreadsheet_csv import write_spreadsheet_csv
 
     console = Console(highlight=False)
     model = harmonise.run(data_dir, omop=tuple(omop or ()), scope=protocol.load(protocol_ref).scope())
-    out.mkdir(parents=True, exist_ok=True)
-    model.reconciliation.write_csv(out / "reconciliation.csv")
-    model.quarantine.write_csv(out / "quarantine.csv")
-    model.column_map.write_csv(out / "column_map.csv")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: an existing file, not a folder (it is never replaced); give a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create the folder ({exc.strerror})") from exc
+    write_spreadsheet_csv(model.reconciliation, out / "reconciliation.csv")
+    write_spreadsheet_csv(model.quarantine, out / "quarantine.csv")
+    write_spreadsheet_csv(model.column_map, out / "column_map.csv")
 
     rec = model.reconciliation
     table = Table(title="Reconciliation: records read = accepted + quarantined + merged")

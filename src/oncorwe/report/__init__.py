@@ -4,7 +4,7 @@
 target, then renamed into place):
 
 - ``report.html``: one self-contained page (figures embedded as SVG, no network needed, prints on A4);
-- ``tables/<name>.csv``: every analysis table;
+- ``tables/<name>.csv``: every analysis table (formula-leading text cells neutralised for spreadsheets);
 - ``figures/<name>.png`` (300 dpi), ``.svg``, ``.pdf``: flow diagram, Kaplan-Meier plots, forest plot;
 - ``manifest.json``: every output file with size and sha256, the analysis settings and study
   information, the provenance the caller passes (inputs, protocol, seed) and package versions.
@@ -20,6 +20,8 @@ read at fixed times with the number at risk only, and single patients' values ar
 from __future__ import annotations
 
 import base64
+import ctypes
+import glob
 import hashlib
 import json
 import os
@@ -27,6 +29,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from errno import EINVAL, ENOSYS, ENOTSUP
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ import polars as pl
 import oncorwe
 from oncorwe.analysis import TABLE_NAMES, AnalysisResult
 from oncorwe.errors import InputError
+from oncorwe.model.spreadsheet_csv import write_spreadsheet_csv
 from oncorwe.report._disclosure import disclose
 from oncorwe.report._forest import forest_figure
 from oncorwe.report._format import study_labels
@@ -47,6 +51,7 @@ from oncorwe.report._tables import DisplayTable
 
 __all__ = [
     "REPORT_FILE",
+    "check_output_target",
     "file_sha256",
     "forest_figure",
     "km_figure",
@@ -117,7 +122,7 @@ def run(
         (tmp / "tables").mkdir()
         (tmp / "figures").mkdir()
         for name in TABLE_NAMES:
-            tables[name].write_csv(tmp / "tables" / f"{name}.csv")
+            write_spreadsheet_csv(tables[name], tmp / "tables" / f"{name}.csv")
         sections = build_sections(raw, shown, info, suppress_below=min_cell)
         specs = [item for section in sections for item in section.items if isinstance(item, FigureSpec)]
         saved = {spec.key: _embed(spec, done)
@@ -213,19 +218,105 @@ def _write_manifest(folder: Path, info: Mapping[str, Any], shareable: bool,
                                           encoding="utf-8")
 
 
+def check_output_target(target: str | Path) -> Path:
+    """``target`` as a report folder that can be written: an existing folder or a new path whose
+    parent can be created and written into. Checked before any data are read.
+
+    Raises
+    ------
+    InputError : ``target`` is an existing file (never replaced), or its parent is not a folder or
+        cannot be written into (read-only, no permission).
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"--out {target}: an existing file, not a report folder (it is never replaced); "
+                         "give a folder")
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {target}: cannot create its parent folder {parent} ({exc.strerror})") from exc
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {target}: cannot write into {parent} (no write permission); "
+                         "give a folder you can write into")
+    return target
+
+
+def _temp_prefix(target: Path, kind: str) -> str:
+    return f".{target.name}.{kind}-"
+
+
+def _remove_stale_temporaries(target: Path) -> None:
+    """Remove the temporary siblings of ``target`` left by a run that was killed: their name carries
+    the writing process's id, and that process no longer runs (a live one's are left alone)."""
+    for kind in ("tmp", "old"):
+        prefix = _temp_prefix(target, kind)
+        for sibling in target.parent.glob(f"{glob.escape(prefix)}*"):
+            pid_text = sibling.name[len(prefix):].split("-", 1)[0]
+            if pid_text.isdigit() and int(pid_text) != os.getpid() and _process_runs(int(pid_text)):
+                continue
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                sibling.unlink(missing_ok=True)
+
+
+def _process_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the folders ``a`` and ``b`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``): there is
+    no moment without either. False where the system or file system cannot (then nothing moved)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (ENOSYS, EINVAL, ENOTSUP):
+        return False
+    raise OSError(errno, os.strerror(errno), str(a))
+
+
 def write_atomically(target: str | Path, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp)`` on a fresh folder beside ``target``, then swap it into place.
 
-    A failure leaves ``target`` as it was (old report or nothing) and removes the partial folder.
+    The swap is one atomic exchange of the two folders where the system allows (Linux), so an
+    existing report is there at every moment; elsewhere the old folder is renamed away just before
+    the new one is renamed in. A failure leaves ``target`` as it was (old report or nothing) and
+    removes the partial folder; temporary folders of an earlier, killed run are removed first.
+    ``target`` must be a folder or not exist (:func:`check_output_target`).
     """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    target = check_output_target(target)
+    _remove_stale_temporaries(target)
+    pid = os.getpid()
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(target, 'tmp')}{pid}-", dir=target.parent))
+    except OSError as exc:
+        raise InputError(f"--out {target}: cannot write into {target.parent} ({exc.strerror})") from exc
     try:
         write(tmp)
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report folder is ordinary
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            if _exchange(tmp, target):
+                shutil.rmtree(tmp, ignore_errors=True)  # now the old report
+                return
+            old = Path(tempfile.mkdtemp(prefix=f"{_temp_prefix(target, 'old')}{pid}-", dir=target.parent))
             old.rmdir()
             target.rename(old)
             tmp.rename(target)
@@ -235,5 +326,3 @@ def write_atomically(target: str | Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
