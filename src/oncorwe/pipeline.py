@@ -97,12 +97,10 @@ def _attach_all(con: Any, omop: Sequence[str]) -> list[OmopInEngine]:
     sources = []
     for number, (centre_id, uri, schema) in enumerate(_omop_targets(None, omop)):
         path = Path(uri.removeprefix("duckdb://"))
-        if not path.is_file():
-            raise SourceError(f"centre {centre_id}: no such DuckDB file: {path.name}")
         try:
             attached = attach_duckdb(con, str(path), f"cdm_{number}")
-        except Exception as exc:  # not a database, or a truncated one
-            raise SourceError(f"centre {centre_id}: cannot open {path.name} as a DuckDB database: {exc}") from exc
+        except SourceError as exc:
+            raise SourceError(f"centre {centre_id}: {exc}") from exc
         sources.append(OmopInEngine(centre_id, path.name, f"cdm_{number}.{schema}" if schema else attached))
     return sources
 

@@ -131,15 +131,9 @@ def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | No
     if not text.startswith(("postgres://", "postgresql://", "pyspark://", "spark")) and "://" not in text:
         from oncorwe.harmonise.in_engine import attach_duckdb
 
-        path = Path(text)
-        if not path.is_file():
-            raise SourceError(f"no such DuckDB file: {path.name}")
         con = connect(None)
-        try:
-            attached = attach_duckdb(con, str(path), "cdm")
-            return con, (f"cdm.{schema}" if schema else attached)
-        except Exception as exc:  # a file DuckDB cannot open: not a database, or a truncated one
-            raise SourceError(f"cannot open {path.name} as a DuckDB database: {exc}") from exc
+        attached = attach_duckdb(con, text, "cdm")
+        return con, (f"cdm.{schema}" if schema else attached)
     return connect(uri), schema
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ibis
@@ -85,13 +86,20 @@ class EngineModel:
 
 
 def attach_duckdb(con: Any, path: str, alias: str) -> str:
-    """Attach a DuckDB file read-only to the DuckDB connection ``con``; return its database name."""
+    """Attach a DuckDB file read-only to the DuckDB connection ``con``; return its database name.
+
+    Raises SourceError naming the file when it is absent or not a DuckDB database."""
     if engine.backend_name(con) != "duckdb":
         raise InputError(f"attach_duckdb: {alias} needs a DuckDB connection, got {engine.backend_name(con)}")
     if not alias.isidentifier():
         raise InputError(f"attach_duckdb: alias {alias!r} must be an identifier")
+    if not Path(path).is_file():
+        raise SourceError(f"no such DuckDB file: {Path(path).name}")
     escaped = str(path).replace("'", "''")
-    con.raw_sql(f"ATTACH '{escaped}' AS {alias} (READ_ONLY)")
+    try:
+        con.raw_sql(f"ATTACH '{escaped}' AS {alias} (READ_ONLY)")
+    except Exception as exc:  # not a database, or a truncated one: DuckDB's own error types vary
+        raise SourceError(f"cannot open {Path(path).name} as a DuckDB database: {exc}") from exc
     return f"{alias}.main"
 
 
