@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -112,6 +113,64 @@ def test_truncated_workbook_is_a_source_error(tmp_path: Path) -> None:
     cut.write_bytes(path.read_bytes()[:300])
     with pytest.raises(SourceError, match="XLSX"):
         read_workbook(cut, centre_id="xx", file="cut.xlsx")
+
+
+def _small_workbook(path: Path) -> Path:
+    book = openpyxl.Workbook()
+    book.active.append(["patient_id", "sex"])
+    book.active.append(["P1", "m"])
+    book.save(path)
+    return path
+
+
+def test_a_workbook_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
+    # a centre saves its XLSX as "patients.csv": the bytes decide, not the name
+    path = tmp_path / "patients.csv"
+    path.write_bytes(_small_workbook(tmp_path / "book.xlsx").read_bytes())
+    assert detect_kind(path) == "xlsx"
+    (table,) = read_workbook(path, centre_id="xx", file="patients.csv")
+    assert table.columns == ("patient_id", "sex") and table.column("sex") == ["m"]
+
+
+def _rewritten(source: Path, target: Path, part: str, cut: bool) -> Path:
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == part:
+                data = data[: len(data) // 2] if cut else b"<worksheet><sheetData><row><c>"
+            zout.writestr(info, data)
+    return target
+
+
+@pytest.mark.parametrize("cut", [True, False])
+def test_a_sheet_of_broken_xml_is_a_source_error(tmp_path: Path, cut: bool) -> None:
+    whole = _small_workbook(tmp_path / "whole.xlsx")
+    broken = _rewritten(whole, tmp_path / "broken.xlsx", "xl/worksheets/sheet1.xml", cut)
+    # found when the sheet is read, or already when the workbook is opened (its dimension)
+    with pytest.raises(SourceError, match=r"(sheet 'Sheet' cannot be read|not a readable XLSX workbook) \(ParseError"):
+        read_workbook(broken, centre_id="xx", file="broken.xlsx")
+
+
+def test_a_broken_workbook_part_is_a_source_error(tmp_path: Path) -> None:
+    whole = _small_workbook(tmp_path / "whole.xlsx")
+    broken = _rewritten(whole, tmp_path / "broken.xlsx", "xl/workbook.xml", True)
+    with pytest.raises(SourceError, match="not a readable XLSX workbook"):
+        read_workbook(broken, centre_id="xx", file="broken.xlsx")
+
+
+def test_a_damaged_deflate_stream_is_a_source_error(tmp_path: Path) -> None:
+    whole = _small_workbook(tmp_path / "whole.xlsx")
+    data = bytearray(whole.read_bytes())
+    with zipfile.ZipFile(whole) as book:
+        info = book.getinfo("xl/worksheets/sheet1.xml")
+    # the member's compressed bytes start after its local header (30 bytes, name, extra)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for i in range(start, start + min(info.compress_size, 40)):
+        data[i] ^= 0xFF
+    damaged = tmp_path / "damaged.xlsx"
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(SourceError, match=r"not a readable XLSX workbook \(error: Error -3 while decompressing"):
+        read_workbook(damaged, centre_id="xx", file="damaged.xlsx")
 
 
 def test_redcap_export_splits_by_instrument_and_decodes_choices(tmp_path: Path) -> None:

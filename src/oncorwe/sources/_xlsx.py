@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -65,28 +66,44 @@ def _is_label(text: str) -> bool:
     return False
 
 
+def _unreadable_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged workbook raises while it is read: a broken zip or deflate stream, malformed XML
+    (``xml.etree.ElementTree.ParseError`` is a ``SyntaxError``), missing parts, openpyxl's own."""
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    return (zipfile.BadZipFile, zlib.error, KeyError, OSError, ValueError, TypeError, EOFError, SyntaxError,
+            IndexError, InvalidFileException)
+
+
 def read_workbook(
     path: Path, *, centre_id: str, file: str, header_row: int | None = None
 ) -> list[RawTable]:
     """Read every non-empty sheet of a workbook as a :class:`RawTable` of text cells."""
     import openpyxl
 
+    unreadable = _unreadable_errors()
+    # the file's bytes say it is a workbook (detect_kind): read it through a handle, so that openpyxl
+    # does not refuse it for its name (an XLSX saved as ``.csv``)
+    handle = path.open("rb")
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise SourceError(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
-    tables: list[RawTable] = []
-    try:
-        for sheet in book.worksheets:
-            try:
-                grid = [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            except (zipfile.BadZipFile, KeyError, OSError, ValueError, EOFError) as exc:
-                raise SourceError(f"sheet {sheet.title!r} cannot be read ({exc})") from exc
-            table = _sheet_table(grid, centre_id, file, sheet.title, header_row)
-            if table is not None:
-                tables.append(table)
+        try:
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except unreadable as exc:
+            raise SourceError(f"not a readable XLSX workbook ({type(exc).__name__}: {exc})") from exc
+        tables: list[RawTable] = []
+        try:
+            for sheet in book.worksheets:
+                try:
+                    grid = [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+                except unreadable as exc:
+                    raise SourceError(f"sheet {sheet.title!r} cannot be read ({type(exc).__name__}: {exc})") from exc
+                table = _sheet_table(grid, centre_id, file, sheet.title, header_row)
+                if table is not None:
+                    tables.append(table)
+        finally:
+            book.close()
     finally:
-        book.close()
+        handle.close()
     if not tables:
         raise SourceError("the workbook has no sheet with a header row and data")
     return tables
