@@ -10,6 +10,7 @@ reconciliation passed in); nothing reads raw data.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,18 @@ from oncorwe.analysis._subsequent import (
     regimens,
     subsequent_therapy,
 )
-from oncorwe.analysis._survival import followup, survival_analyses
+from oncorwe.analysis._survival import ENDPOINTS, followup, survival_analyses
 from oncorwe.analysis._table1 import smd_table, table1
+from oncorwe.analysis._views import (
+    CountViews,
+    TableViews,
+    Views,
+    count_rows,
+    landmark_key,
+    response_groups,
+    sum_counts,
+    view_keys,
+)
 from oncorwe.errors import InputError
 from oncorwe.protocol import PriorTherapy, Protocol
 
@@ -49,13 +60,20 @@ __all__ = [
     "GUARANTEE_TIME_NOTE",
     "TABLE_NAMES",
     "AnalysisResult",
+    "CountViews",
     "PublishedFigure",
     "PublishedFigures",
+    "TableViews",
+    "Views",
     "compare_published",
+    "count_rows",
+    "from_views",
     "load_published",
     "methods_text",
     "run",
     "smd_table",
+    "sum_counts",
+    "view_keys",
 ]
 
 
@@ -94,24 +112,72 @@ def run(
     if "patient_id" in analysis_table.columns and analysis_table["patient_id"].n_unique() != analysis_table.height:
         raise InputError("analysis_table: patient_id is not unique (one row per patient expected)")
 
+    views = TableViews(analysis_table)
+    cox_columns = [c for time, event, _label in ENDPOINTS.values() for c in (time, event)]
+    cox = cox_models(views.frame([*cox_columns, *spec.cox_covariates]), covariates=list(spec.cox_covariates),
+                     reference=dict(spec.cox_reference))
+    return from_views(views, protocol, cox=cox, attrition=attrition, reconciliation=reconciliation,
+                      quarantine_summary=quarantine_summary, published=published)
+
+
+def from_views(
+    views: Views,
+    protocol: Protocol,
+    *,
+    cox: Mapping[str, pl.DataFrame],
+    attrition: pl.DataFrame | None = None,
+    reconciliation: pl.DataFrame | None = None,
+    quarantine_summary: pl.DataFrame | None = None,
+    published: PublishedFigures | str | Path | None = None,
+    info: Mapping[str, Any] | None = None,
+) -> AnalysisResult:
+    """Every analysis of the protocol on the views of an analysis table (``analysis._views``), with
+    the Cox tables made elsewhere (``cox``: ``cox_models``, ``cox``, ``cox_ph_test``).
+
+    :func:`run` calls it on the pooled table; ``oncorwe combine`` on the centres' counted rows,
+    with the Cox model fitted by distributed Newton-Raphson. ``info`` adds to the result's info.
+    """
+    protocol = require_protocol(protocol)
+    spec = protocol.analysis
+    by = spec.table1_by
     variables = table1_variables(protocol)
+    keys = set(view_keys(protocol))
+
+    def view(columns: Sequence[str]) -> pl.DataFrame:
+        if tuple(columns) not in keys:  # the site package counts exactly view_keys: keep them one list
+            raise AssertionError(f"analysis view ({', '.join(columns)}) is not in view_keys")
+        return views.frame(columns)
+
+    def table1_view(column: str) -> pl.DataFrame:
+        return view([column] if by is None or column == by else [by, column])
+
     tables: dict[str, pl.DataFrame] = {}
-    tables["table1"] = table1(analysis_table, by=spec.table1_by, variables=variables)
-    if spec.table1_by:
-        tables["table1_smd"] = smd_table(analysis_table, by=spec.table1_by, variables=variables)
-    tables["response"] = response_table(analysis_table, by=_response_groups(spec))
-    tables["response_tests"] = response_tests(analysis_table, by=list(spec.response_by))
+    tables["table1"] = pl.concat([table1(table1_view(v.column), by=by, variables=[v]) for v in variables])
+    if by:
+        tables["table1_smd"] = pl.concat(
+            [smd_table(table1_view(v.column), by=by, variables=[v]) for v in variables if v.column != by]
+            or [smd_table(view([by]), by=by, variables=[])])
+    groups = response_groups(protocol)
+    tables["response"] = pl.concat([
+        response_table(view(["best_response"]), by=[]),
+        *(response_table(view([g, "best_response"]), by=[g], overall=False) for g in groups),
+    ])
+    tables["response_tests"] = pl.concat(
+        [response_tests(view([g, "best_response"]), by=[g]) for g in spec.response_by]
+        or [response_tests(view(["best_response"]), by=[])])
     tables.update(survival_analyses(
-        analysis_table, splits=list(spec.km_splits), rate_months=[float(m) for m in spec.survival_rates_months]
+        view, splits=list(spec.km_splits), rate_months=[float(m) for m in spec.survival_rates_months]
     ))
     tables["descriptives"] = pl.DataFrame(
-        [followup(analysis_table), chemo_duration(analysis_table)], schema=DESCRIPTIVE_SCHEMA
+        [followup(view(["os_months", "os_event"])), chemo_duration(view(["chemo_duration_weeks"]))],
+        schema=DESCRIPTIVE_SCHEMA,
     )
-    tables["landmark"] = responder_landmark(analysis_table, landmark_weeks=float(spec.landmark_weeks))
-    tables.update(cox_models(analysis_table, covariates=list(spec.cox_covariates), reference=dict(spec.cox_reference)))
+    tables["landmark"] = responder_landmark(view(list(landmark_key())), landmark_weeks=float(spec.landmark_weeks))
+    tables.update(cox)
     tables["subsequent"] = subsequent_therapy(
-        analysis_table, classes=subsequent_classes(protocol), groups=protocol.subsequent_therapy.groups)
-    tables["regimens"] = regimens(analysis_table)
+        view(["subsequent_therapy", "subsequent_therapy_class", "subsequent_responder"]),
+        classes=subsequent_classes(protocol), groups=protocol.subsequent_therapy.groups)
+    tables["regimens"] = regimens(view(["regimen_class", "regimen_ingredients"]))
     for name, frame in (("attrition", attrition), ("reconciliation", reconciliation),
                         ("quarantine_summary", quarantine_summary)):
         if frame is not None:
@@ -121,19 +187,21 @@ def run(
     if figures is not None:
         tables["published"] = compare_published(figures, tables)
 
-    info = {
+    centres = view(["centre_id"])["centre_id"]
+    result_info = {
         "study": protocol.name,
         "title": protocol.title,
         "reference": _reference(protocol, figures),
-        "n_patients": analysis_table.height,
-        "n_centres": analysis_table["centre_id"].n_unique(),
+        "n_patients": centres.len(),
+        "n_centres": centres.n_unique(),
         "settings": settings_record(protocol),
         "guarantee_time_note": GUARANTEE_TIME_NOTE,
         "criterion_labels": {c.id: c.label for c in protocol.criteria},
         "column_labels": _column_labels(protocol),
         "methods": methods_text(protocol),
+        **dict(info or {}),
     }
-    return AnalysisResult(info=info, tables=tables)
+    return AnalysisResult(info=result_info, tables=tables)
 
 
 def _column_labels(protocol: Protocol) -> dict[str, str]:
@@ -149,14 +217,6 @@ def _column_labels(protocol: Protocol) -> dict[str, str]:
             if spec.otherwise_label:
                 labels[f"{name}={spec.otherwise}"] = spec.otherwise_label
     return labels
-
-
-def _response_groups(spec: Any) -> list[str]:
-    """The protocol's response groupings, then the survival splits that are not response-derived,
-    so that a subgroup's ORR sits beside its Kaplan-Meier estimates (e.g. prior anti-PD-1)."""
-    derived = {"responder", "disease_control", "best_response"}
-    extra = [c for c in spec.km_splits if c not in spec.response_by and c not in derived]
-    return [*spec.response_by, *extra]
 
 
 def _published(published: PublishedFigures | str | Path | None, protocol: Protocol) -> PublishedFigures | None:

@@ -7,9 +7,10 @@ by tumor response. J Clin Oncol 1983;1:710-719). The landmark method fixes a tim
 patients still alive and under follow-up at L, classifies them by response achieved by L, and
 measures survival from L (``stats.landmark``: kept when follow-up extends beyond L).
 
-Time to response is not a column of the analysis table: it is ``pfs_months -
-duration_of_response_months`` (duration of response runs from the first CR/PR to the PFS event or
-censoring, PFS from the index to the same date; docs/definitions.md).
+Time to response is not a column of the analysis table: it is ``response_months = pfs_months -
+duration_of_response_months`` (``analysis._views.DERIVED_COLUMNS``; duration of response runs from
+the first CR/PR to the PFS event or censoring, PFS from the index to the same date;
+docs/definitions.md).
 """
 
 from __future__ import annotations
@@ -55,11 +56,9 @@ GUARANTEE_TIME_NOTE = (
 
 
 def responder_landmark(frame: pl.DataFrame, *, landmark_weeks: float) -> pl.DataFrame:
-    """The naive and the landmark comparison of OS by responder status (:data:`LANDMARK_SCHEMA`)."""
-    require_columns(
-        frame, ["os_months", "os_event", "responder", "pfs_months", "duration_of_response_months"],
-        what="landmark analysis",
-    )
+    """The naive and the landmark comparison of OS by responder status (:data:`LANDMARK_SCHEMA`),
+    on the columns os_months, os_event, responder and response_months."""
+    require_columns(frame, ["os_months", "os_event", "responder", "response_months"], what="landmark analysis")
     usable = frame.filter(
         pl.col("os_months").is_not_null() & pl.col("os_event").is_not_null() & pl.col("responder").is_not_null()
     )
@@ -70,9 +69,7 @@ def responder_landmark(frame: pl.DataFrame, *, landmark_weeks: float) -> pl.Data
     naive.update(analysis="naive", n_excluded=0, n_unknown_response_time=0)
 
     landmark_months = landmark_weeks * DAYS_PER_WEEK / DAYS_PER_MONTH
-    with_time = usable.with_columns(
-        (pl.col("pfs_months") - pl.col("duration_of_response_months")).alias("response_months")
-    )
+    with_time = usable
     # A responder without a response date cannot be placed before or after the landmark: such
     # patients are left out of the landmark analysis and counted.
     unknown = pl.col("responder") & pl.col("response_months").is_null()

@@ -49,15 +49,17 @@ RESPONSE_TEST_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def response_table(frame: pl.DataFrame, *, by: Sequence[str]) -> pl.DataFrame:
-    """Response counts overall and per level of each ``by`` column (:data:`RESPONSE_SCHEMA`).
+def response_table(frame: pl.DataFrame, *, by: Sequence[str], overall: bool = True) -> pl.DataFrame:
+    """Response counts overall (unless ``overall`` is False) and per level of each ``by`` column
+    (:data:`RESPONSE_SCHEMA`).
 
     A null best response is counted as NE (not evaluable): the analysis table is expected to hold
     NE already, and counting it keeps every patient in the denominator.
     """
     require_columns(frame, ["best_response", *by], what="response table")
     rows: list[dict[str, object]] = []
-    rows.extend(_rows(frame["best_response"], *OVERALL))
+    if overall:
+        rows.extend(_rows(frame["best_response"], *OVERALL))
     for column in by:
         for value, sub in split_groups(frame.select("best_response", column), column):
             rows.extend(_rows(sub["best_response"], column, value))

@@ -8,7 +8,7 @@ of that endpoint and counted in ``n_missing`` (never silently).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -93,19 +93,21 @@ def _usable(frame: pl.DataFrame, time: str, event: str) -> pl.DataFrame:
 
 
 def survival_analyses(
-    frame: pl.DataFrame, *, splits: Sequence[str], rate_months: Sequence[float]
+    view: Callable[[Sequence[str]], pl.DataFrame], *, splits: Sequence[str], rate_months: Sequence[float]
 ) -> dict[str, pl.DataFrame]:
     """Kaplan-Meier overall and per level of each split, for every endpoint.
 
-    Returns frames ``survival_summary`` (:data:`SUMMARY_SCHEMA`), ``survival_rates``,
-    ``survival_curves`` and ``logrank``.
+    ``view(columns)`` gives the analysis table's columns ``(time, event)`` or ``(time, event, split)``
+    (``analysis._views``). Returns frames ``survival_summary`` (:data:`SUMMARY_SCHEMA`),
+    ``survival_rates``, ``survival_curves`` and ``logrank``.
     """
     summary, rates, curves, tests = [], [], [], []
     for endpoint, (time, event, _label) in ENDPOINTS.items():
-        require_columns(frame, [time, event, *splits], what=f"survival ({endpoint})")
-        strata: list[tuple[str, str, pl.DataFrame]] = [(*OVERALL, frame.select(time, event))]
+        strata: list[tuple[str, str, pl.DataFrame]] = [(*OVERALL, view([time, event]))]
+        by_split = {column: view([time, event, column]) for column in splits}
         for column in splits:
-            strata.extend((column, value, sub) for value, sub in split_groups(frame.select(time, event, column), column))
+            require_columns(by_split[column], [time, event, column], what=f"survival ({endpoint})")
+            strata.extend((column, value, sub) for value, sub in split_groups(by_split[column], column))
         for group_var, group, sub in strata:
             usable = _usable(sub, time, event)
             t = usable[time].cast(pl.Float64).to_numpy()
@@ -130,7 +132,7 @@ def survival_analyses(
                 pl.lit(endpoint).alias("endpoint"), pl.lit(group_var).alias("group_var"), pl.lit(group).alias("group")
             ).select(list(CURVE_SCHEMA)).cast(CURVE_SCHEMA))  # type: ignore[arg-type]
         for column in splits:
-            tests.append(_logrank(frame, endpoint, time, event, column))
+            tests.append(_logrank(by_split[column], endpoint, time, event, column))
     return {
         "survival_summary": pl.DataFrame(summary, schema=SUMMARY_SCHEMA),
         "survival_rates": pl.DataFrame(rates, schema=RATE_SCHEMA),
