@@ -22,7 +22,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,8 @@ def derive(
     prefix: str = "",
     keep_in_engine: bool = False,
     stage: StageRunner = _direct,
+    centre: str | None = None,
+    linkage: Sequence[Mapping[str, object]] | None = None,
 ) -> Derived:
     """Sources -> canonical model in ``con`` -> cohort -> endpoints, for protocol ``loaded``.
 
@@ -128,6 +130,8 @@ def derive(
         attached DuckDB file), mapped inside it; only without ``data_dir`` and ``omop``.
     keep_in_engine : the lines of therapy and the endpoint trace stay in the engine (large studies).
     stage : runs each stage (``harmonise``, ``model``, ``cohort``, ``endpoints``), for timing and progress.
+    centre : only this centre of the study folder (a site's own run, ``oncorwe site-export``).
+    linkage : the centre's records the coordinator's linkage merged into another centre's.
     """
     if data_dir is None and not omop and not cdms:
         raise InputError("no data: give a study folder (--data) or an OMOP database (--omop)")
@@ -143,8 +147,10 @@ def derive(
         quarantine = stage("model", lambda: store.to_polars(con.table(f"{prefix}quarantine")).cast(
             QUARANTINE_SCHEMA))  # type: ignore[arg-type]
     else:
+        config = _one_centre(Path(data_dir), centre) if centre is not None and data_dir is not None else None
         model = stage("harmonise", lambda: harmonise.run(
-            Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope))
+            Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope, config=config,
+            linkage=linkage))
         stage("model", lambda: store.write_model(con, model, prefix=prefix))
         merges, reconciliation, quarantine = model.merges, model.reconciliation, model.quarantine
     selected = stage("cohort", lambda: cohort.run(con, loaded, prefix=prefix, merges=merges,
@@ -153,6 +159,16 @@ def derive(
                                                        keep_in_engine=keep_in_engine))
     return Derived(con=con, prefix=prefix, merges=merges, reconciliation=reconciliation, quarantine=quarantine,
                    cohort=selected, endpoints=derived, in_engine=in_engine)
+
+
+def _one_centre(data_dir: Path, centre: str) -> Any:
+    """The study folder's configuration with only ``centre`` (InputError naming the known ones)."""
+    config = load_study_config(data_dir)
+    chosen = [c for c in config.centres if c.id == centre]
+    if not chosen:
+        known = ", ".join(c.id for c in config.centres)
+        raise InputError(f"{data_dir / 'centres.toml'}: no centre {centre!r} (centres: {known})")
+    return config.model_copy(update={"centres": chosen})
 
 
 @dataclass(frozen=True)
@@ -337,3 +353,101 @@ def _write_timings(out_dir: Path, timings: dict[str, float]) -> None:
     tmp = out_dir / ".timings.json.tmp"
     tmp.write_text(json.dumps({"seconds": timings}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "timings.json")
+
+
+# --- multicentre without pooling (issue 14; docs/federation.md) ---------------------------------
+
+LINKAGE_TOKENS_FORMAT = "oncorwe-linkage-tokens"
+LINKAGE_FORMAT = "oncorwe-linkage"
+
+
+def linkage_tokens(protocol_ref: str | Path | protocol.Protocol, data_dir: str | Path, centre: str,
+                   key: bytes) -> dict[str, Any]:
+    """A centre's linkage tokens (``harmonise._linkage``): its harmonised records, one centre only,
+    as ordinals and keyed hashes of the duplicate rule's values; no identifier, no value."""
+    from oncorwe.analysis.federated import protocol_sha256
+
+    loaded, _ = _load_protocol(protocol_ref)
+    model = harmonise.run(Path(data_dir), config=_one_centre(Path(data_dir), centre), scope=loaded.scope())
+    records = harmonise.linkage_tokens(harmonise.model_linkage_candidates(model), key)
+    return {"format": LINKAGE_TOKENS_FORMAT, "schema_version": 1, "centre_id": centre,
+            "protocol_sha256": protocol_sha256(loaded), "records": records}
+
+
+def link(token_documents: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """The coordinator's linkage of the centres' tokens: for each centre, its records merged into
+    another centre's. ``token_documents``: (where it came from, the parsed JSON) per centre."""
+    tokens: dict[str, Any] = {}
+    hashes = set()
+    for where, document in token_documents:
+        if not isinstance(document, dict) or document.get("format") != LINKAGE_TOKENS_FORMAT:
+            raise InputError(f"{where}: not an oncorwe linkage-tokens file")
+        centre = document.get("centre_id")
+        if not isinstance(centre, str) or not isinstance(document.get("records"), list):
+            raise InputError(f"{where}: malformed linkage tokens (centre_id, records)")
+        if centre in tokens:
+            raise InputError(f"{where}: a second tokens file for centre {centre}")
+        for record in document["records"]:
+            if not (isinstance(record, dict) and isinstance(record.get("ordinal"), int)
+                    and isinstance(record.get("tokens"), list) and all(isinstance(t, str) for t in record["tokens"])):
+                raise InputError(f"{where}: malformed linkage record")
+        tokens[centre] = document["records"]
+        hashes.add(document.get("protocol_sha256"))
+    if len(hashes) > 1:
+        raise InputError("linkage: the tokens were made with different protocols")
+    merged = harmonise.link_centres(tokens)
+    return {"format": LINKAGE_FORMAT, "schema_version": 1, "protocol_sha256": next(iter(hashes), None),
+            "centres": {centre: merged[centre] for centre in sorted(merged)}}
+
+
+def site_export(
+    protocol_ref: str | Path | protocol.Protocol,
+    data_dir: str | Path,
+    centre: str,
+    *,
+    min_cell_count: int | None = None,
+    time_bin_days: int | None = None,
+    linkage: Mapping[str, Any] | None = None,
+    database: str | None = None,
+) -> Any:
+    """A centre's site package (``analysis.federated``): this centre's files through the one data
+    path (:func:`derive`, the centre alone), then its views counted under disclosure control.
+
+    ``min_cell_count`` / ``time_bin_days`` override the protocol's ``[federation]`` (0 and 0: exact,
+    not for release; value binning is then off too). ``linkage``: the coordinator's linkage
+    (:func:`link`), whose records of this centre are left out as cross-centre duplicates.
+    """
+    from oncorwe.analysis.federated import Disclosure, build_package
+
+    loaded, _ = _load_protocol(protocol_ref)
+    spec = loaded.federation
+    k = spec.min_cell_count if min_cell_count is None else min_cell_count
+    bin_days = spec.time_bin_days if time_bin_days is None else time_bin_days
+    if k < 0 or bin_days < 0:
+        raise InputError("--min-cell-count and --time-bin-days are 0 or more")
+    exact = k == 0 and bin_days == 0
+    value_bins = {} if exact else {
+        v.column: spec.value_bins.get(v.column, spec.default_value_bin)
+        for v in analysis.table1_continuous(loaded) if v.column not in analysis.TIME_COLUMNS}
+    merged = None
+    if linkage is not None:
+        if linkage.get("format") != LINKAGE_FORMAT or not isinstance(linkage.get("centres"), dict):
+            raise InputError("linkage: not an oncorwe linkage file (oncorwe link)")
+        merged = linkage["centres"].get(centre, [])
+    con = store.connect(database)
+    derived = derive(loaded, con, data_dir=Path(data_dir), centre=centre, linkage=merged)
+    package = build_package(
+        derived.endpoints.analysis_table, loaded, centre_id=centre,
+        disclosure=Disclosure(k, bin_days, value_bins), attrition=derived.cohort.attrition,
+        reconciliation=derived.reconciliation, quarantine_summary=quarantine_summary(derived.quarantine),
+        linkage_sha256=None if linkage is None else _json_sha256(linkage),
+    )
+    return package
+
+
+def _json_sha256(document: Any) -> str:
+    import hashlib
+
+    from oncorwe.analysis.federated._package import canonical_json
+
+    return hashlib.sha256(canonical_json(document)).hexdigest()

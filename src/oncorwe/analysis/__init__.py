@@ -44,6 +44,9 @@ from oncorwe.analysis._subsequent import (
 from oncorwe.analysis._survival import ENDPOINTS, followup, survival_analyses
 from oncorwe.analysis._table1 import smd_table, table1
 from oncorwe.analysis._views import (
+    TIME_COLUMN_DAYS as TIME_COLUMNS,
+)
+from oncorwe.analysis._views import (
     CountViews,
     TableViews,
     Views,
@@ -59,6 +62,7 @@ from oncorwe.protocol import PriorTherapy, Protocol
 __all__ = [
     "GUARANTEE_TIME_NOTE",
     "TABLE_NAMES",
+    "TIME_COLUMNS",
     "AnalysisResult",
     "CountViews",
     "PublishedFigure",
@@ -73,6 +77,7 @@ __all__ = [
     "run",
     "smd_table",
     "sum_counts",
+    "table1_continuous",
     "view_keys",
 ]
 
@@ -202,6 +207,11 @@ def from_views(
         **dict(info or {}),
     }
     return AnalysisResult(info=result_info, tables=tables)
+
+
+def table1_continuous(protocol: Protocol) -> list[Any]:
+    """The protocol's continuous Table 1 variables (what value binning applies to)."""
+    return [v for v in table1_variables(require_protocol(protocol)) if v.continuous]
 
 
 def _column_labels(protocol: Protocol) -> dict[str, str]:

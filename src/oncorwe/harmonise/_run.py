@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ import polars as pl
 
 from oncorwe.errors import DataError, InputError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
+from oncorwe.harmonise._linkage import linkage_candidates, linked_merges
 from oncorwe.harmonise._omop import harmonise_omop
 from oncorwe.harmonise._rows import Accumulator
 from oncorwe.harmonise._tables import harmonise_tables
@@ -56,6 +57,7 @@ def run(
     config: StudyConfig | None = None,
     progress: bool = False,
     scope: StudyScope | None = None,
+    linkage: Sequence[Mapping[str, object]] | None = None,
 ) -> CanonicalModel:
     """Read every centre of a study folder (and extra OMOP databases) into the canonical model.
 
@@ -71,6 +73,9 @@ def run(
         A study configuration to use instead of ``data_dir/centres.toml``.
     progress
         Print one line per centre to stderr.
+    linkage
+        This centre's records that the coordinator's privacy-preserving linkage merged into another
+        centre's (``harmonise._linkage``): they leave the tables as cross-centre duplicates do.
     scope
         What the study is about (``Protocol.scope()``): an OMOP CDM is read only for the persons
         with the study's condition and the study's drugs. Required when there are OMOP sources.
@@ -121,7 +126,7 @@ def run(
         _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems)
     if acc.fatal:
         raise DataError(acc.fatal)
-    return _model(acc, problems + acc.warnings)
+    return _model(acc, problems + acc.warnings, linkage)
 
 
 def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | None]:
@@ -161,7 +166,8 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
             disconnect()
 
 
-def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
+def _model(acc: Accumulator, problems: list[str],
+           linkage: Sequence[Mapping[str, object]] | None = None) -> CanonicalModel:
     tables = {
         "patients": _table(acc.patients.values(), acc.frames["patients"], PATIENTS_SCHEMA),
         "drug_exposures": _table(acc.exposures, acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
@@ -172,6 +178,9 @@ def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
         "observations": _table((), acc.frames["observations"], OBSERVATIONS_SCHEMA),
     }
     merges = find_duplicates(_referrals(tables), tables["drug_exposures"])
+    if linkage is not None:
+        candidates = linkage_candidates(_referrals(tables), tables["drug_exposures"])
+        merges = pl.concat([merges, linked_merges(candidates, linkage)]).sort(["kept_patient_id", "merged_patient_id"])
     merged = merges["merged_patient_id"]
     order = {
         "patients": ["patient_id"],
@@ -198,6 +207,12 @@ def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
         column_map=pl.DataFrame(acc.columns, schema=COLUMN_MAP_SCHEMA),
         problems=tuple(problems),
     )
+
+
+def model_linkage_candidates(model: CanonicalModel) -> pl.DataFrame:
+    """The patients of a harmonised model the duplicate rule can match (``_linkage.linkage_candidates``)."""
+    tables = {"patients": model.patients, "person": model.person, "conditions": model.conditions}
+    return linkage_candidates(_referrals(tables), model.drug_exposures)
 
 
 def _referrals(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:

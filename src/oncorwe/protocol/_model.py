@@ -234,6 +234,25 @@ class AnalysisSpec(Frozen):
     labels: dict[Name, Label] = Field(default_factory=dict)
 
 
+class FederationSpec(Frozen):
+    """Disclosure control of the site packages that leave a centre (``oncorwe site-export``), and
+    what ``oncorwe combine`` refuses. The defaults are the usual statistical-disclosure settings;
+    ``min_cell_count = 0`` and ``time_bin_days = 0`` give exact packages (not for release)."""
+
+    #: a count of fewer patients (but more than none) is suppressed
+    min_cell_count: Annotated[StrictInt, Field(ge=0, le=1000)] = 5
+    #: event and censoring times are rounded up to a multiple of this many days
+    time_bin_days: Annotated[StrictInt, Field(ge=0, le=366)] = 30
+    #: continuous covariates are rounded down to a multiple of this width (their own unit)
+    value_bins: dict[Name, Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]] = Field(default_factory=dict)
+    #: the width for a continuous covariate value_bins does not name
+    default_value_bin: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = 5.0
+    #: combine refuses fewer centres than this (an aggregate of two is the other's data)
+    min_centres: Annotated[StrictInt, Field(ge=1, le=10_000)] = 3
+    #: combine refuses a centre with fewer patients in the analysis set
+    min_patients_per_centre: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 5
+
+
 #: Fixed endpoint columns that hold categories, and their levels (None: the protocol's).
 _BOOLEAN_ENDPOINTS = frozenset(n for n, t in ENDPOINT_SCHEMA.items() if t == pl.Boolean())
 _SEXES = ("female", "male")
@@ -259,6 +278,7 @@ class Protocol(Frozen):
     response: ResponseRules
     endpoints: EndpointRules
     analysis: AnalysisSpec
+    federation: FederationSpec = Field(default_factory=FederationSpec)
 
     @model_validator(mode="after")
     def _resolved(self) -> Protocol:

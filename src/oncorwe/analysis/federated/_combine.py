@@ -1,0 +1,192 @@
+"""The coordinator: verify the centres' site packages and compute the pooled result tables.
+
+Every view's counted rows are added up over the centres and the protocol's analyses run on them
+through the same code as the pooled analysis (``analysis.from_views`` on ``analysis.CountViews``):
+with exact packages the tables equal the pooled run's. The flow (attrition), the reconciliation and
+the quarantine summary are the centres' rows, with the pooled flow summed over centres.
+
+The Cox model needs each patient's covariates together, which never leave a centre; it is fitted by
+distributed Newton-Raphson over rounds with the centres (``cox`` given by the caller, e.g. the
+vantage6 algorithm). Static packages cannot answer those rounds: without ``cox`` the Cox tables say
+so instead of holding an estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from oncorwe.analysis import (
+    AnalysisResult,
+    CountViews,
+    PublishedFigures,
+    from_views,
+    sum_counts,
+    view_keys,
+)
+from oncorwe.analysis._cox import COX_MODEL_SCHEMA, COX_SCHEMA, PH_SCHEMA
+from oncorwe.analysis._survival import ENDPOINTS
+from oncorwe.analysis._views import DERIVED_COLUMNS
+from oncorwe.analysis.federated._package import SitePackage, protocol_sha256
+from oncorwe.errors import InputError
+from oncorwe.protocol import Protocol
+
+__all__ = ["COX_NOT_COMPUTED", "CombineRules", "Combined", "combine"]
+
+COX_NOT_COMPUTED = (
+    "not computed from site packages: the Cox model needs each patient's covariates together, which "
+    "stay at the centres; it is fitted by distributed Newton-Raphson in rounds with the centres "
+    "(the vantage6 algorithm, docs/federation.md)"
+)
+
+
+@dataclass(frozen=True)
+class CombineRules:
+    """What combine refuses (defaults from the protocol's ``[federation]``)."""
+
+    min_centres: int
+    min_patients_per_centre: int
+
+    @classmethod
+    def of(cls, protocol: Protocol) -> CombineRules:
+        return cls(protocol.federation.min_centres, protocol.federation.min_patients_per_centre)
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The pooled analysis result and what it was made from."""
+
+    result: AnalysisResult
+    centres: tuple[Mapping[str, Any], ...]
+    exact: bool
+    #: what is approximate because of disclosure control: (view or table, what was done)
+    approximate: tuple[Mapping[str, str], ...] = field(default_factory=tuple)
+
+
+def combine(
+    packages: Sequence[SitePackage],
+    protocol: Protocol,
+    *,
+    rules: CombineRules | None = None,
+    published: PublishedFigures | str | Path | None = None,
+    cox: Mapping[str, pl.DataFrame] | None = None,
+) -> Combined:
+    """The protocol's result tables from the centres' packages (see the module docstring).
+
+    Raises
+    ------
+    InputError : a package made with another protocol, a centre twice, fewer centres than the rules
+        allow, a centre below the minimum patients, a view missing from a package.
+    """
+    rules = rules or CombineRules.of(protocol)
+    _verify(packages, protocol, rules)
+    keys = view_keys(protocol)
+    counts = {key: sum_counts([p.views[key].rows for p in packages])
+              if any(p.views[key].rows.height for p in packages) else packages[0].views[key].rows
+              for key in keys}
+    schema: dict[str, pl.DataType] = {**protocol.analysis_schema(), **{c: pl.Float64() for c in DERIVED_COLUMNS}}
+    views = CountViews(counts, schema)
+    centres = tuple({"centre_id": p.centre_id, "n_patients": p.n_patients, "content_sha256": p.content_sha256,
+                     "exact": p.exact, "oncorwe_version": p.oncorwe_version} for p in packages)
+    approximate = _approximate(packages, keys)
+    exact = all(p.exact for p in packages)
+    info = {"federated": {
+        "centres": [dict(c) for c in centres],
+        "exact": exact,
+        "note": ("exact packages: not for release" if exact else
+                 "disclosure-controlled packages: the estimates listed as approximate differ from the pooled data's"),
+        "approximate": [dict(a) for a in approximate],
+        "linkage": packages[0].linkage_sha256,
+        "cox": "fitted by distributed Newton-Raphson" if cox is not None else COX_NOT_COMPUTED,
+    }}
+    result = from_views(
+        views, protocol, cox=cox if cox is not None else _cox_not_computed(protocol),
+        attrition=_pooled_flow(packages), reconciliation=_stack([p.reconciliation for p in packages]),
+        quarantine_summary=_stack([p.quarantine_summary for p in packages]), published=published, info=info,
+    )
+    return Combined(result=result, centres=centres, exact=exact, approximate=approximate)
+
+
+def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineRules) -> None:
+    if not packages:
+        raise InputError("combine: no site packages given")
+    expected = protocol_sha256(protocol)
+    seen: dict[str, str] = {}
+    for package in packages:
+        where = f"centre {package.centre_id}"
+        if package.protocol_sha256 != expected:
+            raise InputError(f"{where}: package made with another protocol ({package.protocol_name}, sha256 "
+                             f"{package.protocol_sha256[:12]}...; the coordinator's {protocol.name} is {expected[:12]}...)")
+        if package.centre_id in seen:
+            raise InputError(f"{where}: two packages for the same centre (one per centre; checksums "
+                             f"{seen[package.centre_id][:12]}... and {package.content_sha256[:12]}...)")
+        seen[package.centre_id] = package.content_sha256
+        if package.n_patients < rules.min_patients_per_centre:
+            raise InputError(f"{where}: {package.n_patients} patients in the analysis set, fewer than the minimum "
+                             f"{rules.min_patients_per_centre} (a centre this small is identifiable; --min-patients)")
+        missing = [k for k in view_keys(protocol) if k not in package.views]
+        if missing:
+            raise InputError(f"{where}: the package lacks the view ({', '.join(missing[0])}) the protocol's "
+                             "analyses read")
+    linkages = {p.linkage_sha256 for p in packages}
+    if len(linkages) > 1:
+        odd = next(p for p in packages if p.linkage_sha256 != packages[0].linkage_sha256)
+        raise InputError(f"centre {odd.centre_id}: made with another linkage of duplicates than centre "
+                         f"{packages[0].centre_id} (every centre applies the same oncorwe link result, or none)")
+    if len(packages) < rules.min_centres:
+        raise InputError(f"combine: {len(packages)} centre(s), fewer than the minimum {rules.min_centres} (the "
+                         "others' aggregates would give a centre's own numbers back; --min-centres)")
+
+
+def _approximate(packages: Sequence[SitePackage], keys: Sequence[tuple[str, ...]]) -> tuple[Mapping[str, str], ...]:
+    out = []
+    for key in keys:
+        done = []
+        withheld = sum(p.views[key].suppressed_cells for p in packages)
+        if withheld:
+            done.append(f"{withheld} small cell(s) withheld")
+        if any(p.views[key].binned for p in packages):
+            done.append("values binned")
+        if any(p.views[key].truncated for p in packages):
+            done.append("curve tails truncated")
+        if done:
+            out.append({"view": ", ".join(key), "control": "; ".join(done)})
+    if any(p.attrition["n_excluded"].null_count() for p in packages if p.attrition.height):
+        out.append({"view": "attrition", "control": "small exclusion counts withheld"})
+    return tuple(out)
+
+
+def _pooled_flow(packages: Sequence[SitePackage]) -> pl.DataFrame:
+    """The centres' flows, and the pooled flow (centre_id null) summed over them, as ``cohort`` lays
+    out the attrition table: pooled rows first, then each centre's, in step order."""
+    own = _stack([p.attrition for p in packages])
+    if not own.height:
+        return own
+    pooled = (own.group_by(["step", "criterion"], maintain_order=True)
+              .agg(*(pl.when(pl.col(c).null_count() == 0).then(pl.col(c).sum()).otherwise(None).alias(c)
+                     for c in ("n_before", "n_excluded", "n_after")))
+              .with_columns(pl.lit(None, dtype=pl.String).alias("centre_id")))
+    pooled = pooled.select(own.columns).cast(own.schema).sort("step")  # type: ignore[arg-type]
+    return pl.concat([pooled, own.sort(["centre_id", "step"])])
+
+
+def _stack(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    present = [f for f in frames if f.width]
+    if not present:
+        return pl.DataFrame()
+    stacked = pl.concat(present, how="diagonal_relaxed")
+    keys = [c for c in ("centre_id", "file", "sheet", "field", "reason", "action") if c in stacked.columns]
+    return stacked.sort(keys, nulls_last=False) if keys and "step" not in stacked.columns else stacked
+
+
+def _cox_not_computed(protocol: Protocol) -> dict[str, pl.DataFrame]:
+    covariates = ", ".join(protocol.analysis.cox_covariates)
+    models = [{"endpoint": endpoint, "covariates": covariates, "n": None, "events": None, "n_missing": None,
+               "status": "not computed", "message": COX_NOT_COMPUTED} for endpoint in ENDPOINTS]
+    return {"cox_models": pl.DataFrame(models, schema=COX_MODEL_SCHEMA),
+            "cox": pl.DataFrame(schema=COX_SCHEMA), "cox_ph_test": pl.DataFrame(schema=PH_SCHEMA)}
+
