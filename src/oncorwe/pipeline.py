@@ -451,3 +451,44 @@ def _json_sha256(document: Any) -> str:
     from oncorwe.analysis.federated._package import canonical_json
 
     return hashlib.sha256(canonical_json(document)).hexdigest()
+
+
+@dataclass(frozen=True)
+class CombineResult:
+    """What ``oncorwe combine`` wrote: the report's path, the pooled result, the combination's record."""
+
+    report_path: Path
+    result: analysis.AnalysisResult
+    combined: Any
+
+
+def combine_packages(
+    protocol_ref: str | Path | protocol.Protocol,
+    package_files: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    min_centres: int | None = None,
+    min_patients: int | None = None,
+    shareable: bool = False,
+    cox: Mapping[str, pl.DataFrame] | None = None,
+) -> CombineResult:
+    """Verify the centres' site packages and write the pooled report folder (as :func:`run_study`),
+    marked as federated; the manifest lists each package's file and sha256."""
+    from oncorwe.analysis.federated import CombineRules, SitePackage, combine
+
+    loaded, protocol_path = _load_protocol(protocol_ref)
+    report.check_output_target(out_dir)
+    packages = [SitePackage.read(path) for path in package_files]
+    rules = CombineRules.of(loaded)
+    rules = CombineRules(rules.min_centres if min_centres is None else min_centres,
+                         rules.min_patients_per_centre if min_patients is None else min_patients)
+    combined = combine(packages, loaded, rules=rules, published=_published_beside(loaded, protocol_path), cox=cox)
+    provenance = {
+        "inputs": [{"file": Path(p).name, "bytes": Path(p).stat().st_size, "sha256": report.file_sha256(Path(p))}
+                   for p in package_files],
+        "protocol": loaded.to_dict(),
+        "protocol_file": protocol_path.name if protocol_path else f"{loaded.name} (shipped with oncorwe)",
+        "federated": combined.result.info["federated"],
+    }
+    report_path = report.run(combined.result, out_dir, shareable=shareable, provenance=provenance)
+    return CombineResult(report_path=report_path, result=combined.result, combined=combined)

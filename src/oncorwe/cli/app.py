@@ -41,7 +41,7 @@ def _options(
 
 
 #: Sub-command modules, in the order they appear in --help.
-COMMAND_MODULES = ("_run", "_synth", "_validate", "_explain", "_init")
+COMMAND_MODULES = ("_run", "_synth", "_validate", "_explain", "_init", "_federate")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"oncorwe.cli.{_name}").register(app)

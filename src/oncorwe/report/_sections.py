@@ -132,6 +132,10 @@ def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
     sections: list[Section] = []
     tables = shown
 
+    federated = _federated(info)
+    if federated is not None:
+        sections.append(federated)
+
     cohort = Section("cohort", "Study population")
     if tables["attrition"].height:
         cohort.items.append(FigureSpec("flow", "Cohort flow (STROBE): patients at each eligibility step and why they were excluded.",
@@ -209,6 +213,41 @@ def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
 
     sections.append(_methods(info))
     return sections
+
+
+def _federated(info: Mapping[str, Any]) -> Section | None:
+    """What a federated result was made from (``oncorwe combine``): the centres' packages, whether
+    they were exact, and every estimate disclosure control makes approximate."""
+    fed = info.get("federated")
+    if not fed:
+        return None
+    section = Section("federated", "Federated analysis")
+    centres = fed.get("centres", [])
+    section.paragraphs.append(
+        f"Computed by oncorwe combine from the site packages of {len(centres)} centres: each centre ran the "
+        "protocol on its own data and sent only counted aggregates; no patient-level record left a centre.")
+    if fed.get("exact"):
+        section.paragraphs.append("The packages are exact (no suppression or binning): not for release.")
+    else:
+        section.paragraphs.append(
+            "The packages are disclosure-controlled: the estimates read from the views listed below are "
+            "approximate (times rounded up to the bin, small cells withheld, thin curve tails censored); "
+            "docs/federation.md gives the differences measured on the synthetic study.")
+    if fed.get("linkage"):
+        section.paragraphs.append("Cross-centre duplicate referrals were found by privacy-preserving linkage "
+                                  f"(keyed hashes; linkage {str(fed['linkage'])[:16]}...).")
+    section.paragraphs.append(f"Cox model: {fed.get('cox', '')}.")
+    rows = tuple((str(c["centre_id"]), str(c["n_patients"]), str(c["content_sha256"]),
+                  "exact" if c.get("exact") else "disclosure-controlled") for c in centres)
+    section.items.append(DisplayTable("federated_centres", "Site packages combined",
+                                      ("Centre", "Patients", "Package sha256", "Package"), rows))
+    approximate = fed.get("approximate", [])
+    if approximate:
+        section.items.append(DisplayTable(
+            "federated_approximate", "Approximate because of disclosure control",
+            ("Counted view", "Disclosure control applied"),
+            tuple((str(a["view"]), str(a["control"])) for a in approximate)))
+    return section
 
 
 def _methods(info: Mapping[str, Any]) -> Section:

@@ -208,6 +208,9 @@ def cox_display(cox: pl.DataFrame, models: pl.DataFrame, endpoint: str, label: s
     note = ""
     if model.height:
         m = model.row(0, named=True)
+        if m["status"] == "not computed":
+            return DisplayTable(f"cox_{endpoint}", f"Cox model, {label}", header, tuple(rows),
+                                note=f"The model was {m['message']}.")
         note = (f"{m['n']} patients, {m['events']} events; {m['n_missing']} left out for a missing value "
                 f"(complete-case analysis). Efron ties.")
         if m["status"] != "fitted":

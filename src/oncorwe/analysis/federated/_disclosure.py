@@ -87,12 +87,38 @@ def control_view(counted: pl.DataFrame, disclosure: Disclosure) -> ViewControl:
     if times:
         frame, truncated, suppressed = _km_control(frame, columns, times[0], k)
         return ViewControl(frame, suppressed, truncated, binned)
+    generalised = 0
+    if len(columns) > 1:
+        frame, generalised = _generalise(frame, columns, k)
     withheld = frame.filter(pl.col(COUNT_COLUMN) < k).height
     frame = frame.filter(pl.col(COUNT_COLUMN) >= k)
     if withheld == 1 and frame.height:  # secondary suppression: the next smallest row too
         frame = frame.sort([COUNT_COLUMN, *columns], nulls_last=False).slice(1)
         withheld += 1
+    withheld += generalised
     return ViewControl(_regroup(frame, columns), withheld, False, binned)
+
+
+def _generalise(frame: pl.DataFrame, columns: list[str], k: int) -> tuple[pl.DataFrame, int]:
+    """A small cell of a grouped view keeps its value but loses its group: the grouping columns (all
+    but the last) become null, so the value still counts in the overall column; in a group with
+    one small cell, the group's next smallest cell loses its group too (else the group's total would
+    give it back). Returns the rows and the number of cells generalised."""
+    groups, last = columns[:-1], columns[-1]
+    ranked = frame.with_columns(
+        (pl.col(COUNT_COLUMN) < k).alias("__small"),
+        pl.col(COUNT_COLUMN).rank("ordinal").over(groups).alias("__rank"),
+    ).with_columns(
+        pl.col("__small").sum().over(groups).alias("__n_small"),
+        (pl.col("__rank") - pl.col("__small").cast(pl.UInt32).sum().over(groups)).alias("__rank_big"),
+    )
+    mark = pl.col("__small") | ((pl.col("__n_small") == 1) & ~pl.col("__small") & (pl.col("__rank_big") == 1))
+    any_group = pl.any_horizontal([pl.col(c).is_not_null() for c in groups])
+    marked = ranked.with_columns((mark & any_group).alias("__mark"))
+    n_marked = int(marked["__mark"].sum())
+    out = marked.with_columns([pl.when(pl.col("__mark")).then(None).otherwise(pl.col(c)).alias(c) for c in groups])
+    del last
+    return _regroup(out.select(frame.columns), columns), n_marked
 
 
 def _round_up(column: pl.Expr, width: float) -> pl.Expr:
@@ -113,11 +139,11 @@ def _km_control(frame: pl.DataFrame, columns: list[str], time: str, k: int) -> t
     remain at risk at the last time at which ``k`` or more were."""
     event = EVENT_OF_TIME[time]
     group_columns = [c for c in columns if c not in (time, event) and c not in TIME_COLUMN_DAYS]
-    keyed = frame.with_columns(pl.struct(group_columns).alias("__group") if group_columns else pl.lit(0).alias("__group"))
+    groups = frame.partition_by(group_columns, maintain_order=True) if group_columns else [frame]
     parts = []
     suppressed = 0
     truncated = False
-    for _key, part in keyed.partition_by("__group", as_dict=True, maintain_order=True).items():
+    for part in groups:
         usable = part.filter(pl.col(time).is_not_null() & pl.col(event).is_not_null())
         if part[COUNT_COLUMN].sum() < k:
             suppressed += 1
@@ -136,7 +162,7 @@ def _km_control(frame: pl.DataFrame, columns: list[str], time: str, k: int) -> t
                 pl.when(tail).then(pl.lit(False)).otherwise(pl.col(event)).cast(part.schema[event]).alias(event),
             )
             truncated = truncated or bool(part.filter(pl.col(time) == cut).height)
-        parts.append(part.drop("__group"))
+        parts.append(part)
     if not parts:
         return frame.slice(0, 0), truncated, suppressed
     return _regroup(pl.concat(parts), columns), truncated, suppressed

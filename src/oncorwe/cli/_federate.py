@@ -1,0 +1,185 @@
+"""Multicentre analysis without pooling: ``oncorwe site-export``, ``oncorwe link``, ``oncorwe combine``.
+
+At each centre, ``site-export`` runs the protocol on the centre's own files and writes a site
+package of aggregates (``--inspect`` prints everything in it, for the data-protection officer);
+with ``--linkage-tokens`` it writes the centre's keyed hashes for finding cross-centre duplicate
+referrals instead. The coordinator links the tokens (``link``), and ``combine`` verifies the
+packages and writes the same report folder as ``oncorwe run``, marked as federated
+(docs/federation.md). Exit codes: 0 done, 2 bad input (a package that fails verification, a
+protocol mismatch, a duplicated centre, too few centres), with one line per problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["register"]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    from oncorwe.errors import InputError
+
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{what} {path}: not JSON ({exc})") from exc
+
+
+def _write_json(document: Any, out: Path) -> None:
+    from oncorwe.errors import InputError
+
+    if out.is_dir():
+        raise InputError(f"--out {out}: a folder; give the file to write")
+    try:
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(document, sort_keys=True, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from exc
+
+
+def _key(path: Path | None) -> bytes:
+    from oncorwe.errors import InputError
+
+    if path is None:
+        raise InputError("--linkage-tokens needs --key-file: the linkage key the centres share (never the coordinator)")
+    try:
+        return path.read_bytes().strip()
+    except OSError as exc:
+        raise InputError(f"--key-file {path}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def site_export(
+    data: Annotated[Path | None, typer.Option("--data", help="The study folder (centres.toml) holding this centre.")] = None,
+    centre: Annotated[str | None, typer.Option("--centre", help="This centre's id in centres.toml.")] = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="Protocol file or shipped name.")] = "goldinger2022",
+    out: Annotated[Path | None, typer.Option("--out", help="The package (JSON) to write.")] = None,
+    min_cell_count: Annotated[int | None, typer.Option("--min-cell-count", help="Override the protocol's (0 with --time-bin-days 0: exact, not for release).")] = None,
+    time_bin_days: Annotated[int | None, typer.Option("--time-bin-days", help="Override the protocol's event-time bin.")] = None,
+    linkage: Annotated[Path | None, typer.Option("--linkage", help="The coordinator's linkage (oncorwe link): duplicates to leave out.")] = None,
+    linkage_tokens: Annotated[bool, typer.Option("--linkage-tokens", help="Write this centre's linkage tokens instead of a package.")] = False,
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="The centres' shared linkage key (with --linkage-tokens).")] = None,
+    inspect: Annotated[Path | None, typer.Option("--inspect", help="Print in plain words everything a package holds, and exit.")] = None,
+) -> None:
+    """At a centre: run the protocol on this centre's files and write its site package of aggregates."""
+    from oncorwe import pipeline
+    from oncorwe.analysis.federated import SitePackage
+    from oncorwe.errors import InputError
+
+    if inspect is not None:
+        typer.echo(describe(SitePackage.read(inspect)))
+        return
+    if data is None or centre is None or out is None:
+        raise InputError("site-export needs --data, --centre and --out (or --inspect FILE)")
+    if linkage_tokens:
+        _write_json(pipeline.linkage_tokens(protocol, data, centre, _key(key_file)), out)
+        typer.echo(f"linkage tokens of centre {centre}: {out}")
+        return
+    linked = _read_json(linkage, "--linkage") if linkage is not None else None
+    package = pipeline.site_export(protocol, data, centre, min_cell_count=min_cell_count,
+                                   time_bin_days=time_bin_days, linkage=linked)
+    if out.is_dir():
+        raise InputError(f"--out {out}: a folder; give the file to write")
+    try:
+        package.write(out)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from exc
+    kind = "EXACT: not for release" if package.exact else "disclosure-controlled"
+    typer.echo(f"site package of centre {centre} ({package.n_patients} patients, {kind}): {out}")
+    typer.echo(f"sha256 {package.content_sha256}; review it with: oncorwe site-export --inspect {out}")
+
+
+def describe(package: Any) -> str:
+    """Everything a site package holds, in plain words (what leaves the centre)."""
+    d = package.disclosure
+    lines = [
+        f"Site package of centre {package.centre_id}, made by oncorwe {package.oncorwe_version}",
+        f"Protocol {package.protocol_name} (sha256 {package.protocol_sha256})",
+        f"Content sha256 {package.content_sha256}",
+        "EXACT PACKAGE: nothing suppressed or binned. Not for release outside a data-processing agreement."
+        if package.exact else
+        f"Disclosure control: counts below {d['min_cell_count']} withheld, times rounded up to {d['time_bin_days']} days, "
+        f"continuous values binned ({', '.join(f'{k} by {v:g}' for k, v in d.get('value_bins', {}).items()) or 'none'}), "
+        "Kaplan-Meier tails censored where fewer patients remain at risk.",
+        "Linkage of duplicates applied: " + (package.linkage_sha256 or "none"),
+        "No patient identifier, date or per-patient record is in the package; it holds the counts below.",
+        "",
+        f"Patients in the analysis set: {package.n_patients}",
+        "",
+        "Patient flow (patients before, excluded, after each criterion; blank = withheld):",
+    ]
+    for row in package.attrition.sort("step").iter_rows(named=True):
+        lines.append(f"  {row['criterion']}: {_n(row['n_before'])} -> excluded {_n(row['n_excluded'])} -> {_n(row['n_after'])}")
+    lines.append("")
+    lines.append("Records read per file (read = accepted + quarantined + merged):")
+    for row in package.reconciliation.iter_rows(named=True):
+        where = row["file"] + (f" [{row['sheet']}]" if row.get("sheet") else "") if row.get("file") else "(all files)"
+        lines.append(f"  {where}: {row['records_read']} read, {row['accepted']} accepted, {row['quarantined']} "
+                     f"quarantined, {row['merged']} merged")
+    lines.append("")
+    lines.append("Quarantined values by field and reason (values themselves are not included):")
+    for row in package.quarantine_summary.iter_rows(named=True):
+        lines.append(f"  {row['field']}: {row['reason']} ({row['action']}): {row['n']}")
+    lines.append("")
+    lines.append("Counted views: for each combination of values, the number of patients who have it.")
+    for view in package.views.values():
+        control = [f"{view.suppressed_cells} small cell(s) withheld or generalised"] if view.suppressed_cells else []
+        control += ["values binned"] if view.binned else []
+        control += ["tail truncated"] if view.truncated else []
+        lines.append(f"  View ({', '.join(view.columns)}): {view.rows.height} rows, {view.n_patients} patients"
+                     + (f"; {'; '.join(control)}" if control else ""))
+        for row in view.rows.iter_rows():
+            *values, n = row
+            lines.append("    " + ", ".join(f"{c}={'(withheld)' if v is None else v}" for c, v in zip(view.columns, values, strict=True))
+                         + f": {n}")
+    return "\n".join(lines)
+
+
+def _n(value: Any) -> str:
+    return "(withheld)" if value is None else str(value)
+
+
+def link(
+    tokens: Annotated[list[Path], typer.Argument(help="Every centre's linkage tokens (site-export --linkage-tokens).")],
+    out: Annotated[Path, typer.Option("--out", help="The linkage to send back to every centre.")] = Path("linkage.json"),
+) -> None:
+    """At the coordinator: find cross-centre duplicates from the centres' keyed hashes."""
+    from oncorwe import pipeline
+
+    result = pipeline.link([(str(p), _read_json(p, "tokens")) for p in tokens])
+    _write_json(result, out)
+    merged = sum(len(v) for v in result["centres"].values())
+    typer.echo(f"{len(tokens)} centres linked: {merged} record(s) are another centre's patient; send {out} to every centre")
+
+
+def combine(
+    packages: Annotated[list[Path], typer.Argument(help="The centres' site packages.")],
+    protocol: Annotated[str, typer.Option("--protocol", help="Protocol file or shipped name.")] = "goldinger2022",
+    out: Annotated[Path, typer.Option("--out", help="Report folder (replaced atomically).")] = Path("oncorwe-report"),
+    min_centres: Annotated[int | None, typer.Option("--min-centres", help="Override the protocol's minimum number of centres.")] = None,
+    min_patients: Annotated[int | None, typer.Option("--min-patients", help="Override the protocol's minimum patients per centre.")] = None,
+    shareable: Annotated[bool, typer.Option("--shareable", help="Suppress counts below the protocol's min_cell_count in the report.")] = False,
+) -> None:
+    """At the coordinator: verify the centres' packages and write the pooled report."""
+    from oncorwe import pipeline
+
+    written = pipeline.combine_packages(protocol, packages, out, min_centres=min_centres, min_patients=min_patients,
+                                        shareable=shareable)
+    combined = written.combined
+    typer.echo(f"{len(combined.centres)} centres, {written.result.info['n_patients']} patients: {written.report_path}")
+    if combined.exact:
+        typer.echo("exact packages: the report equals the pooled analysis; not for release")
+    else:
+        typer.echo(f"disclosure-controlled packages: {len(combined.approximate)} view(s) approximate (listed in the report)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("site-export")(site_export)
+    app.command("link")(link)
+    app.command("combine")(combine)
