@@ -19,6 +19,14 @@ from oncorwe.stats._competing import (
     gray_test,
 )
 from oncorwe.stats._cox import CoxResult, cox_ph
+from oncorwe.stats._cox_federated import (
+    CoxSiteSums,
+    FederatedCoxResult,
+    StratumSums,
+    cox_federated,
+    cox_site_sums,
+    proportional_hazards_test_federated,
+)
 from oncorwe.stats._evalue import EValue, e_value
 from oncorwe.stats._km import (
     ConfType,
@@ -39,9 +47,11 @@ __all__ = [
     "ConfType",
     "CovariateWarning",
     "CoxResult",
+    "CoxSiteSums",
     "CumulativeIncidence",
     "EValue",
     "Estimate",
+    "FederatedCoxResult",
     "FineGrayResult",
     "KaplanMeier",
     "LandmarkData",
@@ -51,11 +61,14 @@ __all__ = [
     "RateComparison",
     "RestrictedMean",
     "RubinPooled",
+    "StratumSums",
     "Test",
     "balance",
     "binomial_ci",
     "compare_rates",
+    "cox_federated",
     "cox_ph",
+    "cox_site_sums",
     "cumulative_incidence",
     "e_value",
     "fine_gray",
@@ -66,5 +79,6 @@ __all__ = [
     "pool_rubin",
     "propensity_weights",
     "proportional_hazards_test",
+    "proportional_hazards_test_federated",
     "reverse_km_followup",
 ]
