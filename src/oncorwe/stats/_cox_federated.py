@@ -22,6 +22,13 @@ R's ``coxph`` centres), so ``exp`` does not overflow for large covariates. The l
 score, information and coefficients do not depend on the centre: each death's ``-c'b`` in
 ``sum x b`` cancels against the ``-c'b`` that every denominator term ``log(S0 - f D0)`` carries.
 
+What leaves a site: only arrays indexed by the coordinator's event times (no row, no own time).
+These are aggregates, not anonymous by themselves: where a site has one patient at risk,
+``S1 / S0`` is that patient's covariate vector, and a single death's ``D1 / D0`` is the dead
+patient's. Disclosure control (minimum counts, refusing thin risk sets) belongs to the caller
+that packages the sums (``oncorwe site-export``); ``n_at_risk`` and ``n_deaths`` are returned so
+that it can apply it.
+
 Not available from these aggregates (said so by the result): Harrell's concordance (it compares
 pairs of patients), the robust (sandwich) variance (it needs each patient's score residual; see
 :class:`FederatedCoxResult`), and the ``"rank"`` time transform of the proportional hazards test
