@@ -20,12 +20,18 @@ from oncorwe.stats._competing import (
 )
 from oncorwe.stats._cox import CoxResult, cox_ph
 from oncorwe.stats._cox_federated import (
+    CoxResidualRequest,
+    CoxResidualSums,
     CoxSiteSums,
     FederatedCoxResult,
+    StratumHazards,
     StratumSums,
     cox_federated,
+    cox_residual_request,
+    cox_site_residual_sums,
     cox_site_sums,
     proportional_hazards_test_federated,
+    robust_variance_federated,
 )
 from oncorwe.stats._evalue import EValue, e_value
 from oncorwe.stats._km import (
@@ -46,6 +52,8 @@ __all__ = [
     "Balance",
     "ConfType",
     "CovariateWarning",
+    "CoxResidualRequest",
+    "CoxResidualSums",
     "CoxResult",
     "CoxSiteSums",
     "CumulativeIncidence",
@@ -61,6 +69,7 @@ __all__ = [
     "RateComparison",
     "RestrictedMean",
     "RubinPooled",
+    "StratumHazards",
     "StratumSums",
     "Test",
     "balance",
@@ -68,6 +77,8 @@ __all__ = [
     "compare_rates",
     "cox_federated",
     "cox_ph",
+    "cox_residual_request",
+    "cox_site_residual_sums",
     "cox_site_sums",
     "cumulative_incidence",
     "e_value",
@@ -81,4 +92,5 @@ __all__ = [
     "proportional_hazards_test",
     "proportional_hazards_test_federated",
     "reverse_km_followup",
+    "robust_variance_federated",
 ]

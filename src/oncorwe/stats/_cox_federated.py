@@ -29,10 +29,16 @@ patient's. Disclosure control (minimum counts, refusing thin risk sets) belongs 
 that packages the sums (``oncorwe site-export``); ``n_at_risk`` and ``n_deaths`` are returned so
 that it can apply it.
 
+The robust (sandwich) variance takes one more round after the fit: the coordinator sends the
+pooled per-event-time hazard increments and means (:func:`cox_residual_request`); each site forms
+its patients' score residuals and returns only ``sum_clusters r r'`` and ``sum r``
+(:func:`cox_site_residual_sums`); :func:`robust_variance_federated` gives ``V I R'R I V``, exact
+when each cluster lies within one site (each patient its own cluster, or the site the cluster).
+A cluster spread over several sites is not possible from these sums.
+
 Not available from these aggregates (said so by the result): Harrell's concordance (it compares
-pairs of patients), the robust (sandwich) variance (it needs each patient's score residual; see
-:class:`FederatedCoxResult`), and the ``"rank"`` time transform of the proportional hazards test
-(it ranks censored times too).
+pairs of patients across sites) and the ``"rank"`` time transform of the proportional hazards
+test (it ranks censored times too).
 
 References
 ----------
@@ -48,7 +54,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, NoReturn, cast
 
 import numpy as np
@@ -69,12 +75,18 @@ from oncorwe.stats._validate import as_label_array, check_time_event
 from oncorwe.stats._zph import ProportionalHazardsTest, _quadratic
 
 __all__ = [
+    "CoxResidualRequest",
+    "CoxResidualSums",
     "CoxSiteSums",
     "FederatedCoxResult",
+    "StratumHazards",
     "StratumSums",
     "cox_federated",
+    "cox_residual_request",
+    "cox_site_residual_sums",
     "cox_site_sums",
     "proportional_hazards_test_federated",
+    "robust_variance_federated",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -478,6 +490,11 @@ class _State:
     information: FloatArray
     per_time_information: FloatArray
     per_time_mean_sum: FloatArray
+    #: per event time, what a patient's score residual needs (``_cox_residuals.score_residuals``)
+    hazard: FloatArray
+    hazard_mean: FloatArray
+    own_hazard: FloatArray
+    own_hazard_mean: FloatArray
 
 
 def _efron_state(pooled: _PooledSums, beta: FloatArray, efron: bool) -> _State:
@@ -518,7 +535,13 @@ def _efron_state(pooled: _PooledSums, beta: FloatArray, efron: bool) -> _State:
         death_x_sum = pooled.death_x_sum.sum(axis=0)
         loglik = float(death_x_sum @ beta - log_den.sum())
         score = death_x_sum - mean_sum.sum(axis=0)
-    return _State(loglik, score, per_time_info.sum(axis=0), per_time_info, mean_sum)
+        hazard_mean = s1 * s_inv2[:, None] - d1 * s_f_inv2[:, None]
+        own_hazard_mean = s1 * (s_inv2 - s_f_inv2)[:, None] - d1 * (s_f_inv2 - s_ff_inv2)[:, None]
+    return _State(
+        loglik, score, per_time_info.sum(axis=0), per_time_info, mean_sum,
+        hazard=s_inv, hazard_mean=hazard_mean, own_hazard=s_inv - s_f_inv,
+        own_hazard_mean=own_hazard_mean,
+    )
 
 
 class _NotPooled:
@@ -545,9 +568,12 @@ class FederatedCoxResult(CoxResult):
     log-likelihood at 0 and at the estimate, the likelihood-ratio, Wald and score tests, counts.
     Not available from per-event-time aggregates, and therefore None or an error naming the reason:
 
-    - ``robust_se``: None. The sandwich variance sums each patient's (or cluster's) squared score
-      residual; it would need a further round in which every site returns its own sum of
-      ``resid resid'`` at the final fit (not part of this protocol).
+    - ``robust_se``: None from :func:`cox_federated`. The sandwich variance sums each patient's
+      (or cluster's) squared score residual, which takes one further round:
+      :func:`cox_residual_request` (pooled per-time hazards, sent to the sites),
+      :func:`cox_site_residual_sums` (each site's sum of ``resid resid'``) and
+      :func:`robust_variance_federated`, exact when every cluster lies within one site (or the
+      cluster is the site).
     - ``concordance`` / ``concordance_se``: raise InputError. Harrell's C counts concordant pairs
       of patients across sites.
     - ``to_dict()['concordance']`` is None; ``to_dict()['federated']`` is True.
@@ -587,11 +613,11 @@ class FederatedCoxResult(CoxResult):
             "iterations": self.iterations,
             "ties": self.ties,
             "conf_level": self.conf_level,
-            "robust": False,
+            "robust": self.robust_se is not None,
             "covariates": list(self.covariates),
             "reference_levels": dict(self.reference_levels),
             "strata": list(self.strata),
-            "cluster": None,
+            "cluster": self.cluster,
             "weights": None,
             "federated": True,
             "n_sites": self.n_sites,
@@ -600,9 +626,10 @@ class FederatedCoxResult(CoxResult):
     def __repr__(self) -> str:
         lines = [
             f"FederatedCoxResult(ties={self.ties!r}, n={self.n}, n_events={self.n_events}, "
-            f"sites={self.n_sites}" + (f", strata={list(self.strata)}" if self.strata else "") + ")"
+            f"sites={self.n_sites}" + (f", strata={list(self.strata)}" if self.strata else "")
+            + (", robust" if self.robust_se is not None else "") + ")"
         ]
-        for term, b, s in zip(self.terms, self.coef, self.se, strict=True):
+        for term, b, s in zip(self.terms, self.coef, self.inference_se, strict=True):
             lines.append(f"  {term}: coef={b:.6g} se={s:.6g} HR={math.exp(b):.4g}")
         lines.append(f"  loglik={self.loglik[1]:.6g} (null {self.loglik[0]:.6g}); LR {self.lr_test!r}")
         return "\n".join(lines)
@@ -961,4 +988,225 @@ def proportional_hazards_test_federated(
         df=tuple(df),
         p_value=tuple(float(scipy_stats.chi2.sf(c, k)) for c, k in zip(statistic, df, strict=True)),
         transform=transform,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class StratumHazards:
+    """Pooled per-event-time quantities of one stratum at the fitted coefficients (no patient's).
+
+    For the event times with deaths: ``hazard = sum_k 1/den_k`` (Breslow: ``d / S0``),
+    ``hazard_mean = sum_k m_k / den_k``, the same two over the tied deaths' Efron weights
+    (``own_*``: ``sum_k (1 - k/d) ...``) and ``mean_of_means = sum_k m_k / d`` (R's ``coxscore2``).
+    """
+
+    stratum: str | None
+    time: FloatArray
+    hazard: FloatArray
+    hazard_mean: FloatArray
+    own_hazard: FloatArray
+    own_hazard_mean: FloatArray
+    mean_of_means: FloatArray
+
+
+_HAZARD_FIELDS = ("time", "hazard", "hazard_mean", "own_hazard", "own_hazard_mean", "mean_of_means")
+
+
+@dataclass(frozen=True, eq=False)
+class CoxResidualRequest:
+    """What the coordinator sends for the robust-variance round (JSON-plain, exact round trip)."""
+
+    beta: FloatArray
+    center: FloatArray
+    stratified: bool
+    strata: tuple[StratumHazards, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SITE_SUMS_SCHEMA,
+            "beta": _encode(self.beta),
+            "center": _encode(self.center),
+            "stratified": self.stratified,
+            "strata": [
+                {"stratum": s.stratum, **{name: _encode(getattr(s, name)) for name in _HAZARD_FIELDS}}
+                for s in self.strata
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> CoxResidualRequest:
+        if not isinstance(payload, Mapping) or payload.get("schema") != SITE_SUMS_SCHEMA:
+            raise InputError(f"residual request: schema must be {SITE_SUMS_SCHEMA}")
+        beta = _frozen(_decode(payload.get("beta"), (), "beta"), np.float64)
+        p = beta.size
+        center = _frozen(_decode(payload.get("center"), (), "center"), np.float64)
+        tails = {"time": (), "hazard": (), "own_hazard": (), "hazard_mean": (p,),
+                 "own_hazard_mean": (p,), "mean_of_means": (p,)}
+        strata = tuple(
+            StratumHazards(
+                stratum=raw.get("stratum"),
+                **{name: _frozen(_decode(raw.get(name), tails[name], name), np.float64)
+                   for name in _HAZARD_FIELDS},
+            )
+            for raw in payload.get("strata") or []
+        )
+        return cls(beta, center, bool(payload.get("stratified")), strata)
+
+
+@dataclass(frozen=True, eq=False)
+class CoxResidualSums:
+    """One site's answer to the robust round: ``cross = sum_clusters r_c r_c'`` (p x p) over its
+    clusters (each patient one by default), ``total = sum r`` (p) and the number of clusters."""
+
+    cross: FloatArray
+    total: FloatArray
+    n_clusters: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": SITE_SUMS_SCHEMA, "cross": _encode(self.cross), "total": _encode(self.total),
+                "n_clusters": int(self.n_clusters)}
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> CoxResidualSums:
+        if not isinstance(payload, Mapping) or payload.get("schema") != SITE_SUMS_SCHEMA:
+            raise InputError(f"residual sums: schema must be {SITE_SUMS_SCHEMA}")
+        total = _frozen(_decode(payload.get("total"), (), "total"), np.float64)
+        cross = _frozen(_decode(payload.get("cross"), (total.size,), "cross"), np.float64)
+        n_clusters = payload.get("n_clusters")
+        if not isinstance(n_clusters, int) or isinstance(n_clusters, bool) or n_clusters < 0:
+            raise InputError(f"residual sums: n_clusters must be a count, got {n_clusters!r}")
+        return cls(cross, total, n_clusters)
+
+
+def cox_residual_request(fit: FederatedCoxResult) -> CoxResidualRequest:
+    """The pooled per-event-time hazards at ``fit.coef`` that the sites need for their score
+    residuals (computed from ``fit.final_sums``; every number is a sum over sites)."""
+    if not isinstance(fit, FederatedCoxResult) or not fit.final_sums:
+        raise InputError("fit: a FederatedCoxResult from cox_federated (with its final sums) is required")
+    beta = np.array(fit.coef)
+    first = fit.final_sums[0]
+    table = tuple((s.stratum, s.time) for s in first.strata)
+    pooled = _pool(fit.final_sums, beta, first.center, first.stratified, table)
+    state = _efron_state(pooled, beta, fit.ties == "efron")
+    d = pooled.n_deaths.astype(np.float64)
+    labels = np.array([str(v) for v in pooled.stratum_of_time], dtype=object)
+    strata: list[StratumHazards] = []
+    for label, _ in table:
+        rows = labels == str(label)
+        strata.append(StratumHazards(
+            stratum=label,
+            time=_frozen(pooled.time[rows], np.float64),
+            hazard=_frozen(state.hazard[rows], np.float64),
+            hazard_mean=_frozen(state.hazard_mean[rows], np.float64),
+            own_hazard=_frozen(state.own_hazard[rows], np.float64),
+            own_hazard_mean=_frozen(state.own_hazard_mean[rows], np.float64),
+            mean_of_means=_frozen(state.per_time_mean_sum[rows] / d[rows][:, None], np.float64),
+        ))
+    return CoxResidualRequest(_frozen(beta, np.float64), first.center, first.stratified, tuple(strata))
+
+
+def _stratum_residuals(
+    hz: StratumHazards, t: FloatArray, e: npt.NDArray[np.int8], xc: FloatArray, risk: FloatArray
+) -> FloatArray:
+    """Score residuals of one stratum's rows (``_cox_residuals.score_residuals``, per row)."""
+    p = xc.shape[1]
+    passed = np.searchsorted(hz.time, t, side="right")  # event times <= the row's time
+    cum_h = np.concatenate([[0.0], np.cumsum(hz.hazard)])[passed]
+    cum_hm = np.concatenate([np.zeros((1, p)), np.cumsum(hz.hazard_mean, axis=0)])[passed]
+    resid = -risk[:, None] * (xc * cum_h[:, None] - cum_hm)
+    dead = np.flatnonzero(e == 1)
+    j = passed[dead] - 1
+    if dead.size and (np.any(j < 0) or not np.array_equal(hz.time[np.maximum(j, 0)], t[dead])):
+        raise InputError("request: a death of the site is not at one of the request's event times")
+    r_dead = risk[dead][:, None]
+    x_dead = xc[dead]
+    resid[dead] += r_dead * (x_dead * hz.hazard[j][:, None] - hz.hazard_mean[j])
+    resid[dead] -= r_dead * (x_dead * hz.own_hazard[j][:, None] - hz.own_hazard_mean[j])
+    resid[dead] += x_dead - hz.mean_of_means[j]
+    return resid
+
+
+def cox_site_residual_sums(
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    x: npt.ArrayLike,
+    *,
+    request: CoxResidualRequest,
+    strata: npt.ArrayLike | None = None,
+    cluster: npt.ArrayLike | None = None,
+) -> CoxResidualSums:
+    """The site's part of the robust variance: its patients' score residuals at the fit, summed.
+
+    ``cluster`` labels group the site's rows (default: each row its own cluster, R's
+    ``robust = TRUE``); a cluster must not continue at another site. Returns
+    ``sum_c r_c r_c'`` over the site's clusters and ``sum r`` (for the cluster = site variance).
+    """
+    t, e = check_time_event(time, event)
+    xm = np.array(x, dtype=np.float64)
+    p = request.beta.size
+    if xm.ndim != 2 or xm.shape != (t.size, p):
+        raise InputError(f"x: expected shape ({t.size}, {p}), got {xm.shape}")
+    if request.stratified != (strata is not None):
+        raise InputError("strata: give them exactly when the request is stratified")
+    xc = xm - request.center
+    risk = np.exp(xc @ request.beta)
+    resid = np.zeros((t.size, p))
+    if strata is None:
+        (hz,) = request.strata
+        resid = _stratum_residuals(hz, t, e, xc, risk)
+    else:
+        labels = as_label_array(strata, "strata").astype(str)
+        for hz in request.strata:
+            rows = labels == hz.stratum
+            resid[rows] = _stratum_residuals(hz, t[rows], e[rows], xc[rows], risk[rows])
+        # a stratum without any death has score residuals 0 (it does not enter the likelihood)
+    if cluster is None:
+        cross = resid.T @ resid
+        n_clusters = t.size
+    else:
+        codes = np.unique(as_label_array(cluster, "cluster").astype(str), return_inverse=True)[1].reshape(-1)
+        n_clusters = int(codes.max()) + 1
+        summed = np.zeros((n_clusters, p))
+        for j in range(p):
+            summed[:, j] = np.bincount(codes, weights=resid[:, j], minlength=n_clusters)
+        cross = summed.T @ summed
+    return CoxResidualSums(_frozen(cross, np.float64), _frozen(resid.sum(axis=0), np.float64), n_clusters)
+
+
+def robust_variance_federated(
+    fit: FederatedCoxResult,
+    residual_sums: Sequence[CoxResidualSums],
+    *,
+    cluster: str | None = None,
+    cluster_is_site: bool = False,
+) -> FederatedCoxResult:
+    """``fit`` with the robust (sandwich) variance, as ``cox_ph(robust=True)`` or ``cluster=``.
+
+    ``V = I^-1 (sum over clusters r r') I^-1``: the sites' ``cross`` summed, or with
+    ``cluster_is_site`` the outer products of each site's ``total`` (R's ``cluster(site)``).
+    ``robust_se``, ``variance`` and the Wald test then use it, as ``cox_ph`` does.
+    """
+    if not isinstance(fit, FederatedCoxResult):
+        raise InputError(f"fit: a FederatedCoxResult is required, got {type(fit).__name__}")
+    if not residual_sums:
+        raise InputError("residual_sums: no site answers given")
+    p = len(fit.coef)
+    for i, s in enumerate(residual_sums):
+        if not isinstance(s, CoxResidualSums) or s.cross.shape != (p, p):
+            raise InputError(f"residual_sums {i}: not the residual sums of a {p}-column model")
+    if cluster_is_site:
+        meat = sum((np.outer(s.total, s.total) for s in residual_sums), np.zeros((p, p)))
+        n_clusters = len(residual_sums)
+    else:
+        meat = sum((s.cross for s in residual_sums), np.zeros((p, p)))
+        n_clusters = sum(s.n_clusters for s in residual_sums)
+    naive = np.array(fit.naive_variance)
+    robust = naive @ meat @ naive
+    wald = _wald(np.array(fit.coef), robust, n_clusters)
+    return replace(
+        fit,
+        robust_se=tuple(float(v) for v in np.sqrt(np.diag(robust))),
+        variance=_matrix(robust),
+        wald_test=Test(wald, p, float(scipy_stats.chi2.sf(wald, p))),
+        cluster=cluster,
     )
