@@ -8,8 +8,10 @@ five sites of which one has no event and one a single patient; and R's lung data
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import pickle
 from collections.abc import Sequence
 from typing import Any
 
@@ -318,6 +320,8 @@ def test_what_aggregates_cannot_give_is_refused_by_name() -> None:
         proportional_hazards_test(fit)
     with pytest.raises(InputError, match="'rank' is not available from site aggregates"):
         proportional_hazards_test_federated(fit, transform="rank")  # type: ignore[arg-type]
+    assert pickle.loads(pickle.dumps(fit)).coef == fit.coef  # copies work; data access does not
+    assert copy.deepcopy(fit).se == fit.se
     summary = fit.to_dict()
     assert summary["federated"] is True and summary["concordance"] is None and summary["robust"] is False
     json.dumps(summary)
@@ -358,7 +362,7 @@ def test_inconsistent_sums_are_refused() -> None:
     with pytest.raises(InputError, match="centred at"):
         cox_federated(lambda b: [cox_site_sums(t, e, x, beta=b, event_times=times, center=x.mean(0))],
                       n_events=int(e.sum()), **kwargs)
-    with pytest.raises(InputError, match="times differ from the global event times"):
+    with pytest.raises(InputError, match="the times of stratum None differ from the global event times"):
         cox_federated(lambda b: [cox_site_sums(t, e, x, beta=b, event_times=np.append(times, 1e6))],
                       n_events=int(e.sum()), **kwargs)
 

@@ -283,7 +283,6 @@ def _stratum_sums(
     risk: FloatArray,
 ) -> StratumSums:
     """Risk-set and tied-death sums of one stratum's rows at the global event ``times``."""
-    p = xc.shape[1]
     dead = site_event == 1
     death_time = site_time[dead]
     position = np.searchsorted(times, death_time)
@@ -296,45 +295,62 @@ def _stratum_sums(
             f"event_times: the site has a death at time {missing!r}{where} that is not among the "
             "global event times; the coordinator's list must hold every site's event times"
         )
-    order = np.argsort(site_time, kind="stable")
-    t_sorted = site_time[order]
-    r = risk[order]
-    x_sorted = xc[order]
-    rx = x_sorted * r[:, None]
-    rxx = rx[:, :, None] * x_sorted[:, None, :]
-
-    def from_end(values: FloatArray) -> FloatArray:
-        # sum over rows i.. (time >= t), with a trailing zero for "nobody at risk"
-        out = np.zeros((values.shape[0] + 1, *values.shape[1:]))
-        out[:-1] = np.cumsum(values[::-1], axis=0)[::-1]
-        return out
-
-    first_at_risk = np.searchsorted(t_sorted, times, side="left")
     n_times = times.size
-    d0 = np.zeros(n_times)
-    d1 = np.zeros((n_times, p))
-    d2 = np.zeros((n_times, p, p))
-    dx = np.zeros((n_times, p))
-    deaths = np.zeros(n_times, dtype=np.int64)
-    pos = position
-    np.add.at(deaths, pos, 1)
-    np.add.at(d0, pos, risk[dead])
-    np.add.at(d1, pos, xc[dead] * risk[dead][:, None])
-    np.add.at(d2, pos, (xc[dead] * risk[dead][:, None])[:, :, None] * xc[dead][:, None, :])
-    np.add.at(dx, pos, xc[dead])
+    # each row is at risk at the event times <= its own time: bin it at the last of them, sum the
+    # bins (one pass, memory T x p x p, never n x p x p), then sum the bins from the end
+    last = np.searchsorted(times, site_time, side="right") - 1
+    ever = last >= 0
+    at_risk_bins = _bin_sums(last[ever], xc[ever], risk[ever], n_times)
+    death_bins = _bin_sums(position, xc[dead], risk[dead], n_times)
+
+    def from_end(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return np.cumsum(values[::-1], axis=0)[::-1]
+
     return StratumSums(
         stratum=label,
         time=times,
-        n_at_risk=_frozen(t_sorted.size - first_at_risk, np.int64),
-        n_deaths=_frozen(deaths, np.int64),
-        s0=_frozen(from_end(r)[first_at_risk], np.float64),
-        s1=_frozen(from_end(rx)[first_at_risk], np.float64),
-        s2=_frozen(from_end(rxx)[first_at_risk], np.float64),
-        death_x_sum=_frozen(dx, np.float64),
-        d0=_frozen(d0, np.float64),
-        d1=_frozen(d1, np.float64),
-        d2=_frozen(d2, np.float64),
+        n_at_risk=_frozen(from_end(at_risk_bins.count), np.int64),
+        n_deaths=_frozen(death_bins.count, np.int64),
+        s0=_frozen(from_end(at_risk_bins.r), np.float64),
+        s1=_frozen(from_end(at_risk_bins.rx), np.float64),
+        s2=_frozen(from_end(at_risk_bins.rxx), np.float64),
+        death_x_sum=_frozen(death_bins.x, np.float64),
+        d0=_frozen(death_bins.r, np.float64),
+        d1=_frozen(death_bins.rx, np.float64),
+        d2=_frozen(death_bins.rxx, np.float64),
     )
+
+
+@dataclass(frozen=True)
+class _Bins:
+    count: IntArray
+    x: FloatArray
+    r: FloatArray
+    rx: FloatArray
+    rxx: FloatArray
+
+
+def _bin_sums(bin_of_row: IntArray, xc: FloatArray, risk: FloatArray, n_bins: int) -> _Bins:
+    """Per bin: rows, ``sum x``, ``sum r``, ``sum r x``, ``sum r x x'`` (one bincount per entry)."""
+    p = xc.shape[1]
+
+    def per_bin(weights: FloatArray) -> FloatArray:
+        return np.bincount(bin_of_row, weights=weights, minlength=n_bins).astype(np.float64)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        rx_rows = xc * risk[:, None]
+        rxx = np.empty((n_bins, p, p))
+        for a in range(p):
+            for b in range(a, p):
+                rxx[:, a, b] = per_bin(rx_rows[:, a] * xc[:, b])
+                rxx[:, b, a] = rxx[:, a, b]
+        return _Bins(
+            count=np.bincount(bin_of_row, minlength=n_bins).astype(np.int64),
+            x=np.column_stack([per_bin(xc[:, a]) for a in range(p)]).reshape(n_bins, p),
+            r=per_bin(risk),
+            rx=np.column_stack([per_bin(rx_rows[:, a]) for a in range(p)]).reshape(n_bins, p),
+            rxx=rxx,
+        )
 
 
 def cox_site_sums(
@@ -441,7 +457,7 @@ def _pool(
     p = beta.size
     totals: dict[str, list[npt.NDArray[Any]]] = {name: [] for name in (*_FLOAT_FIELDS, "n_deaths")}
     labels: list[str | None] = []
-    for j, (label, times) in enumerate(table):
+    for label, times in table:
         acc: dict[str, Any] = {}
         for i, site in enumerate(sites):
             if not isinstance(site, CoxSiteSums):
@@ -450,14 +466,17 @@ def _pool(
                 raise InputError(f"site sums {i}: computed at beta {site.beta.tolist()}, not the {beta.tolist()} sent")
             if not np.array_equal(site.center, center):
                 raise InputError(f"site sums {i}: centred at {site.center.tolist()}, not the {center.tolist()} sent")
-            if site.stratified != stratified or len(site.strata) != len(table):
-                raise InputError(f"site sums {i}: strata do not match the global event times")
-            mine = site.strata[j]
-            if mine.stratum != label or not np.array_equal(mine.time, times):
+            if site.stratified != stratified:
+                raise InputError(f"site sums {i}: stratified={site.stratified}, the model's is {stratified}")
+            mine = next((s for s in site.strata if s.stratum == label), None)
+            if mine is None or not np.array_equal(mine.time, times):
                 raise InputError(
-                    f"site sums {i}: stratum {mine.stratum!r} times differ from the global event "
-                    f"times of stratum {label!r}"
+                    f"site sums {i}: the times of stratum {label!r} differ from the global event "
+                    "times of that stratum" if mine is not None else
+                    f"site sums {i}: no sums for stratum {label!r}"
                 )
+            if len(site.strata) != len(table):
+                raise InputError(f"site sums {i}: {len(site.strata)} strata, the model has {len(table)}")
             if mine.s1.shape[1:] != (p,):
                 raise InputError(f"site sums {i}: {mine.s1.shape[1]} model columns, expected {p}")
             for name in (*_FLOAT_FIELDS[1:], "n_deaths"):
@@ -551,6 +570,8 @@ class _NotPooled:
         self._what = what
 
     def __getattr__(self, name: str) -> NoReturn:
+        if name.startswith("__"):
+            raise AttributeError(name)  # copy, pickle and hasattr probe dunders: not "data"
         raise InputError(
             f"{self._what}: not available from a federated Cox fit (it needs patient-level data, "
             "which stays at the sites); see FederatedCoxResult"
