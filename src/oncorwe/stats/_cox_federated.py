@@ -139,18 +139,47 @@ class StratumSums:
 
 
 _FLOAT_FIELDS = ("time", "s0", "s1", "s2", "death_x_sum", "d0", "d1", "d2")
+#: Symmetric p x p fields travel as their upper triangles (row-major, i <= j): half the bytes.
+_SYMMETRIC = ("s2", "d2")
+
+
+def _pack(name: str, values: FloatArray) -> FloatArray:
+    if name not in _SYMMETRIC:
+        return values
+    rows, cols = np.triu_indices(values.shape[1])
+    return values[:, rows, cols]
+
+
+def _unpack(name: str, values: FloatArray, p: int) -> FloatArray:
+    if name not in _SYMMETRIC:
+        return values
+    rows, cols = np.triu_indices(p)
+    out = np.empty((values.shape[0], p, p))
+    out[:, rows, cols] = values
+    out[:, cols, rows] = values
+    return out
 _INT_FIELDS = ("n_at_risk", "n_deaths")
 
 
 def _encode(values: FloatArray) -> Any:
     """Nested lists of Python floats; a non-finite value (an overflowing trial step) as a string."""
-    if values.ndim == 0:
-        v = float(values)
-        return v if math.isfinite(v) else repr(v)  # 'inf', '-inf', 'nan'
-    return [_encode(row) for row in values]
+    finite = np.isfinite(values)
+    if finite.all():
+        return values.tolist()  # Python floats: json writes repr, which reads back bit for bit
+    out = values.astype(object)
+    out[~finite] = [repr(float(v)) for v in values[~finite]]  # 'inf', '-inf', 'nan'
+    return out.tolist()
 
 
 def _decode(values: Any, shape_tail: tuple[int, ...], name: str) -> FloatArray:
+    try:
+        fast = np.array(values)
+    except ValueError:  # ragged lists
+        raise InputError(f"site sums: {name}: not a rectangular array of numbers") from None
+    if fast.dtype.kind in "fiu":
+        return _shaped(fast.astype(np.float64), shape_tail, name)
+
+    # strings ('inf', 'nan' of an overflowing step) or bad values: check every entry
     def scalar(v: Any) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float | str):
             raise InputError(f"site sums: {name}: expected numbers, got {v!r}")
@@ -161,7 +190,10 @@ def _decode(values: Any, shape_tail: tuple[int, ...], name: str) -> FloatArray:
     def walk(v: Any) -> Any:
         return [walk(u) for u in v] if isinstance(v, list) else scalar(v)
 
-    arr = np.array(walk(values), dtype=np.float64)
+    return _shaped(np.array(walk(values), dtype=np.float64), shape_tail, name)
+
+
+def _shaped(arr: FloatArray, shape_tail: tuple[int, ...], name: str) -> FloatArray:
     if arr.size == 0:
         arr = arr.reshape((0, *shape_tail))
     if arr.shape[1:] != shape_tail:
@@ -174,8 +206,9 @@ class CoxSiteSums:
     """What one site returns for one Newton-Raphson round (no per-patient value: every array is
     indexed by a global event time).
 
-    ``to_json()`` gives a JSON-plain dict (lists of Python floats and ints; a non-finite sum, which
-    only an overflowing trial step produces, as the string ``'inf'`` / ``'nan'``);
+    ``to_json()`` gives a JSON-plain dict (lists of Python floats and ints; ``s2`` and ``d2`` as
+    their upper triangles, row-major; a non-finite sum, which only an overflowing trial step
+    produces, as the string ``'inf'`` / ``'nan'``);
     ``from_json(to_json())`` reproduces every number bit for bit.
     """
 
@@ -198,7 +231,7 @@ class CoxSiteSums:
                 {
                     "stratum": s.stratum,
                     **{name: [int(v) for v in getattr(s, name)] for name in _INT_FIELDS},
-                    **{name: _encode(getattr(s, name)) for name in _FLOAT_FIELDS},
+                    **{name: _encode(_pack(name, getattr(s, name))) for name in _FLOAT_FIELDS},
                 }
                 for s in self.strata
             ],
@@ -226,7 +259,9 @@ class CoxSiteSums:
             tails = {"time": (), "s0": (), "d0": (), "s1": (p,), "d1": (p,), "death_x_sum": (p,),
                      "s2": (p, p), "d2": (p, p)}
             for name in _FLOAT_FIELDS:
-                values[name] = _frozen(_decode(raw.get(name), tails[name], f"{label}: {name}"), np.float64)
+                tail = (p * (p + 1) // 2,) if name in _SYMMETRIC else tails[name]
+                decoded = _decode(raw.get(name), tail, f"{label}: {name}")
+                values[name] = _frozen(_unpack(name, decoded, p), np.float64)
             for name in _INT_FIELDS:
                 column = raw.get(name)
                 if not isinstance(column, list) or not all(
