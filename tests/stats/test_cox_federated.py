@@ -434,3 +434,42 @@ def test_robust_round_payloads_are_aggregates() -> None:
                                     request=CoxResidualRequest.from_json(request)).to_json()
     assert set(answer) == {"schema", "cross", "total", "n_clusters"}
     assert np.shape(answer["cross"]) == (3, 3) and np.shape(answer["total"]) == (3,)
+
+
+def test_max_iter_zero_and_a_constant_column_behave_as_cox_ph() -> None:
+    frame = synthetic_frame()
+    fit, _ = federated_fit(frame, COVARIATES)
+    design = build_design(frame, time="time", event="event", covariates=COVARIATES, strata=None,
+                          cluster=None, reference=None, weights=None)
+    t, e, x = design.time, design.event, design.x
+    times = np.unique(t[e == 1])
+    at_zero = cox_federated(lambda b: [cox_site_sums(t, e, x, beta=b, event_times=times)],
+                            terms=design.column_names, event_times=times, n=int(t.size),
+                            n_events=int(e.sum()), max_iter=0)
+    pooled = cox_ph(frame, time="time", event="event", covariates=COVARIATES, max_iter=0)
+    assert at_zero.coef == (0.0, 0.0, 0.0) and at_zero.iterations == 0
+    assert at_zero.se == pytest.approx(pooled.se, rel=1e-12)
+    assert at_zero.score_test.statistic == pytest.approx(fit.score_test.statistic, rel=1e-12)
+    constant = np.column_stack([x, np.ones(t.size)])
+    with pytest.raises(ConvergenceError, match="'flag' carry no information"):
+        cox_federated(lambda b: [cox_site_sums(t, e, constant, beta=b, event_times=times)],
+                      terms=[*design.column_names, "flag"], event_times=times, n=int(t.size),
+                      n_events=int(e.sum()))
+
+
+def test_a_diverging_coefficient_is_refused_as_cox_ph_does() -> None:
+    # every death in group b: complete separation, the coefficient runs to infinity
+    time = np.arange(1.0, 21.0)
+    group = np.tile([0.0, 1.0], 10)
+    event = group.astype(np.int64)
+    frame = pl.DataFrame({"time": time, "event": event, "g": group})
+    with pytest.raises(ConvergenceError, match="infinite") as pooled:
+        cox_ph(frame, time="time", event="event", covariates=["g"])
+    times = np.unique(time[event == 1])
+    with pytest.raises(ConvergenceError, match="infinite") as ours:
+        cox_federated(
+            lambda b: [cox_site_sums(time[:10], event[:10], group[:10, None], beta=b, event_times=times),
+                       cox_site_sums(time[10:], event[10:], group[10:, None], beta=b, event_times=times)],
+            terms=["g"], event_times=times, n=20, n_events=10,
+        )
+    assert str(ours.value) == str(pooled.value)

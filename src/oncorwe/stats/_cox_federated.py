@@ -32,9 +32,12 @@ that it can apply it.
 The robust (sandwich) variance takes one more round after the fit: the coordinator sends the
 pooled per-event-time hazard increments and means (:func:`cox_residual_request`); each site forms
 its patients' score residuals and returns only ``sum_clusters r r'`` and ``sum r``
-(:func:`cox_site_residual_sums`); :func:`robust_variance_federated` gives ``V I R'R I V``, exact
+(:func:`cox_site_residual_sums`); :func:`robust_variance_federated` gives ``I^-1 (R'R) I^-1``, exact
 when each cluster lies within one site (each patient its own cluster, or the site the cluster).
-A cluster spread over several sites is not possible from these sums.
+A cluster spread over several sites is not possible from these sums. (A site of one patient
+discloses that patient's squared residual here too: the same disclosure caveat applies.)
+
+Case weights (``cox_ph(weights=)``) are not part of this protocol.
 
 Not available from these aggregates (said so by the result): Harrell's concordance (it compares
 pairs of patients across sites) and the ``"rank"`` time transform of the proportional hazards
@@ -46,6 +49,7 @@ Cox DR (1972). Regression models and life-tables. JRSS B 34:187-220.
 Efron B (1977). The efficiency of Cox's likelihood function for censored data. JASA 72:557-565.
 Lu CL, Wang S, Ji Z, et al. (2015). WebDISCO: a web service for distributed Cox model learning
 without patient-level data sharing. JAMIA 22:1212-1219.
+Therneau TM, Grambsch PM (2000). Modeling Survival Data: Extending the Cox Model. Springer.
 Grambsch PM, Therneau TM (1994). Proportional hazards tests and diagnostics based on weighted
 residuals. Biometrika 81:515-526.
 """
