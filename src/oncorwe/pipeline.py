@@ -429,13 +429,7 @@ def site_export(
     value_bins = {} if exact else {
         v.column: spec.value_bins.get(v.column, spec.default_value_bin)
         for v in analysis.table1_continuous(loaded) if v.column not in analysis.TIME_COLUMNS}
-    merged = None
-    if linkage is not None:
-        if linkage.get("format") != LINKAGE_FORMAT or not isinstance(linkage.get("centres"), dict):
-            raise InputError("linkage: not an oncorwe linkage file (oncorwe link)")
-        merged = linkage["centres"].get(centre, [])
-    con = store.connect(database)
-    derived = derive(loaded, con, data_dir=Path(data_dir), centre=centre, linkage=merged)
+    derived = site_derive(loaded, data_dir, centre, linkage=linkage, database=database)
     package = build_package(
         derived.endpoints.analysis_table, loaded, centre_id=centre,
         disclosure=Disclosure(k, bin_days, value_bins), attrition=derived.cohort.attrition,
@@ -443,6 +437,25 @@ def site_export(
         linkage_sha256=None if linkage is None else _json_sha256(linkage),
     )
     return package
+
+
+def site_derive(
+    protocol_ref: str | Path | protocol.Protocol,
+    data_dir: str | Path,
+    centre: str,
+    *,
+    linkage: Mapping[str, Any] | None = None,
+    database: str | None = None,
+) -> Derived:
+    """A centre's own run of the one data path (:func:`derive` on the centre alone), with the
+    coordinator's linkage applied: what its site package and its Cox answers are computed from."""
+    loaded, _ = _load_protocol(protocol_ref)
+    merged = None
+    if linkage is not None:
+        if linkage.get("format") != LINKAGE_FORMAT or not isinstance(linkage.get("centres"), dict):
+            raise InputError("linkage: not an oncorwe linkage file (oncorwe link)")
+        merged = linkage["centres"].get(centre, [])
+    return derive(loaded, store.connect(database), data_dir=Path(data_dir), centre=centre, linkage=merged)
 
 
 def _json_sha256(document: Any) -> str:

@@ -19,7 +19,7 @@ from oncorwe.analysis._common import require_columns
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.errors import ConvergenceError
 
-__all__ = ["COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "cox_models"]
+__all__ = ["COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "complete_cases", "cox_frames", "cox_models", "fit_rows"]
 
 COX_MODEL_SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
@@ -60,10 +60,7 @@ def cox_models(
     models, terms, ph = [], [], []
     for endpoint, (time, event, _label) in ENDPOINTS.items():
         require_columns(frame, [time, event, *covariates], what=f"Cox model ({endpoint})")
-        data = frame.select([time, event, *covariates]).with_columns(
-            [pl.col(c).cast(pl.Int64) for c in covariates if frame[c].dtype == pl.Boolean]
-        )
-        complete = data.drop_nulls().filter(pl.col(time).is_not_nan())
+        data, complete = complete_cases(frame, time, event, covariates)
         model: dict[str, object] = {
             "endpoint": endpoint, "covariates": ", ".join(covariates), "n": complete.height,
             "events": int(complete[event].sum()), "n_missing": data.height - complete.height,
@@ -79,20 +76,44 @@ def cox_models(
             models.append({**model, "status": "failed", "message": str(exc)})
             continue
         models.append({**model, "status": "fitted", "message": None})
-        table = fit.to_frame()
-        for row in table.iter_rows(named=True):
-            terms.append({
-                "endpoint": endpoint, "term": row["term"], "variable": _variable(row["term"], covariates),
-                **{k: _num(row.get(k)) for k in ("coef", "se", "hazard_ratio", "lower", "upper", "z", "p_value")},
-            })
-        for row in zph.to_frame().iter_rows(named=True):
-            ph.append({"endpoint": endpoint, "term": row["term"],
-                       **{k: _num(row.get(k)) for k in ("statistic", "df", "p_value")}})
+        fit_terms, fit_ph = fit_rows(endpoint, fit, zph, covariates)
+        terms.extend(fit_terms)
+        ph.extend(fit_ph)
+    return cox_frames(models, terms, ph)
+
+
+def fit_rows(endpoint: str, fit: stats.CoxResult, zph: stats.ProportionalHazardsTest,
+             covariates: Sequence[str]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The rows of the ``cox`` and ``cox_ph_test`` tables for one fitted model (pooled or federated)."""
+    terms, ph = [], []
+    for row in fit.to_frame().iter_rows(named=True):
+        terms.append({
+            "endpoint": endpoint, "term": row["term"], "variable": _variable(row["term"], covariates),
+            **{k: _num(row.get(k)) for k in ("coef", "se", "hazard_ratio", "lower", "upper", "z", "p_value")},
+        })
+    for row in zph.to_frame().iter_rows(named=True):
+        ph.append({"endpoint": endpoint, "term": row["term"],
+                   **{k: _num(row.get(k)) for k in ("statistic", "df", "p_value")}})
+    return terms, ph
+
+
+def cox_frames(models: list[dict[str, object]], terms: list[dict[str, object]],
+               ph: list[dict[str, object]]) -> dict[str, pl.DataFrame]:
+    """The three Cox tables from their rows."""
     return {
         "cox_models": pl.DataFrame(models, schema=COX_MODEL_SCHEMA),
         "cox": pl.DataFrame(terms, schema=COX_SCHEMA),
         "cox_ph_test": pl.DataFrame(ph, schema=PH_SCHEMA),
     }
+
+
+def complete_cases(frame: pl.DataFrame, time: str, event: str,
+                   covariates: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The model's columns (booleans as 0/1) and its complete cases (no missing value, time not NaN)."""
+    data = frame.select([time, event, *covariates]).with_columns(
+        [pl.col(c).cast(pl.Int64) for c in covariates if frame[c].dtype == pl.Boolean]
+    )
+    return data, data.drop_nulls().filter(pl.col(time).is_not_nan())
 
 
 def _variable(term: str, covariates: Sequence[str]) -> str:

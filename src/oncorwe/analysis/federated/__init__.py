@@ -8,6 +8,7 @@ through the same analysis code (``analysis.from_views`` on ``analysis.CountViews
 """
 
 from oncorwe.analysis.federated._combine import Combined, CombineRules, combine
+from oncorwe.analysis.federated._cox_rounds import Ask, cox_site_answer, federated_cox_tables
 from oncorwe.analysis.federated._disclosure import Disclosure
 from oncorwe.analysis.federated._package import (
     FORMAT,
@@ -21,6 +22,7 @@ from oncorwe.analysis.federated._package import (
 __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
+    "Ask",
     "CombineRules",
     "Combined",
     "Disclosure",
@@ -28,5 +30,7 @@ __all__ = [
     "SitePackage",
     "build_package",
     "combine",
+    "cox_site_answer",
+    "federated_cox_tables",
     "protocol_sha256",
 ]
