@@ -43,9 +43,18 @@ $SUDO su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='onco
   || $SUDO su postgres -c "psql -qc \"CREATE DATABASE oncorwe_test OWNER oncorwe\""
 
 export ONCORWE_CHROMIUM="${ONCORWE_CHROMIUM:-/usr/bin/chromium}"
-python3 -m ruff check src tests
+python3 -m ruff check src tests tests_vantage6
 python3 -m mypy
 python3 -m pytest -n 2 "$@"
+
+# The vantage6 algorithm's test runs in an environment of its own: vantage6-algorithm-tools 4.15.2
+# pins click, pandas and SQLAlchemy versions the main environment does not use (pyproject's
+# [vantage6] extra; the algorithm image is built the same way, Dockerfile.vantage6).
+if [ $# -eq 0 ]; then
+  [ -x .venv-vantage6/bin/python ] || python3 -m venv --system-site-packages .venv-vantage6
+  .venv-vantage6/bin/python -m pip install -q --disable-pip-version-check -e '.[vantage6]'
+  .venv-vantage6/bin/python -m pytest -q -p no:cacheprovider tests_vantage6
+fi
 
 # The checkout stands alone: a fresh clone of the committed tree, in an empty temporary folder with
 # nothing beside it, must find everything its tests need inside itself. Rerunning the whole suite

@@ -81,8 +81,8 @@ def partial_site_package(frame: Any, protocol: str = "goldinger2022", linkage: M
                          exact: bool = False) -> dict[str, Any]:
     """At a node: the centre's site package (as ``oncorwe site-export``), with the linkage applied."""
     row = _site_row(frame)
-    overrides = {"min_cell_count": 0, "time_bin_days": 0} if exact else {}
-    package = pipeline.site_export(protocol, row["data_dir"], row["centre_id"], linkage=linkage, **overrides)
+    package = pipeline.site_export(protocol, row["data_dir"], row["centre_id"], linkage=linkage,
+                                   min_cell_count=0 if exact else None, time_bin_days=0 if exact else None)
     return package.to_json()
 
 
