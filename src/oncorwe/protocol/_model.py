@@ -243,7 +243,7 @@ class FederationSpec(Frozen):
     min_cell_count: Annotated[StrictInt, Field(ge=0, le=1000)] = 5
     #: event and censoring times are rounded up to a multiple of this many days
     time_bin_days: Annotated[StrictInt, Field(ge=0, le=366)] = 30
-    #: continuous covariates are rounded down to a multiple of this width (their own unit)
+    #: continuous covariates become the middle of their bin of this width (their own unit)
     value_bins: dict[Name, Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]] = Field(default_factory=dict)
     #: the width for a continuous covariate value_bins does not name
     default_value_bin: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)] = 5.0

@@ -5,7 +5,8 @@ Applied to each view's counted rows (``analysis._views.count_rows``) with the pr
 
 - **time binning**: every time (PFS, OS, time to response, duration of chemotherapy) is rounded up
   to a multiple of ``time_bin_days``, so that no exact event or censoring date can be rebuilt;
-- **value binning**: a continuous covariate (age) is rounded down to a multiple of its bin width;
+- **value binning**: a continuous covariate (age) becomes the middle of its bin (bins of the given width
+  from 0);
 - **tail truncation**: in a Kaplan-Meier view, where fewer than ``min_cell_count`` patients of a
   group remain at risk, their times are set to the last time at which enough were at risk and they
   are counted as censored there (the thin tail of a curve identifies its last patients);
@@ -76,8 +77,9 @@ def control_view(counted: pl.DataFrame, disclosure: Disclosure) -> ViewControl:
     for column in columns:
         if column in disclosure.value_bins:
             width = float(disclosure.value_bins[column])
-            frame = frame.with_columns((pl.col(column).cast(pl.Float64) / width).floor().mul(width)
-                                       .cast(frame.schema[column]).alias(column))
+            # the bin's middle: rounding down would bias every mean and median by half a bin
+            frame = frame.with_columns(((pl.col(column).cast(pl.Float64) / width).floor().mul(width) + width / 2)
+                                       .alias(column))
             binned = True
     frame = _regroup(frame, columns)
     k = disclosure.min_cell_count
