@@ -221,3 +221,24 @@ def test_redcap_checkboxes_become_one_column_of_ticked_labels(tmp_path: Path) ->
     assert base.columns == ("record_id", "mets")
     assert base.rows == (("1", "brain; lung"), ("2", None))
     assert base.labels == ("ID", "Metastases")
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("inside", ["\r", "\r\n", "\n", "\r\r"])
+def test_a_line_end_inside_a_quoted_cell_stays_in_the_cell(tmp_path: Path, line_end: str, inside: str) -> None:
+    # a bare CR (a classic-Mac line end, or a cell typed in an old spreadsheet) is a record end only
+    # outside quotes: inside a quoted cell it is the cell's text, as written, and the record is whole
+    path = tmp_path / "cr.csv"
+    lines = ["id,comment,stage", f'1,"first{inside}second",IV', "2,plain,III", f'3,"{inside}",II']
+    path.write_bytes((line_end.join(lines) + line_end).encode("utf-8"))
+    table = _read(path)
+    assert table.rows == (("1", f"first{inside}second", "IV"), ("2", "plain", "III"), ("3", None, "II"))
+    assert table.row_numbers == (1, 2, 3) and table.bad_rows == () and table.records_read == 3
+
+
+def test_skipped_and_hash_lines_above_the_header_end_at_any_line_end(tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b'Export of 2016\r#generated\r\nid;note\r1;"a\rb"\n2;c\r\n')
+    table = _read(path, skip_rows=1)
+    assert table.columns == ("id", "note")
+    assert table.rows == (("1", "a\rb"), ("2", "c"))

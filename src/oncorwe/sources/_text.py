@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from oncorwe.errors import SourceError
@@ -45,8 +47,34 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
+def _reader(text: str, delimiter: str) -> Iterator[list[str]]:
+    # newline="" hands csv the line ends as written (CR, LF or CRLF all end a record outside
+    # quotes), so a quoted cell keeps its own CR, LF or CRLF and never splits its record
+    return csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"', strict=False)
+
+
+#: a physical line end before the header: CRLF, a bare CR (classic Mac) or LF
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _after_preamble(text: str, skip_rows: int) -> str:
+    """The text from the header on: ``skip_rows`` physical lines, then ``#`` lines, dropped.
+
+    Only the lines above the header are cut by their line ends; the table itself is left to the
+    csv parser, which knows which line ends are inside quoted cells.
+    """
+    start = 0
+    skipped = 0
+    while start < len(text) and (skipped < skip_rows or text.startswith("#", start)):
+        end = _LINE_END.search(text, start)
+        if end is None:
+            return ""
+        start, skipped = end.end(), skipped + 1
+    return text[start:]
+
+
 def _split(text: str, delimiter: str, limit: int) -> list[list[str]]:
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter, quotechar='"', strict=False)
+    reader = _reader(text, delimiter)
     rows: list[list[str]] = []
     for row in reader:
         rows.append(row)
@@ -91,16 +119,11 @@ def read_delimited(
     if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SourceError("not a text file (binary content); expected CSV/TSV text")
     text, used_encoding = decode_text(data, encoding)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    start = skip_rows
-    while start < len(lines) and lines[start].startswith("#"):
-        start += 1
-    body = "\n".join(lines[start:])
+    body = _after_preamble(text, skip_rows)
     if not body.strip():
         raise SourceError("the file is empty (no header row)")
     used_delimiter = delimiter or sniff_delimiter(body)
-    reader = csv.reader(io.StringIO(body), delimiter=used_delimiter, quotechar='"', strict=False)
+    reader = _reader(body, used_delimiter)
     try:
         parsed = list(reader)
     except csv.Error as exc:
