@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,8 @@ def run(
         raise InputError("nothing to read: give data_dir (a study folder) or omop sources")
 
     problems: list[str] = []
+    # the last plausible record date: the study's data cut, else the day of the run
+    latest = (config.data_cut if config else None) or dt.date.today()
     for centre in config.centres if config else ():
         if progress:
             import sys
@@ -113,7 +116,8 @@ def run(
             acc.quarantine_value(centre.id, problem.file, problem.sheet, 0, "(file)", None,
                                  f"file cannot be read: {problem.reason}", reject=True)
             acc.read.setdefault((centre.id, problem.file, problem.sheet), 0)
-        harmonise_tables(files.tables, centre, vocab, acc)
+        harmonise_tables(files.tables, centre, vocab, acc, latest=latest,
+                         latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
         for name, path in files.omop:
             _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems)
     for centre_id, uri, schema in _omop_targets(root, omop):

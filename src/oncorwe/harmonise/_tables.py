@@ -47,7 +47,7 @@ from oncorwe.harmonise._cells import (
     parse_year,
 )
 from oncorwe.harmonise._columns import FIELDS, ColumnMap, map_columns
-from oncorwe.harmonise._dates import ColumnDates
+from oncorwe.harmonise._dates import ColumnDates, implausible_date
 from oncorwe.harmonise._durations import column_days_factor
 from oncorwe.harmonise._prepare import centre_missing_tokens, infer_dates, record_columns
 from oncorwe.harmonise._rows import Accumulator, add_days
@@ -72,9 +72,15 @@ _LDH_UL_ONLY_ABOVE = 50.0
 
 
 def harmonise_tables(
-    tables: Sequence[RawTable], centre: CentreConfig, vocab: Vocabulary, acc: Accumulator
+    tables: Sequence[RawTable], centre: CentreConfig, vocab: Vocabulary, acc: Accumulator,
+    *, latest: dt.date | None = None, latest_is_data_cut: bool = False,
 ) -> None:
-    """Turn a centre's record tables into canonical rows in ``acc`` (see the module rules)."""
+    """Turn a centre's record tables into canonical rows in ``acc`` (see the module rules).
+
+    ``latest`` is the last plausible record date (the study's data cut, else the day of the run,
+    which is the default); a date after it or before 1900 is quarantined as implausible.
+    """
+    window = (latest or dt.date.today(), latest_is_data_cut if latest else False)
     overrides = centre.overrides
     maps = [
         map_columns(t.columns, vocab, declared=overrides.columns, ignore=overrides.ignore_columns,
@@ -105,7 +111,7 @@ def harmonise_tables(
                 f"{', '.join(table.columns)}; declare it in overrides.columns"
             )
             continue
-        _TableRows(table, cmap, table_dates, centre, vocab, acc, pending, centre_missing).run()
+        _TableRows(table, cmap, table_dates, centre, vocab, acc, pending, centre_missing, window).run()
     for kind, record, file, sheet, row in pending:
         if has_patient_table and record["patient_id"] not in acc.patients:
             acc.quarantine_value(centre.id, file, sheet, row, "patient_id", record["_local_id"],
@@ -128,6 +134,10 @@ def _empty_patient(patient_id: str, centre_id: str, source: str) -> dict[str, An
     }
 
 
+class _ImplausibleDate(CellError):
+    """A date that reads in its column's order but lies outside the plausible window."""
+
+
 class _TableRows:
     """The row loop of one table (a class only to share its many read-only inputs)."""
 
@@ -136,8 +146,10 @@ class _TableRows:
         vocab: Vocabulary, acc: Accumulator,
         pending: list[tuple[str, dict[str, Any], str, str | None, int]],
         centre_missing: frozenset[str] = frozenset(),
+        window: tuple[dt.date, bool] = (dt.date.max, True),
     ) -> None:
         self.table, self.cmap, self.dates, self.centre = table, cmap, dates, centre
+        self.latest, self.latest_is_data_cut = window
         self.vocab, self.acc, self.pending = vocab, acc, pending
         self.overrides = centre.overrides
         self.codes = {f: {normalise_word(k): v for k, v in m.items()} for f, m in self.overrides.codes.items()}
@@ -202,6 +214,9 @@ class _TableRows:
         local = local.strip()
         values: dict[str, Any] = {}
         errors: list[tuple[str, str | None, str]] = []
+        # a date that reads but is implausible is the centre's value in the right column, not a
+        # sign of a shifted row: it does not count towards "cells do not fit their columns"
+        implausible: list[tuple[str, str | None, str]] = []
         for position, field in self.cmap.fields.items():
             if field in ("patient_id", "drug_other"):
                 continue
@@ -210,6 +225,9 @@ class _TableRows:
                 continue
             try:
                 value = self._value(field, position, text, row)
+            except _ImplausibleDate as exc:
+                implausible.append((field, cells[position], str(exc)))
+                continue
             except CellError as exc:
                 errors.append((field, cells[position], str(exc)))
                 continue
@@ -228,6 +246,7 @@ class _TableRows:
         patient_id = make_patient_id(centre.id, local)
         acc.row_patient[(centre.id, table.file, table.sheet, row)] = patient_id
         source = self._where(row)
+        errors.extend(implausible)
         error_fields = {f for f, _, _ in errors}
         for field, raw, reason in errors:
             reject = field in ("drug", "start_date", "assessment_date", "response") or (
@@ -257,7 +276,12 @@ class _TableRows:
             if position in self.dates and result.dates[self._i] is None:
                 shape = _DATE_SHAPES.get(result.order or "", "a date")
                 raise CellError(f"expected a valid date written like the rest of the column ({shape})")
-            return result.dates[self._i]
+            day = result.dates[self._i]
+            if day is not None:
+                implausible = implausible_date(day, self.latest, self.latest_is_data_cut)
+                if implausible:
+                    raise _ImplausibleDate(implausible)
+            return day
         if text is None:
             return None
         if kind == "code":

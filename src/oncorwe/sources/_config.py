@@ -8,6 +8,7 @@ file holding the same keys. See ``docs/data-sources.md``.
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -124,12 +125,17 @@ class CentreConfig(BaseModel):
 
 
 class StudyConfig(BaseModel):
-    """All centres of a study folder."""
+    """All centres of a study folder.
+
+    ``data_cut`` is the study's data cut-off (top-level ``data_cut = 2019-12-31`` in
+    ``centres.toml``): no record date can be later; ``None`` when the study does not declare one.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     root: Path
     centres: list[CentreConfig]
+    data_cut: dt.date | None = None
 
 
 def _problems(exc: ValidationError, where: str) -> list[str]:
@@ -179,6 +185,22 @@ def load_study_config(data_dir: Path) -> StudyConfig:
             problems.extend(_problems(exc, f"{path}: centre {entry.get('id')}"))
     ids = [c.id for c in centres]
     problems.extend(f"{path}: centre id {i!r} appears twice" for i in sorted({i for i in ids if ids.count(i) > 1}))
+    data_cut = _data_cut(raw.get("data_cut"), path, problems)
     if problems:
         raise InputError("\n".join(problems))
-    return StudyConfig(root=data_dir, centres=centres)
+    return StudyConfig(root=data_dir, centres=centres, data_cut=data_cut)
+
+
+def _data_cut(value: object, path: Path, problems: list[str]) -> dt.date | None:
+    """The top-level ``data_cut``: a TOML date (``2019-12-31``) or an ISO date string."""
+    if value is None:
+        return None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    problems.append(f"{path}: key data_cut: expected a date such as 2019-12-31, got {str(value)[:40]!r}")
+    return None
