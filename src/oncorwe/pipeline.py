@@ -33,7 +33,7 @@ from oncorwe import analysis, cohort, endpoints, harmonise, protocol, report
 from oncorwe.errors import InputError, OncorweError, SourceError, StageFailed
 from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb, omop_into_engine
 from oncorwe.model import engine, store
-from oncorwe.model.schema import QUARANTINE_SCHEMA
+from oncorwe.model.schema import QUARANTINE_SCHEMA, CanonicalModel
 from oncorwe.sources import load_study_config
 
 __all__ = [
@@ -143,8 +143,8 @@ def derive(
         quarantine = stage("model", lambda: store.to_polars(con.table(f"{prefix}quarantine")).cast(
             QUARANTINE_SCHEMA))  # type: ignore[arg-type]
     else:
-        model = stage("harmonise", lambda: harmonise.run(
-            Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope))
+        model = stage("harmonise", lambda: _all_read(harmonise.run(
+            Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope)))
         stage("model", lambda: store.write_model(con, model, prefix=prefix))
         merges, reconciliation, quarantine = model.merges, model.reconciliation, model.quarantine
     selected = stage("cohort", lambda: cohort.run(con, loaded, prefix=prefix, merges=merges,
@@ -153,6 +153,14 @@ def derive(
                                                        keep_in_engine=keep_in_engine))
     return Derived(con=con, prefix=prefix, merges=merges, reconciliation=reconciliation, quarantine=quarantine,
                    cohort=selected, endpoints=derived, in_engine=in_engine)
+
+
+def _all_read(model: CanonicalModel) -> CanonicalModel:
+    """The model, when every file and database was read; else a :class:`SourceError` naming each
+    one that was not (a study with a file missing would be analysed as if it had none)."""
+    if model.unreadable:
+        raise SourceError(model.unreadable)
+    return model
 
 
 @dataclass(frozen=True)

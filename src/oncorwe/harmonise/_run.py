@@ -125,7 +125,7 @@ def run(
         _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems)
     if acc.fatal:
         raise DataError(acc.fatal)
-    return _model(acc, problems + acc.warnings)
+    return _model(acc, problems + acc.warnings, unreadable=problems)
 
 
 def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | None]:
@@ -165,7 +165,7 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
             disconnect()
 
 
-def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
+def _model(acc: Accumulator, problems: list[str], unreadable: list[str]) -> CanonicalModel:
     tables = {
         "patients": _table(acc.patients.values(), acc.frames["patients"], PATIENTS_SCHEMA),
         "drug_exposures": _table(acc.exposures, acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
@@ -201,6 +201,7 @@ def _model(acc: Accumulator, problems: list[str]) -> CanonicalModel:
         merges=merges,
         column_map=pl.DataFrame(acc.columns, schema=COLUMN_MAP_SCHEMA),
         problems=tuple(problems),
+        unreadable=tuple(unreadable),
     )
 
 

@@ -8,13 +8,15 @@ number of fields outside quotes. Both can be declared per centre (``encoding``, 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from oncorwe.errors import SourceError
+from oncorwe.sources._limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_FILE_BYTES, check_file_size
 from oncorwe.sources._tables import BadRow, RawTable
 
 __all__ = ["decode_text", "read_delimited", "sniff_delimiter"]
@@ -45,6 +47,21 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin-1"
+
+
+@contextlib.contextmanager
+def _any_field_size() -> Iterator[None]:
+    """The csv module's (process-wide) field limit lifted while a file is parsed, then restored.
+
+    The cells are checked against :data:`MAX_CELL_CHARS` after parsing, where the row and column
+    of an oversized cell are known (the csv module only says that a field is too large); while the
+    delimiter is sniffed, a wrong candidate may legitimately make one long field of a wide header.
+    """
+    previous = csv.field_size_limit(MAX_FILE_BYTES + 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _reader(text: str, delimiter: str) -> Iterator[list[str]]:
@@ -112,6 +129,7 @@ def read_delimited(
     Lines starting with ``#`` before the header (cBioPortal's metadata lines) are skipped, as are
     ``skip_rows`` lines a centre declares (notes above the table). Blank lines are not data rows.
     """
+    check_file_size(path, file)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -122,16 +140,22 @@ def read_delimited(
     body = _after_preamble(text, skip_rows)
     if not body.strip():
         raise SourceError("the file is empty (no header row)")
-    used_delimiter = delimiter or sniff_delimiter(body)
-    reader = _reader(body, used_delimiter)
-    try:
-        parsed = list(reader)
-    except csv.Error as exc:
-        raise SourceError(f"malformed delimited text: {exc}") from exc
+    with _any_field_size():
+        try:
+            used_delimiter = delimiter or sniff_delimiter(body)
+            parsed = list(_reader(body, used_delimiter))
+        except csv.Error as exc:
+            raise SourceError(f"malformed delimited text: {exc}") from exc
     header_index = next((i for i, r in enumerate(parsed) if any(c.strip() for c in r)), None)
     if header_index is None:
         raise SourceError("the file has no header row")
+    if len(parsed[header_index]) > MAX_COLUMNS:
+        raise SourceError(
+            f"header: {len(parsed[header_index]):,} columns; the widest accepted is {MAX_COLUMNS:,} "
+            f"(MAX_COLUMNS){'' if delimiter else f' (delimiter detected: {used_delimiter!r})'}"
+        )
     header = _header(parsed[header_index])
+    _check_cells(parsed, header_index, header)
     rows: list[tuple[str | None, ...]] = []
     numbers: list[int] = []
     bad: list[BadRow] = []
@@ -157,6 +181,32 @@ def read_delimited(
         numbers.append(data_row)
     notes = (f"encoding {used_encoding}", f"delimiter {used_delimiter!r}")
     return RawTable(centre_id, file, None, header, tuple(rows), tuple(numbers), tuple(bad), notes)
+
+
+def _check_cells(parsed: Sequence[list[str]], header_index: int, header: tuple[str, ...]) -> None:
+    """Refuse the first cell longer than :data:`MAX_CELL_CHARS`, naming its row and column.
+
+    Rows are numbered as the quarantine numbers them: data rows below the header, blank lines not
+    counted (the header itself is ``header``).
+    """
+    data_row = 0
+    for index in range(header_index, len(parsed)):
+        cells = parsed[index]
+        is_header = index == header_index
+        if not is_header and any(cell.strip() for cell in cells):
+            data_row += 1
+        for position, cell in enumerate(cells):
+            if len(cell) > MAX_CELL_CHARS:
+                if is_header:
+                    where = f"header, column {position + 1}"
+                else:
+                    column = header[position] if position < len(header) else f"column_{position + 1}"
+                    where = f"row {data_row}, column {column[:80]!r}"
+                raise SourceError(
+                    f"{where}: a cell of {len(cell):,} characters; the largest "
+                    f"accepted is {MAX_CELL_CHARS:,} (MAX_CELL_CHARS); an unbalanced quote (\") "
+                    "makes one cell of the lines after it"
+                )
 
 
 def _header(cells: list[str]) -> tuple[str, ...]:
