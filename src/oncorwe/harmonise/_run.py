@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from oncorwe.errors import DataError, InputError, SourceError
+from oncorwe.errors import DataError, InputError, OncorweError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
 from oncorwe.harmonise._omop import harmonise_omop
 from oncorwe.harmonise._rows import Accumulator
@@ -31,6 +31,7 @@ from oncorwe.model.schema import (
 )
 from oncorwe.model.scope import StudyScope
 from oncorwe.sources import StudyConfig, load_study_config, read_centre
+from oncorwe.sources.omop import check_cdm_types
 
 __all__ = ["run"]
 
@@ -154,7 +155,15 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
         acc.read.setdefault((centre_id, file, None), 0)
         return
     try:
-        harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema)
+        try:
+            harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema)
+        except (ValueError, OncorweError):
+            raise
+        except Exception:
+            # the engine's own error (a value that does not cast, deep in a query): a column whose
+            # type is not the CDM's is named instead; anything else goes through as it is
+            check_cdm_types(con, database=schema)
+            raise
     except (ValueError, SourceError) as exc:
         problems.append(f"centre {centre_id}, OMOP {file}: {exc}")
         acc.quarantine_value(centre_id, file, None, 0, "(file)", None, f"not an OMOP CDM: {exc}", reject=True)

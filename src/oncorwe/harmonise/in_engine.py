@@ -38,7 +38,7 @@ import ibis.expr.types as ir
 import polars as pl
 import pyarrow as pa
 
-from oncorwe.errors import InputError, SourceError
+from oncorwe.errors import InputError, OncorweError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
 from oncorwe.harmonise._engine_views import drop_temp_view, stacked_view
 from oncorwe.harmonise._omop import vocabulary_tables
@@ -181,6 +181,7 @@ def _not_a_cdm(con: Any, source: OmopInEngine, number: int) -> None:
     try:
         omop_source.cdm_tables(con, centre_id=source.centre_id, file=source.file, centre_no=number,
                                database=source.database)
+        omop_source.check_cdm_types(con, database=source.database)
     except ValueError as exc:
         where = f" ({source.database})" if source.database else ""
         raise SourceError(f"OMOP in engine: centre {source.centre_id}{where}: {exc}") from exc
@@ -319,6 +320,14 @@ def omop_into_engine(
     scratch = _Scratch(con)
     try:
         return _into_engine(con, sources, prefix, vocab, scope, scratch, temporary)
+    except OncorweError:
+        raise
+    except Exception:
+        # the engine's own error (a conversion deep inside a query) names no centre: a CDM whose
+        # tables or column types are not the CDM's is named; anything else goes through as it is
+        for number, source in enumerate(sources):
+            _not_a_cdm(con, source, number)
+        raise
     finally:
         scratch.drop()
 
