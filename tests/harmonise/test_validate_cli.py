@@ -29,7 +29,8 @@ def test_validate_prints_and_writes_the_reconciliation_and_quarantine(
     assert "K001" not in printed.out + printed.err  # no patient identifiers on screen
     assert printed.err.splitlines() == [
         "error: centre nl-broken, file crf.xlsx: not a readable XLSX workbook (BadZipFile: File is not a zip file)",
-        "error: centre nl-broken, file data.csv: not a text file (binary content); expected CSV/TSV text",
+        "error: centre nl-broken, file data.csv: not a text file (binary content); expected CSV/TSV text "
+        '(UTF-16 or UTF-32 text without a byte-order mark: declare it, encoding = "utf-16-le" or "utf-32-le")',
     ]
     rec = pl.read_csv(out / "reconciliation.csv")
     assert (rec["records_read"] == rec["accepted"] + rec["quarantined"] + rec["merged"]).all()

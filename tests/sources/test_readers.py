@@ -242,3 +242,51 @@ def test_skipped_and_hash_lines_above_the_header_end_at_any_line_end(tmp_path: P
     table = _read(path, skip_rows=1)
     assert table.columns == ("id", "note")
     assert table.rows == (("1", "a\rb"), ("2", "c"))
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-be", "utf-16-be"])
+def test_utf32_and_utf16_with_a_byte_order_mark_count_each_record_once(tmp_path: Path, encoding: str) -> None:
+    # FF FE 00 00 (UTF-32 LE) begins with FF FE (UTF-16 LE): read as UTF-16 it made NUL-padded
+    # names and a bad row per line, counting records that are not there
+    path = tmp_path / "p.csv"
+    text = "Pat-Nr;Primärtumor\nK1;akral\nK2;Müller-Zellen\n"
+    bom = {"utf-32": b"", "utf-32-be": b"\x00\x00\xfe\xff", "utf-16-be": b"\xfe\xff"}[encoding]
+    path.write_bytes(bom + text.encode(encoding))
+    table = _read(path)
+    assert table.columns == ("Pat-Nr", "Primärtumor")
+    assert table.rows == (("K1", "akral"), ("K2", "Müller-Zellen")) and table.records_read == 2
+    assert table.notes[0] == f"encoding {encoding.split('-b')[0]}"
+
+
+def test_utf32_without_a_byte_order_mark_is_refused_or_read_as_declared(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("id,sex\n1,m\n".encode("utf-32-le"))
+    with pytest.raises(SourceError, match=r'binary content.*declare it, encoding = "utf-16-le" or "utf-32-le"'):
+        _read(path)
+    assert _read(path, encoding="utf-32-le").rows == (("1", "m"),)
+
+
+def test_a_byte_order_mark_followed_by_a_byte_of_another_encoding_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,name\n1,M\xfcller\n")
+    with pytest.raises(SourceError, match="starts with a UTF-8 byte-order mark, but byte 14 is not UTF-8"):
+        _read(path)
+
+
+def test_a_file_listed_twice_is_a_config_error_naming_both_entries(tmp_path: Path) -> None:
+    # under two names in one centre, and under two centres: its records would be counted twice
+    (tmp_path / "xx-one").mkdir()
+    (tmp_path / "xx-one" / "p.csv").write_text("patient_id\n1\n", encoding="utf-8")
+    (tmp_path / "xx-two").mkdir()
+    (tmp_path / "centres.toml").write_text(
+        '[centres.xx-one]\nfiles = ["p.csv", "t.csv", "./p.csv"]\n'
+        '[centres.xx-two]\nfiles = ["../xx-one/p.csv"]\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_study_config(tmp_path)
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "the same file is listed twice, as centre xx-one files[0] ('p.csv') and centre xx-one files[2] "
+        "('./p.csv'); list each file once (its records would be counted twice)",
+        "the same file is listed twice, as centre xx-one files[0] ('p.csv') and centre xx-two files[0] "
+        "('../xx-one/p.csv'); list each file once (its records would be counted twice)",
+    ]

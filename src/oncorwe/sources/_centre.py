@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from oncorwe.errors import SourceError
-from oncorwe.sources._config import CentreConfig
+from oncorwe.sources._config import CentreConfig, resolve
 from oncorwe.sources._redcap import (
     is_redcap_dictionary,
     is_redcap_export,
@@ -61,17 +61,6 @@ def detect_kind(path: Path) -> str:
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         return "xls"
     return "text"
-
-
-def resolve(root: Path, centre: CentreConfig, path: str) -> Path:
-    """A file named in centres.toml: relative to the centre's folder, else to the study folder."""
-    candidate = Path(path)
-    if candidate.is_absolute():
-        return candidate
-    for base in (root / centre.id, root):
-        if (base / candidate).exists():
-            return base / candidate
-    return root / centre.id / candidate
 
 
 def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:

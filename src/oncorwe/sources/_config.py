@@ -138,6 +138,37 @@ class StudyConfig(BaseModel):
     data_cut: dt.date | None = None
 
 
+def resolve(root: Path, centre: CentreConfig, path: str) -> Path:
+    """A file named in centres.toml: relative to the centre's folder, else to the study folder."""
+    candidate = Path(path)
+    if candidate.is_absolute():
+        return candidate
+    for base in (root / centre.id, root):
+        if (base / candidate).exists():
+            return base / candidate
+    return root / centre.id / candidate
+
+
+def _listed_twice(root: Path, centres: list[CentreConfig], path: Path) -> list[str]:
+    """One line per file that two entries of ``centres.toml`` name (the same file under two names,
+    ``./p.csv`` and ``p.csv``, or under two centres): its records would be counted twice."""
+    seen: dict[Path, str] = {}
+    problems: list[str] = []
+    for centre in centres:
+        for index, entry in enumerate(centre.files):
+            where = f"centre {centre.id} files[{index}] ({entry.path!r})"
+            try:
+                key = resolve(root, centre, entry.path).resolve()
+            except (OSError, RuntimeError, ValueError):  # unresolvable: reported when it is read
+                continue
+            if key in seen:
+                problems.append(f"{path}: the same file is listed twice, as {seen[key]} and {where}; "
+                                "list each file once (its records would be counted twice)")
+            else:
+                seen[key] = where
+    return problems
+
+
 def _problems(exc: ValidationError, where: str) -> list[str]:
     return [
         f"{where}: key {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
@@ -185,6 +216,7 @@ def load_study_config(data_dir: Path) -> StudyConfig:
             problems.extend(_problems(exc, f"{path}: centre {entry.get('id')}"))
     ids = [c.id for c in centres]
     problems.extend(f"{path}: centre id {i!r} appears twice" for i in sorted({i for i in ids if ids.count(i) > 1}))
+    problems.extend(_listed_twice(data_dir, centres, path))
     data_cut = _data_cut(raw.get("data_cut"), path, problems)
     if problems:
         raise InputError("\n".join(problems))

@@ -1,7 +1,9 @@
 """Delimited text files (CSV, TSV, semicolon, pipe) in any common encoding.
 
-Encoding: a byte-order mark settles it; else UTF-8 if the bytes decode as UTF-8; else Windows-1252
-(a superset of Latin-1 for printable characters), which every byte sequence decodes as. Delimiter:
+Encoding: a byte-order mark (UTF-8, UTF-16, UTF-32) settles it; else UTF-8 if the bytes decode as
+UTF-8; else Windows-1252 (a superset of Latin-1 for printable characters), which every byte
+sequence decodes as. NUL bytes without a byte-order mark are binary, unless the centre declares the
+encoding (UTF-16 or UTF-32 without a mark). Delimiter:
 the candidate (``,`` ``;`` tab ``|``) that splits the header and the first rows into the same, largest
 number of fields outside quotes. Both can be declared per centre (``encoding``, ``delimiter``).
 """
@@ -22,11 +24,15 @@ from oncorwe.sources._tables import BadRow, RawTable
 __all__ = ["decode_text", "read_delimited", "sniff_delimiter"]
 
 _DELIMITERS = (",", ";", "\t", "|")
+#: byte-order marks, longest first: UTF-32 LE's ``FF FE 00 00`` begins with UTF-16 LE's ``FF FE``
 _BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
     (b"\xef\xbb\xbf", "utf-8-sig"),
     (b"\xff\xfe", "utf-16"),
     (b"\xfe\xff", "utf-16"),
 )
+_WIDE_BOMS = tuple(bom for bom, name in _BOMS if name in ("utf-16", "utf-32"))
 
 
 def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
@@ -38,7 +44,16 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             raise SourceError(f"cannot decode as the declared encoding {encoding!r}: {exc}") from exc
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return data.decode(name), name
+            try:
+                return data.decode(name), name
+            except UnicodeDecodeError as exc:
+                # utf-8-sig counts from after the mark; the UTF-16/32 codecs from the file's start
+                offset = exc.start + (len(bom) if name == "utf-8-sig" else 0)
+                raise SourceError(
+                    f"the file starts with a {name.removesuffix('-sig').upper()} byte-order mark, but "
+                    f"byte {offset} is not {name.removesuffix('-sig').upper()}: a damaged file, or "
+                    "two encodings mixed; export it again (or declare the encoding)"
+                ) from exc
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -134,8 +149,11 @@ def read_delimited(
         data = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read {file}: {exc.strerror or exc}") from exc
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise SourceError("not a text file (binary content); expected CSV/TSV text")
+    if encoding is None and b"\x00" in data[:4096] and not data.startswith(_WIDE_BOMS):
+        raise SourceError(
+            "not a text file (binary content); expected CSV/TSV text (UTF-16 or UTF-32 text without "
+            'a byte-order mark: declare it, encoding = "utf-16-le" or "utf-32-le")'
+        )
     text, used_encoding = decode_text(data, encoding)
     body = _after_preamble(text, skip_rows)
     if not body.strip():
