@@ -77,7 +77,11 @@ def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:
         path = resolve(root, centre, entry.path)
         name = Path(entry.path).name if Path(entry.path).is_absolute() else entry.path
         try:
-            if not path.is_file():
+            try:
+                found = path.is_file()
+            except OSError as exc:  # a name the file system refuses (too long)
+                raise SourceError(f"cannot open: {exc.strerror or exc}") from exc
+            if not found:
                 raise SourceError("file not found")
             kind = detect_kind(path)
             if kind == "xlsx":
