@@ -106,6 +106,7 @@ def run(
     problems: list[str] = []
     # the last plausible record date: the study's data cut, else the day of the run
     latest = (config.data_cut if config else None) or dt.date.today()
+    window = (latest, bool(config and config.data_cut))
     for centre in config.centres if config else ():
         if progress:
             import sys
@@ -120,10 +121,10 @@ def run(
         harmonise_tables(files.tables, centre, vocab, acc, latest=latest,
                          latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
         for name, path in files.omop:
-            _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems)
+            _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems, window)
     for centre_id, uri, schema in _omop_targets(root, omop):
         label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
-        _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems)
+        _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems, window)
     if acc.fatal:
         raise DataError(acc.fatal)
     return _model(acc, problems + acc.warnings, unreadable=problems)
@@ -143,7 +144,8 @@ def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | No
 
 
 def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None, vocab: Any,
-          scope: StudyScope | None, acc: Accumulator, problems: list[str]) -> None:
+          scope: StudyScope | None, acc: Accumulator, problems: list[str],
+          window: tuple[dt.date, bool] | None = None) -> None:
     if scope is None:
         raise InputError(f"centre {centre_id}, OMOP {file}: a CDM is read for a study: give the protocol's scope "
                          "(harmonise.run(..., scope=protocol.scope()))")
@@ -156,7 +158,9 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
         return
     try:
         try:
-            harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema)
+            latest, is_data_cut = window or (dt.date.today(), False)
+            harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema,
+                           latest=latest, latest_is_data_cut=is_data_cut)
         except (ValueError, OncorweError):
             raise
         except Exception:
