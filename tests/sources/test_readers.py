@@ -290,3 +290,27 @@ def test_a_file_listed_twice_is_a_config_error_naming_both_entries(tmp_path: Pat
         "the same file is listed twice, as centre xx-one files[0] ('p.csv') and centre xx-two files[0] "
         "('../xx-one/p.csv'); list each file once (its records would be counted twice)",
     ]
+
+
+@pytest.mark.parametrize(("body", "where", "lines"), [
+    # the quote is never closed: the two rows after it would be one cell
+    ('patient_id,drug,start\n1,"DTIC,2014-01-01\n2,DTIC,2014-02-01\n3,TMZ,2014-03-01\n', "row 1, column 'drug'", 2),
+    # a later quote seems to close it, before text that is not a delimiter
+    ('patient_id,drug,start\n1,DTIC,2014-01-01\n2,"TMZ,2014-02-01\n3,"TMZ",2014-03-01\n', "row 2, column 'drug'", 1),
+])
+def test_an_unbalanced_quote_that_swallows_rows_is_refused_naming_row_and_column(
+    tmp_path: Path, body: str, where: str, lines: int
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        _read(path)
+    assert str(caught.value).startswith(f'{where}: a quote (") opened on line ')
+    assert f"the {lines} line(s) after it would be read into one cell" in str(caught.value)
+
+
+def test_stray_quotes_within_one_line_are_read_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('id,note,x\n1,5 "big" lesions,a\n2,"closed" ,b\n3,"two\nlines",c\n', encoding="utf-8")
+    table = _read(path)
+    assert table.rows == (("1", '5 "big" lesions', "a"), ("2", "closed ", "b"), ("3", "two\nlines", "c"))

@@ -161,7 +161,7 @@ def read_delimited(
     with _any_field_size():
         try:
             used_delimiter = delimiter or sniff_delimiter(body)
-            parsed = list(_reader(body, used_delimiter))
+            parsed, spans = _records_with_lines(body, used_delimiter)
         except csv.Error as exc:
             raise SourceError(f"malformed delimited text: {exc}") from exc
     header_index = next((i for i, r in enumerate(parsed) if any(c.strip() for c in r)), None)
@@ -174,6 +174,8 @@ def read_delimited(
         )
     header = _header(parsed[header_index])
     _check_cells(parsed, header_index, header)
+    with _any_field_size():
+        _check_quoting(parsed, spans, header_index, header, used_delimiter)
     rows: list[tuple[str | None, ...]] = []
     numbers: list[int] = []
     bad: list[BadRow] = []
@@ -199,6 +201,60 @@ def read_delimited(
         numbers.append(data_row)
     notes = (f"encoding {used_encoding}", f"delimiter {used_delimiter!r}")
     return RawTable(centre_id, file, None, header, tuple(rows), tuple(numbers), tuple(bad), notes)
+
+
+def _records_with_lines(body: str, delimiter: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The records of ``body`` and, for each, the physical lines it was read from (as written)."""
+    lines: list[str] = []
+
+    def fed() -> Iterator[str]:
+        for line in io.StringIO(body, newline=""):
+            lines.append(line)
+            yield line
+
+    records: list[list[str]] = []
+    spans: list[list[str]] = []
+    reader = csv.reader(fed(), delimiter=delimiter, quotechar='"', strict=False)
+    used = 0
+    for cells in reader:
+        records.append(cells)
+        spans.append(lines[used:])
+        used = len(lines)
+    return records, spans
+
+
+def _check_quoting(parsed: Sequence[list[str]], spans: Sequence[list[str]], header_index: int,
+                   header: tuple[str, ...], delimiter: str) -> None:
+    """Refuse a file in which a quote opened in a cell runs on over the following lines.
+
+    A record read from several lines is a quoted cell holding line breaks, which is fine when it is
+    well formed; when the same lines do not parse as CSV strictly (the quote is never closed, or
+    "closes" before text that is not a delimiter), the lines after the stray quote were swallowed
+    into one cell, records that would be lost: the file is refused, naming the row and column where
+    the quote opened. A stray quote within one line (``"abc" ,``) is left as the lenient reading gives.
+    """
+    data_row = 0
+    line = 1
+    for index, (cells, raw) in enumerate(zip(parsed, spans, strict=True)):
+        is_header = index == header_index
+        if index > header_index and any(cell.strip() for cell in cells):
+            data_row += 1
+        if len(raw) > 1:
+            try:
+                list(csv.reader(raw, delimiter=delimiter, quotechar='"', strict=True))
+            except csv.Error:
+                position = next((i for i, c in enumerate(cells) if "\n" in c or "\r" in c), len(cells) - 1)
+                if is_header or index < header_index:
+                    where = f"header, column {position + 1}"
+                else:
+                    column = header[position] if position < len(header) else f"column_{position + 1}"
+                    where = f"row {data_row}, column {column[:80]!r}"
+                raise SourceError(
+                    f"{where}: a quote (\") opened on line {line} of the table is not closed as CSV requires, "
+                    f"so the {len(raw) - 1} line(s) after it would be read into one cell; close or remove the "
+                    "quote (a quote inside a quoted cell is written twice: \"\")"
+                ) from None
+        line += len(raw)
 
 
 def _check_cells(parsed: Sequence[list[str]], header_index: int, header: tuple[str, ...]) -> None:
