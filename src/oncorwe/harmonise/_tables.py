@@ -111,6 +111,20 @@ def harmonise_tables(
                 f"{', '.join(table.columns)}; declare it in overrides.columns"
             )
             continue
+        if set(cmap.fields.values()) <= {"patient_id", "drug_other"}:
+            # rows that carry nothing but a patient id (a REDCap instrument the dictionary does not
+            # know, a table of unrecognised columns): counted as quarantined, never as accepted
+            for row in table.row_numbers:
+                acc.quarantine_value(centre.id, table.file, table.sheet, row, "(row)", None,
+                                     "no column of the table besides the patient id is recognised "
+                                     "(see column_map.csv); declare them in overrides.columns",
+                                     reject=True)
+            acc.warnings.append(
+                f"centre {centre.id}, file {table.label}: no column besides the patient id is recognised "
+                f"({', '.join(c[:40] for c in table.columns[:8])}{', ...' if len(table.columns) > 8 else ''}); "
+                "declare them in overrides.columns"
+            )
+            continue
         _TableRows(table, cmap, table_dates, centre, vocab, acc, pending, centre_missing, window).run()
     for kind, record, file, sheet, row in pending:
         if has_patient_table and record["patient_id"] not in acc.patients:
