@@ -189,3 +189,15 @@ def test_rows_that_carry_nothing_but_a_patient_id_are_quarantined_not_accepted(t
     reasons = model.quarantine.filter(pl.col("row") > 1)["reason"].to_list()
     assert len(reasons) == 2 and all(r.startswith("no column of the table besides the patient id") for r in reasons)
     assert any("no column besides the patient id is recognised" in p for p in model.problems)
+
+
+def test_a_repeated_header_name_is_a_problem_line_naming_both_columns(tmp_path: Path) -> None:
+    from oncorwe import harmonise
+
+    (tmp_path / "ch-x").mkdir()
+    (tmp_path / "centres.toml").write_text('[centres.ch-x]\nfiles = ["p.csv"]\n', encoding="utf-8")
+    (tmp_path / "ch-x" / "p.csv").write_text("patient_id,sex,Sex,birth_year\n1,m,f,1950\n", encoding="utf-8")
+    model = harmonise.run(tmp_path)
+    assert "centre ch-x, file p.csv: columns 2 and 3 are both named 'Sex'; only column 2 is read " \
+           "(rename or remove the other)" in model.problems
+    assert model.patients["sex"].to_list() == ["male"]

@@ -89,6 +89,7 @@ def harmonise_tables(
     ]
     for table, cmap in zip(tables, maps, strict=True):
         record_columns(table, cmap, acc)
+        _warn_repeated_names(table, centre, acc)
     dates = infer_dates(tables, maps, centre, vocab, acc)
     centre_missing = centre_missing_tokens(tables, maps, vocab)
     has_patient_table = any(
@@ -137,6 +138,21 @@ def harmonise_tables(
         if record["patient_id"] not in acc.patients:
             acc.patients[record["patient_id"]] = _empty_patient(record["patient_id"], centre.id, record["source"])
         getattr(acc, kind).append(record)
+
+
+def _warn_repeated_names(table: RawTable, centre: CentreConfig, acc: Accumulator) -> None:
+    """A problem line per header name the table repeats (``sex`` twice): only the first such column
+    is read, and the data manager must know that the other's values are not."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(table.columns):
+        key = normalise_word(name)
+        if key in first:
+            acc.warnings.append(
+                f"centre {centre.id}, file {table.label}: columns {first[key] + 1} and {position + 1} are "
+                f"both named {name[:80]!r}; only column {first[key] + 1} is read (rename or remove the other)"
+            )
+        else:
+            first[key] = position
 
 
 def _empty_patient(patient_id: str, centre_id: str, source: str) -> dict[str, Any]:
