@@ -3,7 +3,7 @@
 How many cases each property tries is ``ONCORWE_FUZZ_EXAMPLES`` (default: a bounded number, so that
 the suite runs in CI in well under a minute). The full run the issue asks for (>= 10^4 cases):
 
-    ONCORWE_FUZZ_EXAMPLES=2500 PYTHONPATH=src python -m pytest tests/fuzz -p no:xdist -q
+    ONCORWE_FUZZ_EXAMPLES=2000 PYTHONPATH=src python -m pytest tests/fuzz -p no:xdist -q
 
 It prints the number of cases tried per property. The cases are derandomised (the same cases on
 every run for a given count), so a failure in CI is a failure on every machine.
