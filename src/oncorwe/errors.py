@@ -44,7 +44,11 @@ class InputError(OncorweError, ValueError):
 
 
 class SourceError(OncorweError):
-    """A source (file or database) could not be read at all."""
+    """A source (file or database) could not be read at all; ``problems`` holds one line per source."""
+
+    def __init__(self, problems: Sequence[str] | str) -> None:
+        self.problems = (problems,) if isinstance(problems, str) else tuple(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class DataError(OncorweError):

@@ -33,7 +33,7 @@ from oncorwe import analysis, cohort, endpoints, harmonise, protocol, report
 from oncorwe.errors import InputError, OncorweError, SourceError, StageFailed
 from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb, omop_into_engine
 from oncorwe.model import engine, store
-from oncorwe.model.schema import QUARANTINE_SCHEMA
+from oncorwe.model.schema import QUARANTINE_SCHEMA, CanonicalModel
 from oncorwe.sources import load_study_config
 
 __all__ = [
@@ -148,9 +148,9 @@ def derive(
             QUARANTINE_SCHEMA))  # type: ignore[arg-type]
     else:
         config = _one_centre(Path(data_dir), centre) if centre is not None and data_dir is not None else None
-        model = stage("harmonise", lambda: harmonise.run(
+        model = stage("harmonise", lambda: _all_read(harmonise.run(
             Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope, config=config,
-            linkage=linkage))
+            linkage=linkage)))
         stage("model", lambda: store.write_model(con, model, prefix=prefix))
         merges, reconciliation, quarantine = model.merges, model.reconciliation, model.quarantine
     selected = stage("cohort", lambda: cohort.run(con, loaded, prefix=prefix, merges=merges,
@@ -169,6 +169,14 @@ def _one_centre(data_dir: Path, centre: str) -> Any:
         known = ", ".join(c.id for c in config.centres)
         raise InputError(f"{data_dir / 'centres.toml'}: no centre {centre!r} (centres: {known})")
     return config.model_copy(update={"centres": chosen})
+
+
+def _all_read(model: CanonicalModel) -> CanonicalModel:
+    """The model, when every file and database was read; else a :class:`SourceError` naming each
+    one that was not (a study with a file missing would be analysed as if it had none)."""
+    if model.unreadable:
+        raise SourceError(model.unreadable)
+    return model
 
 
 @dataclass(frozen=True)
@@ -368,7 +376,7 @@ def linkage_tokens(protocol_ref: str | Path | protocol.Protocol, data_dir: str |
     from oncorwe.analysis.federated import protocol_sha256
 
     loaded, _ = _load_protocol(protocol_ref)
-    model = harmonise.run(Path(data_dir), config=_one_centre(Path(data_dir), centre), scope=loaded.scope())
+    model = _all_read(harmonise.run(Path(data_dir), config=_one_centre(Path(data_dir), centre), scope=loaded.scope()))
     records = harmonise.linkage_tokens(harmonise.model_linkage_candidates(model), key)
     return {"format": LINKAGE_TOKENS_FORMAT, "schema_version": 1, "centre_id": centre,
             "protocol_sha256": protocol_sha256(loaded), "records": records}

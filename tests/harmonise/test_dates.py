@@ -110,3 +110,58 @@ def test_a_strftime_format_declares_the_order(tmp_path: Path) -> None:
     bad = '[centres.xx-one.overrides]\ndate_format = "%Y/%d/%m"\n'
     with pytest.raises(InputError, match="date_format"):
         harmonise.run(_one_centre(tmp_path / "t", PATIENTS, TREATMENTS, bad))
+
+
+def _dated_study(root: Path, preamble: str = "") -> Path:
+    (root / "xx-one").mkdir(parents=True)
+    (root / "centres.toml").write_text(
+        f'{preamble}[centres.xx-one]\nfiles = ["patients.csv", "treatments.csv"]\n', encoding="utf-8"
+    )
+    (root / "xx-one" / "patients.csv").write_text(
+        "patient_id,sex,diagnosis_date\n1,m,0001-01-01\n2,f,1800-05-03\n3,m,2090-01-01\n4,f,2012-05-06\n",
+        encoding="utf-8",
+    )
+    (root / "xx-one" / "treatments.csv").write_text(
+        "patient_id,drug,start_date,end_date\n1,DTIC,2014-01-02,2014-03-04\n2,DTIC,1800-05-03,2090-01-01\n"
+        "3,DTIC,2014-01-02,2090-01-01\n4,DTIC,2018-06-01,0001-01-01\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def _quarantined(model: harmonise.CanonicalModel) -> dict[tuple[str, int, str], tuple[str, str]]:
+    return {(q["file"], q["row"], q["field"]): (q["raw_value"], q["reason"] + " / " + q["action"])
+            for q in model.quarantine.to_dicts()}
+
+
+def test_dates_before_1900_or_in_the_future_are_quarantined_naming_file_row_and_field(tmp_path: Path) -> None:
+    model = harmonise.run(_dated_study(tmp_path / "s"))
+    today = dt.date.today().isoformat()
+    quarantine = _quarantined(model)
+    assert quarantine[("patients.csv", 1, "diagnosis_date")][1].startswith(
+        "implausible date 0001-01-01: before 1900-01-01")
+    assert quarantine[("patients.csv", 2, "diagnosis_date")][0] == "1800-05-03"
+    assert quarantine[("patients.csv", 3, "diagnosis_date")][1] == (
+        f"implausible date 2090-01-01: after the day of the run {today} (no data_cut in centres.toml) / value_nulled")
+    # a start date that cannot be true makes the course unusable; an end date is nulled, the course kept
+    assert quarantine[("treatments.csv", 2, "start_date")][1].endswith("before 1900-01-01 / rejected")
+    assert quarantine[("treatments.csv", 3, "end_date")][1].endswith("/ value_nulled")
+    assert quarantine[("treatments.csv", 4, "end_date")][0] == "0001-01-01"
+    assert quarantine[("treatments.csv", 2, "end_date")][0] == "2090-01-01"
+    assert len(quarantine) == 7  # nothing else: two implausible dates in a row are no "shifted row"
+    assert model.patients["diagnosis_date"].to_list() == [None, None, None, D(2012, 5, 6)]
+    exposures = model.drug_exposures.sort("source")
+    assert exposures["end_date"].to_list() == [D(2014, 3, 4), None, None]
+    rec = model.reconciliation.to_dicts()
+    assert all(r["records_read"] == r["accepted"] + r["quarantined"] + r["merged"] for r in rec)
+
+
+def test_the_data_cut_of_centres_toml_bounds_the_dates(tmp_path: Path) -> None:
+    model = harmonise.run(_dated_study(tmp_path / "s", "data_cut = 2016-12-31\n"))
+    quarantine = _quarantined(model)
+    assert quarantine[("treatments.csv", 4, "start_date")][1] == (
+        "implausible date 2018-06-01: after the data cut 2016-12-31 / rejected")
+    assert quarantine[("patients.csv", 3, "diagnosis_date")][1].startswith(
+        "implausible date 2090-01-01: after the data cut 2016-12-31")
+    with pytest.raises(InputError, match="data_cut"):
+        harmonise.run(_dated_study(tmp_path / "t", 'data_cut = "end of 2016"\n'))

@@ -171,3 +171,33 @@ def test_same_input_gives_identical_output(tmp_path: Path, model: CanonicalModel
     for name, frame in model.tables().items():
         assert frame.equals(again.tables()[name]), name
     assert model.quarantine.equals(again.quarantine)
+
+
+def test_rows_that_carry_nothing_but_a_patient_id_are_quarantined_not_accepted(tmp_path: Path) -> None:
+    # a REDCap instrument the dictionary does not know: its rows reach no table, so they cannot be
+    # counted as accepted (they were, silently)
+    from oncorwe import harmonise
+
+    (tmp_path / "ch-x").mkdir()
+    (tmp_path / "centres.toml").write_text('[centres.ch-x]\nfiles = ["export.csv"]\n', encoding="utf-8")
+    (tmp_path / "ch-x" / "export.csv").write_text(
+        "record_id,redcap_repeat_instrument,redcap_repeat_instance,sex,yob,mystery_field\n"
+        "R1,,,m,1950,\nR1,unknown_form,1,,,42\nR1,unknown_form,2,,,43\n", encoding="utf-8")
+    model = harmonise.run(tmp_path)
+    rec = model.reconciliation.to_dicts()
+    assert [(r["records_read"], r["accepted"], r["quarantined"]) for r in rec] == [(3, 1, 2)]
+    reasons = model.quarantine.filter(pl.col("row") > 1)["reason"].to_list()
+    assert len(reasons) == 2 and all(r.startswith("no column of the table besides the patient id") for r in reasons)
+    assert any("no column besides the patient id is recognised" in p for p in model.problems)
+
+
+def test_a_repeated_header_name_is_a_problem_line_naming_both_columns(tmp_path: Path) -> None:
+    from oncorwe import harmonise
+
+    (tmp_path / "ch-x").mkdir()
+    (tmp_path / "centres.toml").write_text('[centres.ch-x]\nfiles = ["p.csv"]\n', encoding="utf-8")
+    (tmp_path / "ch-x" / "p.csv").write_text("patient_id,sex,Sex,birth_year\n1,m,f,1950\n", encoding="utf-8")
+    model = harmonise.run(tmp_path)
+    assert "centre ch-x, file p.csv: columns 2 and 3 are both named 'Sex'; only column 2 is read " \
+           "(rename or remove the other)" in model.problems
+    assert model.patients["sex"].to_list() == ["male"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -40,3 +41,40 @@ def test_omop_defects_are_quarantined_by_table_and_key(synthetic_study: Path, tm
     rec = model.reconciliation
     assert (rec["records_read"] == rec["accepted"] + rec["quarantined"] + rec["merged"]).all()
     assert rec.filter(pl.col("sheet") == "drug_exposure")["quarantined"].to_list() == [3]
+
+
+def test_implausible_omop_dates_are_quarantined_like_a_file_s(synthetic_study: Path, tmp_path: Path) -> None:
+    source = next(p for p in sorted(synthetic_study.glob("*/*")) if p.is_file() and detect_kind(p) == "duckdb")
+    path = tmp_path / "cdm.duckdb"
+    shutil.copy(source, path)
+    con = duckdb.connect(str(path))
+    first, second, third = (r[0] for r in con.execute(
+        "select drug_exposure_id from drug_exposure order by drug_exposure_id limit 3").fetchall())
+    con.execute(f"update drug_exposure set drug_exposure_start_date = date '1800-05-03' where drug_exposure_id = {first}")
+    con.execute(f"update drug_exposure set drug_exposure_end_date = date '2090-01-01' where drug_exposure_id = {second}")
+    con.execute(f"update drug_exposure set drug_exposure_start_date = date '2090-01-01', "
+                f"drug_exposure_end_date = date '2090-02-01' where drug_exposure_id = {third}")
+    response = con.execute("select min(measurement_id) from measurement where measurement_source_value = 'RECIST'").fetchone()[0]  # type: ignore[index]
+    con.execute(f"update measurement set measurement_date = date '0001-01-01' where measurement_id = {response}")
+    con.close()
+    today = dt.date.today().isoformat()
+    model = harmonise.run(None, omop=[f"xx-cdm={path}"], scope=FLAGSHIP_SCOPE)
+    found = {(q["sheet"], q["row"]): (q["field"], q["raw_value"], q["reason"], q["action"])
+             for q in model.quarantine.to_dicts()}
+    assert found == {
+        ("drug_exposure", first): ("drug_exposure_start_date", "1800-05-03",
+                                   "implausible date 1800-05-03: before 1900-01-01", "rejected"),
+        ("drug_exposure", second): ("drug_exposure_end_date", "2090-01-01",
+                                    f"implausible date 2090-01-01: after the day of the run {today} "
+                                    "(no data_cut in centres.toml)", "value_nulled"),
+        ("drug_exposure", third): ("drug_exposure_start_date", "2090-01-01",
+                                   f"implausible date 2090-01-01: after the day of the run {today} "
+                                   "(no data_cut in centres.toml)", "rejected"),
+        ("measurement", response): ("measurement_date", "0001-01-01",
+                                    "implausible date 0001-01-01: before 1900-01-01", "rejected"),
+    }
+    kept = model.drug_exposures.filter(pl.col("source").str.ends_with(f"#drug_exposure:{second}"))
+    assert kept["end_date"].to_list() == [None]  # the course is kept, its end date nulled
+    rec = model.reconciliation
+    assert (rec["records_read"] == rec["accepted"] + rec["quarantined"] + rec["merged"]).all()
+    assert rec.filter(pl.col("sheet") == "drug_exposure")["quarantined"].to_list() == [2]

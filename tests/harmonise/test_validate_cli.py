@@ -10,17 +10,28 @@ import pytest
 from study_builder import write_study
 from typer.testing import CliRunner
 
+from cli_runner import oncorwe
 from oncorwe.cli.app import app, main
 
 
-def test_validate_prints_and_writes_the_reconciliation_and_quarantine(tmp_path: Path) -> None:
+def test_validate_prints_and_writes_the_reconciliation_and_quarantine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     study = write_study(tmp_path / "study")
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["validate", str(study), "--out", str(out)], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "Reconciliation" in result.output and "therapien.csv" in result.output
-    assert "duplicate of row 2" in result.output
-    assert "K001" not in result.output  # no patient identifiers on screen
+    monkeypatch.setenv("COLUMNS", "200")
+    # the fixture's nl-broken centre sent a truncated workbook and binary junk: their records are not
+    # counted, so validate ends with exit 2 naming each, after everything else is printed and written
+    assert oncorwe(monkeypatch, "validate", str(study), "--out", str(out)) == 2
+    printed = capsys.readouterr()
+    assert "Reconciliation" in printed.out and "therapien.csv" in printed.out
+    assert "duplicate of row 2" in printed.out
+    assert "K001" not in printed.out + printed.err  # no patient identifiers on screen
+    assert printed.err.splitlines() == [
+        "error: centre nl-broken, file crf.xlsx: not a readable XLSX workbook (BadZipFile: File is not a zip file)",
+        "error: centre nl-broken, file data.csv: not a text file (binary content); expected CSV/TSV text "
+        '(UTF-16 or UTF-32 text without a byte-order mark: declare it, encoding = "utf-16-le" or "utf-32-le")',
+    ]
     rec = pl.read_csv(out / "reconciliation.csv")
     assert (rec["records_read"] == rec["accepted"] + rec["quarantined"] + rec["merged"]).all()
     quarantine = pl.read_csv(out / "quarantine.csv")
@@ -50,11 +61,12 @@ def test_an_ambiguous_date_column_exits_2_with_one_line_naming_centre_file_colum
     assert "Traceback" not in stderr
 
 
-def test_validate_writes_byte_identical_files_for_the_same_input(tmp_path: Path) -> None:
+def test_validate_writes_byte_identical_files_for_the_same_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     study = write_study(tmp_path / "study")
     for out in ("a", "b"):
-        result = CliRunner().invoke(app, ["validate", str(study), "--out", str(tmp_path / out)])
-        assert result.exit_code == 0, result.output
+        assert oncorwe(monkeypatch, "validate", str(study), "--out", str(tmp_path / out)) == 2  # nl-broken
     for name in ("reconciliation.csv", "quarantine.csv", "column_map.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 

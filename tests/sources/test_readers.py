@@ -221,3 +221,96 @@ def test_redcap_checkboxes_become_one_column_of_ticked_labels(tmp_path: Path) ->
     assert base.columns == ("record_id", "mets")
     assert base.rows == (("1", "brain; lung"), ("2", None))
     assert base.labels == ("ID", "Metastases")
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n", "\r"])
+@pytest.mark.parametrize("inside", ["\r", "\r\n", "\n", "\r\r"])
+def test_a_line_end_inside_a_quoted_cell_stays_in_the_cell(tmp_path: Path, line_end: str, inside: str) -> None:
+    # a bare CR (a classic-Mac line end, or a cell typed in an old spreadsheet) is a record end only
+    # outside quotes: inside a quoted cell it is the cell's text, as written, and the record is whole
+    path = tmp_path / "cr.csv"
+    lines = ["id,comment,stage", f'1,"first{inside}second",IV', "2,plain,III", f'3,"{inside}",II']
+    path.write_bytes((line_end.join(lines) + line_end).encode("utf-8"))
+    table = _read(path)
+    assert table.rows == (("1", f"first{inside}second", "IV"), ("2", "plain", "III"), ("3", None, "II"))
+    assert table.row_numbers == (1, 2, 3) and table.bad_rows == () and table.records_read == 3
+
+
+def test_skipped_and_hash_lines_above_the_header_end_at_any_line_end(tmp_path: Path) -> None:
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b'Export of 2016\r#generated\r\nid;note\r1;"a\rb"\n2;c\r\n')
+    table = _read(path, skip_rows=1)
+    assert table.columns == ("id", "note")
+    assert table.rows == (("1", "a\rb"), ("2", "c"))
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-be", "utf-16-be"])
+def test_utf32_and_utf16_with_a_byte_order_mark_count_each_record_once(tmp_path: Path, encoding: str) -> None:
+    # FF FE 00 00 (UTF-32 LE) begins with FF FE (UTF-16 LE): read as UTF-16 it made NUL-padded
+    # names and a bad row per line, counting records that are not there
+    path = tmp_path / "p.csv"
+    text = "Pat-Nr;Primärtumor\nK1;akral\nK2;Müller-Zellen\n"
+    bom = {"utf-32": b"", "utf-32-be": b"\x00\x00\xfe\xff", "utf-16-be": b"\xfe\xff"}[encoding]
+    path.write_bytes(bom + text.encode(encoding))
+    table = _read(path)
+    assert table.columns == ("Pat-Nr", "Primärtumor")
+    assert table.rows == (("K1", "akral"), ("K2", "Müller-Zellen")) and table.records_read == 2
+    assert table.notes[0] == f"encoding {encoding.split('-b')[0]}"
+
+
+def test_utf32_without_a_byte_order_mark_is_refused_or_read_as_declared(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("id,sex\n1,m\n".encode("utf-32-le"))
+    with pytest.raises(SourceError, match=r'binary content.*declare it, encoding = "utf-16-le" or "utf-32-le"'):
+        _read(path)
+    assert _read(path, encoding="utf-32-le").rows == (("1", "m"),)
+
+
+def test_a_byte_order_mark_followed_by_a_byte_of_another_encoding_is_a_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"\xef\xbb\xbfid,name\n1,M\xfcller\n")
+    with pytest.raises(SourceError, match="starts with a UTF-8 byte-order mark, but byte 14 is not UTF-8"):
+        _read(path)
+
+
+def test_a_file_listed_twice_is_a_config_error_naming_both_entries(tmp_path: Path) -> None:
+    # under two names in one centre, and under two centres: its records would be counted twice
+    (tmp_path / "xx-one").mkdir()
+    (tmp_path / "xx-one" / "p.csv").write_text("patient_id\n1\n", encoding="utf-8")
+    (tmp_path / "xx-two").mkdir()
+    (tmp_path / "centres.toml").write_text(
+        '[centres.xx-one]\nfiles = ["p.csv", "t.csv", "./p.csv"]\n'
+        '[centres.xx-two]\nfiles = ["../xx-one/p.csv"]\n', encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_study_config(tmp_path)
+    lines = str(caught.value).splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "the same file is listed twice, as centre xx-one files[0] ('p.csv') and centre xx-one files[2] "
+        "('./p.csv'); list each file once (its records would be counted twice)",
+        "the same file is listed twice, as centre xx-one files[0] ('p.csv') and centre xx-two files[0] "
+        "('../xx-one/p.csv'); list each file once (its records would be counted twice)",
+    ]
+
+
+@pytest.mark.parametrize(("body", "where", "lines"), [
+    # the quote is never closed: the two rows after it would be one cell
+    ('patient_id,drug,start\n1,"DTIC,2014-01-01\n2,DTIC,2014-02-01\n3,TMZ,2014-03-01\n', "row 1, column 'drug'", 2),
+    # a later quote seems to close it, before text that is not a delimiter
+    ('patient_id,drug,start\n1,DTIC,2014-01-01\n2,"TMZ,2014-02-01\n3,"TMZ",2014-03-01\n', "row 2, column 'drug'", 1),
+])
+def test_an_unbalanced_quote_that_swallows_rows_is_refused_naming_row_and_column(
+    tmp_path: Path, body: str, where: str, lines: int
+) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        _read(path)
+    assert str(caught.value).startswith(f'{where}: a quote (") opened on line ')
+    assert f"the {lines} line(s) after it would be read into one cell" in str(caught.value)
+
+
+def test_stray_quotes_within_one_line_are_read_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text('id,note,x\n1,5 "big" lesions,a\n2,"closed" ,b\n3,"two\nlines",c\n', encoding="utf-8")
+    table = _read(path)
+    assert table.rows == (("1", '5 "big" lesions', "a"), ("2", "closed ", "b"), ("3", "two\nlines", "c"))

@@ -8,7 +8,10 @@ centre) and ``column_map.csv`` into ``--out``. Patient identifiers are not print
 merges are counted, not listed.
 
 Exit codes: 0 read (even with quarantined records); 2 fatal problems (one line each), such as an
-ambiguous date column, or a missing/invalid ``centres.toml``.
+ambiguous date column, or a missing/invalid ``centres.toml``; 2 as well when a file or database could
+not be read at all (binary junk, a truncated workbook or DuckDB file, a file beyond the readers'
+limits), after the CSV files are written and the other files' reconciliation is printed: its
+records are not counted, so the study cannot be called read.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def validate(
 ) -> None:
     """Read every centre's export, print what was accepted and quarantined, write it as CSV."""
     from oncorwe import harmonise, protocol
-    from oncorwe.errors import InputError
+    from oncorwe.errors import InputError, SourceError
     from oncorwe.model.spreadsheet_csv import write_spreadsheet_csv
 
     console = Console(highlight=False)
@@ -83,8 +86,11 @@ def validate(
             console.print(f"  {row['centre_id']}, {row['file']}: {row['column']}")
     console.print(f"Cross-centre duplicate referrals merged: {model.merges.height}")
     for line in model.problems:
-        console.print(f"problem: {line}")
+        if line not in model.unreadable:  # those end the command, as errors
+            console.print(f"problem: {line}")
     console.print(f"Patients: {model.patients.height}; written to {out}/")
+    if model.unreadable:
+        raise SourceError(model.unreadable)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,6 +8,13 @@ column is ambiguous: the centre's other date columns decide if they settled one 
 writes dates one way), else harmonisation stops with an error naming the centre, file and column and
 saying how to declare the order (``date_order`` or ``date_orders`` in the centre's overrides).
 
+A date that reads but cannot be a patient's record date is *implausible*: before
+:data:`EARLIEST_DATE` (1900-01-01: no patient of a modern cohort was diagnosed or treated earlier,
+and 0001-01-01 or 1800-05-03 are placeholders or typing slips) or after the study's data cut
+(``data_cut`` in ``centres.toml``; without one, after the day of the run: a record cannot describe
+the future). :func:`implausible_date` names which bound a date crosses; harmonisation quarantines
+such a value like an unreadable one.
+
 References: ISO 8601; the conventions of the study's centres (31.12.2015, 12/31/2015, 2015-12-31,
 31-Dec-2015); Excel serial day numbers (42370 = 2016-01-01) when a whole column is written so.
 """
@@ -21,7 +28,7 @@ from dataclasses import dataclass
 
 from oncorwe.harmonise._vocab import Vocabulary, normalise_word
 
-__all__ = ["ColumnDates", "infer_date_column", "parse_date"]
+__all__ = ["EARLIEST_DATE", "ColumnDates", "implausible_date", "infer_date_column", "parse_date"]
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -29,6 +36,23 @@ _SERIAL = re.compile(r"^\d{5}(?:\.0+)?$")
 _EXCEL_EPOCH = dt.date(1899, 12, 30)  # Excel's day 0 (with its 1900 leap-year bug folded in)
 _PARTS = re.compile(r"^([0-9A-Za-zÀ-ÿ]+)[./\- ]+([0-9A-Za-zÀ-ÿ]+)\.?[./\- ]+(\d{2,4})$")
 ORDERS = ("YMD", "DMY", "MDY", "SERIAL")
+#: the earliest plausible record date (diagnosis, treatment, assessment, death, contact)
+EARLIEST_DATE = dt.date(1900, 1, 1)
+
+
+def implausible_date(day: dt.date, latest: dt.date, latest_is_data_cut: bool) -> str | None:
+    """Why ``day`` cannot be a record date (the bound it crosses), or ``None`` when it can.
+
+    ``latest`` is the study's data cut, or the day of the run when the study declares none
+    (``latest_is_data_cut`` says which, for the reason).
+    """
+    if day < EARLIEST_DATE:
+        return f"implausible date {day.isoformat()}: before {EARLIEST_DATE.isoformat()}"
+    if day > latest:
+        bound = (f"the data cut {latest.isoformat()}" if latest_is_data_cut
+                 else f"the day of the run {latest.isoformat()} (no data_cut in centres.toml)")
+        return f"implausible date {day.isoformat()}: after {bound}"
+    return None
 
 
 def _make(year: int, month: int, day: int) -> dt.date | None:

@@ -10,6 +10,7 @@ response values that are not RECIST words (rejected).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import polars as pl
@@ -96,7 +97,7 @@ def _owners(frame: pl.DataFrame, centre_id: str, file: str) -> pl.DataFrame:
 
 def harmonise_omop(
     con: Any, *, centre_id: str, file: str, vocab: Vocabulary, scope: StudyScope, acc: Accumulator,
-    database: str | None = None,
+    database: str | None = None, latest: dt.date | None = None, latest_is_data_cut: bool = False,
 ) -> None:
     """Map one OMOP database's persons in scope into ``acc`` (frames, quarantine, reconciliation).
 
@@ -111,7 +112,7 @@ def harmonise_omop(
 
     prefix = engine.scratch_name("omop") + "_"
     result = omop_into_engine(con, [OmopInEngine(centre_id, file, database)], scope=scope, vocab=vocab,
-                              prefix=prefix, temporary=True)
+                              prefix=prefix, temporary=True, latest=latest, latest_is_data_cut=latest_is_data_cut)
     try:
         tables = {name: _frame(con.table(f"{prefix}{name}"), schema) for name, schema in _TABLES.items()}
         quarantine = _frame(con.table(f"{prefix}quarantine"), QUARANTINE_SCHEMA)

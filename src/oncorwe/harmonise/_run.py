@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from oncorwe.errors import DataError, InputError, SourceError
+from oncorwe.errors import DataError, InputError, OncorweError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
 from oncorwe.harmonise._linkage import linkage_candidates, linked_merges
 from oncorwe.harmonise._omop import harmonise_omop
@@ -31,6 +32,7 @@ from oncorwe.model.schema import (
 )
 from oncorwe.model.scope import StudyScope
 from oncorwe.sources import StudyConfig, load_study_config, read_centre
+from oncorwe.sources.omop import check_cdm_types
 
 __all__ = ["run"]
 
@@ -107,6 +109,9 @@ def run(
         raise InputError("nothing to read: give data_dir (a study folder) or omop sources")
 
     problems: list[str] = []
+    # the last plausible record date: the study's data cut, else the day of the run
+    latest = (config.data_cut if config else None) or dt.date.today()
+    window = (latest, bool(config and config.data_cut))
     for centre in config.centres if config else ():
         if progress:
             import sys
@@ -118,15 +123,16 @@ def run(
             acc.quarantine_value(centre.id, problem.file, problem.sheet, 0, "(file)", None,
                                  f"file cannot be read: {problem.reason}", reject=True)
             acc.read.setdefault((centre.id, problem.file, problem.sheet), 0)
-        harmonise_tables(files.tables, centre, vocab, acc)
+        harmonise_tables(files.tables, centre, vocab, acc, latest=latest,
+                         latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
         for name, path in files.omop:
-            _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems)
+            _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems, window)
     for centre_id, uri, schema in _omop_targets(root, omop):
         label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
-        _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems)
+        _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems, window)
     if acc.fatal:
         raise DataError(acc.fatal)
-    return _model(acc, problems + acc.warnings, linkage)
+    return _model(acc, problems + acc.warnings, unreadable=problems, linkage=linkage)
 
 
 def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | None]:
@@ -143,7 +149,8 @@ def _open_cdm(connect: Any, uri: str, schema: str | None) -> tuple[Any, str | No
 
 
 def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None, vocab: Any,
-          scope: StudyScope | None, acc: Accumulator, problems: list[str]) -> None:
+          scope: StudyScope | None, acc: Accumulator, problems: list[str],
+          window: tuple[dt.date, bool] | None = None) -> None:
     if scope is None:
         raise InputError(f"centre {centre_id}, OMOP {file}: a CDM is read for a study: give the protocol's scope "
                          "(harmonise.run(..., scope=protocol.scope()))")
@@ -155,7 +162,17 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
         acc.read.setdefault((centre_id, file, None), 0)
         return
     try:
-        harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema)
+        try:
+            latest, is_data_cut = window or (dt.date.today(), False)
+            harmonise_omop(con, centre_id=centre_id, file=file, vocab=vocab, scope=scope, acc=acc, database=schema,
+                           latest=latest, latest_is_data_cut=is_data_cut)
+        except (ValueError, OncorweError):
+            raise
+        except Exception:
+            # the engine's own error (a value that does not cast, deep in a query): a column whose
+            # type is not the CDM's is named instead; anything else goes through as it is
+            check_cdm_types(con, database=schema)
+            raise
     except (ValueError, SourceError) as exc:
         problems.append(f"centre {centre_id}, OMOP {file}: {exc}")
         acc.quarantine_value(centre_id, file, None, 0, "(file)", None, f"not an OMOP CDM: {exc}", reject=True)
@@ -166,7 +183,7 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
             disconnect()
 
 
-def _model(acc: Accumulator, problems: list[str],
+def _model(acc: Accumulator, problems: list[str], unreadable: list[str],
            linkage: Sequence[Mapping[str, object]] | None = None) -> CanonicalModel:
     tables = {
         "patients": _table(acc.patients.values(), acc.frames["patients"], PATIENTS_SCHEMA),
@@ -206,6 +223,7 @@ def _model(acc: Accumulator, problems: list[str],
         merges=merges,
         column_map=pl.DataFrame(acc.columns, schema=COLUMN_MAP_SCHEMA),
         problems=tuple(problems),
+        unreadable=tuple(unreadable),
     )
 
 

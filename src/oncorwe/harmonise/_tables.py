@@ -47,7 +47,7 @@ from oncorwe.harmonise._cells import (
     parse_year,
 )
 from oncorwe.harmonise._columns import FIELDS, ColumnMap, map_columns
-from oncorwe.harmonise._dates import ColumnDates
+from oncorwe.harmonise._dates import ColumnDates, implausible_date
 from oncorwe.harmonise._durations import column_days_factor
 from oncorwe.harmonise._prepare import centre_missing_tokens, infer_dates, record_columns
 from oncorwe.harmonise._rows import Accumulator, add_days
@@ -72,9 +72,15 @@ _LDH_UL_ONLY_ABOVE = 50.0
 
 
 def harmonise_tables(
-    tables: Sequence[RawTable], centre: CentreConfig, vocab: Vocabulary, acc: Accumulator
+    tables: Sequence[RawTable], centre: CentreConfig, vocab: Vocabulary, acc: Accumulator,
+    *, latest: dt.date | None = None, latest_is_data_cut: bool = False,
 ) -> None:
-    """Turn a centre's record tables into canonical rows in ``acc`` (see the module rules)."""
+    """Turn a centre's record tables into canonical rows in ``acc`` (see the module rules).
+
+    ``latest`` is the last plausible record date (the study's data cut, else the day of the run,
+    which is the default); a date after it or before 1900 is quarantined as implausible.
+    """
+    window = (latest or dt.date.today(), latest_is_data_cut if latest else False)
     overrides = centre.overrides
     maps = [
         map_columns(t.columns, vocab, declared=overrides.columns, ignore=overrides.ignore_columns,
@@ -83,6 +89,7 @@ def harmonise_tables(
     ]
     for table, cmap in zip(tables, maps, strict=True):
         record_columns(table, cmap, acc)
+        _warn_repeated_names(table, centre, acc)
     dates = infer_dates(tables, maps, centre, vocab, acc)
     centre_missing = centre_missing_tokens(tables, maps, vocab)
     has_patient_table = any(
@@ -105,7 +112,21 @@ def harmonise_tables(
                 f"{', '.join(table.columns)}; declare it in overrides.columns"
             )
             continue
-        _TableRows(table, cmap, table_dates, centre, vocab, acc, pending, centre_missing).run()
+        if set(cmap.fields.values()) <= {"patient_id", "drug_other"}:
+            # rows that carry nothing but a patient id (a REDCap instrument the dictionary does not
+            # know, a table of unrecognised columns): counted as quarantined, never as accepted
+            for row in table.row_numbers:
+                acc.quarantine_value(centre.id, table.file, table.sheet, row, "(row)", None,
+                                     "no column of the table besides the patient id is recognised "
+                                     "(see column_map.csv); declare them in overrides.columns",
+                                     reject=True)
+            acc.warnings.append(
+                f"centre {centre.id}, file {table.label}: no column besides the patient id is recognised "
+                f"({', '.join(c[:40] for c in table.columns[:8])}{', ...' if len(table.columns) > 8 else ''}); "
+                "declare them in overrides.columns"
+            )
+            continue
+        _TableRows(table, cmap, table_dates, centre, vocab, acc, pending, centre_missing, window).run()
     for kind, record, file, sheet, row in pending:
         if has_patient_table and record["patient_id"] not in acc.patients:
             acc.quarantine_value(centre.id, file, sheet, row, "patient_id", record["_local_id"],
@@ -119,6 +140,21 @@ def harmonise_tables(
         getattr(acc, kind).append(record)
 
 
+def _warn_repeated_names(table: RawTable, centre: CentreConfig, acc: Accumulator) -> None:
+    """A problem line per header name the table repeats (``sex`` twice): only the first such column
+    is read, and the data manager must know that the other's values are not."""
+    first: dict[str, int] = {}
+    for position, name in enumerate(table.columns):
+        key = normalise_word(name)
+        if key in first:
+            acc.warnings.append(
+                f"centre {centre.id}, file {table.label}: columns {first[key] + 1} and {position + 1} are "
+                f"both named {name[:80]!r}; only column {first[key] + 1} is read (rename or remove the other)"
+            )
+        else:
+            first[key] = position
+
+
 def _empty_patient(patient_id: str, centre_id: str, source: str) -> dict[str, Any]:
     return {
         "patient_id": patient_id, "centre_id": centre_id, "sex": None, "birth_year": None,
@@ -126,6 +162,10 @@ def _empty_patient(patient_id: str, centre_id: str, source: str) -> dict[str, An
         "m_stage": None, "brain_metastases": None, "braf_v600": None, "ecog": None,
         "ldh_value": None, "ldh_uln": None, "ldh_elevated": None, "source": source,
     }
+
+
+class _ImplausibleDate(CellError):
+    """A date that reads in its column's order but lies outside the plausible window."""
 
 
 class _TableRows:
@@ -136,8 +176,10 @@ class _TableRows:
         vocab: Vocabulary, acc: Accumulator,
         pending: list[tuple[str, dict[str, Any], str, str | None, int]],
         centre_missing: frozenset[str] = frozenset(),
+        window: tuple[dt.date, bool] = (dt.date.max, True),
     ) -> None:
         self.table, self.cmap, self.dates, self.centre = table, cmap, dates, centre
+        self.latest, self.latest_is_data_cut = window
         self.vocab, self.acc, self.pending = vocab, acc, pending
         self.overrides = centre.overrides
         self.codes = {f: {normalise_word(k): v for k, v in m.items()} for f, m in self.overrides.codes.items()}
@@ -202,6 +244,9 @@ class _TableRows:
         local = local.strip()
         values: dict[str, Any] = {}
         errors: list[tuple[str, str | None, str]] = []
+        # a date that reads but is implausible is the centre's value in the right column, not a
+        # sign of a shifted row: it does not count towards "cells do not fit their columns"
+        implausible: list[tuple[str, str | None, str]] = []
         for position, field in self.cmap.fields.items():
             if field in ("patient_id", "drug_other"):
                 continue
@@ -210,6 +255,9 @@ class _TableRows:
                 continue
             try:
                 value = self._value(field, position, text, row)
+            except _ImplausibleDate as exc:
+                implausible.append((field, cells[position], str(exc)))
+                continue
             except CellError as exc:
                 errors.append((field, cells[position], str(exc)))
                 continue
@@ -228,6 +276,7 @@ class _TableRows:
         patient_id = make_patient_id(centre.id, local)
         acc.row_patient[(centre.id, table.file, table.sheet, row)] = patient_id
         source = self._where(row)
+        errors.extend(implausible)
         error_fields = {f for f, _, _ in errors}
         for field, raw, reason in errors:
             reject = field in ("drug", "start_date", "assessment_date", "response") or (
@@ -257,7 +306,12 @@ class _TableRows:
             if position in self.dates and result.dates[self._i] is None:
                 shape = _DATE_SHAPES.get(result.order or "", "a date")
                 raise CellError(f"expected a valid date written like the rest of the column ({shape})")
-            return result.dates[self._i]
+            day = result.dates[self._i]
+            if day is not None:
+                implausible = implausible_date(day, self.latest, self.latest_is_data_cut)
+                if implausible:
+                    raise _ImplausibleDate(implausible)
+            return day
         if text is None:
             return None
         if kind == "code":

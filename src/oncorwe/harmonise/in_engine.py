@@ -7,6 +7,9 @@ materialised as tables in the engine that holds the CDMs (``CREATE TABLE ... AS 
 same record rules applied as queries:
 
 - a drug exposure of an unknown drug, without a start date, or ending before it starts is rejected;
+- a drug exposure starting, or an assessment dated, before 1900 or after the last plausible day (the
+  study's data cut, else the day of the run) is rejected; such an end date is nulled
+  (:func:`oncorwe.harmonise._dates.implausible_date`'s rule, the reasons worded alike);
 - a stop reason that is not a known word is nulled (the few distinct raw words are read, put in the
   form :func:`oncorwe.harmonise.normalise_word` gives, looked up, and sent back as a small table);
 - a response value that is not a RECIST word is rejected;
@@ -28,6 +31,7 @@ duplicate candidates come into Python.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +42,8 @@ import ibis.expr.types as ir
 import polars as pl
 import pyarrow as pa
 
-from oncorwe.errors import InputError, SourceError
+from oncorwe.errors import InputError, OncorweError, SourceError
+from oncorwe.harmonise._dates import EARLIEST_DATE
 from oncorwe.harmonise._duplicates import find_duplicates
 from oncorwe.harmonise._engine_views import drop_temp_view, stacked_view
 from oncorwe.harmonise._omop import vocabulary_tables
@@ -181,6 +186,7 @@ def _not_a_cdm(con: Any, source: OmopInEngine, number: int) -> None:
     try:
         omop_source.cdm_tables(con, centre_id=source.centre_id, file=source.file, centre_no=number,
                                database=source.database)
+        omop_source.check_cdm_types(con, database=source.database)
     except ValueError as exc:
         where = f" ({source.database})" if source.database else ""
         raise SourceError(f"OMOP in engine: centre {source.centre_id}{where}: {exc}") from exc
@@ -209,10 +215,37 @@ def _quarantine(rows: ir.Table, table: str, field: str, raw: ir.Value, reason: i
     )
 
 
-def _accepted_drugs(drugs: ir.Table) -> ir.Table:
-    """The drug exposures the model keeps: a known drug, a start date, no end before the start."""
-    return drugs.filter(drugs.ingredient.notnull() & drugs.start_date.notnull()
-                        & ~(drugs.end_date < drugs.start_date).fill_null(False))
+@dataclass(frozen=True)
+class _Window:
+    """The plausible record dates: from 1900-01-01 to ``latest`` (the data cut, else the run's day)."""
+
+    latest: dt.date
+    is_data_cut: bool
+
+    def holds(self, day: ir.Value) -> ir.BooleanValue:
+        """True for a date inside the window (null for a null date)."""
+        return (day >= ibis.literal(EARLIEST_DATE)) & (day <= ibis.literal(self.latest))
+
+    def outside(self, day: ir.Value) -> ir.BooleanValue:
+        """True for a date outside the window (False for a null date)."""
+        return day.notnull() & ~self.holds(day).fill_null(True)
+
+    def reason(self, day: ir.Value) -> ir.Value:
+        """:func:`oncorwe.harmonise._dates.implausible_date`'s reason, per row."""
+        after = (f"the data cut {self.latest.isoformat()}" if self.is_data_cut
+                 else f"the day of the run {self.latest.isoformat()} (no data_cut in centres.toml)")
+        bound = ibis.ifelse(day < ibis.literal(EARLIEST_DATE), f": before {EARLIEST_DATE.isoformat()}",
+                            f": after {after}")
+        return ibis.literal("implausible date ") + day.cast("string") + bound
+
+
+def _accepted_drugs(drugs: ir.Table, window: _Window) -> ir.Table:
+    """The drug exposures the model keeps: a known drug, a plausible start date, no (plausible) end
+    before the start; an implausible end date is nulled."""
+    kept = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.notnull()
+                        & window.holds(drugs.start_date).fill_null(False)
+                        & ~(window.holds(drugs.end_date) & (drugs.end_date < drugs.start_date)).fill_null(False))
+    return kept.mutate(end_date=ibis.ifelse(window.outside(kept.end_date), ibis.null("date"), kept.end_date))
 
 
 def _with_reasons(good: ir.Table, reason_table: ir.Table | None) -> ir.Table:
@@ -241,7 +274,7 @@ _DRUG_SAME = [c for c in DRUG_EXPOSURES_SCHEMA if c != "source"]
 _ASSESSMENT_SAME = [c for c in ASSESSMENTS_SCHEMA if c != "source"]
 
 
-def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table) -> pl.DataFrame:
+def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table, window: _Window) -> pl.DataFrame:
     """Cross-centre duplicates: the rule of :func:`find_duplicates`, applied in Python to the few
     persons the engine finds sharing sex, birth year and diagnosis date (the earliest record of the
     study's condition) with a person of another centre, with their accepted drug exposures: a pair
@@ -260,7 +293,7 @@ def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table) -> pl.DataF
     found = to_polars(candidates)
     if not found.height:
         return find_duplicates(found.cast(_REFERRAL_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))  # type: ignore[arg-type]
-    their = _accepted_drugs(drugs).semi_join(candidates, "patient_id")
+    their = _accepted_drugs(drugs, window).semi_join(candidates, "patient_id")
     return find_duplicates(found.cast(_REFERRAL_SCHEMA),  # type: ignore[arg-type]
                            to_polars(their.select("patient_id", "ingredient", "start_date")))
 
@@ -277,6 +310,8 @@ def omop_into_engine(
     prefix: str = "",
     vocab: Vocabulary | None = None,
     temporary: bool = False,
+    latest: dt.date | None = None,
+    latest_is_data_cut: bool = False,
 ) -> EngineModel:
     """Map the OMOP CDMs in ``con`` to the generic canonical tables ``<prefix>person`` ... inside
     ``con``, for the study ``scope``.
@@ -302,6 +337,9 @@ def omop_into_engine(
     temporary
         Write the tables as temporary tables (of the connection's session): for a caller that reads
         them back at once and may not write into the database holding the CDMs.
+    latest, latest_is_data_cut
+        The last plausible record date (the study's data cut; default: the day of the run) and
+        whether it is a data cut (for the quarantine reason).
 
     Returns
     -------
@@ -318,13 +356,22 @@ def omop_into_engine(
     vocab = vocab or load_vocabulary()
     scratch = _Scratch(con)
     try:
-        return _into_engine(con, sources, prefix, vocab, scope, scratch, temporary)
+        window = _Window(latest or dt.date.today(), latest_is_data_cut and latest is not None)
+        return _into_engine(con, sources, prefix, vocab, scope, scratch, temporary, window)
+    except OncorweError:
+        raise
+    except Exception:
+        # the engine's own error (a conversion deep inside a query) names no centre: a CDM whose
+        # tables or column types are not the CDM's is named; anything else goes through as it is
+        for number, source in enumerate(sources):
+            _not_a_cdm(con, source, number)
+        raise
     finally:
         scratch.drop()
 
 
 def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary, scope: StudyScope,
-                 scratch: _Scratch, temporary: bool) -> EngineModel:
+                 scratch: _Scratch, temporary: bool, window: _Window) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
     # uploaded once: in-memory tables would be sent again with every query (PostgreSQL, Spark)
     lookups = {name: scratch.upload(f"lookup_{name}", table)
@@ -344,10 +391,11 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     drugs, assessments = stored["drug_exposures"], stored["assessments"]
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)
     reason_table = scratch.upload("reasons", reasons) if reasons.height else None
-    merges = _merges(stored["person"], stored["conditions"], drugs)
+    merges = _merges(stored["person"], stored["conditions"], drugs, window)
     merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
-    good_drugs = _with_copies(_with_reasons(_accepted_drugs(drugs), reason_table), _DRUG_SAME)
-    readable = _with_copies(assessments.filter(assessments.response.notnull()), _ASSESSMENT_SAME)
+    good_drugs = _with_copies(_with_reasons(_accepted_drugs(drugs, window), reason_table), _DRUG_SAME)
+    readable = _with_copies(assessments.filter(assessments.response.notnull()
+                                               & ~window.outside(assessments.assessment_date)), _ASSESSMENT_SAME)
     tables = {
         "person": stored["person"],
         "conditions": stored["conditions"],
@@ -364,7 +412,7 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     ancestors = engine.materialise(con, _typed(mapped["concept_ancestor"], "concept_ancestor"),
                                    f"{prefix}concept_ancestor", temp=temporary)
     counts["concept_ancestor"] = int(ancestors.count().to_pyarrow().as_py())
-    rows = _quarantined(drugs, assessments, good_drugs, readable, centres)
+    rows = _quarantined(drugs, assessments, good_drugs, readable, centres, window)
     quarantine = engine.materialise(con, rows, f"{prefix}quarantine", temp=temporary)
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
@@ -378,15 +426,26 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
 
 
 def _quarantined(drugs: ir.Table, assessments: ir.Table, good_drugs: ir.Table, readable: ir.Table,
-                 centres: ir.Table) -> ir.Table:
+                 centres: ir.Table, window: _Window) -> ir.Table:
     """The quarantine rows of every record rule, all centres together."""
     unknown = drugs.filter(drugs.ingredient.isnull())
     undated = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.isnull())
-    backwards = drugs.filter(drugs.ingredient.notnull() & (drugs.end_date < drugs.start_date))
+    known = drugs.filter(drugs.ingredient.notnull())
+    early_late = known.filter(window.outside(known.start_date))
+    ends = known.filter(window.outside(known.end_date) & ~window.outside(known.start_date))
+    backwards = drugs.filter(drugs.ingredient.notnull() & window.holds(drugs.end_date)
+                             & window.holds(drugs.start_date) & (drugs.end_date < drugs.start_date))
     kept = good_drugs.filter(good_drugs.source_key == good_drugs._first_key)
     odd = kept.filter(kept.raw_reason.notnull() & kept.reason_stopped.isnull())
     unreadable = assessments.filter(assessments.response.isnull())
+    undatable = assessments.filter(assessments.response.notnull() & window.outside(assessments.assessment_date))
     stacked = ibis.union(*[  # UNION ALL (Ibis' default): no row may vanish
+        _quarantine(early_late, "drug_exposure", "drug_exposure_start_date", early_late.start_date.cast("string"),
+                    window.reason(early_late.start_date), "rejected"),
+        _quarantine(ends, "drug_exposure", "drug_exposure_end_date", ends.end_date.cast("string"),
+                    window.reason(ends.end_date), "value_nulled"),
+        _quarantine(undatable, "measurement", "measurement_date", undatable.assessment_date.cast("string"),
+                    window.reason(undatable.assessment_date), "rejected"),
         _quarantine(unknown, "drug_exposure", "drug_source_value", unknown.source_text,
                     "unknown drug (no concept id, and the source value is not in the vocabulary)", "rejected"),
         _quarantine(undated, "drug_exposure", "drug_exposure_start_date", ibis.null("string"),

@@ -278,6 +278,9 @@ class CanonicalModel:
     column_map: pl.DataFrame = field(default_factory=lambda: empty_frame(COLUMN_MAP_SCHEMA))
     #: non-fatal problems, one line each (unreadable files, tables without a patient id column)
     problems: tuple[str, ...] = ()
+    #: the files and databases that could not be read at all, one line each (also in ``problems``):
+    #: their records are not counted, so the command line stops on them (exit 2)
+    unreadable: tuple[str, ...] = ()
 
     def tables(self) -> dict[str, pl.DataFrame]:
         """The canonical tables by name."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from oncorwe.errors import SourceError
-from oncorwe.sources._config import CentreConfig
+from oncorwe.sources._config import CentreConfig, resolve
 from oncorwe.sources._redcap import (
     is_redcap_dictionary,
     is_redcap_export,
@@ -63,17 +63,6 @@ def detect_kind(path: Path) -> str:
     return "text"
 
 
-def resolve(root: Path, centre: CentreConfig, path: str) -> Path:
-    """A file named in centres.toml: relative to the centre's folder, else to the study folder."""
-    candidate = Path(path)
-    if candidate.is_absolute():
-        return candidate
-    for base in (root / centre.id, root):
-        if (base / candidate).exists():
-            return base / candidate
-    return root / centre.id / candidate
-
-
 def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:
     """Read every file of one centre; unreadable files become problems, never exceptions."""
     overrides = centre.overrides
@@ -88,7 +77,11 @@ def read_centre(root: Path, centre: CentreConfig) -> CentreFiles:
         path = resolve(root, centre, entry.path)
         name = Path(entry.path).name if Path(entry.path).is_absolute() else entry.path
         try:
-            if not path.is_file():
+            try:
+                found = path.is_file()
+            except OSError as exc:  # a name the file system refuses (too long)
+                raise SourceError(f"cannot open: {exc.strerror or exc}") from exc
+            if not found:
                 raise SourceError("file not found")
             kind = detect_kind(path)
             if kind == "xlsx":

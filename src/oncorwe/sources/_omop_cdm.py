@@ -22,6 +22,7 @@ __all__ = [
     "cdm_constants",
     "cdm_table_names",
     "cdm_tables",
+    "check_cdm_types",
     "record_counts",
     "stack",
     "union_cdm",
@@ -69,6 +70,24 @@ OPTIONAL_COLUMNS: frozenset[tuple[str, str]] = frozenset({
 ABSENCE_TABLES = ("measurement", "observation", "condition_occurrence")
 #: the keys every join between CDM tables uses: person ids are unique only within their centre
 PERSON_KEY = ["_centre", "person_id"]
+
+
+#: how the CDM v5.4 specification names the kind of each type the mapping reads a column as
+_CDM_TYPE_WORDS = {"int64": "an integer", "float64": "a number", "date": "a date", "string": "text"}
+
+
+def _readable_as(found: Any, target: str) -> bool:
+    """Whether a column of Ibis type ``found`` casts to ``target`` whatever its values (text does
+    not: a text column where the CDM has a date fails at its first value that is not one)."""
+    if found.is_null() or target == "string":
+        return True
+    if target == "int64":
+        return bool(found.is_integer() or found.is_decimal() or found.is_boolean())
+    if target == "float64":
+        return bool(found.is_integer() or found.is_floating() or found.is_decimal())
+    if target == "date":
+        return bool(found.is_date() or found.is_timestamp())
+    return True
 
 
 def cdm_table_names(con: Any, database: str | None = None) -> list[str]:
@@ -135,6 +154,28 @@ def cdm_tables(
             **{c: table[c].cast(t) if c in table.columns else ibis.null(t) for c, t in columns.items()},
         )
     return out
+
+
+def check_cdm_types(con: Any, *, database: str | None = None) -> None:
+    """Raise ``ValueError`` naming the first column the mapping reads whose type is not the CDM's
+    kind (text where the CDM v5.4 has a date or a number).
+
+    Asked when a query over the CDM has failed (the casts of :func:`cdm_tables` fail only at the
+    first bad value, deep inside the mapping, in the engine's own words), so that the error names
+    the table and column; a text column whose every value casts is read, on every path.
+    """
+    names = cdm_table_names(con, database)
+    for name, columns in CDM_COLUMNS.items():
+        table = _table(con, name, database, names)
+        if table is None:
+            continue
+        schema = table.schema()
+        for column, target in columns.items():
+            if column in schema and not _readable_as(schema[column], target):
+                raise ValueError(
+                    f"table {name}, column {column}: type {str(schema[column]).lstrip('!')}, where the OMOP CDM v5.4 has "
+                    f"{_CDM_TYPE_WORDS[target]}; correct the ETL (or cast the column) and export again"
+                )
 
 
 def union_cdm(parts: Sequence[dict[str, ir.Table]]) -> dict[str, ir.Table]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oncorwe.errors import SourceError
+from oncorwe.sources._limits import check_file_size
 from oncorwe.sources._tables import BadRow, RawTable
 
 __all__ = ["cell_text", "read_workbook"]
@@ -81,6 +82,7 @@ def read_workbook(
     """Read every non-empty sheet of a workbook as a :class:`RawTable` of text cells."""
     import openpyxl
 
+    check_file_size(path, file)
     unreadable = _unreadable_errors()
     # the file's bytes say it is a workbook (detect_kind): read it through a handle, so that openpyxl
     # does not refuse it for its name (an XLSX saved as ``.csv``)

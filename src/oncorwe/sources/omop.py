@@ -52,6 +52,7 @@ from oncorwe.sources._omop_cdm import (
     cdm_constants,
     cdm_table_names,
     cdm_tables,
+    check_cdm_types,
     record_counts,
     union_cdm,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "cdm_constants",
     "cdm_table_names",
     "cdm_tables",
+    "check_cdm_types",
     "drug_key",
     "map_cdm",
     "record_counts",
