@@ -204,7 +204,7 @@ def test_released_packages_hold_no_small_cell_and_no_exact_time(released: list[S
             km = any(c in view.columns for c in ("pfs_event", "os_event"))
             if not km:
                 assert int(view.rows["n_patients"].min()) >= 5, (package.centre_id, view.columns)  # type: ignore[arg-type]
-            for column in ("pfs_months", "os_months", "response_months"):
+            for column in ("pfs_months", "os_months", "response_by_landmark"):
                 if column in view.columns:
                     days = view.rows[column].drop_nulls() * (365.25 / 12)
                     assert ((days / 30).round(6) % 1 == 0).all(), (package.centre_id, column)

@@ -51,6 +51,7 @@ from oncorwe.analysis._views import (
     TableViews,
     Views,
     count_rows,
+    derived_columns,
     landmark_key,
     response_groups,
     sum_counts,
@@ -117,7 +118,7 @@ def run(
     if "patient_id" in analysis_table.columns and analysis_table["patient_id"].n_unique() != analysis_table.height:
         raise InputError("analysis_table: patient_id is not unique (one row per patient expected)")
 
-    views = TableViews(analysis_table)
+    views = TableViews(analysis_table, derived_columns(protocol))
     cox_columns = [c for time, event, _label in ENDPOINTS.values() for c in (time, event)]
     cox = cox_models(views.frame([*cox_columns, *spec.cox_covariates]), covariates=list(spec.cox_covariates),
                      reference=dict(spec.cox_reference))

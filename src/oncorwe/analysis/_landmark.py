@@ -7,10 +7,10 @@ by tumor response. J Clin Oncol 1983;1:710-719). The landmark method fixes a tim
 patients still alive and under follow-up at L, classifies them by response achieved by L, and
 measures survival from L (``stats.landmark``: kept when follow-up extends beyond L).
 
-Time to response is not a column of the analysis table: it is ``response_months = pfs_months -
-duration_of_response_months`` (``analysis._views.DERIVED_COLUMNS``; duration of response runs from
-the first CR/PR to the PFS event or censoring, PFS from the index to the same date;
-docs/definitions.md).
+The analysis reads, of the time of response, only whether the response came by the landmark
+(``response_by_landmark``, ``analysis._views.derived_columns``: 0 if it did, a time after the
+landmark if it came later, null if unknown); the time of response itself is ``pfs_months -
+duration_of_response_months`` (docs/definitions.md).
 """
 
 from __future__ import annotations
@@ -57,8 +57,8 @@ GUARANTEE_TIME_NOTE = (
 
 def responder_landmark(frame: pl.DataFrame, *, landmark_weeks: float) -> pl.DataFrame:
     """The naive and the landmark comparison of OS by responder status (:data:`LANDMARK_SCHEMA`),
-    on the columns os_months, os_event, responder and response_months."""
-    require_columns(frame, ["os_months", "os_event", "responder", "response_months"], what="landmark analysis")
+    on the columns os_months, os_event, responder and response_by_landmark."""
+    require_columns(frame, ["os_months", "os_event", "responder", "response_by_landmark"], what="landmark analysis")
     usable = frame.filter(
         pl.col("os_months").is_not_null() & pl.col("os_event").is_not_null() & pl.col("responder").is_not_null()
     )
@@ -72,10 +72,10 @@ def responder_landmark(frame: pl.DataFrame, *, landmark_weeks: float) -> pl.Data
     with_time = usable
     # A responder without a response date cannot be placed before or after the landmark: such
     # patients are left out of the landmark analysis and counted.
-    unknown = pl.col("responder") & pl.col("response_months").is_null()
+    unknown = pl.col("responder") & pl.col("response_by_landmark").is_null()
     known = with_time.filter(~unknown)
     response_months = known.select(
-        pl.when(pl.col("responder")).then(pl.col("response_months")).otherwise(None)
+        pl.when(pl.col("responder")).then(pl.col("response_by_landmark")).otherwise(None)
     ).to_series().cast(pl.Float64).fill_null(float("nan")).to_numpy()
     restricted = stats.landmark(
         known["os_months"].cast(pl.Float64).to_numpy(), known["os_event"].cast(pl.Int64).to_numpy(),

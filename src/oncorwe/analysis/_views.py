@@ -25,6 +25,7 @@ import polars as pl
 from oncorwe.analysis._settings import table1_variables
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.errors import InputError
+from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK
 from oncorwe.protocol import Protocol
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "TableViews",
     "Views",
     "count_rows",
+    "derived_columns",
     "landmark_key",
     "response_groups",
     "view_keys",
@@ -45,18 +47,35 @@ ViewKey = tuple[str, ...]
 #: The column that holds a counted row's number of patients.
 COUNT_COLUMN = "n_patients"
 
-#: Columns a view may hold that the analysis table does not: their definition on its columns.
-DERIVED_COLUMNS: dict[str, pl.Expr] = {
-    # time from the index to the first CR/PR: PFS runs from the index, duration of response from the
-    # response, to the same date (docs/definitions.md)
-    "response_months": pl.col("pfs_months") - pl.col("duration_of_response_months"),
-}
+#: Columns a view may hold that the analysis table does not (defined by :func:`derived_columns`).
+DERIVED_COLUMNS = ("response_by_landmark",)
+
+
+def derived_columns(protocol: Protocol) -> dict[str, pl.Expr]:
+    """The derived columns' definitions on the analysis table's columns, for this protocol.
+
+    ``response_by_landmark`` is what the landmark analysis needs of the time of response, and no
+    more: 0 for a responder whose first CR/PR came by the landmark, the patient's OS time for a
+    responder whose response came later (a time after the landmark, so not a responder at it),
+    null for a non-responder or a responder whose response date is unknown. The time of response
+    itself (``pfs_months - duration_of_response_months``: PFS runs from the index, duration of
+    response from the response, to the same date) never leaves a centre.
+    """
+    landmark_months = float(protocol.analysis.landmark_weeks) * DAYS_PER_WEEK / DAYS_PER_MONTH
+    response = pl.col("pfs_months") - pl.col("duration_of_response_months")
+    return {"response_by_landmark": (
+        pl.when(~pl.col("responder").fill_null(False)).then(None)
+        .when(response.is_null() | response.is_nan()).then(None)
+        .when(response <= landmark_months).then(pl.lit(0.0))
+        .otherwise(pl.col("os_months").cast(pl.Float64))
+    )}
+
 
 #: Time columns of the views and the days one unit of each holds (for event-time binning).
 TIME_COLUMN_DAYS: dict[str, float] = {
     "pfs_months": 365.25 / 12,
     "os_months": 365.25 / 12,
-    "response_months": 365.25 / 12,
+    "response_by_landmark": 365.25 / 12,
     "chemo_duration_weeks": 7.0,
 }
 
@@ -71,8 +90,8 @@ def response_groups(protocol: Protocol) -> list[str]:
 
 
 def landmark_key() -> ViewKey:
-    """The landmark analysis's view: OS, responder status and the time of response."""
-    return ("os_months", "os_event", "responder", "response_months")
+    """The landmark analysis's view: OS, responder status and whether the response came by the landmark."""
+    return ("os_months", "os_event", "responder", "response_by_landmark")
 
 
 def view_keys(protocol: Protocol) -> list[ViewKey]:
@@ -104,19 +123,22 @@ class Views:
 
 @dataclass(frozen=True)
 class TableViews(Views):
-    """Views of the pooled per-patient analysis table: its columns (and :data:`DERIVED_COLUMNS`)."""
+    """Views of the pooled per-patient analysis table: its columns, and the ``derived`` ones
+    (:func:`derived_columns`)."""
 
     table: pl.DataFrame
+    derived: Mapping[str, pl.Expr] = field(default_factory=dict)
 
     def frame(self, columns: Sequence[str]) -> pl.DataFrame:
-        needed = {c for c in columns if c not in DERIVED_COLUMNS} | {
-            name for c in columns if c in DERIVED_COLUMNS and c not in self.table.columns
-            for name in DERIVED_COLUMNS[c].meta.root_names()}
+        def computed(c: str) -> bool:
+            return c in self.derived and c not in self.table.columns
+
+        needed = {c for c in columns if not computed(c)} | {
+            name for c in columns if computed(c) for name in self.derived[c].meta.root_names()}
         missing = sorted(needed - set(self.table.columns))
         if missing:
             raise InputError(f"analysis: column(s) {', '.join(missing)} missing from the analysis table")
-        return self.table.select([DERIVED_COLUMNS[c].alias(c) if c in DERIVED_COLUMNS and c not in self.table.columns
-                                  else pl.col(c) for c in _unique(columns)])
+        return self.table.select([self.derived[c].alias(c) if computed(c) else pl.col(c) for c in _unique(columns)])
 
 
 @dataclass(frozen=True)

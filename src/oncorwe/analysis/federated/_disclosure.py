@@ -159,9 +159,13 @@ def _km_control(frame: pl.DataFrame, columns: list[str], time: str, k: int) -> t
             enough = [t for t in times if risk[t] >= k]
             cut = max(enough) if enough else 0.0
             tail = (pl.col(time) > cut) & pl.col(time).is_not_null() & pl.col(event).is_not_null()
+            # another time of the row (the time of response) cannot come after the end of follow-up
+            others = [c for c in columns if c in TIME_COLUMN_DAYS and c != time]
             part = part.with_columns(
                 pl.when(tail).then(pl.lit(cut)).otherwise(pl.col(time)).cast(part.schema[time]).alias(time),
                 pl.when(tail).then(pl.lit(False)).otherwise(pl.col(event)).cast(part.schema[event]).alias(event),
+                *(pl.when(tail).then(pl.min_horizontal(pl.col(c), pl.lit(cut))).otherwise(pl.col(c))
+                  .cast(part.schema[c]).alias(c) for c in others),
             )
             truncated = truncated or bool(part.filter(pl.col(time) == cut).height)
         parts.append(part)

@@ -30,7 +30,7 @@ from typing import Any
 import polars as pl
 
 from oncorwe import __version__
-from oncorwe.analysis._views import COUNT_COLUMN, TableViews, count_rows, view_keys
+from oncorwe.analysis._views import COUNT_COLUMN, TableViews, count_rows, derived_columns, view_keys
 from oncorwe.analysis.federated._disclosure import Disclosure, control_view
 from oncorwe.errors import InputError
 from oncorwe.protocol import Protocol
@@ -230,7 +230,7 @@ def build_package(
         raise InputError("site package: the analysis table holds more than one centre")
     table = analysis_table.with_columns(
         [pl.col(c).fill_nan(None) for c, t in analysis_table.schema.items() if t in (pl.Float64, pl.Float32)])
-    views = TableViews(table)
+    views = TableViews(table, derived_columns(protocol))
     packaged: dict[tuple[str, ...], PackageView] = {}
     for key in view_keys(protocol):
         counted = count_rows(views.frame(key))
