@@ -218,6 +218,13 @@ def test_released_combine_says_what_is_approximate(released: list[SitePackage], 
     assert not combined.exact
     views = {a["view"] for a in combined.approximate}
     assert "pfs_months, pfs_event" in views and "regimen_class, age_years" in views
+    by_view = {a["view"]: a for a in combined.approximate}
+    assert by_view["best_response"]["estimates"] == "response rates"
+    lost = int(re.search(r"(\d+) of 463 patients", by_view["best_response"]["control"]).group(1))  # type: ignore[union-attr]
+    counted = combined.result.tables["response"].filter(
+        (pl.col("group_var") == "overall") & (pl.col("category") == "ORR"))["denominator"].item()
+    assert counted == 463 - lost  # the cost stated is the cost measured
+    assert "times later by less than 30 days" in by_view["pfs_months, pfs_event"]["control"]
     overall = combined.result.tables["survival_summary"].filter(pl.col("group_var") == "overall")
     expected = pooled.analysis.tables["survival_summary"].filter(pl.col("group_var") == "overall")
     assert overall["n"].to_list() == expected["n"].to_list()  # times are binned, no patient is lost
@@ -337,3 +344,24 @@ def test_identifiers_planted_in_a_centre_never_reach_its_package(tmp_path: Path,
         assert planted not in text
         assert not any(d in text for d in dates)
         assert not re.search(r"\d{4}-\d{2}-\d{2}", text)
+
+
+def test_binned_cox_rounds_equal_the_pooled_fit_on_binned_times(sites: dict[str, pipeline.Derived],
+                                                                flagship: protocol.Protocol,
+                                                                pooled: pipeline.RunResult) -> None:
+    from oncorwe.analysis._cox import cox_models
+
+    tables = [site.endpoints.analysis_table for site in sites.values()]
+
+    def ask(request: Any) -> list[Any]:
+        return [cox_site_answer(t, flagship, request) for t in tables]
+
+    cox = federated_cox_tables(ask, flagship, schema=flagship.analysis_schema(), time_bin_days=30)
+    width = 30 / (365.25 / 12)
+    binned = pooled.analysis_table.with_columns(
+        [((pl.col(c) / width).ceil() * width).alias(c) for c in ("pfs_months", "os_months")])
+    expected = cox_models(binned, covariates=list(flagship.analysis.cox_covariates),
+                          reference=dict(flagship.analysis.cox_reference))
+    for name in ("cox_models", "cox", "cox_ph_test"):
+        _close(expected[name], cox[name], name)
+    assert not cox["cox"].equals(pooled.analysis.tables["cox"])  # binning did change the fit

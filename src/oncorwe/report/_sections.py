@@ -245,8 +245,8 @@ def _federated(info: Mapping[str, Any]) -> Section | None:
     if approximate:
         section.items.append(DisplayTable(
             "federated_approximate", "Approximate because of disclosure control",
-            ("Counted view", "Disclosure control applied"),
-            tuple((str(a["view"]), str(a["control"])) for a in approximate)))
+            ("Estimates", "Counted view", "Disclosure control applied, and what it cost"),
+            tuple((str(a.get("estimates", "")), str(a["view"]), str(a["control"])) for a in approximate)))
     return section
 
 

@@ -118,7 +118,8 @@ def central(client: Any, protocol: str = "goldinger2022", exact: bool = False, m
     def ask_cox(request: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
         return ask("partial_cox", request=dict(request), protocol=protocol, linkage=linkage)
 
-    cox = federated_cox_tables(ask_cox, loaded, schema=loaded.analysis_schema())
+    bin_days = 0 if exact else loaded.federation.time_bin_days
+    cox = federated_cox_tables(ask_cox, loaded, schema=loaded.analysis_schema(), time_bin_days=bin_days)
     combined = combine(packages, loaded, rules=rules, cox=cox)
     result = combined.result
     return {"info": _plain(dict(result.info)),

@@ -92,7 +92,7 @@ def combine(
     views = CountViews(counts, schema)
     centres = tuple({"centre_id": p.centre_id, "n_patients": p.n_patients, "content_sha256": p.content_sha256,
                      "exact": p.exact, "oncorwe_version": p.oncorwe_version} for p in packages)
-    approximate = _approximate(packages, keys)
+    approximate = _approximate(packages, keys, protocol)
     exact = all(p.exact for p in packages)
     info = {"federated": {
         "centres": [dict(c) for c in centres],
@@ -142,21 +142,54 @@ def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineR
                          "others' aggregates would give a centre's own numbers back; --min-centres)")
 
 
-def _approximate(packages: Sequence[SitePackage], keys: Sequence[tuple[str, ...]]) -> tuple[Mapping[str, str], ...]:
+def _reads(key: tuple[str, ...], protocol: Protocol) -> str:
+    """The estimates a view is read for (what the report names as approximate)."""
+    spec = protocol.analysis
+    if key == ("best_response",) or (len(key) == 2 and key[1] == "best_response"):
+        return "response rates" + (f" by {key[0]}" if len(key) == 2 else "")
+    if key[0] in ("pfs_months", "os_months"):
+        endpoint = "PFS" if key[0] == "pfs_months" else "OS"
+        extra = ", median follow-up" if key == ("os_months", "os_event") else ""
+        return f"Kaplan-Meier {endpoint}" + (f" by {key[2]}" if len(key) == 3 else "") + extra
+    if key[0] == "os_months" or "response_by_landmark" in key:
+        return "OS by response, naive and landmark"
+    if key[0] == "subsequent_therapy":
+        return "subsequent therapies"
+    if key[0] == "regimen_class" and key[-1] == "regimen_ingredients":
+        return "regimens"
+    if key == ("chemo_duration_weeks",):
+        return "duration of chemotherapy"
+    if key == ("centre_id",):
+        return "patients per centre"
+    return f"Table 1: {key[-1]}" + (f" by {spec.table1_by}" if len(key) == 2 else "")
+
+
+def _approximate(packages: Sequence[SitePackage], keys: Sequence[tuple[str, ...]],
+                 protocol: Protocol | None = None) -> tuple[Mapping[str, str], ...]:
+    """Every view disclosure control changed, what was done, and what that cost, measured where the
+    packages allow: the patients a view lost (the centres' analysis sets minus the view's count)
+    and the largest shift of a time (the bin)."""
     out = []
+    total = sum(p.n_patients for p in packages)
+    bins = {int(p.disclosure.get("time_bin_days", 0)) for p in packages}
     for key in keys:
         done = []
         withheld = sum(p.views[key].suppressed_cells for p in packages)
+        lost = total - sum(p.views[key].n_patients for p in packages)
         if withheld:
-            done.append(f"{withheld} small cell(s) withheld")
+            done.append(f"{withheld} small cell(s) withheld or generalised")
+        if lost:
+            done.append(f"{lost} of {total} patients ({100.0 * lost / total:.1f}%) not counted")
         if any(p.views[key].binned for p in packages):
-            done.append("values binned")
+            times = [c for c in key if c.endswith(("_months", "_weeks")) or c == "response_by_landmark"]
+            done.append(f"times later by less than {max(bins)} days" if times else "values binned")
         if any(p.views[key].truncated for p in packages):
-            done.append("curve tails truncated")
+            done.append("curve tails censored where few remained at risk")
         if done:
-            out.append({"view": ", ".join(key), "control": "; ".join(done)})
+            out.append({"view": ", ".join(key), "estimates": _reads(key, protocol) if protocol else "",
+                        "control": "; ".join(done)})
     if any(p.attrition["n_excluded"].null_count() for p in packages if p.attrition.height):
-        out.append({"view": "attrition", "control": "small exclusion counts withheld"})
+        out.append({"view": "attrition", "estimates": "patient flow", "control": "small exclusion counts withheld"})
     return tuple(out)
 
 

@@ -15,8 +15,9 @@ From them it fits the model exactly as ``stats.cox_ph`` on the pooled complete c
 (``stats.proportional_hazards_test_federated``). The rows are made by the same code as the pooled
 analysis's (``analysis._cox.fit_rows``), so the tables are the same.
 
-Time binning of the site packages does not apply here: event times are sent as they are, so a
-network that bins its packages' times should know the Cox rounds do not (docs/federation.md).
+With ``time_bin_days`` the centres bin their times as in their packages before any sum, so no
+exact event time leaves a centre. The sums of a risk set of one patient are still that patient's
+covariates (S1/S0): the rounds are aggregates, not anonymous (docs/federation.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import polars as pl
 from oncorwe import stats
 from oncorwe.analysis._cox import complete_cases, cox_frames, fit_rows
 from oncorwe.analysis._survival import ENDPOINTS
+from oncorwe.analysis._views import TIME_COLUMN_DAYS
 from oncorwe.errors import ConvergenceError, InputError
 from oncorwe.protocol import Protocol
 
@@ -47,6 +49,13 @@ def cox_site_answer(analysis_table: pl.DataFrame, protocol: Protocol, request: M
     """A centre's answer to one request of the coordinator (see the module docstring)."""
     covariates = list(protocol.analysis.cox_covariates)
     kind = request.get("round")
+    bin_days = int(request.get("time_bin_days", 0) or 0)
+    if bin_days < 0:
+        raise InputError("Cox round: time_bin_days is 0 or more")
+    if bin_days:  # the same event-time binning as the site package's, applied before any sum
+        width = bin_days / TIME_COLUMN_DAYS["os_months"]
+        analysis_table = analysis_table.with_columns(
+            [((pl.col(t) / width).ceil() * width).alias(t) for t, _e, _l in ENDPOINTS.values()])
     if kind == "design":
         out: dict[str, Any] = {}
         for endpoint, (time, event, _label) in ENDPOINTS.items():
@@ -88,11 +97,16 @@ def _design(complete: pl.DataFrame, terms: Sequence[tuple[str, str | None]]) -> 
     return np.column_stack(columns)
 
 
-def federated_cox_tables(ask: Ask, protocol: Protocol, *, schema: Mapping[str, pl.DataType]) -> dict[str, pl.DataFrame]:
-    """The ``cox_models``, ``cox`` and ``cox_ph_test`` tables, fitted by distributed Newton-Raphson."""
+def federated_cox_tables(ask: Ask, protocol: Protocol, *, schema: Mapping[str, pl.DataType],
+                         time_bin_days: int = 0) -> dict[str, pl.DataFrame]:
+    """The ``cox_models``, ``cox`` and ``cox_ph_test`` tables, fitted by distributed Newton-Raphson.
+
+    ``time_bin_days``: the centres round their times up to this bin first (as their packages'), so
+    that no exact event time leaves a centre; 0 gives the exact fit.
+    """
     covariates = list(protocol.analysis.cox_covariates)
     reference = {k: v for k, v in protocol.analysis.cox_reference.items() if k in covariates}
-    designs = ask({"round": "design"})
+    designs = ask({"round": "design", "time_bin_days": time_bin_days})
     models, terms_rows, ph_rows = [], [], []
     for endpoint in ENDPOINTS:
         parts = [d[endpoint] for d in designs]
@@ -108,7 +122,8 @@ def federated_cox_tables(ask: Ask, protocol: Protocol, *, schema: Mapping[str, p
             def round_sums(beta: np.ndarray, endpoint: str = endpoint, terms: Any = terms,
                            event_times: Any = event_times) -> list[stats.CoxSiteSums]:
                 answers = ask({"round": "sums", "endpoint": endpoint, "terms": [list(t) for t in terms],
-                               "beta": [float(b) for b in beta], "event_times": event_times})
+                               "beta": [float(b) for b in beta], "event_times": event_times,
+                               "time_bin_days": time_bin_days})
                 return [stats.CoxSiteSums.from_json(a) for a in answers]
 
             names = [column if level is None else f"{column}={level}" for column, level in terms]
