@@ -83,19 +83,15 @@ def _engine_reads(con: Any, data_dir: str | Path | None, omop: Sequence[str]) ->
     whose centres are harmonised together so duplicates across them are found), and only CDMs the
     engine can read where they are (DuckDB files into a DuckDB engine). Others (a PostgreSQL CDM
     beside a DuckDB engine) go through :func:`oncorwe.harmonise.run`, with the same mapping."""
-    from oncorwe.harmonise._run import _omop_targets
-
     if data_dir is not None or not omop or engine.backend_name(con) != "duckdb":
         return False
-    return all("://" not in uri.removeprefix("duckdb://") for _, uri, _ in _omop_targets(None, omop))
+    return all("://" not in uri.removeprefix("duckdb://") for _, uri, _ in harmonise.omop_targets(None, omop))
 
 
 def _attach_all(con: Any, omop: Sequence[str]) -> list[OmopInEngine]:
     """Each OMOP DuckDB file attached read-only to ``con``, as a CDM the engine reads."""
-    from oncorwe.harmonise._run import _omop_targets
-
     sources = []
-    for number, (centre_id, uri, schema) in enumerate(_omop_targets(None, omop)):
+    for number, (centre_id, uri, schema) in enumerate(harmonise.omop_targets(None, omop)):
         path = Path(uri.removeprefix("duckdb://"))
         try:
             attached = attach_duckdb(con, str(path), f"cdm_{number}")

@@ -11,7 +11,7 @@ whose reconciliation shows, per centre and file, records read = accepted + quara
 from oncorwe.harmonise._dates import infer_date_column, parse_date
 from oncorwe.harmonise._linkage import KEY_MIN_BYTES, link_centres, linkage_tokens
 from oncorwe.harmonise._omop import vocabulary_tables
-from oncorwe.harmonise._run import model_linkage_candidates, run
+from oncorwe.harmonise._run import model_linkage_candidates, omop_targets, run
 from oncorwe.harmonise._vocab import Ingredient, Vocabulary, load_vocabulary, normalise_word
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "load_vocabulary",
     "model_linkage_candidates",
     "normalise_word",
+    "omop_targets",
     "parse_date",
     "run",
     "vocabulary_tables",

@@ -37,7 +37,7 @@ from oncorwe.sources.omop import check_cdm_types
 __all__ = ["run"]
 
 
-def _omop_targets(data_dir: Path | None, omop: Sequence[str]) -> list[tuple[str, str, str | None]]:
+def omop_targets(data_dir: Path | None, omop: Sequence[str]) -> list[tuple[str, str, str | None]]:
     """(centre_id, uri, schema) for each extra OMOP source: ``[CENTRE=]uri[#schema]``."""
     targets = []
     for entry in omop:
@@ -127,7 +127,7 @@ def run(
                          latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
         for name, path in files.omop:
             _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems, window)
-    for centre_id, uri, schema in _omop_targets(root, omop):
+    for centre_id, uri, schema in omop_targets(root, omop):
         label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
         _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems, window)
     if acc.fatal:
