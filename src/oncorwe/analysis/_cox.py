@@ -10,7 +10,7 @@ its reason in ``cox_models`` (status "failed") instead of stopping the other ana
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 
@@ -19,7 +19,7 @@ from oncorwe.analysis._common import require_columns
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.errors import ConvergenceError
 
-__all__ = ["COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "complete_cases", "cox_frames", "cox_models", "fit_rows"]
+__all__ = ["COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "complete_cases", "cox_frames", "cox_models", "fit_rows", "model_tables"]
 
 COX_MODEL_SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
@@ -57,7 +57,8 @@ def cox_models(
     frame: pl.DataFrame, *, covariates: Sequence[str], reference: Mapping[str, str]
 ) -> dict[str, pl.DataFrame]:
     """Fit one Cox model per endpoint; frames ``cox_models``, ``cox`` and ``cox_ph_test``."""
-    models, terms, ph = [], [], []
+    models: list[tuple[dict[str, object], ModelFit]] = []
+    levels_ref = {k: v for k, v in reference.items() if k in covariates}
     for endpoint, (time, event, _label) in ENDPOINTS.items():
         require_columns(frame, [time, event, *covariates], what=f"Cox model ({endpoint})")
         data, complete = complete_cases(frame, time, event, covariates)
@@ -65,21 +66,39 @@ def cox_models(
             "endpoint": endpoint, "covariates": ", ".join(covariates), "n": complete.height,
             "events": int(complete[event].sum()), "n_missing": data.height - complete.height,
         }
-        levels_ref = {k: v for k, v in reference.items() if k in covariates}
-        try:
+
+        def fit_model(complete: pl.DataFrame = complete, time: str = time,
+                      event: str = event) -> tuple[stats.CoxResult, stats.ProportionalHazardsTest]:
             fit = stats.cox_ph(
                 complete.with_columns(pl.col(event).cast(pl.Int64)), time=time, event=event,
                 covariates=list(covariates), ties="efron", reference=levels_ref,
             )
-            zph = stats.proportional_hazards_test(fit)
+            return fit, stats.proportional_hazards_test(fit)
+
+        models.append((model, fit_model))
+    return model_tables(models, covariates)
+
+
+#: fits one model: its coefficients and its proportional-hazards test (ConvergenceError: not fitted)
+ModelFit = Callable[[], tuple[stats.CoxResult, stats.ProportionalHazardsTest]]
+
+
+def model_tables(models: Sequence[tuple[Mapping[str, object], ModelFit]],
+                 covariates: Sequence[str]) -> dict[str, pl.DataFrame]:
+    """The three Cox tables from each endpoint's counts and fit, pooled or federated: a fit that
+    raises :class:`ConvergenceError` is recorded as "failed" with its reason, the others go on."""
+    rows, terms, ph = [], [], []
+    for model, fit_model in models:
+        try:
+            fit, zph = fit_model()
         except ConvergenceError as exc:
-            models.append({**model, "status": "failed", "message": str(exc)})
+            rows.append({**model, "status": "failed", "message": str(exc)})
             continue
-        models.append({**model, "status": "fitted", "message": None})
-        fit_terms, fit_ph = fit_rows(endpoint, fit, zph, covariates)
+        rows.append({**model, "status": "fitted", "message": None})
+        fit_terms, fit_ph = fit_rows(str(model["endpoint"]), fit, zph, covariates)
         terms.extend(fit_terms)
         ph.extend(fit_ph)
-    return cox_frames(models, terms, ph)
+    return cox_frames(rows, terms, ph)
 
 
 def fit_rows(endpoint: str, fit: stats.CoxResult, zph: stats.ProportionalHazardsTest,

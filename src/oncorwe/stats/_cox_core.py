@@ -16,6 +16,7 @@ iteration and convergence rules copied here so that results agree with R to roun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -384,7 +385,7 @@ class NewtonResult:
     score_test: float
     score_final: FloatArray
     iterations: int
-    state: FitState
+    state: Any  # a FitState on rows; the pooled state of the centres' sums in _cox_federated
 
 
 def newton_raphson(
@@ -409,10 +410,27 @@ def newton_raphson(
         Collinear columns, running out of iterations, or a coefficient diverging (monotone
         likelihood, e.g. complete separation), naming the columns.
     """
-    p = x.shape[1]
-    beta = np.zeros(p)
     death_x_sum = weighted_death_sum(rs, x, weights)
-    state = partial_likelihood(rs, x, beta, death_x_sum, weights)
+    return newton_raphson_on(
+        lambda beta: partial_likelihood(rs, x, beta, death_x_sum, weights), x.shape[1], column_names,
+        eps=eps, max_iter=max_iter, toler_inf=toler_inf)
+
+
+def newton_raphson_on(
+    state_at: Callable[[FloatArray], Any],
+    p: int,
+    column_names: tuple[str, ...],
+    *,
+    eps: float,
+    max_iter: int,
+    toler_inf: float,
+) -> NewtonResult:
+    """The iteration of :func:`newton_raphson` on any partial-likelihood state: ``state_at(beta)``
+    gives an object with ``loglik``, ``score`` and ``information`` at ``beta`` (the rows' sums here,
+    the centres' pooled sums in ``_cox_federated``). The last call is at the returned coefficients.
+    """
+    beta = np.zeros(p)
+    state = state_at(beta)
     loglik0 = state.loglik
     inverse, singular = cholesky_inverse(state.information)
     if singular:
@@ -431,7 +449,7 @@ def newton_raphson(
     new_beta = beta + step
     halving = 0
     for iteration in range(1, max_iter + 1):
-        new_state = partial_likelihood(rs, x, new_beta, death_x_sum, weights)
+        new_state = state_at(new_beta)
         new_inverse, singular = cholesky_inverse(new_state.information)
         finite = (
             np.isfinite(new_state.loglik)

@@ -65,13 +65,11 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as scipy_stats
 
-from oncorwe.errors import ConvergenceError, InputError
+from oncorwe.errors import InputError
 from oncorwe.stats._cox import CoxResult, _matrix, _wald
 from oncorwe.stats._cox_core import (
     RiskSets,
-    _check_infinite,
-    _converged,
-    cholesky_inverse,
+    newton_raphson_on,
 )
 from oncorwe.stats._cox_input import CoxDesign
 from oncorwe.stats._types import Test
@@ -798,8 +796,8 @@ def cox_federated(
         rounds.append(sites)
         return _efron_state(pooled, beta, efron)
 
-    fit = _newton_raphson(state_at, p, column_names, eps=float(eps), max_iter=max_iter,
-                          toler_inf=math.sqrt(eps))
+    fit = newton_raphson_on(state_at, p, column_names, eps=float(eps), max_iter=max_iter,
+                             toler_inf=math.sqrt(eps))
     beta, naive = fit.beta, fit.variance
     lr = 2 * (fit.loglik_final - fit.loglik_initial)
     wald = _wald(beta, naive, None)
@@ -832,88 +830,6 @@ def cox_federated(
         _risk_sets=cast(RiskSets, _NotPooled("the patient-level risk sets")),
         n_sites=len(rounds[-1]),
         final_sums=rounds[-1],
-    )
-
-
-@dataclass(frozen=True)
-class _NewtonResult:
-    beta: FloatArray
-    variance: FloatArray
-    loglik_initial: float
-    loglik_final: float
-    score_test: float
-    iterations: int
-
-
-def _newton_raphson(
-    state_at: Callable[[FloatArray], _State],
-    p: int,
-    column_names: tuple[str, ...],
-    *,
-    eps: float,
-    max_iter: int,
-    toler_inf: float,
-) -> _NewtonResult:
-    """R's ``coxfit6`` iteration over pooled sums: the rules of ``_cox_core.newton_raphson``, line
-    for line, with the state computed from the sites' sums instead of the rows.
-
-    The last ``state_at`` call is always at the returned coefficients.
-    """
-    beta = np.zeros(p)
-    state = state_at(beta)
-    loglik0 = state.loglik
-    inverse, singular = cholesky_inverse(state.information)
-    if singular:
-        names = ", ".join(repr(column_names[i]) for i in singular)
-        raise ConvergenceError(
-            f"covariates: column(s) {names} carry no information: constant or a linear combination "
-            "of earlier columns (within strata), or never different between a subject with an event "
-            "and those at risk with it; the model cannot be estimated - remove them"
-        )
-    step = inverse @ state.score
-    score_test = float(state.score @ step)
-    if max_iter == 0:
-        return _NewtonResult(beta, inverse, loglik0, loglik0, score_test, 0)
-    best = loglik0
-    best_state = state
-    new_beta = beta + step
-    halving = 0
-    for iteration in range(1, max_iter + 1):
-        new_state = state_at(new_beta)
-        new_inverse, singular = cholesky_inverse(new_state.information)
-        finite = (
-            np.isfinite(new_state.loglik)
-            and bool(np.all(np.isfinite(new_state.score)))
-            and bool(np.all(np.isfinite(new_state.information)))
-        )
-        if finite and not singular and _converged(best, new_state.loglik, eps):
-            _check_infinite(new_state.score, new_inverse, new_beta, column_names, eps, toler_inf)
-            return _NewtonResult(new_beta, new_inverse, loglik0, new_state.loglik, score_test, iteration)
-        if iteration == max_iter:
-            break
-        if not finite or singular or new_state.loglik < best:
-            halving += 1
-            new_beta = (new_beta + halving * beta) / (halving + 1.0)
-        else:
-            halving = 0
-            best = new_state.loglik
-            best_state = new_state
-            beta = new_beta
-            new_beta = new_beta + new_inverse @ new_state.score
-    last_inverse, _ = cholesky_inverse(best_state.information)
-    still_moving = np.abs(last_inverse @ best_state.score) > toler_inf * np.maximum(np.abs(beta), 1.0)
-    if still_moving.any() and np.all(np.isfinite(last_inverse)):
-        names = ", ".join(repr(column_names[i]) for i in np.flatnonzero(still_moving))
-        raise ConvergenceError(
-            f"covariates: the coefficient of {names} kept growing for {max_iter} Newton-Raphson "
-            f"iterations while the log-likelihood levelled off at {best:.6g}: the coefficient is "
-            "infinite (monotone likelihood, e.g. complete separation: all events in one group). "
-            "Remove or regroup that covariate."
-        )
-    raise ConvergenceError(
-        f"Cox model did not converge in {max_iter} Newton-Raphson iterations "
-        f"(log-likelihood {best:.6g}). Check the covariates {list(column_names)} for "
-        "extreme values, or raise max_iter."
     )
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from oncorwe import stats
-from oncorwe.analysis._cox import complete_cases, cox_frames, fit_rows
+from oncorwe.analysis._cox import ModelFit, complete_cases, model_tables
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.analysis._views import TIME_COLUMN_DAYS
 from oncorwe.errors import ConvergenceError, InputError
@@ -107,20 +107,21 @@ def federated_cox_tables(ask: Ask, protocol: Protocol, *, schema: Mapping[str, p
     covariates = list(protocol.analysis.cox_covariates)
     reference = {k: v for k, v in protocol.analysis.cox_reference.items() if k in covariates}
     designs = ask({"round": "design", "time_bin_days": time_bin_days})
-    models, terms_rows, ph_rows = [], [], []
+    models: list[tuple[dict[str, object], ModelFit]] = []
     for endpoint in ENDPOINTS:
         parts = [d[endpoint] for d in designs]
         n, n_events = sum(int(p["n"]) for p in parts), sum(int(p["events"]) for p in parts)
         model: dict[str, object] = {"endpoint": endpoint, "covariates": ", ".join(covariates), "n": n,
                                     "events": n_events, "n_missing": sum(int(p["n_missing"]) for p in parts)}
-        try:
+
+        def fit_model(endpoint: str = endpoint, parts: Any = parts, n: int = n,
+                      n_events: int = n_events) -> tuple[stats.CoxResult, stats.ProportionalHazardsTest]:
             terms, term_columns, references = _terms(covariates, parts, reference, schema)
             event_times = sorted({float(t) for p in parts for t in p["event_times"]})
             if n == 0:
                 raise ConvergenceError("no complete cases at any centre")
 
-            def round_sums(beta: np.ndarray, endpoint: str = endpoint, terms: Any = terms,
-                           event_times: Any = event_times) -> list[stats.CoxSiteSums]:
+            def round_sums(beta: np.ndarray) -> list[stats.CoxSiteSums]:
                 answers = ask({"round": "sums", "endpoint": endpoint, "terms": [list(t) for t in terms],
                                "beta": [float(b) for b in beta], "event_times": event_times,
                                "time_bin_days": time_bin_days})
@@ -130,15 +131,10 @@ def federated_cox_tables(ask: Ask, protocol: Protocol, *, schema: Mapping[str, p
             fit = stats.cox_federated(round_sums, terms=names, event_times=np.asarray(event_times), ties="efron",
                                       n=n, n_events=n_events, covariates=covariates, term_columns=term_columns,
                                       reference_levels=references)
-            zph = stats.proportional_hazards_test_federated(fit)
-        except ConvergenceError as exc:
-            models.append({**model, "status": "failed", "message": str(exc)})
-            continue
-        models.append({**model, "status": "fitted", "message": None})
-        rows, ph = fit_rows(endpoint, fit, zph, covariates)
-        terms_rows.extend(rows)
-        ph_rows.extend(ph)
-    return cox_frames(models, terms_rows, ph_rows)
+            return fit, stats.proportional_hazards_test_federated(fit)
+
+        models.append((model, fit_model))
+    return model_tables(models, covariates)
 
 
 def _terms(covariates: Sequence[str], parts: Sequence[Mapping[str, Any]], reference: Mapping[str, str],
