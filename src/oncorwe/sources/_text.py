@@ -244,17 +244,21 @@ def _check_quoting(parsed: Sequence[list[str]], spans: Sequence[list[str]], head
                 list(csv.reader(raw, delimiter=delimiter, quotechar='"', strict=True))
             except csv.Error:
                 position = next((i for i, c in enumerate(cells) if "\n" in c or "\r" in c), len(cells) - 1)
-                if is_header or index < header_index:
-                    where = f"header, column {position + 1}"
-                else:
-                    column = header[position] if position < len(header) else f"column_{position + 1}"
-                    where = f"row {data_row}, column {column[:80]!r}"
+                where = _cell_name(is_header or index < header_index, position, header, data_row)
                 raise SourceError(
                     f"{where}: a quote (\") opened on line {line} of the table is not closed as CSV requires, "
                     f"so the {len(raw) - 1} line(s) after it would be read into one cell; close or remove the "
                     "quote (a quote inside a quoted cell is written twice: \"\")"
                 ) from None
         line += len(raw)
+
+
+def _cell_name(in_header: bool, position: int, header: Sequence[str], data_row: int) -> str:
+    """A cell as the problem line names it: the header's column number, or the data row and column."""
+    if in_header:
+        return f"header, column {position + 1}"
+    column = header[position] if position < len(header) else f"column_{position + 1}"
+    return f"row {data_row}, column {column[:80]!r}"
 
 
 def _check_cells(parsed: Sequence[list[str]], header_index: int, header: tuple[str, ...]) -> None:
@@ -271,11 +275,7 @@ def _check_cells(parsed: Sequence[list[str]], header_index: int, header: tuple[s
             data_row += 1
         for position, cell in enumerate(cells):
             if len(cell) > MAX_CELL_CHARS:
-                if is_header:
-                    where = f"header, column {position + 1}"
-                else:
-                    column = header[position] if position < len(header) else f"column_{position + 1}"
-                    where = f"row {data_row}, column {column[:80]!r}"
+                where = _cell_name(is_header, position, header, data_row)
                 raise SourceError(
                     f"{where}: a cell of {len(cell):,} characters; the largest "
                     f"accepted is {MAX_CELL_CHARS:,} (MAX_CELL_CHARS); an unbalanced quote (\") "
