@@ -277,8 +277,18 @@ def test_counts_that_contradict_each_other_are_refused(tmp_path: Path, exact_fil
         SitePackage.read(path)
 
 
+def _retype(document: dict[str, Any]) -> None:
+    """A view's age column declared as text (its values written as words)."""
+    view = next(v for v in document["views"] if "age_years" in v["columns"])
+    position = view["rows"]["columns"].index("age_years")
+    view["rows"]["types"][position] = "String"
+    for row in view["rows"]["rows"]:
+        row[position] = None if row[position] is None else f"about {row[position]}"
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda d: d["protocol"].update(sha256="0" * 64), "another protocol"),
+    (_retype, "holds age_years as String"),
     (lambda d: d.update(schema_version=99), "schema version 99"),
     (lambda d: d.update(format="something"), "not an oncorwe site package"),
 ])

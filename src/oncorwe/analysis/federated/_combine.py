@@ -88,8 +88,7 @@ def combine(
     counts = {key: sum_counts([p.views[key].rows for p in packages])
               if any(p.views[key].rows.height for p in packages) else packages[0].views[key].rows
               for key in keys}
-    schema: dict[str, pl.DataType] = {**protocol.analysis_schema(), **{c: pl.Float64() for c in DERIVED_COLUMNS}}
-    views = CountViews(counts, schema)
+    views = CountViews(counts, _view_schema(protocol))
     centres = tuple({"centre_id": p.centre_id, "n_patients": p.n_patients, "content_sha256": p.content_sha256,
                      "exact": p.exact, "oncorwe_version": p.oncorwe_version} for p in packages)
     approximate = _approximate(packages, keys, protocol)
@@ -115,6 +114,7 @@ def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineR
     if not packages:
         raise InputError("combine: no site packages given")
     expected = protocol_sha256(protocol)
+    schema = _view_schema(protocol)
     seen: dict[str, str] = {}
     for package in packages:
         where = f"centre {package.centre_id}"
@@ -132,6 +132,13 @@ def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineR
         if missing:
             raise InputError(f"{where}: the package lacks the view ({', '.join(missing[0])}) the protocol's "
                              "analyses read")
+        for key in view_keys(protocol):
+            declared = package.views[key].rows.schema
+            for column in key:
+                got = _kind(declared[column]) if column in declared else "nothing"
+                if got != _kind(schema[column]):
+                    raise InputError(f"{where}: view ({', '.join(key)}) holds {column} as {got}, "
+                                     f"the protocol's analysis table as {_kind(schema[column])}")
     linkages = {p.linkage_sha256 for p in packages}
     if len(linkages) > 1:
         odd = next(p for p in packages if p.linkage_sha256 != packages[0].linkage_sha256)
@@ -162,6 +169,18 @@ def _reads(key: tuple[str, ...], protocol: Protocol) -> str:
     if key == ("centre_id",):
         return "patients per centre"
     return f"Table 1: {key[-1]}" + (f" by {spec.table1_by}" if len(key) == 2 else "")
+
+
+def _kind(dtype: pl.DataType) -> str:
+    """A column type as a package writes it (``_package._frame_json``): Boolean, Int64, Float64, String."""
+    if dtype == pl.Boolean:
+        return "Boolean"
+    return "Int64" if dtype.is_integer() else "Float64" if dtype.is_float() else "String"
+
+
+def _view_schema(protocol: Protocol) -> dict[str, pl.DataType]:
+    """Every view column's type: the analysis table's, and the derived columns' (numbers)."""
+    return {**protocol.analysis_schema(), **{c: pl.Float64() for c in DERIVED_COLUMNS}}
 
 
 def _approximate(packages: Sequence[SitePackage], keys: Sequence[tuple[str, ...]],
