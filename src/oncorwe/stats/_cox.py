@@ -160,8 +160,7 @@ class CoxResult:
             "lr_test": self.lr_test._asdict(),
             "wald_test": self.wald_test._asdict(),
             "score_test": self.score_test._asdict(),
-            "concordance": None if self.weights is not None
-            else {"value": self.concordance.value, "se": self.concordance_se},
+            "concordance": self._concordance_record(),
             "n": self.n,
             "n_events": self.n_events,
             "n_dropped": self.n_dropped,
@@ -175,6 +174,12 @@ class CoxResult:
             "cluster": self.cluster,
             "weights": self.weights,
         }
+
+    def _concordance_record(self) -> dict[str, float] | None:
+        """Harrell's C and its SE for :meth:`to_dict` (None with case weights)."""
+        if self.weights is not None:
+            return None
+        return {"value": self.concordance.value, "se": self.concordance_se}
 
     def __repr__(self) -> str:
         lines = [

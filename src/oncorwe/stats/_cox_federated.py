@@ -657,29 +657,11 @@ class FederatedCoxResult(CoxResult):
             "of patients, which stay at their sites)"
         )
 
+    def _concordance_record(self) -> None:
+        return None  # pairs of patients stay at their sites
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "coefficients": self.to_frame().to_dicts(),
-            "loglik": list(self.loglik),
-            "lr_test": self.lr_test._asdict(),
-            "wald_test": self.wald_test._asdict(),
-            "score_test": self.score_test._asdict(),
-            "concordance": None,
-            "n": self.n,
-            "n_events": self.n_events,
-            "n_dropped": self.n_dropped,
-            "iterations": self.iterations,
-            "ties": self.ties,
-            "conf_level": self.conf_level,
-            "robust": self.robust_se is not None,
-            "covariates": list(self.covariates),
-            "reference_levels": dict(self.reference_levels),
-            "strata": list(self.strata),
-            "cluster": self.cluster,
-            "weights": None,
-            "federated": True,
-            "n_sites": self.n_sites,
-        }
+        return {**super().to_dict(), "weights": None, "federated": True, "n_sites": self.n_sites}
 
     def __repr__(self) -> str:
         lines = [
