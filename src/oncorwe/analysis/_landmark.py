@@ -20,6 +20,7 @@ import polars as pl
 
 from oncorwe import stats
 from oncorwe.analysis._common import require_columns
+from oncorwe.errors import ConvergenceError
 from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK
 
 __all__ = ["GUARANTEE_TIME_NOTE", "LANDMARK_SCHEMA", "responder_landmark"]
@@ -43,6 +44,7 @@ LANDMARK_SCHEMA: dict[str, pl.DataType] = {
     "hazard_ratio": pl.Float64(),  # responders vs non-responders (Cox, Efron ties)
     "hr_lower": pl.Float64(),
     "hr_upper": pl.Float64(),
+    "hr_note": pl.String(),  # why the hazard ratio is not estimable, when it is not
     "logrank_statistic": pl.Float64(),
     "logrank_p": pl.Float64(),
 }
@@ -106,7 +108,13 @@ def _compare(time: np.ndarray, event: np.ndarray, responder: np.ndarray) -> dict
         test = stats.logrank_test(time, event, responder.astype(np.int64))
         row.update(logrank_statistic=float(test.statistic), logrank_p=float(test.p_value))
         data = pl.DataFrame({"time": time, "event": event, "responder": responder.astype(np.int64)})
-        cox = stats.cox_ph(data, time="time", event="event", covariates=["responder"]).to_frame()
+        try:
+            cox = stats.cox_ph(data, time="time", event="event", covariates=["responder"]).to_frame()
+        except ConvergenceError:
+            # all deaths in one group (small studies): the HR is 0 or infinite, which is not a
+            # number to print; the medians and the log-rank test still stand
+            row.update(hr_note="not estimable: every death is in one group (monotone likelihood)")
+            return row
         term = cox.row(0, named=True)
         row.update(hazard_ratio=float(term["hazard_ratio"]), hr_lower=float(term["lower"]), hr_upper=float(term["upper"]))
     return row

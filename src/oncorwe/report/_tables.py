@@ -193,8 +193,11 @@ def landmark_display(landmark: pl.DataFrame) -> DisplayTable:
         ("Log-rank", *both(lambda r: _unless_withheld(r["n_responders"], fmt_p(r["logrank_p"])))),
     ]
     caption = "Overall survival by response: naive and landmark" + (f" ({weeks:g} weeks)" if weeks else "")
-    return DisplayTable("landmark", caption, header, tuple(rows),
-                        note="Landmark: survival measured from the landmark, response achieved by the landmark.")
+    note = "Landmark: survival measured from the landmark, response achieved by the landmark."
+    for label, r in (("naive", naive), ("landmark", lm)):
+        if r.get("hr_note"):
+            note += f" Hazard ratio, {label} analysis: {r['hr_note']}."
+    return DisplayTable("landmark", caption, header, tuple(rows), note=note)
 
 
 def cox_display(cox: pl.DataFrame, models: pl.DataFrame, endpoint: str, label: str,
