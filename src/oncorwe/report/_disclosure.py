@@ -10,7 +10,9 @@ may show:
 2. *Complementary suppression*: a count that could be recovered from the counts left visible, by
    any combination of the declared relations and the bounds a reader knows (a ``"<k"`` cell lies
    in 1..k-1, a ``"*"`` cell in k.. upwards), is protected by withholding the smallest other count
-   of one of its relations (printed ``"*"``), until no withheld cell is determined. Whether a
+   of one of its relations (printed ``"*"``), until no withheld cell is determined. Where none is
+   left, a small count fixed by its neighbours' bounds prints ``"*"`` (its upper bound unknown), or a
+   shown zero beside a cell fixed by equations is withheld (``_last_resort``). Whether a
    cell is determined is decided exactly for the linear relaxation: the minimum and the maximum
    of the cell over all tables consistent with what is shown (two linear programmes, HiGHS) must
    differ by at least one.
@@ -291,7 +293,7 @@ def _value(tables: Mapping[str, pl.DataFrame], cell: Cell) -> int | None:
     return int(value)
 
 
-def _holding(equations: Iterable[Equation], raw: Mapping[str, pl.DataFrame]) -> list[Equation]:
+def _holding(equations: Iterable[Equation], raw: Mapping[str, pl.DataFrame], k: int) -> list[Equation]:
     """The equations that hold on the computed numbers (a known total gets its constant here)."""
     out = []
     for eq in equations:
@@ -301,6 +303,10 @@ def _holding(equations: Iterable[Equation], raw: Mapping[str, pl.DataFrame]) -> 
             continue
         total = sum(coef * v for (_, coef), v in zip(eq.terms, known, strict=True))
         if eq.known_total:
+            # a total printed elsewhere is a group size, and a size below k prints "<k" there too:
+            # the reader knows only that the parts add up to 1..k-1, which their own bounds say
+            if 0 < abs(total) < k:
+                continue
             out.append(Equation(eq.terms, constant=total))
         elif total == eq.constant:
             out.append(eq)
@@ -364,7 +370,7 @@ def _determined(
             for c, coef in unknown.items():
                 a[row, index[c]] = coef
             b[row] = rhs
-        bounds = [(1, k - 1) if withheld[c] == "primary" else (k, None) for c in cells]
+        bounds = [_bounds(withheld[c], k) for c in cells]
         key = (exact, tuple(cells), tuple(b), tuple(bounds), a.tobytes())
         if cache is not None and key in cache:
             found += cache[key]
@@ -389,7 +395,15 @@ def _determined(
     return found
 
 
-def _all_equations(raw: Mapping[str, pl.DataFrame], spec: ResultsSpec) -> list[Equation]:
+def _bounds(why: str, k: int) -> tuple[int, int | None]:
+    """What a reader knows of a withheld count: a ``"<k"`` count lies in 1..k-1; a ``"*"`` count
+    withheld to protect another is a shown-size count (k or more, as the protector chose it); a
+    small count or a zero printed ``"*"`` because nothing else could protect it (``escalated``,
+    ``zero``) is known only to be at least 1, or 0."""
+    return {"primary": (1, k - 1), "complementary": (k, None), "escalated": (1, None)}.get(why, (0, None))
+
+
+def _all_equations(raw: Mapping[str, pl.DataFrame], spec: ResultsSpec, k: int) -> list[Equation]:
     equations: list[Equation] = []
     for name, frame in raw.items():
         table = spec.tables.get(name)
@@ -398,7 +412,7 @@ def _all_equations(raw: Mapping[str, pl.DataFrame], spec: ResultsSpec) -> list[E
         if any(c not in frame.columns for rel in table.relations
                for c in (rel.total, *rel.parts, rel.column, rel.total_column) if c):
             continue
-        equations += _holding(_equations(name, frame, table), raw)
+        equations += _holding(_equations(name, frame, table), raw, k)
     return equations
 
 
@@ -489,10 +503,36 @@ def _complementary(raw: Mapping[str, pl.DataFrame], equations: Sequence[Equation
                 state[choice] = "complementary"
                 added.add(choice)
         if not added:
+            added = _last_resort(determined, by_cell, state, raw)
+        if not added:
             raise RuntimeError(f"disclosure: cannot protect {determined[0]}: no count left to withhold")
     raise RuntimeError("disclosure: complementary suppression did not settle")
 
 
+
+
+def _last_resort(determined: Sequence[Cell], by_cell: Mapping[Cell, Sequence[Equation]], state: dict[Cell, str],
+                 raw: Mapping[str, pl.DataFrame]) -> set[Cell]:
+    """When no shown count is left to withhold beside a fixed cell: a small count fixed by the bounds
+    of its neighbours (four "<5" parts of a "<5" total are 1 each) prints ``"*"`` instead of
+    ``"<k"``, so that its upper bound is unknown; a cell fixed by the equations loses a shown zero
+    beside it (printed ``"*"``). Returns the cells changed."""
+    changed: set[Cell] = set()
+    for cell in determined:
+        if state.get(cell) == "primary":
+            state[cell] = "escalated"
+            changed.add(cell)
+            continue
+        zeros = sorted(c for eq in by_cell.get(cell, ()) for c, _ in eq.terms
+                       if c not in state and (_value(raw, c) or 0) == 0)
+        if zeros:
+            state[zeros[0]] = "zero"
+            changed.add(zeros[0])
+    return changed
+
+
+#: equations around a fixed cell that the choice of its complement looks at
+_NEIGHBOURHOOD = 60
 
 
 def _complement_for(cell: Cell, by_cell: Mapping[Cell, Sequence[Equation]], state: Mapping[Cell, str],
@@ -504,10 +544,14 @@ def _complement_for(cell: Cell, by_cell: Mapping[Cell, Sequence[Equation]], stat
     distance = {cell: 0}
     frontier = [cell]
     equations: dict[int, Equation] = {}
-    while frontier:
+    # the neighbourhood only: the choice is a heuristic (the caller checks its effect on the whole
+    # component), and a component's full matrix makes each choice an SVD of thousands of cells
+    while frontier and len(equations) < _NEIGHBOURHOOD:
         nxt = []
         for c in frontier:
             for eq in by_cell.get(c, ()):
+                if len(equations) >= _NEIGHBOURHOOD and id(eq) not in equations:
+                    break
                 equations[id(eq)] = eq
                 for other, _ in eq.terms:
                     if other not in distance:
@@ -595,13 +639,27 @@ def recoverable_cells(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.Da
         for column in spec.counts(name):
             if column not in frame.columns or frame[column].dtype != pl.String:
                 continue
+            values = raw[name][column].to_list() if name in raw and column in raw[name].columns else []
             for row, text in enumerate(frame[column].to_list()):
                 if text == COMPLEMENTARY:
-                    withheld[(name, row, column)] = "complementary"
+                    # the strongest reader: one who knows which "*" hides a shown-size count
+                    value = values[row] if row < len(values) else None
+                    withheld[(name, row, column)] = ("complementary" if value is None or value >= min_cell_count
+                                                     else "escalated" if value > 0 else "zero")
                 elif isinstance(text, str) and text.startswith("<"):
                     withheld[(name, row, column)] = "primary"
     common = {n: raw[n] for n in shown if n in raw}
-    return _determined(_all_equations(common, spec), common, withheld, min_cell_count)
+    with _one_blas_thread():
+        return _determined(_all_equations(common, spec, min_cell_count), common, withheld, min_cell_count)
+
+
+def _one_blas_thread() -> Any:
+    """The audit is thousands of SVDs and LPs of matrices of tens to hundreds of cells: threaded BLAS
+    only adds overhead there, and on a busy machine it made disclosure 6x slower (53 s against 8 s
+    on a 69-patient study, load 10 on 2 cores)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -650,7 +708,8 @@ def shareable_curves(curves: pl.DataFrame, min_cell_count: int, times: Sequence[
 class Disclosed:
     """The tables a shareable output may show, and what was done to them.
 
-    ``withheld`` maps each withheld count (table, row, column) to "primary" or "complementary";
+    ``withheld`` maps each withheld count (table, row, column) to "primary" (printed ``"<k"``),
+    or "complementary", "escalated" (a small count) or "zero" (all printed ``"*"``);
     ``undeclared`` lists the columns left out because the results spec does not declare them.
     """
 
@@ -691,8 +750,9 @@ def disclose(raw: Mapping[str, pl.DataFrame], min_cell_count: int, spec: Results
         return Disclosed(dict(raw), {}, ())
     tables = {name: (shareable_curves(frame, k) if name in spec.tables and spec.tables[name].curve else frame)
               for name, frame in raw.items()}
-    equations = _all_equations(tables, spec)
-    withheld = _complementary(tables, equations, _primary(tables, spec, k), k, public=spec.sizes())
+    equations = _all_equations(tables, spec, k)
+    with _one_blas_thread():
+        withheld = _complementary(tables, equations, _primary(tables, spec, k), k, public=spec.sizes())
     undeclared: list[str] = []
     shown: dict[str, pl.DataFrame] = {}
     marker = f"<{k}"
