@@ -45,37 +45,32 @@ $SUDO su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='onco
 export ONCORWE_CHROMIUM="${ONCORWE_CHROMIUM:-/usr/bin/chromium}"
 python3 -m ruff check src tests tests_vantage6
 python3 -m mypy
-python3 -m pytest -n 2 "$@"
+# With arguments (a subset of the suite): run in place, as asked.
+if [ $# -gt 0 ]; then
+  exec python3 -m pytest -n 2 "$@"
+fi
+
+# The whole suite runs from a fresh copy of the checkout in an empty temporary folder with nothing
+# beside it, so that a test reaching outside the repository (a shared folder, a file left by an
+# earlier run, an untracked file) fails here. The copy holds what git tracks plus new files not yet
+# ignored (on CI, exactly the commit; for a developer, the working tree being tested). Its own src
+# comes first on the path, so its code is what runs.
+clone_root=$(mktemp -d)
+trap 'rm -rf "$clone_root"' EXIT
+mkdir "$clone_root/oncorwe"
+git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | tar -cf - --null -T - | tar -xf - -C "$clone_root/oncorwe"
+checkout=$PWD
+cd "$clone_root/oncorwe"
+export PYTHONPATH="$PWD/src"
+python3 -m pytest -n 2 -p no:cacheprovider
 
 # The vantage6 algorithm's test runs in an environment of its own: vantage6-algorithm-tools 4.15.2
 # pins click, pandas and SQLAlchemy versions the main environment does not use (pyproject's
-# [vantage6] extra; the algorithm image is built the same way, Dockerfile.vantage6).
-if [ $# -eq 0 ]; then
-  [ -x .venv-vantage6/bin/python ] || python3 -m venv --system-site-packages .venv-vantage6
-  .venv-vantage6/bin/python -m pip install -q --disable-pip-version-check -e '.[vantage6]'
-  .venv-vantage6/bin/python -m pytest -q -p no:cacheprovider tests_vantage6
-fi
-
-# The checkout stands alone: a fresh clone of the committed tree, in an empty temporary folder with
-# nothing beside it, must find everything its tests need inside itself. Rerunning the whole suite
-# there would double CI time for no new evidence, so the clone runs (1) the collection of every test,
-# which fails on any import or fixture that reaches outside the checkout at collection time, and (2)
-# every test that reads vendored data (tests/data) - the ones that once read a folder beside the
-# checkout. The clone's own src comes first on the path, so its code is what runs.
-# Only on a full run: with arguments the caller asked for a subset of the suite.
-if [ $# -eq 0 ]; then
-  clone_root=$(mktemp -d)
-  trap 'rm -rf "$clone_root"' EXIT
-  git clone -q --no-hardlinks . "$clone_root/oncorwe"
-  (
-    cd "$clone_root/oncorwe"
-    export PYTHONPATH="$PWD/src"
-    python3 -m pytest -q -p no:cacheprovider --collect-only >/dev/null
-    python3 -m pytest -q -p no:cacheprovider -n 2 \
-      tests/test_vendored_data.py \
-      tests/harmonise/test_liu2019_encodings.py \
-      tests/endpoints/test_liu2019_endpoints.py \
-      tests/e2e/test_liu2019.py \
-      tests/synth/test_formats.py::test_omop_tables_pass_the_cdm_v54_schema_check
-  )
-fi
+# [vantage6] extra; the algorithm image is built the same way, Dockerfile.vantage6). The
+# environment lives beside the checkout (kept between runs); the copy's code is what it tests.
+venv="$checkout/.venv-vantage6"
+[ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$checkout[vantage6]"
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests_vantage6
