@@ -35,6 +35,7 @@ from oncorwe.analysis.federated._disclosure import Disclosure, control_view
 from oncorwe.analysis.federated._package import SitePackage, _control_flow, protocol_sha256
 from oncorwe.analysis.federated._secure import (
     SecurePackage,
+    check_round,
     fit_counts,
     flow_table,
     network_totals,
@@ -125,6 +126,7 @@ def combine_secure(
         different rosters or universes, sums that are not counts.
     """
     rules = rules or CombineRules.of(protocol)
+    check_round(packages)  # a missing centre first: the round cannot be unmasked whatever the rules
     _verify_headers(packages, protocol, rules)
     total, universe = network_totals(packages, protocol)
     schema = _view_schema(protocol)

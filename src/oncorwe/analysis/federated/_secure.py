@@ -66,6 +66,7 @@ __all__ = [
     "build_secure_package",
     "make_key_pair",
     "network_totals",
+    "read_package",
     "read_roster",
 ]
 
@@ -310,15 +311,9 @@ def build_secure_package(
     return SecurePackage(**{**content.__dict__, "content_sha256": digest})
 
 
-def network_totals(packages: Sequence[SecurePackage], protocol: Protocol) -> tuple[np.ndarray, CellUniverse]:
-    """The network's exact totals over the universe from every roster centre's masked package.
-
-    Raises
-    ------
-    InputError : packages of different rosters, universes or settings; a roster centre missing
-        (its masks do not cancel); a centre twice; sums that are not counts (a package changed after
-        it was masked).
-    """
+def check_round(packages: Sequence[SecurePackage]) -> None:
+    """The packages are one round: one per centre, every centre of the same roster, made with the
+    same settings and universe (else the masks cannot cancel)."""
     if not packages:
         raise InputError("combine: no site packages given")
     first = packages[0]
@@ -344,6 +339,19 @@ def network_totals(packages: Sequence[SecurePackage], protocol: Protocol) -> tup
         raise InputError(f"combine: no package from {', '.join(missing)} of the roster: their masks do not cancel "
                          "and the totals cannot be recovered (secure aggregation has no dropout recovery; "
                          "make new keys without them and export again)")
+
+
+def network_totals(packages: Sequence[SecurePackage], protocol: Protocol) -> tuple[np.ndarray, CellUniverse]:
+    """The network's exact totals over the universe from every roster centre's masked package.
+
+    Raises
+    ------
+    InputError : packages of different rosters, universes or settings; a roster centre missing
+        (its masks do not cancel); a centre twice; sums that are not counts (a package changed after
+        it was masked).
+    """
+    check_round(packages)
+    first = packages[0]
     d = first.disclosure
     disclosure = Disclosure(int(d.get("min_cell_count", 0)), int(d.get("time_bin_days", 0)),
                             {str(k): float(v) for k, v in dict(d.get("value_bins", {})).items()})
@@ -404,7 +412,7 @@ def reconciliation_table(total: np.ndarray, universe: CellUniverse) -> pl.DataFr
     """The network's records read, accepted, quarantined and merged, over every centre's files."""
     from oncorwe.analysis.federated._universe import RECONCILIATION_COUNTS
 
-    row = {"centre_id": None, "file": None,
+    row = {"centre_id": None, "file": "(every centre's files)",
            **{name: int(total[universe.reconciliation_offset + c]) for c, name in enumerate(RECONCILIATION_COUNTS)},
            "sheet": None}
     return pl.DataFrame([row], schema={"centre_id": pl.String(), "file": pl.String(),
@@ -434,3 +442,23 @@ def write_private_key(document: Mapping[str, Any], path: Path) -> None:
         raise InputError(f"--key-file {path}: cannot be written ({exc.strerror or exc})") from exc
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(dict(document), sort_keys=True, indent=1) + "\n")
+
+
+def read_package(path: str | Path) -> Any:
+    """A site package file, plain (:class:`~oncorwe.analysis.federated.SitePackage`) or masked
+    (:class:`SecurePackage`, a package with a ``secure`` section), verified."""
+    from oncorwe.analysis.federated._package import SitePackage
+
+    source = Path(path)
+    try:
+        size = source.stat().st_size
+        if size > MAX_PACKAGE_BYTES:
+            raise InputError(f"{source}: {size} bytes, more than a site package may hold ({MAX_PACKAGE_BYTES})")
+        document = json.loads(source.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{source}: cannot be read ({exc.strerror or exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{source}: not a site package (not JSON: {exc})") from exc
+    if isinstance(document, dict) and document.get("format") == FORMAT and "secure" in document:
+        return SecurePackage.from_json(document, where=str(source))
+    return SitePackage.from_json(document, where=str(source))
