@@ -24,6 +24,8 @@ from oncorwe.analysis.federated._package import (
     protocol_sha256,
 )
 from oncorwe.analysis.federated._secure import (
+    PRIVATE_KEY_FORMAT,
+    PUBLIC_KEY_FORMAT,
     Roster,
     SecurePackage,
     build_secure_package,
@@ -36,6 +38,8 @@ from oncorwe.analysis.federated._universe import CellUniverse, count_vector
 
 __all__ = [
     "FORMAT",
+    "PRIVATE_KEY_FORMAT",
+    "PUBLIC_KEY_FORMAT",
     "SCHEMA_VERSION",
     "Ask",
     "CellUniverse",
