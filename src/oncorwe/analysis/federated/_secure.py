@@ -229,6 +229,8 @@ class SecurePackage:
     @classmethod
     def from_json(cls, document: Mapping[str, Any], *, where: str = "package") -> SecurePackage:
         """A masked package from its JSON document, with its checksum and shapes verified."""
+        if not isinstance(document, Mapping) or document.get("format") != FORMAT or "secure" not in document:
+            raise InputError(f"{where}: not an oncorwe masked site package (format {FORMAT!r} with a secure section)")
         centre = document.get("centre_id")
         label = f"{where} (centre {centre})" if isinstance(centre, str) else where
         if document.get("schema_version") != SCHEMA_VERSION:
