@@ -7,10 +7,14 @@ made (timed per centre: that is a centre's own cost), then the coordinator's ste
     verify             reading and verifying the 24 packages (checksum, shapes, contradictions)
     combine            the pooled result tables from the packages (oncorwe.analysis.federated.combine)
     combine_report     the same, and the report folder written (what ``oncorwe combine`` does)
+    secure_*           the same for secure aggregation: masked packages read and verified, the
+                       network's totals unmasked and analysed, and with the report folder
 
 and, beside them, the pooled analysis of the same data (oncorwe.analysis.run on the pooled table,
 then the report) for the ratio. It also prints, for the default disclosure settings, how far the
-released packages' published-vs-reproduced figures are from the exact ones (docs/federation.md).
+released packages' published-vs-reproduced figures are from the exact ones, and how many of the
+published figures agree with the paper in each mode: exact, per-centre suppression (the defaults),
+binning only, and secure aggregation with the defaults (docs/federation.md).
 Target: combine of 24 packages, report included, under 10 s.
 
     python benchmarks/bench_combine.py [--seed 2022] [--out /tmp/bench-combine]
@@ -27,7 +31,7 @@ from pathlib import Path
 import polars as pl
 
 from oncorwe import analysis, pipeline, protocol, report
-from oncorwe.analysis.federated import SitePackage, combine
+from oncorwe.analysis.federated import SitePackage, combine, combine_secure, read_package
 from oncorwe.sources import load_study_config
 from oncorwe.synth import generate_study
 
@@ -56,16 +60,26 @@ def main() -> None:
     linkage = pipeline.link(tokens)
     link_s = time.perf_counter() - started
 
-    files: dict[str, list[Path]] = {"exact": [], "released": []}
+    files: dict[str, list[Path]] = {"exact": [], "released": [], "binned": [], "secure": []}
     export_s: list[float] = []
+    secure_s: list[float] = []
+    keys = {centre: pipeline.secure_keys(flagship, centre) for centre in centres}
+    peers = [(centre, public) for centre, (public, _private) in keys.items()]
     for centre in centres:
-        for mode, overrides in (("exact", {"min_cell_count": 0, "time_bin_days": 0}), ("released", {})):
+        for mode, overrides in (("exact", {"min_cell_count": 0, "time_bin_days": 0}), ("released", {}),
+                                ("binned", {"min_cell_count": 0})):
             started = time.perf_counter()
             package = pipeline.site_export(flagship, study, centre, linkage=linkage, **overrides)  # type: ignore[arg-type]
             export_s.append(time.perf_counter() - started)
             folder = out / mode
             folder.mkdir(exist_ok=True)
             files[mode].append(package.write(folder / f"{centre}.json"))
+        started = time.perf_counter()
+        masked = pipeline.site_export_secure(flagship, study, centre, peers=peers, private_key=keys[centre][1],
+                                             linkage=linkage)
+        secure_s.append(time.perf_counter() - started)
+        (out / "secure").mkdir(exist_ok=True)
+        files["secure"].append(masked.write(out / "secure" / f"{centre}.json"))
 
     timings: dict[str, float] = {"link": link_s}
     started = time.perf_counter()
@@ -77,6 +91,15 @@ def main() -> None:
     started = time.perf_counter()
     pipeline.combine_packages(flagship, files["exact"], out / "report-exact")
     timings["combine_report"] = time.perf_counter() - started
+    started = time.perf_counter()
+    masked_packages = [read_package(p) for p in files["secure"]]
+    timings["secure_verify"] = time.perf_counter() - started
+    started = time.perf_counter()
+    secure_result = combine_secure(masked_packages, flagship)
+    timings["secure_combine"] = time.perf_counter() - started
+    started = time.perf_counter()
+    pipeline.combine_packages(flagship, files["secure"], out / "report-secure")
+    timings["secure_combine_report"] = time.perf_counter() - started
 
     run = pipeline.run_study(protocol_ref=flagship, data_dir=study, out_dir=out / "report-pooled")
     started = time.perf_counter()
@@ -89,7 +112,8 @@ def main() -> None:
     print(f"centres: {len(centres)}, patients: {run.analysis_table.height}, linked duplicates: "
           f"{sum(len(v) for v in linkage['centres'].values())}")
     print(f"per centre (median): linkage tokens {statistics.median(per_centre):.2f} s, site package "
-          f"{statistics.median(export_s):.2f} s")
+          f"{statistics.median(export_s):.2f} s, masked package {statistics.median(secure_s):.2f} s "
+          f"({files['secure'][0].stat().st_size / 1e6:.1f} MB each)")
     for name, seconds in timings.items():
         print(f"{name:16s} {seconds:8.3f} s")
     print(f"pooled analysis  {pooled_analysis:8.3f} s; pooled analysis + report {pooled_analysis + pooled_report:.3f} s; "
@@ -108,6 +132,14 @@ def main() -> None:
     print(f"{finite.height} figures compared; largest absolute difference "
           f"{finite['difference'].abs().max():.3f} ({finite.sort(pl.col('difference').abs())['key'][-1]}); "
           f"{joined.height - finite.height} not estimable from the released packages")
+    modes = {"exact": combine(packages, flagship), "per-centre suppression (defaults)": combine(
+        [SitePackage.read(p) for p in files["released"]], flagship),
+        "binning only": combine([SitePackage.read(p) for p in files["binned"]], flagship),
+        "secure aggregation (defaults)": secure_result}
+    print("published figures and the paper, per mode (status of published.csv):")
+    for mode, combined in modes.items():
+        status = dict(combined.result.tables["published"].group_by("status").len().iter_rows())
+        print(f"  {mode:36s} " + ", ".join(f"{k} {v}" for k, v in sorted(status.items())))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "oncorwe"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 #: Imported only to enable an engine the user chose; each must come with the named extra.
-OPTIONAL_IMPORTS = {"pyspark": "spark"}
+OPTIONAL_IMPORTS = {"pyspark": "spark", "cryptography": "secure"}
 #: Imported only by a module that runs in an environment of its own (its pins clash with the main
 #: one's): module -> (extra, the distribution that provides it). tests_vantage6 runs there.
 SEPARATE_ENVIRONMENT = {"vantage6": ("vantage6", "vantage6-algorithm-tools")}

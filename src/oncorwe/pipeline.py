@@ -443,6 +443,54 @@ def site_export(
     return package
 
 
+def secure_keys(protocol_ref: str | Path | protocol.Protocol, centre: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A centre's fresh key pair for one secure-aggregation round (``analysis.federated._secure``):
+    (the public key to send to the other centres, the private key the centre keeps)."""
+    from oncorwe.analysis.federated import make_key_pair
+
+    loaded, _ = _load_protocol(protocol_ref)
+    return make_key_pair(centre, loaded)
+
+
+def site_export_secure(
+    protocol_ref: str | Path | protocol.Protocol,
+    data_dir: str | Path,
+    centre: str,
+    *,
+    peers: Sequence[tuple[str, Any]],
+    private_key: Mapping[str, Any],
+    min_cell_count: int | None = None,
+    time_bin_days: int | None = None,
+    linkage: Mapping[str, Any] | None = None,
+    database: str | None = None,
+) -> Any:
+    """A centre's masked package (secure aggregation): this centre's files through the one data path,
+    counted over the cell universe, masked with the peers' public keys (``peers``: (where it came
+    from, the parsed public-key document), the centre's own included) and its ``private_key``.
+
+    Times and continuous values are binned here (the universe's cells are bins; ``time_bin_days``
+    must be above 0); ``min_cell_count`` is applied by ``combine`` to the network's totals.
+    """
+    from oncorwe.analysis.federated import Disclosure, build_secure_package, read_roster
+
+    loaded, _ = _load_protocol(protocol_ref)
+    spec = loaded.federation
+    k = spec.min_cell_count if min_cell_count is None else min_cell_count
+    bin_days = spec.time_bin_days if time_bin_days is None else time_bin_days
+    if k < 0 or bin_days <= 0:
+        raise InputError("--secure: --min-cell-count is 0 or more and --time-bin-days above 0 (the cells of "
+                         "secure aggregation are time bins)")
+    value_bins = {v.column: spec.value_bins.get(v.column, spec.default_value_bin)
+                  for v in analysis.table1_continuous(loaded) if v.column not in analysis.TIME_COLUMNS}
+    roster = read_roster(peers, loaded)
+    derived = site_derive(loaded, data_dir, centre, linkage=linkage, database=database)
+    return build_secure_package(
+        derived.endpoints.analysis_table, loaded, centre_id=centre, disclosure=Disclosure(k, bin_days, value_bins),
+        roster=roster, private_key=private_key, attrition=derived.cohort.attrition,
+        reconciliation=derived.reconciliation, linkage_sha256=None if linkage is None else _json_sha256(linkage),
+    )
+
+
 def site_derive(
     protocol_ref: str | Path | protocol.Protocol,
     data_dir: str | Path,
@@ -491,15 +539,27 @@ def combine_packages(
 ) -> CombineResult:
     """Verify the centres' site packages and write the pooled report folder (as :func:`run_study`),
     marked as federated; the manifest lists each package's file and sha256."""
-    from oncorwe.analysis.federated import CombineRules, SitePackage, combine
+    from oncorwe.analysis.federated import (
+        CombineRules,
+        SecurePackage,
+        combine,
+        combine_secure,
+        read_package,
+    )
 
     loaded, protocol_path = _load_protocol(protocol_ref)
     report.check_output_target(out_dir)
-    packages = [SitePackage.read(path) for path in package_files]
+    packages = [read_package(path) for path in package_files]
     rules = CombineRules.of(loaded)
     rules = CombineRules(rules.min_centres if min_centres is None else min_centres,
                          rules.min_patients_per_centre if min_patients is None else min_patients)
-    combined = combine(packages, loaded, rules=rules, published=_published_beside(loaded, protocol_path), cox=cox)
+    secure = [isinstance(p, SecurePackage) for p in packages]
+    if any(secure) and not all(secure):
+        odd = packages[secure.index(False)] if secure[0] else packages[secure.index(True)]
+        raise InputError(f"centre {odd.centre_id}: a {'plain' if secure[0] else 'masked'} package among "
+                         f"{'masked' if secure[0] else 'plain'} ones (all centres of a round send the same kind)")
+    combining = combine_secure if all(secure) else combine
+    combined = combining(packages, loaded, rules=rules, published=_published_beside(loaded, protocol_path), cox=cox)
     provenance = {
         "inputs": [{"file": Path(p).name, "bytes": Path(p).stat().st_size, "sha256": report.file_sha256(Path(p))}
                    for p in package_files],

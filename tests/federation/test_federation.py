@@ -28,32 +28,9 @@ from oncorwe.analysis.federated import (
     federated_cox_tables,
 )
 from oncorwe.errors import InputError
-from oncorwe.sources import load_study_config
 
 KEY = b"a shared key of the network, 32 bytes"
 EXACT = Disclosure(0, 0, {})
-
-
-@pytest.fixture(scope="module")
-def flagship() -> protocol.Protocol:
-    return protocol.load("goldinger2022")
-
-
-@pytest.fixture(scope="module")
-def centres(synthetic_study: Path) -> list[str]:
-    return [c.id for c in load_study_config(synthetic_study).centres]
-
-
-@pytest.fixture(scope="module")
-def linkage(synthetic_study: Path, flagship: protocol.Protocol, centres: list[str]) -> dict[str, Any]:
-    tokens = [(c, pipeline.linkage_tokens(flagship, synthetic_study, c, KEY)) for c in centres]
-    return pipeline.link(tokens)
-
-
-@pytest.fixture(scope="module")
-def sites(synthetic_study: Path, flagship: protocol.Protocol, centres: list[str],
-          linkage: dict[str, Any]) -> dict[str, pipeline.Derived]:
-    return {c: pipeline.site_derive(flagship, synthetic_study, c, linkage=linkage) for c in centres}
 
 
 def _package(site: pipeline.Derived, flagship: protocol.Protocol, centre: str, disclosure: Disclosure,

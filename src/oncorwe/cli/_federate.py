@@ -5,7 +5,9 @@ package of aggregates (``--inspect`` prints everything in it, for the data-prote
 with ``--linkage-tokens`` it writes the centre's keyed hashes for finding cross-centre duplicate
 referrals instead. The coordinator links the tokens (``link``), and ``combine`` verifies the
 packages and writes the same report folder as ``oncorwe run``, marked as federated
-(docs/federation.md). Exit codes: 0 done, 2 bad input (a package that fails verification, a
+(docs/federation.md). With secure aggregation, ``site-export --secure-keys`` makes a centre's key
+pair and ``site-export --secure --peers ...`` a masked package; ``combine`` recognises masked
+packages and unmasks only the network's totals. Exit codes: 0 done, 2 bad input (a package that fails verification, a
 protocol mismatch, a duplicated centre, too few centres), with one line per problem.
 """
 
@@ -64,19 +66,56 @@ def site_export(
     time_bin_days: Annotated[int | None, typer.Option("--time-bin-days", help="Override the protocol's event-time bin.")] = None,
     linkage: Annotated[Path | None, typer.Option("--linkage", help="The coordinator's linkage (oncorwe link): duplicates to leave out.")] = None,
     linkage_tokens: Annotated[bool, typer.Option("--linkage-tokens", help="Write this centre's linkage tokens instead of a package.")] = False,
-    key_file: Annotated[Path | None, typer.Option("--key-file", help="The centres' shared linkage key (with --linkage-tokens).")] = None,
+    key_file: Annotated[Path | None, typer.Option("--key-file", help="With --linkage-tokens: the centres' shared linkage key. With --secure-keys: where this centre's private key is written; with --secure: read.")] = None,
     inspect: Annotated[Path | None, typer.Option("--inspect", help="Print in plain words everything a package holds, and exit.")] = None,
+    secure_keys: Annotated[bool, typer.Option("--secure-keys", help="Secure aggregation, step 1: make this centre's key pair; --out gets the public key, --key-file the private one.")] = False,
+    secure: Annotated[bool, typer.Option("--secure", help="Secure aggregation, step 2: write a masked package (needs --peers and --key-file).")] = False,
+    peers: Annotated[list[Path] | None, typer.Option("--peers", help="With --secure: every centre's public key (this centre's too); the files after it are peers too.")] = None,
+    more_peers: Annotated[list[Path] | None, typer.Argument(hidden=True)] = None,
 ) -> None:
     """At a centre: run the protocol on this centre's files and write its site package of aggregates."""
     from oncorwe import pipeline
-    from oncorwe.analysis.federated import SitePackage
+    from oncorwe.analysis.federated import read_package
     from oncorwe.errors import InputError
 
+    if more_peers and peers is None:
+        raise InputError(f"site-export: unexpected argument {more_peers[0]} (public keys go after --peers)")
     if inspect is not None:
-        typer.echo(describe(SitePackage.read(inspect)))
+        typer.echo(describe(read_package(inspect)))
+        return
+    if secure_keys:
+        if centre is None or out is None or key_file is None:
+            raise InputError("--secure-keys needs --centre, --out (the public key) and --key-file (the private key)")
+        public, private = pipeline.secure_keys(protocol, centre)
+        from oncorwe.analysis.federated._secure import write_private_key
+
+        write_private_key(private, key_file)
+        _write_json(public, out)
+        typer.echo(f"key pair of centre {centre}: send {out} to the other centres; keep {key_file} here, for one round")
         return
     if data is None or centre is None or out is None:
         raise InputError("site-export needs --data, --centre and --out (or --inspect FILE)")
+    if secure:
+        if not peers or key_file is None:
+            raise InputError("--secure needs --peers (every centre's public key) and --key-file (this centre's private key)")
+        peer_files = [*peers, *(more_peers or [])]
+        linked = _read_json(linkage, "--linkage") if linkage is not None else None
+        package = pipeline.site_export_secure(
+            protocol, data, centre, peers=[(str(p), _read_json(p, "--peers")) for p in peer_files],
+            private_key=_read_json(key_file, "--key-file"), min_cell_count=min_cell_count,
+            time_bin_days=time_bin_days, linkage=linked)
+        if out.is_dir():
+            raise InputError(f"--out {out}: a folder; give the file to write")
+        try:
+            package.write(out)
+        except OSError as exc:
+            raise InputError(f"--out {out}: cannot be written ({exc.strerror or exc})") from exc
+        typer.echo(f"masked package of centre {centre} ({package.n_patients} patients, {package.masked.size} cells, "
+                   f"{len(package.roster.ids)} centres in the roster): {out}")
+        typer.echo(f"roster sha256 {package.roster.sha256}: every centre's must be this (compare it with theirs)")
+        return
+    if peers or more_peers:
+        raise InputError("--peers is for --secure")
     if linkage_tokens:
         _write_json(pipeline.linkage_tokens(protocol, data, centre, _key(key_file)), out)
         typer.echo(f"linkage tokens of centre {centre}: {out}")
@@ -97,6 +136,8 @@ def site_export(
 
 def describe(package: Any) -> str:
     """Everything a site package holds, in plain words (what leaves the centre)."""
+    if hasattr(package, "masked"):
+        return describe_secure(package)
     d = package.disclosure
     lines = [
         f"Site package of centre {package.centre_id}, made by oncorwe {package.oncorwe_version}",
@@ -141,6 +182,31 @@ def describe(package: Any) -> str:
     return "\n".join(lines)
 
 
+def describe_secure(package: Any) -> str:
+    """Everything a masked package holds, in plain words."""
+    d = package.disclosure
+    lines = [
+        f"Masked site package of centre {package.centre_id} (secure aggregation), made by oncorwe {package.oncorwe_version}",
+        f"Protocol {package.protocol_name} (sha256 {package.protocol_sha256})",
+        f"Content sha256 {package.content_sha256}",
+        f"Times rounded up to {d['time_bin_days']} days, continuous values binned "
+        f"({', '.join(f'{k} by {v:g}' for k, v in d.get('value_bins', {}).items()) or 'none'}); counts below "
+        f"{d['min_cell_count']} are withheld by the coordinator from the network's totals, not here.",
+        "Linkage of duplicates applied: " + (package.linkage_sha256 or "none"),
+        "",
+        f"In the clear: the centre's id and its number of patients in the analysis set ({package.n_patients}), "
+        f"the flow's step names ({', '.join(package.flow_steps)}), and the roster of "
+        f"{len(package.roster.ids)} centres' public keys (sha256 {package.roster.sha256}):",
+        *(f"  {c}: {k}" for c, k in package.roster.centres),
+        "",
+        f"Masked: {package.masked.size} counts (every view's cells, the flow, the records read per kind), each "
+        "plus the pairwise masks of the other centres, modulo 2^64. Alone they are uniformly random numbers; "
+        "only the sum over every centre of the roster gives counts, the network's totals.",
+        "The data-quality counts by field and reason stay at the centre.",
+    ]
+    return "\n".join(lines)
+
+
 def _n(value: Any) -> str:
     return "(withheld)" if value is None else str(value)
 
@@ -175,6 +241,9 @@ def combine(
     typer.echo(f"{len(combined.centres)} centres, {written.result.info['n_patients']} patients: {written.report_path}")
     if combined.exact:
         typer.echo("exact packages: the report equals the pooled analysis; not for release")
+    elif "secure_aggregation" in written.result.info["federated"]:
+        typer.echo(f"masked packages: only the network's totals were unmasked; {len(combined.approximate)} view(s) "
+                   "approximate after disclosure control of those totals (listed in the report)")
     else:
         typer.echo(f"disclosure-controlled packages: {len(combined.approximate)} view(s) approximate (listed in the report)")
 

@@ -251,6 +251,17 @@ class FederationSpec(Frozen):
     min_centres: Annotated[StrictInt, Field(ge=1, le=10_000)] = 3
     #: combine refuses a centre with fewer patients in the analysis set
     min_patients_per_centre: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 5
+    # --- secure aggregation (``site-export --secure``): the cell universe every centre knows ---
+    #: times are counted in bins of ``time_bin_days`` up to this horizon; a later time is set to
+    #: the horizon (and censored there)
+    horizon_days: Annotated[StrictInt, Field(ge=1, le=36_525)] = 3650
+    #: the range of a continuous covariate's bins, or of an integer covariate's values (own unit);
+    #: a value outside is set to the nearest end
+    value_ranges: dict[Name, tuple[float, float]] = Field(default_factory=dict)
+    #: the range for a covariate value_ranges does not name
+    default_value_range: tuple[float, float] = (0.0, 120.0)
+    #: the most ingredients a regimen's cell can name; a regimen of more is left out (and counted)
+    max_regimen_ingredients: Annotated[StrictInt, Field(ge=1, le=8)] = 4
 
 
 #: Fixed endpoint columns that hold categories, and their levels (None: the protocol's).

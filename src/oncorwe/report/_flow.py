@@ -34,9 +34,11 @@ def flow_figure(
     ``info["criterion_labels"]``) take precedence over the generic :data:`CRITERION_LABELS`."""
     names = {**CRITERION_LABELS, **(labels or {})}
 
-    def count(value: int | str) -> str:
+    def count(value: int | str | None) -> str:
         if isinstance(value, str):  # already withheld by the disclosure control ("<k" or "*")
             return value
+        if value is None:  # withheld by a federated combine's disclosure control (small flow steps)
+            return "withheld"
         return f"<{suppress_below}" if 0 < value < suppress_below else str(value)
 
     overall = attrition.filter(pl.col("centre_id").is_null()).sort("step")

@@ -30,12 +30,22 @@ from oncorwe.analysis import (
 )
 from oncorwe.analysis._cox import COX_MODEL_SCHEMA, COX_SCHEMA, PH_SCHEMA
 from oncorwe.analysis._survival import ENDPOINTS
-from oncorwe.analysis._views import DERIVED_COLUMNS
-from oncorwe.analysis.federated._package import SitePackage, protocol_sha256
+from oncorwe.analysis._views import COUNT_COLUMN, DERIVED_COLUMNS
+from oncorwe.analysis.federated._disclosure import Disclosure, control_view
+from oncorwe.analysis.federated._package import SitePackage, _control_flow, protocol_sha256
+from oncorwe.analysis.federated._secure import (
+    SecurePackage,
+    check_round,
+    fit_counts,
+    flow_table,
+    network_totals,
+    reconciliation_table,
+    view_counts,
+)
 from oncorwe.errors import InputError
 from oncorwe.protocol import Protocol
 
-__all__ = ["COX_NOT_COMPUTED", "CombineRules", "Combined", "combine"]
+__all__ = ["COX_NOT_COMPUTED", "CombineRules", "Combined", "combine", "combine_secure"]
 
 COX_NOT_COMPUTED = (
     "not computed from site packages: the Cox model needs each patient's covariates together, which "
@@ -88,33 +98,118 @@ def combine(
     counts = {key: sum_counts([p.views[key].rows for p in packages])
               if any(p.views[key].rows.height for p in packages) else packages[0].views[key].rows
               for key in keys}
+    exact = all(p.exact for p in packages)
+    return _analyse(
+        counts, protocol, packages=packages, exact=exact, approximate=_approximate(packages, keys, protocol),
+        note=("exact packages: not for release" if exact else
+              "disclosure-controlled packages: the estimates listed as approximate differ from the pooled data's"),
+        attrition=_pooled_flow(packages), reconciliation=_stack([p.reconciliation for p in packages]),
+        quarantine_summary=_stack([p.quarantine_summary for p in packages]), published=published, cox=cox)
+
+
+def combine_secure(
+    packages: Sequence[SecurePackage],
+    protocol: Protocol,
+    *,
+    rules: CombineRules | None = None,
+    published: PublishedFigures | str | Path | None = None,
+    cox: Mapping[str, pl.DataFrame] | None = None,
+) -> Combined:
+    """The protocol's result tables from the centres' masked packages (secure aggregation,
+    ``_secure``): the masked vectors are added up into the network's totals, and disclosure control
+    (small cells, curve tails, small flow steps; ``min_cell_count`` of the packages' settings) is
+    applied to those totals, never to one centre's cells.
+
+    Raises
+    ------
+    InputError : as :func:`combine`, and a roster centre without a package, packages masked with
+        different rosters or universes, sums that are not counts.
+    """
+    rules = rules or CombineRules.of(protocol)
+    check_round(packages)  # a missing centre first: the round cannot be unmasked whatever the rules
+    _verify_headers(packages, protocol, rules)
+    total, universe = network_totals(packages, protocol)
+    schema = _view_schema(protocol)
+    k = int(packages[0].disclosure.get("min_cell_count", 0))
+    n = sum(p.n_patients for p in packages)
+    fits = fit_counts(total, universe)
+    counts: dict[tuple[str, ...], pl.DataFrame] = {}
+    approximate = []
+    bin_days = int(packages[0].disclosure.get("time_bin_days", 0))
+    for key, rows in view_counts(total, universe, schema).items():
+        # the centres binned; here only the network's small cells and thin tails
+        controlled = control_view(rows, Disclosure(k, 0, {}))
+        counts[key] = controlled.rows
+        done = []
+        lost = n - (int(controlled.rows[COUNT_COLUMN].sum()) if controlled.rows.height else 0)
+        moved, left_out = fits[key]
+        if controlled.suppressed_cells:
+            done.append(f"{controlled.suppressed_cells} small cell(s) of the network withheld or generalised")
+        if lost:
+            done.append(f"{lost} of {n} patients ({100.0 * lost / n:.1f}%) not counted")
+        if any(c.endswith(("_months", "_weeks")) or c == "response_by_landmark" for c in key):
+            done.append(f"times later by less than {bin_days} days")
+        elif any(d.kind == "bins" for cells in universe.views if cells.columns == key for d in cells.domains):
+            done.append("values binned")
+        if controlled.truncated_patients:
+            done.append("curve tails censored where few of the network remained at risk")
+        if moved:
+            done.append(f"{moved} patient(s) set to the end of the cell universe (horizon or value range)")
+        if left_out:
+            done.append(f"{left_out} patient(s) outside the cell universe left out")
+        if done:
+            approximate.append({"view": ", ".join(key), "estimates": _reads(key, protocol), "control": "; ".join(done)})
+    flow = flow_table(total, universe)
+    if k > 0 and flow.height:
+        flow = _control_flow(flow, k)
+        if flow["n_excluded"].null_count():
+            approximate.append({"view": "attrition", "estimates": "patient flow",
+                                "control": "small exclusion counts of the network withheld"})
+    return _analyse(
+        counts, protocol, packages=packages, exact=False, approximate=tuple(approximate),
+        note=("secure aggregation: only the network's totals were unmasked; disclosure control applied to them"),
+        attrition=flow, reconciliation=reconciliation_table(total, universe),
+        quarantine_summary=pl.DataFrame(), published=published, cox=cox,
+        secure={"roster_sha256": packages[0].roster.sha256, "cells": universe.size,
+                "quarantine_summary": "kept at the centres (its fields and reasons have no fixed cells)"})
+
+
+def _analyse(counts: Mapping[tuple[str, ...], pl.DataFrame], protocol: Protocol, *,
+             packages: Sequence[SitePackage] | Sequence[SecurePackage], exact: bool,
+             approximate: tuple[Mapping[str, str], ...], note: str, attrition: pl.DataFrame,
+             reconciliation: pl.DataFrame, quarantine_summary: pl.DataFrame,
+             published: PublishedFigures | str | Path | None, cox: Mapping[str, pl.DataFrame] | None,
+             secure: Mapping[str, Any] | None = None) -> Combined:
+    """The one analysis path (``analysis.from_views``) on the combined counts, with the record of
+    what they were made from."""
     views = CountViews(counts, _view_schema(protocol))
     centres = tuple({"centre_id": p.centre_id, "n_patients": p.n_patients, "content_sha256": p.content_sha256,
                      "exact": p.exact, "oncorwe_version": p.oncorwe_version} for p in packages)
-    approximate = _approximate(packages, keys, protocol)
-    exact = all(p.exact for p in packages)
-    info = {"federated": {
+    federated: dict[str, Any] = {
         "centres": [dict(c) for c in centres],
         "exact": exact,
-        "note": ("exact packages: not for release" if exact else
-                 "disclosure-controlled packages: the estimates listed as approximate differ from the pooled data's"),
+        "note": note,
         "approximate": [dict(a) for a in approximate],
         "linkage": packages[0].linkage_sha256,
         "cox": "fitted by distributed Newton-Raphson" if cox is not None else COX_NOT_COMPUTED,
-    }}
+    }
+    if secure is not None:
+        federated["secure_aggregation"] = dict(secure)
     result = from_views(
         views, protocol, cox=cox if cox is not None else _cox_not_computed(protocol),
-        attrition=_pooled_flow(packages), reconciliation=_stack([p.reconciliation for p in packages]),
-        quarantine_summary=_stack([p.quarantine_summary for p in packages]), published=published, info=info,
+        attrition=attrition, reconciliation=reconciliation, quarantine_summary=quarantine_summary,
+        published=published, info={"federated": federated},
     )
     return Combined(result=result, centres=centres, exact=exact, approximate=approximate)
 
 
-def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineRules) -> None:
+def _verify_headers(packages: Sequence[SitePackage] | Sequence[SecurePackage], protocol: Protocol,
+                    rules: CombineRules) -> None:
+    """What every package's header must satisfy: the protocol, one package per centre, the minimum
+    patients and centres, one linkage."""
     if not packages:
         raise InputError("combine: no site packages given")
     expected = protocol_sha256(protocol)
-    schema = _view_schema(protocol)
     seen: dict[str, str] = {}
     for package in packages:
         where = f"centre {package.centre_id}"
@@ -128,6 +223,21 @@ def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineR
         if package.n_patients < rules.min_patients_per_centre:
             raise InputError(f"{where}: {package.n_patients} patients in the analysis set, fewer than the minimum "
                              f"{rules.min_patients_per_centre} (a centre this small is identifiable; --min-patients)")
+    linkages = {p.linkage_sha256 for p in packages}
+    if len(linkages) > 1:
+        odd = next(p for p in packages if p.linkage_sha256 != packages[0].linkage_sha256)
+        raise InputError(f"centre {odd.centre_id}: made with another linkage of duplicates than centre "
+                         f"{packages[0].centre_id} (every centre applies the same oncorwe link result, or none)")
+    if len(packages) < rules.min_centres:
+        raise InputError(f"combine: {len(packages)} centre(s), fewer than the minimum {rules.min_centres} (the "
+                         "others' aggregates would give a centre's own numbers back; --min-centres)")
+
+
+def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineRules) -> None:
+    _verify_headers(packages, protocol, rules)
+    schema = _view_schema(protocol)
+    for package in packages:
+        where = f"centre {package.centre_id}"
         missing = [k for k in view_keys(protocol) if k not in package.views]
         if missing:
             raise InputError(f"{where}: the package lacks the view ({', '.join(missing[0])}) the protocol's "
@@ -139,14 +249,6 @@ def _verify(packages: Sequence[SitePackage], protocol: Protocol, rules: CombineR
                 if got != _kind(schema[column]):
                     raise InputError(f"{where}: view ({', '.join(key)}) holds {column} as {got}, "
                                      f"the protocol's analysis table as {_kind(schema[column])}")
-    linkages = {p.linkage_sha256 for p in packages}
-    if len(linkages) > 1:
-        odd = next(p for p in packages if p.linkage_sha256 != packages[0].linkage_sha256)
-        raise InputError(f"centre {odd.centre_id}: made with another linkage of duplicates than centre "
-                         f"{packages[0].centre_id} (every centre applies the same oncorwe link result, or none)")
-    if len(packages) < rules.min_centres:
-        raise InputError(f"combine: {len(packages)} centre(s), fewer than the minimum {rules.min_centres} (the "
-                         "others' aggregates would give a centre's own numbers back; --min-centres)")
 
 
 def _reads(key: tuple[str, ...], protocol: Protocol) -> str:

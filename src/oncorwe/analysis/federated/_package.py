@@ -253,8 +253,8 @@ def build_package(
 
 def _control_flow(flow: pl.DataFrame, k: int) -> pl.DataFrame:
     """A step that excluded 1 to k-1 patients is withheld (and, when it is the only one, the next
-    smallest step too); the numbers before and after each step are withheld except the first and the
-    last, which would give the withheld ones back by subtraction."""
+    smallest step too); the numbers before and after each step are withheld except the first step's
+    before and the last step's after, which would give the withheld ones back by subtraction."""
     flow = flow.sort("step")
     excluded = flow["n_excluded"].to_list()
     small = [i for i, n in enumerate(excluded) if n is not None and 0 < n < k]
@@ -263,11 +263,12 @@ def _control_flow(flow: pl.DataFrame, k: int) -> pl.DataFrame:
         small.extend(i for _n, i in others[:1])
     if not small:
         return flow
-    inner = pl.int_range(pl.len()).is_between(1, pl.len() - 2)
+    position = pl.int_range(pl.len())
+    # the last step's n_before and the first's n_after are as telling as the inner ones
     return flow.with_columns(
-        pl.when(pl.int_range(pl.len()).is_in(small)).then(None).otherwise(pl.col("n_excluded")).alias("n_excluded"),
-        pl.when(inner).then(None).otherwise(pl.col("n_after")).alias("n_after"),
-        pl.when(inner).then(None).otherwise(pl.col("n_before")).alias("n_before"),
+        pl.when(position.is_in(small)).then(None).otherwise(pl.col("n_excluded")).alias("n_excluded"),
+        pl.when(position < pl.len() - 1).then(None).otherwise(pl.col("n_after")).alias("n_after"),
+        pl.when(position > 0).then(None).otherwise(pl.col("n_before")).alias("n_before"),
     )
 
 
