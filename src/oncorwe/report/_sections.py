@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from oncorwe.analysis import agreement_counts
 from oncorwe.report._flow import CRITERION_LABELS, flow_figure
 from oncorwe.report._forest import forest_figure, term_label
 from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
@@ -66,10 +67,9 @@ def headline(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any]) -> lis
                     "value": fmt_num(fu["value"][0])})
     pub = tables["published"]
     if pub.height:
-        compared = pub.filter(pl.col("status").is_in(["agrees", "differs", "not computed"]))
-        agree = int((compared["status"] == "agrees").sum())
+        agree, counted = agreement_counts(pub)
         out.append({"key": "published_agreement", "label": "Published figures reproduced",
-                    "value": f"{agree} of {compared.height}"})
+                    "value": f"{agree} of {counted}"})
     return out
 
 

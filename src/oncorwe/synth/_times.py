@@ -37,6 +37,7 @@ PD_FIRST_SCAN = (28, 112)  # days: a PD patient's first scan (the progression) f
 MIN_SECOND_SCAN = 84  # an SD or responding patient progresses at a second scan at the earliest
 YEAR_DAYS = 12 * DAYS_PER_MONTH
 CALIBRATION_SAMPLE = 50_000
+RESTARTS = 3  # fresh rounds of damped steps when a calibration stalls
 
 
 def km_survival(time: npt.NDArray[np.float64], event: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -284,6 +285,10 @@ def _figures(t: dict[str, Any], g: dict[str, npt.NDArray[np.bool_]], goal: dict[
             out[f"{key}_upper"] = _median_of_curve(months, np.minimum(upper, 1.0))
         if key == "pfs_median":
             out["pfs_rate_12_months"] = _surv_at(months, surv, 12.0)
+            if "pfs_rate_12_months_upper" in goal:
+                row = int(np.searchsorted(months, 12.0, side="right")) - 1
+                rate, rate_se = (1.0, 0.0) if row < 0 else (float(surv[row]), float(se[row]))
+                out["pfs_rate_12_months_upper"] = min(rate * float(np.exp(_Z * se_scale * rate_se)), 1.0)
     out["followup_median"] = _median_of_curve(*_km_months(t["os"], ~t["os_event"]))
     return out
 
@@ -294,7 +299,7 @@ def _miss(fig: dict[str, float], target: dict[str, float]) -> float:
     total = 0.0
     for key, value in fig.items():
         goal = target[key]
-        unit, digits = {"pfs_rate_12_months": (0.01, 2), "followup_median": (1.0, 0)}.get(key, (0.1, 1))
+        unit, digits = {"pfs_rate_12_months": (0.01, 2), "pfs_rate_12_months_upper": (0.01, 2), "followup_median": (1.0, 0)}.get(key, (0.1, 1))
         if not np.isfinite(value):
             total += 100.0
         elif _round_half_up(value, digits) != _round_half_up(goal, digits):
@@ -472,7 +477,15 @@ def draw_times(
         fit[:] = False
         fit[positions[:: int(np.ceil(n_elig / CALIBRATION_SAMPLE))]] = True
     k = _initial_knobs(pieces)
-    k, fig, converged, it = _fit(k, _subset(c, fit), z[fit], u[fit], admin[fit], pieces, fit_goal, se_scale, max_iter, refine_passes)
+    sample = _subset(c, fit)
+    k, fig, converged, it = _fit(k, sample, z[fit], u[fit], admin[fit], pieces, fit_goal, se_scale, max_iter, refine_passes)
+    for _ in range(RESTARTS):
+        if converged:
+            break
+        # stalled a rounding step short (coupled step functions of small groups): restart the
+        # damped steps from the best knobs so far
+        k, fig, converged, steps = _fit(k, sample, z[fit], u[fit], admin[fit], pieces, fit_goal, se_scale, max_iter, refine_passes)
+        it += steps
     everyone = _subset(c, elig)
     if n_elig > CALIBRATION_SAMPLE:
         k, fig, converged, steps = _fit(k, everyone, z[elig], u[elig], admin[elig], pieces, fit_goal, se_scale, 40, 3)
@@ -550,23 +563,71 @@ def _fit(
         used += 1
         if miss < best_miss:
             best, best_fig, best_miss = list(k), fig, miss
-    for sweep in range(refine_passes):
+    for _ in range(refine_passes):
         if best_miss == 0.0:
             break
-        width = 0.2 / (1 + sweep)
+        before = best_miss
         for i, piece in enumerate((*pieces, None)):
             key = piece.figure if piece is not None else "followup_median"
-            if _miss({key: best_fig[key]}, goal) == 0.0:
+            keys = [key, "pfs_rate_12_months_upper"] if key == "pfs_rate_12_months" and "pfs_rate_12_months_upper" in goal else [key]
+            if _miss({name: best_fig[name] for name in keys}, goal) == 0.0:
                 continue
-            for step in (width, -width, width / 3, -width / 3, width / 9, -width / 9):
-                trial = list(best)
-                trial[i] += step
-                _, trial_fig, trial_miss = evaluate(trial)
-                used += 1
-                if trial_miss < best_miss:
-                    best, best_fig, best_miss = trial, trial_fig, trial_miss
-                    break
+            target = goal[key]
+            if len(keys) == 2:  # the 1-year rate aims where it and its upper bound both round
+                t_best = _realise(c, masks, d, u, z, admin, best)
+                times, _, se = _km_band(t_best["pfs"], t_best["pfs_event"])
+                row = int(np.searchsorted(times, YEAR_DAYS, side="right")) - 1
+                target = _rate_level(goal, se_scale * float(se[row]) if row >= 0 else 0.0)
+            trial, found, evaluations = _bisect(evaluate, best, i, keys, target, goal, rising=piece is None)
+            used += evaluations
+            if found is not None and found[1] < best_miss:
+                best, best_fig, best_miss = trial, found[0], found[1]
+        if best_miss >= before:
+            break
     return best, best_fig, best_miss == 0.0, used
+
+
+def _bisect(
+    evaluate: Any, knobs: list[float], i: int, keys: list[str], target: float, goal: dict[str, float], *, rising: bool,
+) -> tuple[list[float], tuple[dict[str, float], float] | None, int]:
+    """Move knob ``i`` alone until its figure(s) round to the published value(s): bracket the
+    target by doubling steps, then bisect. ``rising``: the figure grows with the knob (the
+    censoring scale); a hazard's figure (a time or a rate) falls as the hazard grows."""
+
+    def at(value: float) -> tuple[list[float], dict[str, float], float, float]:
+        trial = list(knobs)
+        trial[i] = value
+        _, fig, miss = evaluate(trial)
+        figure = fig[keys[0]]
+        return trial, fig, miss, (figure if np.isfinite(figure) else 1e9) - target
+
+    used = 1
+    _, _, _, gap = at(knobs[i])
+    direction = (1.0 if rising else -1.0) * (-1.0 if gap > 0 else 1.0)
+    a, gap_a, step = knobs[i], gap, 0.02
+    b, gap_b = a, gap
+    for _ in range(12):  # bracket
+        b = a + direction * step
+        trial, fig, miss, gap_b = at(b)
+        used += 1
+        if _miss({k: fig[k] for k in keys}, goal) == 0.0:
+            return trial, (fig, miss), used
+        if np.sign(gap_b) != np.sign(gap_a):
+            break
+        a, gap_a, step = b, gap_b, step * 2
+    else:
+        return knobs, None, used
+    for _ in range(30):  # bisect
+        mid = (a + b) / 2
+        trial, fig, miss, gap_mid = at(mid)
+        used += 1
+        if _miss({k: fig[k] for k in keys}, goal) == 0.0:
+            return trial, (fig, miss), used
+        if np.sign(gap_mid) == np.sign(gap_a):
+            a, gap_a = mid, gap_mid
+        else:
+            b = mid
+    return knobs, None, used
 
 
 def _update(
@@ -585,7 +646,7 @@ def _update(
         s_now = 1.0 if idx < 0 else float(surv[idx])
         se_now = 0.0 if idx < 0 or not np.isfinite(se[idx]) else float(se[idx])
         if key == "pfs_rate_12_months":
-            level = goal[key]
+            level = _rate_level(goal, se_scale * se_now)
         elif key.endswith("_lower"):
             level = 0.5 * np.exp(_Z * se_scale * se_now)
         elif key.endswith("_upper"):
@@ -594,9 +655,29 @@ def _update(
             level = 0.5
         missing = np.log(max(s_now, 1e-6) / max(level, 1e-6))  # > 0: too many still event-free at ``at``
         carried = _member_hazard(days[rows], ev[rows], m[piece.members][rows], piece.start, at)
+        value = fig[key]
+        if key != "pfs_rate_12_months" and np.isfinite(value):
+            # a crossing time: Kaplan-Meier levels move in steps, times move smoothly, so the
+            # missing hazard is the time error times the group's hazard around the figure's time
+            width = 0.15 * at
+            density = _member_hazard(days[rows], ev[rows], np.ones(int(rows.sum()), dtype=bool), at - width, at + width) / (2 * width)
+            missing = (value * DAYS_PER_MONTH - at) * density
         k[i] += damp * float(np.clip(missing / max(carried, 0.02), -1.0, 1.0))
     value = fig["followup_median"]
     k[-1] += damp * (np.log(goal["followup_median"] / value) if np.isfinite(value) and value > 0 else 0.5)
+
+
+def _rate_level(goal: dict[str, float], se: float) -> float:
+    """The 1-year PFS level to aim at: the published rate, or where a published upper CI bound
+    is a target too, the middle of the levels at which both round to their published values
+    (S in [rate - 0.005, rate + 0.005) and S exp(z se) in [upper - 0.005, upper + 0.005))."""
+    rate = goal["pfs_rate_12_months"]
+    if "pfs_rate_12_months_upper" not in goal:
+        return rate
+    factor = float(np.exp(_Z * se))
+    upper = goal["pfs_rate_12_months_upper"]
+    low, high = max(rate - 0.005, (upper - 0.005) / factor), min(rate + 0.005, (upper + 0.005) / factor)
+    return (low + high) / 2 if low < high else rate
 
 
 def _member_hazard(days: IntArray, event: npt.NDArray[np.bool_], members: npt.NDArray[np.bool_], start: float, end: float) -> float:
