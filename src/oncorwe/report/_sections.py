@@ -194,7 +194,8 @@ def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
         cox.items.append(FigureSpec("forest", "Hazard ratios (95% CI) from the multivariable Cox models.",
                                     "Forest plot of hazard ratios",
                                     forest_figure(raw["cox"], endpoints=list(ENDPOINT_LABELS.items()),
-                                                  references=settings.get("cox_reference"))))
+                                                  references=settings.get("cox_reference"),
+                                                  n_shown=_shown_n(tables["cox"]))))
     for endpoint, label in ENDPOINT_LABELS.items():
         cox.items.append(cox_display(tables["cox"], tables["cox_models"], endpoint, label, term_label))
     if tables["cox_ph_test"].height:
@@ -255,3 +256,10 @@ def _methods(info: Mapping[str, Any]) -> Section:
     section = Section("methods", "Methods")
     section.paragraphs.extend(str(text) for text in info.get("methods", []))
     return section
+
+
+def _shown_n(cox: pl.DataFrame) -> dict[tuple[str, str], object]:
+    """The forest plot's n per (endpoint, term) as the shown Cox table has it (disclosure applied)."""
+    if "n" not in cox.columns:
+        return {}
+    return {(r["endpoint"], r["term"]): r["n"] for r in cox.select("endpoint", "term", "n").iter_rows(named=True)}
