@@ -86,3 +86,24 @@ def test_every_goldinger_figure_is_computed(result: analysis.AnalysisResult) -> 
     # The fake table was built with the published response counts and regimen allocation.
     for key in ("orr_n", "cr_pct", "pd_ne_n", "taxane_n", "regimen_taxane_orr", "regimen_other_pct"):
         assert published.filter(pl.col("key") == key)["status"][0] == "agrees", key
+
+
+def test_a_likely_typo_is_shown_as_printed_and_not_counted(tmp_path: Path) -> None:
+    typo = {"key": "pfs_up", "label": "PFS upper", "published": "9.9", "kind": "ci_bound", "value": 9.9,
+            "decimals": 1, "table": "survival_summary", "where": {"endpoint": "pfs"}, "column": "median",
+            "likely_typo": True, "note": "a misprint"}
+    right = {**typo, "key": "pfs", "published": "2.6", "value": 2.6, "likely_typo": False, "note": ""}
+    wrong = {**right, "key": "pfs_wrong", "published": "2.7", "value": 2.7}
+    out = analysis.compare_published(_figures(typo, right, wrong), TABLES)
+    rows = {r["key"]: r for r in out.iter_rows(named=True)}
+    assert (rows["pfs_up"]["status"], rows["pfs_up"]["published_text"], rows["pfs_up"]["reproduced_rounded"]) == (
+        "likely typo", "9.9", "2.6")
+    assert rows["pfs_up"]["note"] == "a misprint" and rows["pfs_up"]["difference"] == pytest.approx(-7.3)
+    assert analysis.agreement_counts(out) == (1, 2)  # the typo is neither a failure nor counted
+    # a likely typo that happens to agree agrees; one without a note is refused
+    assert analysis.compare_published(_figures({**typo, "value": 2.6}), TABLES)["status"][0] == "agrees"
+    path = tmp_path / "published.toml"
+    path.write_text('reference = "x"\n[[figure]]\nkey = "a"\nlabel = "a"\npublished = "1"\nkind = "count"\n'
+                    'value = 1\ntable = "t"\ncolumn = "n"\nlikely_typo = true\n', encoding="utf-8")
+    with pytest.raises(ProtocolError, match="likely typo needs a note"):
+        analysis.load_published(path)

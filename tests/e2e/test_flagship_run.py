@@ -21,9 +21,9 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "analysis"))
 from once import produce_once
 
-#: The figure kinds the acceptance names; confidence-interval bounds (kind ci_bound) are shown in
-#: the report with their agreement but depend on the synthetic data's spread, not on the pipeline.
-ACCEPTED_KINDS = ("count", "percent", "median", "rate", "p_below")
+#: The figure kinds the acceptance names, the 95% CI bounds of the medians (kind ci_bound) included:
+#: the generator calibrates the curves' spread to them (issue 16, docs/synthetic-data.md).
+ACCEPTED_KINDS = ("count", "percent", "median", "rate", "p_below", "ci_bound")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,10 @@ def test_every_published_figure_is_reproduced(flagship: Run) -> None:
     accepted = published.filter(pl.col("kind").is_in(ACCEPTED_KINDS))
     wrong = accepted.filter(pl.col("status") != "agrees").select(
         "key", "published_text", "reproduced_rounded", "status")
-    assert wrong.height == 0, "\n" + str(wrong)
+    # the abstract's 1-year PFS lower bound (2%) is shown as printed, flagged as a likely typo
+    assert wrong.filter(pl.col("status") != "likely typo").height == 0, "\n" + str(wrong)
+    assert wrong["key"].to_list() == ["pfs_12m_lower"]
+    assert "likely a typo" in published.filter(pl.col("key") == "pfs_12m_lower")["note"].item()
 
 
 def test_manifest_records_inputs_protocol_seed_and_no_truth(flagship: Run) -> None:

@@ -1,4 +1,4 @@
-"""The forest plot prints the journal text columns: "HR (95% CI)" and p per term, beside each panel."""
+"""The forest plot prints the journal text columns: n, "HR (95% CI)" and p per term, beside each panel."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from oncorwe.report._style import save_figure
 def _cox() -> pl.DataFrame:
     rows = [
         {"endpoint": endpoint, "term": "ldh_elevated", "variable": "ldh_elevated",
-         "hazard_ratio": 1.3, "lower": 1.05, "upper": 1.6, "p_value": p}
-        for endpoint, p in (("pfs", 0.0132), ("os", 0.00002))
+         "hazard_ratio": 1.3, "lower": 1.05, "upper": 1.6, "p_value": p, "n": n}
+        for endpoint, p, n in (("pfs", 0.0132, 212), ("os", 0.00002, 208))
     ]
     return pl.DataFrame(rows)
 
@@ -35,6 +35,23 @@ def test_forest_figure_prints_hr_and_p_per_panel() -> None:
     assert texts.count("HR (95% CI)") == 2 and texts.count("p") == 2
     assert texts.count("1.30 (1.05\u20131.60)") == 2
     assert "0.013" in texts and "<0.001" in texts
+    assert texts.count("n") == 2 and "212" in texts and "208" in texts  # n per row, per panel
+
+
+def test_forest_n_is_the_shown_one() -> None:
+    """A shareable report's suppressed count reaches the plot as the table prints it."""
+    fig = forest_figure(_cox(), endpoints=[("pfs", "PFS"), ("os", "OS")],
+                        n_shown={("pfs", "ldh_elevated"): "<5"})
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "<5" in texts and "\u2013" in texts and "212" not in texts and "208" not in texts
+
+
+def test_cox_table_counts_patients_per_term() -> None:
+    from oncorwe.analysis._cox import term_counts
+
+    complete = pl.DataFrame({"age": [50.0, 60.0, 70.0], "sex": ["male", "female", "male"], "brain": [1, 0, 1]})
+    assert term_counts(complete, ["age", "sex", "brain"], boolean={"brain"}) == {
+        "age": 3, "sex=male": 2, "sex=female": 1, "brain": 2}
 
 
 def test_forest_figure_is_byte_deterministic(tmp_path: Path) -> None:

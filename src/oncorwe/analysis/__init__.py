@@ -23,6 +23,7 @@ from oncorwe.analysis._methods import methods_text
 from oncorwe.analysis._published import (
     PublishedFigure,
     PublishedFigures,
+    agreement_counts,
     compare_published,
     load_published,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "PublishedFigures",
     "TableViews",
     "Views",
+    "agreement_counts",
     "compare_published",
     "count_rows",
     "from_views",

@@ -19,7 +19,10 @@ from oncorwe.analysis._common import require_columns
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.errors import ConvergenceError
 
-__all__ = ["COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "complete_cases", "cox_frames", "cox_models", "fit_rows", "model_tables"]
+__all__ = [
+    "COX_MODEL_SCHEMA", "COX_SCHEMA", "PH_SCHEMA", "complete_cases", "cox_frames", "cox_models", "fit_rows",
+    "model_tables", "term_counts",
+]
 
 COX_MODEL_SCHEMA: dict[str, pl.DataType] = {
     "endpoint": pl.String(),
@@ -42,6 +45,9 @@ COX_SCHEMA: dict[str, pl.DataType] = {
     "upper": pl.Float64(),
     "z": pl.Float64(),
     "p_value": pl.Float64(),
+    # the model's patients (complete cases) the term describes: a level's or a yes's patients,
+    # every model patient for a numeric covariate (the n column of journal forest plots)
+    "n": pl.Int64(),
 }
 
 PH_SCHEMA: dict[str, pl.DataType] = {
@@ -65,6 +71,7 @@ def cox_models(
         model: dict[str, object] = {
             "endpoint": endpoint, "covariates": ", ".join(covariates), "n": complete.height,
             "events": int(complete[event].sum()), "n_missing": data.height - complete.height,
+            "term_n": term_counts(complete, covariates, boolean={c for c in covariates if frame[c].dtype == pl.Boolean}),
         }
 
         def fit_model(complete: pl.DataFrame = complete, time: str = time,
@@ -88,27 +95,32 @@ def model_tables(models: Sequence[tuple[Mapping[str, object], ModelFit]],
     """The three Cox tables from each endpoint's counts and fit, pooled or federated: a fit that
     raises :class:`ConvergenceError` is recorded as "failed" with its reason, the others go on."""
     rows, terms, ph = [], [], []
-    for model, fit_model in models:
+    for model_with_counts, fit_model in models:
+        model = {k: v for k, v in model_with_counts.items() if k != "term_n"}
+        term_n: Mapping[str, int] = model_with_counts.get("term_n", {})  # type: ignore[assignment]
         try:
             fit, zph = fit_model()
         except ConvergenceError as exc:
             rows.append({**model, "status": "failed", "message": str(exc)})
             continue
         rows.append({**model, "status": "fitted", "message": None})
-        fit_terms, fit_ph = fit_rows(str(model["endpoint"]), fit, zph, covariates)
+        fit_terms, fit_ph = fit_rows(str(model["endpoint"]), fit, zph, covariates, term_n)
         terms.extend(fit_terms)
         ph.extend(fit_ph)
     return cox_frames(rows, terms, ph)
 
 
 def fit_rows(endpoint: str, fit: stats.CoxResult, zph: stats.ProportionalHazardsTest,
-             covariates: Sequence[str]) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-    """The rows of the ``cox`` and ``cox_ph_test`` tables for one fitted model (pooled or federated)."""
+             covariates: Sequence[str], term_n: Mapping[str, int] | None = None,
+             ) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The rows of the ``cox`` and ``cox_ph_test`` tables for one fitted model (pooled or federated);
+    ``term_n`` the patients per term (:func:`term_counts`, summed over centres when federated)."""
     terms, ph = [], []
     for row in fit.to_frame().iter_rows(named=True):
         terms.append({
             "endpoint": endpoint, "term": row["term"], "variable": _variable(row["term"], covariates),
             **{k: _num(row.get(k)) for k in ("coef", "se", "hazard_ratio", "lower", "upper", "z", "p_value")},
+            "n": (term_n or {}).get(row["term"]),
         })
     for row in zph.to_frame().iter_rows(named=True):
         ph.append({"endpoint": endpoint, "term": row["term"],
@@ -133,6 +145,23 @@ def complete_cases(frame: pl.DataFrame, time: str, event: str,
         [pl.col(c).cast(pl.Int64) for c in covariates if frame[c].dtype == pl.Boolean]
     )
     return data, data.drop_nulls().filter(pl.col(time).is_not_nan())
+
+
+def term_counts(complete: pl.DataFrame, covariates: Sequence[str], *, boolean: set[str]) -> dict[str, int]:
+    """Patients per model term, named as ``stats.cox_ph`` names them: ``column=level`` for each
+    level of a categorical covariate, ``column`` for a yes/no one (its yes patients) and for a
+    numeric one (every patient of the model)."""
+    counts: dict[str, int] = {}
+    for column in covariates:
+        values = complete[column]
+        if values.dtype in (pl.String, pl.Categorical) or isinstance(values.dtype, (pl.Enum, pl.Categorical)):
+            for level, n in values.cast(pl.String).value_counts().iter_rows():
+                counts[f"{column}={level}"] = int(n)
+        elif column in boolean:
+            counts[column] = int((values.cast(pl.Int64) == 1).sum())
+        else:
+            counts[column] = complete.height
+    return counts
 
 
 def _variable(term: str, covariates: Sequence[str]) -> str:

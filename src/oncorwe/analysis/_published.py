@@ -6,7 +6,10 @@ table, the row (``where``: column = value) and the column holding the reproduced
 rules by kind: ``count`` exact; ``percent``, ``median``, ``rate`` and ``ci_bound`` (a bound of a
 published confidence interval) equal after rounding half up to the
 published number of decimals; ``p_below`` the reproduced p-value is below the published threshold.
-Figures that cannot be computed from the data (``compare = false``) are shown with their reason.
+Figures that cannot be computed from the data (``compare = false``) are shown with their reason. A
+figure marked ``likely_typo`` (a probable misprint, its note says why) is compared and shown as
+printed; if it disagrees its status is "likely typo", and agreement counts (:func:`agreement_counts`)
+leave it out, as they leave out figures not compared.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oncorwe.errors import ProtocolError
 
-__all__ = ["PUBLISHED_SCHEMA", "PublishedFigure", "PublishedFigures", "compare_published", "load_published"]
+__all__ = [
+    "COUNTED_STATUSES", "PUBLISHED_SCHEMA", "PublishedFigure", "PublishedFigures", "agreement_counts",
+    "compare_published", "load_published",
+]
+
+#: the statuses that count in "N of M published figures reproduced"
+COUNTED_STATUSES = ("agrees", "differs", "not computed")
 
 Kind = Literal["count", "percent", "median", "rate", "ci_bound", "p_below", "statement"]
 
@@ -44,6 +53,7 @@ class PublishedFigure(BaseModel):
     where: dict[str, str] = Field(default_factory=dict)
     column: str | None = None
     compare: bool = True
+    likely_typo: bool = False  # the printed figure is likely a misprint (``note`` says why)
     note: str = ""
 
 
@@ -69,7 +79,7 @@ PUBLISHED_SCHEMA: dict[str, pl.DataType] = {
     "reproduced_value": pl.Float64(),  # full precision
     "reproduced_rounded": pl.String(),  # at the published precision
     "difference": pl.Float64(),  # reproduced - published (rounded values; null for p_below)
-    "status": pl.String(),  # "agrees" | "differs" | "not computed" | "not compared"
+    "status": pl.String(),  # "agrees" | "differs" | "likely typo" | "not computed" | "not compared"
     "note": pl.String(),
     # where the reproduced value is read from, "table|column=value|...|column" (shareable outputs
     # withhold a figure whose source cell they withhold)
@@ -103,6 +113,8 @@ def load_published(path: str | Path) -> PublishedFigures:
             problems.append(f"{where}: a compared figure needs value, table and column")
         if fig.kind == "statement" and fig.compare:
             problems.append(f"{where}: kind 'statement' cannot be compared (set compare = false)")
+        if fig.likely_typo and not fig.note:
+            problems.append(f"{where}: a likely typo needs a note saying why")
     if problems:
         raise ProtocolError(problems)
     return figures
@@ -139,8 +151,15 @@ def compare_published(figures: PublishedFigures, tables: Mapping[str, pl.DataFra
             row["reproduced_rounded"] = str(rounded)
             row["difference"] = float(rounded - published)
             agrees = rounded == published
-        rows.append({**row, "status": "agrees" if agrees else "differs"})
+        rows.append({**row, "status": "agrees" if agrees else "likely typo" if fig.likely_typo else "differs"})
     return pl.DataFrame(rows, schema=PUBLISHED_SCHEMA)
+
+
+def agreement_counts(published: pl.DataFrame) -> tuple[int, int]:
+    """(agreeing, counted) figures of a published-vs-reproduced table: statements, likely typos
+    and rows a shareable report withholds (null status) are shown but not counted."""
+    counted = published.filter(pl.col("status").is_in(COUNTED_STATUSES))
+    return int((counted["status"] == "agrees").sum()), counted.height
 
 
 def _source(fig: PublishedFigure) -> str | None:

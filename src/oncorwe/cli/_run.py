@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from oncorwe.analysis import agreement_counts
 from oncorwe.errors import StageFailed
 from oncorwe.pipeline import STAGES, RunResult, run_study
 
@@ -93,9 +94,8 @@ def headline_rows(result: RunResult) -> list[tuple[str, str]]:
         rows.append(("Median follow-up, months", "NR" if fu["value"][0] is None else f"{fu['value'][0]:.1f}"))
     pub = tables["published"]
     if pub.height:
-        compared = pub.filter(pl.col("status") != "not compared")
-        agree = int((compared["status"] == "agrees").sum())
-        rows.append(("Published figures reproduced", f"{agree} of {compared.height}"))
+        agree, counted = agreement_counts(pub)
+        rows.append(("Published figures reproduced", f"{agree} of {counted}"))
     return rows
 
 

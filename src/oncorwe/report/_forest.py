@@ -1,6 +1,7 @@
 """Forest plot of the Cox models: hazard ratio with 95% CI per term, one panel per endpoint, on a
 log scale with the line of no effect at 1, and beside each panel the text columns journals print
-("HR (95% CI)" and the Wald p-value of the term), so the figure reads without the table."""
+(the term's n: the model's patients it describes, "HR (95% CI)" and the Wald p-value of the term),
+so the figure reads without the table."""
 
 from __future__ import annotations
 
@@ -14,15 +15,16 @@ from matplotlib.figure import Figure
 from oncorwe.report._format import fmt_ci, fmt_p, group_label, variable_label
 from oncorwe.report._style import FULL_WIDTH_IN, figure_style, new_figure
 
-__all__ = ["forest_figure", "hr_text", "p_text", "term_label"]
+__all__ = ["forest_figure", "hr_text", "n_text", "p_text", "term_label"]
 
 # Panel layout as fractions of the figure width: row labels, then per endpoint the plot and its
-# text columns. The text block is as wide as "0.85 (0.70-1.03)" plus "<0.001" at the body size.
-LABELS_WIDTH = 0.25
-PLOT_WIDTH = 0.19
-TEXT_WIDTH = 0.185
-HR_COLUMN_X = 1.05  # left edge of "HR (95% CI)", in axes fractions (1 = the plot's right edge)
-P_COLUMN_X = 1.0 + (TEXT_WIDTH - 0.01) / PLOT_WIDTH  # right edge of the p column
+# text columns. The text block is as wide as "1234", "0.85 (0.70-1.03)" and "<0.001" at the body size.
+LABELS_WIDTH = 0.29
+PLOT_WIDTH = 0.13
+TEXT_WIDTH = 0.22
+N_COLUMN_X = 1.0 + 0.035 / PLOT_WIDTH  # right edge of the n column, in axes fractions (1 = the plot's right edge)
+HR_COLUMN_X = N_COLUMN_X + 0.01 / PLOT_WIDTH  # left edge of "HR (95% CI)"
+P_COLUMN_X = 1.0 + (TEXT_WIDTH - 0.005) / PLOT_WIDTH  # right edge of the p column
 TEXT_SIZE = 6.5
 
 
@@ -46,12 +48,20 @@ def term_label(term: str, variable: str) -> str:
     return f"{variable_label(variable)}: {group_label(rest)}"
 
 
+def n_text(value: object) -> str:
+    """The n column: the count as the (possibly disclosure-controlled) table prints it, "–" if none."""
+    return "\u2013" if value is None else str(value)
+
+
 def forest_figure(cox: pl.DataFrame, *, endpoints: Sequence[tuple[str, str]],
-                  references: dict[str, str] | None = None) -> Figure:
-    """Hazard ratios of ``cox`` (columns endpoint, term, variable, hazard_ratio, lower, upper).
+                  references: dict[str, str] | None = None,
+                  n_shown: dict[tuple[str, str], object] | None = None) -> Figure:
+    """Hazard ratios of ``cox`` (columns endpoint, term, variable, hazard_ratio, lower, upper, and
+    optionally n).
 
     ``endpoints`` lists (endpoint, title) panels; ``references`` names each categorical
-    covariate's reference level, printed under the plot.
+    covariate's reference level, printed under the plot. ``n_shown`` maps (endpoint, term) to the
+    n as the report's table shows it (a shareable report's "<5"); default the ``n`` column.
     """
     terms = cox.filter(pl.col("endpoint") == endpoints[0][0]).select("term", "variable").rows()
     n_terms = max(len(terms), 1)
@@ -72,10 +82,15 @@ def forest_figure(cox: pl.DataFrame, *, endpoints: Sequence[tuple[str, str]],
                 hr.append(_num(row.get("hazard_ratio")))
                 lo.append(_num(row.get("lower")))
                 hi.append(_num(row.get("upper")))
+                shown = n_shown.get((endpoint, term)) if n_shown is not None else row.get("n")
+                ax.text(N_COLUMN_X, term_y, n_text(shown),
+                        transform=text, ha="right", va="center", fontsize=TEXT_SIZE, clip_on=False)
                 ax.text(HR_COLUMN_X, term_y, hr_text(row.get("hazard_ratio"), row.get("lower"), row.get("upper")),
                         transform=text, ha="left", va="center", fontsize=TEXT_SIZE, clip_on=False)
                 ax.text(P_COLUMN_X, term_y, p_text(row.get("p_value")),
                         transform=text, ha="right", va="center", fontsize=TEXT_SIZE, clip_on=False)
+            ax.text(N_COLUMN_X, 1.0, "n", transform=ax.transAxes, ha="right", va="bottom",
+                    fontsize=TEXT_SIZE, fontweight="bold", fontstyle="italic")
             ax.text(HR_COLUMN_X, 1.0, "HR (95% CI)", transform=ax.transAxes, ha="left", va="bottom",
                     fontsize=TEXT_SIZE, fontweight="bold")
             ax.text(P_COLUMN_X, 1.0, "p", transform=ax.transAxes, ha="right", va="bottom",

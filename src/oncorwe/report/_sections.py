@@ -11,6 +11,7 @@ from typing import Any
 
 import polars as pl
 
+from oncorwe.analysis import agreement_counts
 from oncorwe.report._flow import CRITERION_LABELS, flow_figure
 from oncorwe.report._forest import forest_figure, term_label
 from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
@@ -66,10 +67,9 @@ def headline(tables: Mapping[str, pl.DataFrame], info: Mapping[str, Any]) -> lis
                     "value": fmt_num(fu["value"][0])})
     pub = tables["published"]
     if pub.height:
-        compared = pub.filter(pl.col("status").is_in(["agrees", "differs", "not computed"]))
-        agree = int((compared["status"] == "agrees").sum())
+        agree, counted = agreement_counts(pub)
         out.append({"key": "published_agreement", "label": "Published figures reproduced",
-                    "value": f"{agree} of {compared.height}"})
+                    "value": f"{agree} of {counted}"})
     return out
 
 
@@ -194,7 +194,8 @@ def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
         cox.items.append(FigureSpec("forest", "Hazard ratios (95% CI) from the multivariable Cox models.",
                                     "Forest plot of hazard ratios",
                                     forest_figure(raw["cox"], endpoints=list(ENDPOINT_LABELS.items()),
-                                                  references=settings.get("cox_reference"))))
+                                                  references=settings.get("cox_reference"),
+                                                  n_shown=_shown_n(tables["cox"]))))
     for endpoint, label in ENDPOINT_LABELS.items():
         cox.items.append(cox_display(tables["cox"], tables["cox_models"], endpoint, label, term_label))
     if tables["cox_ph_test"].height:
@@ -255,3 +256,10 @@ def _methods(info: Mapping[str, Any]) -> Section:
     section = Section("methods", "Methods")
     section.paragraphs.extend(str(text) for text in info.get("methods", []))
     return section
+
+
+def _shown_n(cox: pl.DataFrame) -> dict[tuple[str, str], object]:
+    """The forest plot's n per (endpoint, term) as the shown Cox table has it (disclosure applied)."""
+    if "n" not in cox.columns:
+        return {}
+    return {(r["endpoint"], r["term"]): r["n"] for r in cox.select("endpoint", "term", "n").iter_rows(named=True)}

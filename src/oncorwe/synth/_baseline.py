@@ -161,9 +161,13 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     tax_non = nonresp & (regimen_class == "taxane")
     tax_sd = choose_exact(rng, tax_non, min(count(unp["taxane_stable_disease"]), non["SD"], int(tax_non.sum())))
     bor[tax_sd] = "SD"
-    rest = nonresp & ~tax_sd
+    # the other taxane non-responders progress at their first scan: the published lower CI bound
+    # of the taxane median PFS (2.1 months in 40 patients) needs 15 or more events by then
+    tax_pd = tax_non & ~tax_sd
+    bor[tax_pd] = "PD"
+    rest = nonresp & ~tax_sd & ~tax_pd
     bor[rest] = split_exact(
-        rng, rest, {"NE": non["NE"], "SD": non["SD"] - int(tax_sd.sum()), "PD": non["PD"]},
+        rng, rest, {"NE": non["NE"], "SD": non["SD"] - int(tax_sd.sum()), "PD": non["PD"] - int(tax_pd.sum())},
         {"NE": np.exp(1.2 * risk), "SD": np.exp(-0.6 * risk)},
     )[rest]
     bor_share = np.array([pub["best_response"][r] for r in RESPONSES], dtype=float)

@@ -5,7 +5,8 @@ The coordinator never sees a patient's covariates. It asks every centre, through
 vantage6 algorithm's partial tasks, or any transport that returns the centres' JSON answers):
 
 1. ``{"round": "design"}``: per endpoint, the centre's complete cases (patients, events, left out for
-   a missing value), the levels each categorical covariate takes, and its distinct event times;
+   a missing value), the levels each categorical covariate takes, its patients per model term (the
+   forest plot's n; summed by the coordinator) and its distinct event times;
 2. ``{"round": "sums", "endpoint", "terms", "beta", "event_times"}`` once per Newton-Raphson
    iteration: the centre's risk-set sums at ``beta`` for every global event time
    (``stats.cox_site_sums``: S0, S1, S2 and the tied deaths' sums, exact for Efron ties).
@@ -29,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from oncorwe import stats
-from oncorwe.analysis._cox import ModelFit, complete_cases, model_tables
+from oncorwe.analysis._cox import ModelFit, complete_cases, model_tables, term_counts
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.analysis._views import TIME_COLUMN_DAYS
 from oncorwe.errors import ConvergenceError, InputError
@@ -63,8 +64,10 @@ def cox_site_answer(analysis_table: pl.DataFrame, protocol: Protocol, request: M
             levels = {c: sorted(set(complete[c].cast(pl.String).to_list()))
                       for c in covariates if _is_categorical(complete[c].dtype)}
             deaths = complete.filter(pl.col(event).cast(pl.Int64) == 1)[time].cast(pl.Float64)
+            boolean = {c for c in covariates if analysis_table[c].dtype == pl.Boolean}
             out[endpoint] = {"n": complete.height, "events": int(complete[event].cast(pl.Int64).sum()),
                              "n_missing": data.height - complete.height, "levels": levels,
+                             "term_n": term_counts(complete, covariates, boolean=boolean),
                              "event_times": sorted(set(deaths.to_list()))}
         return out
     if kind == "sums":
@@ -111,8 +114,13 @@ def federated_cox_tables(ask: Ask, protocol: Protocol, *, schema: Mapping[str, p
     for endpoint in ENDPOINTS:
         parts = [d[endpoint] for d in designs]
         n, n_events = sum(int(p["n"]) for p in parts), sum(int(p["events"]) for p in parts)
+        term_n: dict[str, int] = {}
+        for part in parts:  # the patients per term, summed over the centres
+            for term, count in part.get("term_n", {}).items():
+                term_n[term] = term_n.get(term, 0) + int(count)
         model: dict[str, object] = {"endpoint": endpoint, "covariates": ", ".join(covariates), "n": n,
-                                    "events": n_events, "n_missing": sum(int(p["n_missing"]) for p in parts)}
+                                    "events": n_events, "n_missing": sum(int(p["n_missing"]) for p in parts),
+                                    "term_n": term_n}
 
         def fit_model(endpoint: str = endpoint, parts: Any = parts, n: int = n,
                       n_events: int = n_events) -> tuple[stats.CoxResult, stats.ProportionalHazardsTest]:
