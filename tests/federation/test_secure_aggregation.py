@@ -225,6 +225,9 @@ def test_the_command_line_round_gives_a_report_of_the_network(
     assert "masked packages: only the network's totals were unmasked" in captured.out
     manifest = json.loads((tmp_path / "report" / "manifest.json").read_text(encoding="utf-8"))
     assert "secure_aggregation" in manifest["provenance"]["federated"]
+    html = (tmp_path / "report" / "report.html").read_text(encoding="utf-8")
+    assert "Secure aggregation: each centre sent its counts over the same" in html
+    assert "disclosure-controlled</td>" not in html and "masked</td>" in html
     centre_table = pl.read_csv(tmp_path / "report" / "tables" / "attrition.csv")
     assert centre_table["centre_id"].null_count() == centre_table.height
     assert oncorwe(monkeypatch, "site-export", "--inspect", str(cli_round["at-graz"])) == 0

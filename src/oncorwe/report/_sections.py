@@ -227,8 +227,16 @@ def _federated(info: Mapping[str, Any]) -> Section | None:
     section.paragraphs.append(
         f"Computed by oncorwe combine from the site packages of {len(centres)} centres: each centre ran the "
         "protocol on its own data and sent only counted aggregates; no patient-level record left a centre.")
+    secure = fed.get("secure_aggregation")
     if fed.get("exact"):
         section.paragraphs.append("The packages are exact (no suppression or binning): not for release.")
+    elif secure:
+        section.paragraphs.append(
+            f"Secure aggregation: each centre sent its counts over the same {int(secure.get('cells', 0)):,} cells, "
+            "masked so that the masks cancel only in the sum of all centres (pairwise X25519 keys); the "
+            "coordinator saw the network's totals alone, and disclosure control was applied to those totals. "
+            f"The estimates read from the views listed below are approximate for that reason. Roster "
+            f"{str(secure.get('roster_sha256', ''))[:16]}...; the quarantine summary stays at the centres.")
     else:
         section.paragraphs.append(
             "The packages are disclosure-controlled: the estimates read from the views listed below are "
@@ -239,7 +247,7 @@ def _federated(info: Mapping[str, Any]) -> Section | None:
                                   f"(keyed hashes; linkage {str(fed['linkage'])[:16]}...).")
     section.paragraphs.append(f"Cox model: {fed.get('cox', '')}.")
     rows = tuple((str(c["centre_id"]), str(c["n_patients"]), str(c["content_sha256"]),
-                  "exact" if c.get("exact") else "disclosure-controlled") for c in centres)
+                  "exact" if c.get("exact") else "masked" if secure else "disclosure-controlled") for c in centres)
     section.items.append(DisplayTable("federated_centres", "Site packages combined",
                                       ("Centre", "Patients", "Package sha256", "Package"), rows))
     approximate = fed.get("approximate", [])
