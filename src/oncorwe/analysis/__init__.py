@@ -16,7 +16,9 @@ from typing import Any
 
 import polars as pl
 
+from oncorwe.analysis._adjusted import adjusted_analyses, adjusted_methods
 from oncorwe.analysis._common import require_columns
+from oncorwe.analysis._competing_risks import competing_analyses
 from oncorwe.analysis._cox import cox_models
 from oncorwe.analysis._landmark import GUARANTEE_TIME_NOTE, responder_landmark
 from oncorwe.analysis._methods import methods_text
@@ -27,7 +29,7 @@ from oncorwe.analysis._published import (
     load_published,
 )
 from oncorwe.analysis._response import response_table, response_tests
-from oncorwe.analysis._result import TABLE_NAMES, AnalysisResult
+from oncorwe.analysis._result import PATIENT_LEVEL_TABLES, TABLE_NAMES, AnalysisResult
 from oncorwe.analysis._settings import (
     published_path,
     require_protocol,
@@ -62,6 +64,7 @@ from oncorwe.protocol import PriorTherapy, Protocol
 
 __all__ = [
     "GUARANTEE_TIME_NOTE",
+    "PATIENT_LEVEL_TABLES",
     "TABLE_NAMES",
     "TIME_COLUMNS",
     "AnalysisResult",
@@ -122,8 +125,14 @@ def run(
     cox_columns = [c for time, event, _label in ENDPOINTS.values() for c in (time, event)]
     cox = cox_models(views.frame([*cox_columns, *spec.cox_covariates]), covariates=list(spec.cox_covariates),
                      reference=dict(spec.cox_reference))
-    return from_views(views, protocol, cox=cox, attrition=attrition, reconciliation=reconciliation,
-                      quarantine_summary=quarantine_summary, published=published)
+    result = from_views(views, protocol, cox=cox, attrition=attrition, reconciliation=reconciliation,
+                        quarantine_summary=quarantine_summary, published=published,
+                        info={"methods": [*methods_text(protocol), *adjusted_methods(protocol)]})
+    # the adjusted comparison, competing risks and imputation need the patient rows (issue 15)
+    extra = {**adjusted_analyses(analysis_table, protocol), **competing_analyses(analysis_table, protocol)}
+    if not extra:
+        return result
+    return AnalysisResult(info=result.info, tables={**result.tables, **extra})
 
 
 def from_views(
