@@ -168,7 +168,7 @@ def test_site_export_and_combine_through_the_cli(monkeypatch: pytest.MonkeyPatch
     assert oncorwe(monkeypatch, "combine", *map(str, exact_files), "--out", str(report_dir)) == 0
     pooled_tables = pooled.report_path.parent / "tables"
     for csv in sorted(pooled_tables.glob("*.csv")):
-        if csv.stem in ("cox", "cox_models", "cox_ph_test"):
+        if csv.stem in ("cox", "cox_models", "cox_ph_test", *analysis.PATIENT_LEVEL_TABLES):
             continue
         _close(pl.read_csv(csv), pl.read_csv(report_dir / "tables" / csv.name), csv.name)
     manifest = json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))

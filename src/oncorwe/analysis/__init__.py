@@ -127,7 +127,8 @@ def run(
                      reference=dict(spec.cox_reference))
     result = from_views(views, protocol, cox=cox, attrition=attrition, reconciliation=reconciliation,
                         quarantine_summary=quarantine_summary, published=published,
-                        info={"methods": [*methods_text(protocol), *adjusted_methods(protocol)]})
+                        info={"methods": [*methods_text(protocol), *adjusted_methods(protocol)],
+                              "column_labels": {**_column_labels(protocol), **_arm_labels(protocol)}})
     # the adjusted comparison, competing risks and imputation need the patient rows (issue 15)
     extra = {**adjusted_analyses(analysis_table, protocol), **competing_analyses(analysis_table, protocol)}
     if not extra:
@@ -237,6 +238,13 @@ def _column_labels(protocol: Protocol) -> dict[str, str]:
             if spec.otherwise_label:
                 labels[f"{name}={spec.otherwise}"] = spec.otherwise_label
     return labels
+
+
+def _arm_labels(protocol: Protocol) -> dict[str, str]:
+    """How the report words the adjusted comparison's arms (``arm=<name>``)."""
+    if protocol.adjusted is None:
+        return {}
+    return {"arm": "Arm", **{f"arm={arm}": label for arm, label in protocol.adjusted.arm_labels.items()}}
 
 
 def _published(published: PublishedFigures | str | Path | None, protocol: Protocol) -> PublishedFigures | None:
