@@ -3,7 +3,9 @@
 ``run(analysis_table, protocol) -> AnalysisResult``: Table 1, response (ORR, DCR with exact CIs and
 tests), Kaplan-Meier PFS/OS (medians, rates, log-rank, curves), median follow-up (reverse
 Kaplan-Meier), duration of chemotherapy, responder OS naive and landmark, Cox models with the
-proportional-hazards test, subsequent therapies, and the published-vs-reproduced comparison.
+proportional-hazards test, subsequent therapies, the published-vs-reproduced comparison, and with the
+protocol's optional sections the propensity-weighted comparison (with multiple imputation) and
+competing risks (``analysis._adjusted``, ``analysis._competing_risks``, docs/adjusted.md).
 Everything is computed from the analysis table (and the cohort's attrition / the harmonisation's
 reconciliation passed in); nothing reads raw data.
 """
