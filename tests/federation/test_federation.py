@@ -103,7 +103,7 @@ def test_exact_packages_give_every_pooled_table_but_cox(exact_files: list[Path],
     combined = combine(packages, flagship)
     assert combined.exact and not combined.approximate
     for name in analysis.TABLE_NAMES:
-        if name in ("cox", "cox_models", "cox_ph_test"):
+        if name in ("cox", "cox_models", "cox_ph_test", *analysis.PATIENT_LEVEL_TABLES):
             continue
         _close(pooled.analysis.tables[name], combined.result.tables[name], name)
     models = combined.result.tables["cox_models"]
@@ -145,7 +145,7 @@ def test_site_export_and_combine_through_the_cli(monkeypatch: pytest.MonkeyPatch
     assert oncorwe(monkeypatch, "combine", *map(str, exact_files), "--out", str(report_dir)) == 0
     pooled_tables = pooled.report_path.parent / "tables"
     for csv in sorted(pooled_tables.glob("*.csv")):
-        if csv.stem in ("cox", "cox_models", "cox_ph_test"):
+        if csv.stem in ("cox", "cox_models", "cox_ph_test", *analysis.PATIENT_LEVEL_TABLES):
             continue
         _close(pl.read_csv(csv), pl.read_csv(report_dir / "tables" / csv.name), csv.name)
     manifest = json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))

@@ -36,12 +36,25 @@ def test_report_opens_in_chromium(report_dir: Path, report_result: analysis.Anal
             assert "463 (24)" in headline
             assert page.locator("#headline").is_visible()
             images = page.locator("img")
-            assert images.count() == 8  # flow, 6 Kaplan-Meier figures, forest
+            # flow, 6 Kaplan-Meier figures, forest; love plot, overlap, 2 weighted Kaplan-Meier, incidence
+            assert images.count() == 13
             sizes = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
             assert all(complete and width > 0 for complete, width in sizes), sizes
             body = page.locator("body").inner_text()
             assert SCRIPT in body  # printed as text
             assert "Published versus reproduced" in body and "guarantee-time bias" in body
+            # the adjusted comparison and competing risks (issue 15)
+            adjusted = page.locator("#adjusted")
+            assert adjusted.is_visible() and page.locator("#competing").is_visible()
+            for name in ("adjusted_love", "adjusted_overlap", "adjusted_km_pfs", "adjusted_km_os"):
+                assert adjusted.locator(f"#figure-{name} img").count() == 1, name
+            text = adjusted.inner_text()
+            assert "Love plot" in text and "Effective sample size" in text and "E-value" in text
+            assert "Weighted, multiple imputation (pooled)" in text
+            assert "Gray's tests" in page.locator("#competing").inner_text()
+            assert page.locator("#competing #figure-competing_incidence img").count() == 1
+            methods = page.locator("#methods").inner_text()
+            assert "Rubin's rules" in methods and "Aalen-Johansen" in methods
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             page.emulate_media(media="print")
             page.pdf(path=str(tmp_path / "report.pdf"), format="A4")

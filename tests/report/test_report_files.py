@@ -27,7 +27,8 @@ def test_tables_and_figures_written(report_dir: Path) -> None:
     for name in analysis.TABLE_NAMES:
         assert (report_dir / "tables" / f"{name}.csv").is_file(), name
     stems = {p.stem for p in (report_dir / "figures").iterdir()}
-    assert stems == {"flow", "forest", *(f"km_{e}_{s}" for e in ("pfs", "os") for s in ("overall", "regimen_class", "responder"))}
+    assert stems == {"flow", "forest", *(f"km_{e}_{s}" for e in ("pfs", "os") for s in ("overall", "regimen_class", "responder")),
+                     "adjusted_love", "adjusted_overlap", "adjusted_km_pfs", "adjusted_km_os", "competing_incidence"}
     for stem in stems:
         for ext in ("png", "svg", "pdf"):
             assert (report_dir / "figures" / f"{stem}.{ext}").stat().st_size > 5_000, (stem, ext)

@@ -3,7 +3,9 @@
 ``run(analysis_table, protocol) -> AnalysisResult``: Table 1, response (ORR, DCR with exact CIs and
 tests), Kaplan-Meier PFS/OS (medians, rates, log-rank, curves), median follow-up (reverse
 Kaplan-Meier), duration of chemotherapy, responder OS naive and landmark, Cox models with the
-proportional-hazards test, subsequent therapies, and the published-vs-reproduced comparison.
+proportional-hazards test, subsequent therapies, the published-vs-reproduced comparison, and with the
+protocol's optional sections the propensity-weighted comparison (with multiple imputation) and
+competing risks (``analysis._adjusted``, ``analysis._competing_risks``, docs/adjusted.md).
 Everything is computed from the analysis table (and the cohort's attrition / the harmonisation's
 reconciliation passed in); nothing reads raw data.
 """
@@ -16,7 +18,9 @@ from typing import Any
 
 import polars as pl
 
+from oncorwe.analysis._adjusted import adjusted_analyses, adjusted_methods
 from oncorwe.analysis._common import require_columns
+from oncorwe.analysis._competing_risks import competing_analyses
 from oncorwe.analysis._cox import cox_models
 from oncorwe.analysis._landmark import GUARANTEE_TIME_NOTE, responder_landmark
 from oncorwe.analysis._methods import methods_text
@@ -28,7 +32,7 @@ from oncorwe.analysis._published import (
     load_published,
 )
 from oncorwe.analysis._response import response_table, response_tests
-from oncorwe.analysis._result import TABLE_NAMES, AnalysisResult
+from oncorwe.analysis._result import PATIENT_LEVEL_TABLES, TABLE_NAMES, AnalysisResult
 from oncorwe.analysis._settings import (
     published_path,
     require_protocol,
@@ -63,6 +67,7 @@ from oncorwe.protocol import PriorTherapy, Protocol
 
 __all__ = [
     "GUARANTEE_TIME_NOTE",
+    "PATIENT_LEVEL_TABLES",
     "TABLE_NAMES",
     "TIME_COLUMNS",
     "AnalysisResult",
@@ -124,8 +129,15 @@ def run(
     cox_columns = [c for time, event, _label in ENDPOINTS.values() for c in (time, event)]
     cox = cox_models(views.frame([*cox_columns, *spec.cox_covariates]), covariates=list(spec.cox_covariates),
                      reference=dict(spec.cox_reference))
-    return from_views(views, protocol, cox=cox, attrition=attrition, reconciliation=reconciliation,
-                      quarantine_summary=quarantine_summary, published=published)
+    result = from_views(views, protocol, cox=cox, attrition=attrition, reconciliation=reconciliation,
+                        quarantine_summary=quarantine_summary, published=published,
+                        info={"methods": [*methods_text(protocol), *adjusted_methods(protocol)],
+                              "column_labels": {**_column_labels(protocol), **_arm_labels(protocol)}})
+    # the adjusted comparison, competing risks and imputation need the patient rows (issue 15)
+    extra = {**adjusted_analyses(analysis_table, protocol), **competing_analyses(analysis_table, protocol)}
+    if not extra:
+        return result
+    return AnalysisResult(info=result.info, tables={**result.tables, **extra})
 
 
 def from_views(
@@ -230,6 +242,13 @@ def _column_labels(protocol: Protocol) -> dict[str, str]:
             if spec.otherwise_label:
                 labels[f"{name}={spec.otherwise}"] = spec.otherwise_label
     return labels
+
+
+def _arm_labels(protocol: Protocol) -> dict[str, str]:
+    """How the report words the adjusted comparison's arms (``arm=<name>``)."""
+    if protocol.adjusted is None:
+        return {}
+    return {"arm": "Arm", **{f"arm={arm}": label for arm, label in protocol.adjusted.arm_labels.items()}}
 
 
 def _published(published: PublishedFigures | str | Path | None, protocol: Protocol) -> PublishedFigures | None:

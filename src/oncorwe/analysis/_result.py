@@ -17,7 +17,7 @@ import polars as pl
 from oncorwe.errors import InputError
 from oncorwe.model.results import read_stage_result, write_stage_result
 
-__all__ = ["TABLE_NAMES", "AnalysisResult"]
+__all__ = ["PATIENT_LEVEL_TABLES", "TABLE_NAMES", "AnalysisResult"]
 
 #: Every table of an analysis result, in report order.
 TABLE_NAMES = (
@@ -39,7 +39,23 @@ TABLE_NAMES = (
     "cox_ph_test",
     "subsequent",
     "regimens",
+    # the adjusted comparison, competing risks and imputation (issue 15; empty without them)
+    "adjusted_weights",
+    "adjusted_balance",
+    "adjusted_overlap",
+    "adjusted_km",
+    "adjusted_survival",
+    "adjusted_cox",
+    "competing_curves",
+    "competing_incidence",
+    "competing_tests",
     "published",
+)
+
+#: Tables only an analysis of the patient rows makes (not ``oncorwe combine``, which has counts).
+PATIENT_LEVEL_TABLES = (
+    "adjusted_weights", "adjusted_balance", "adjusted_overlap", "adjusted_km", "adjusted_survival",
+    "adjusted_cox", "competing_curves", "competing_incidence", "competing_tests",
 )
 
 

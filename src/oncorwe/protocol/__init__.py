@@ -5,6 +5,7 @@ user's copy. Problems are raised as one :class:`oncorwe.errors.ProtocolError` wi
 problem, each naming the key and what is allowed, before any data is read.
 """
 
+from oncorwe.protocol._adjusted import AdjustedComparison, CompetingRisks, Imputation
 from oncorwe.protocol._covariates import (
     AboveReferenceHigh,
     BooleanCovariate,
@@ -59,9 +60,11 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_PROTOCOL_BYTES",
     "AboveReferenceHigh",
+    "AdjustedComparison",
     "AnalysisSpec",
     "BooleanCovariate",
     "CategoricalCovariate",
+    "CompetingRisks",
     "Condition",
     "ConditionPresent",
     "Covariate",
@@ -71,6 +74,7 @@ __all__ = [
     "EndpointRules",
     "FederationSpec",
     "HasLine",
+    "Imputation",
     "InSet",
     "IndexDateWithin",
     "IndexRule",

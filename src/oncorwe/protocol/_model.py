@@ -18,6 +18,12 @@ from pydantic import Field, field_validator, model_validator
 
 from oncorwe.model.schema import ENDPOINT_SCHEMA
 from oncorwe.model.scope import ObservationRule, StudyScope
+from oncorwe.protocol._adjusted import (
+    AdjustedComparison,
+    CompetingRisks,
+    Imputation,
+    adjusted_problems,
+)
 from oncorwe.protocol._covariates import (
     AboveReferenceHigh,
     BooleanCovariate,
@@ -290,6 +296,10 @@ class Protocol(Frozen):
     endpoints: EndpointRules
     analysis: AnalysisSpec
     federation: FederationSpec = Field(default_factory=FederationSpec)
+    #: optional analyses (issue 15): a propensity-weighted comparison, competing risks, imputation
+    adjusted: AdjustedComparison | None = None
+    competing_risks: CompetingRisks | None = None
+    imputation: Imputation | None = None
 
     @model_validator(mode="after")
     def _resolved(self) -> Protocol:
@@ -526,4 +536,9 @@ def _unresolved(p: Protocol) -> list[str]:
         elif reference_level not in levels:
             problems.append(f"analysis.cox_reference.{column}: {reference_level!r} is not a level of {column!r} "
                             f"({', '.join(levels)})")
+    problems.extend(adjusted_problems(
+        adjusted=p.adjusted, competing=p.competing_risks, imputation=p.imputation, columns=columns,
+        levels=lambda column: _levels(p, column),
+        numeric_or_boolean=lambda column: _levels(p, column) in (None, ("yes", "no")),
+        pfs_death_is_event=p.endpoints.pfs_death_is_event))
     return problems

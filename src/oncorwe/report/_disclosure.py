@@ -673,7 +673,10 @@ def shareable_curves(curves: pl.DataFrame, min_cell_count: int, times: Sequence[
     from oncorwe.report._km_plot import time_ticks
 
     keys = ["endpoint", "group_var", "group"]
-    estimates = [c for c in ("survival", "se", "lower", "upper") if c in curves.columns]
+    estimates = [c for c in ("survival", "incidence", "se", "lower", "upper") if c in curves.columns]
+    # a survival curve starts at 1, a cumulative incidence curve (competing risks) at 0
+    start_at = {"survival": 1.0, "se": 0.0, "lower": 1.0, "upper": 1.0} if "incidence" not in curves.columns \
+        else {"incidence": 0.0, "se": 0.0, "lower": 0.0, "upper": 0.0}
     schema: dict[str, pl.DataType] = {k: curves.schema[k] for k in keys}
     schema["time"], schema["n_risk"] = pl.Float64(), pl.Int64()
     for c in estimates:
@@ -695,8 +698,7 @@ def shareable_curves(curves: pl.DataFrame, min_cell_count: int, times: Sequence[
             row: dict[str, Any] = {k: group[k][0] for k in keys}
             row.update(time=float(t), n_risk=at_risk)
             for c in estimates:
-                start = {"survival": 1.0, "se": 0.0, "lower": 1.0, "upper": 1.0}[c]
-                row[c] = float(values[c][before[-1]]) if before.size else start
+                row[c] = float(values[c][before[-1]]) if before.size else start_at[c]
             rows.append(row)
     return pl.DataFrame(rows, schema=schema)
 

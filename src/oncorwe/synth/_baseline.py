@@ -82,6 +82,24 @@ def _labels(counts: dict[str, int]) -> npt.NDArray[np.object_]:
     return np.array([k for k, v in counts.items() for _ in range(v)], dtype=object)
 
 
+def sickness(indication: dict[str, Any], *, latent_ecog: npt.NDArray[np.int8], ldh_elevated: npt.NDArray[np.bool_],
+             brain: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
+    """The score by which the treating physician chose the regimen (higher = sicker)."""
+    return (indication["ecog_2_or_more"] * (latent_ecog >= 2) + indication["ldh_elevated"] * ldh_elevated
+            + indication["brain_metastases"] * brain).astype(float)
+
+
+def _by_indication(rng: np.random.Generator, eligible: npt.NDArray[np.bool_], counts: dict[str, int],
+                   indication: dict[str, Any], **covariates: Any) -> npt.NDArray[np.object_]:
+    """Exactly ``counts`` patients per regimen class, the classes of ``indication["healthier"]``
+    drawn first with weights exp(-strength * sickness) (sicker patients more often get the others,
+    the single agents), the rest at random among those left."""
+    healthier = list(indication["healthier"])
+    weight = np.exp(-float(indication["strength"]) * sickness(indication, **covariates))
+    ordered = {**{k: counts[k] for k in healthier}, **{k: v for k, v in counts.items() if k not in healthier}}
+    return split_exact(rng, eligible, ordered, {k: weight for k in healthier})
+
+
 def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, int], seed: int) -> Cohort:
     """Draw the eligible patients (exact counts) and the excluded records (reasons as given).
 
@@ -121,22 +139,27 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
 
     shares = np.array(unp["ecog_shares"], dtype=float)
     ecog = rng.choice(np.arange(len(shares)), size=n, p=shares / shares.sum()).astype(np.int8)
-    ecog[rng.random(n) < unp["ecog_missing_share"]] = -1
+    latent_ecog = ecog.copy()  # what the patient has, recorded or not
+    # missing at random: more often with brain metastases (recorded), the same share overall
+    missing_odds = np.where(brain, float(unp.get("missing_share_ratio_brain_metastases", 1.0)), 1.0)
+    missing_odds /= missing_odds.mean()
+    ecog[rng.random(n) < unp["ecog_missing_share"] * missing_odds] = -1
     ldh_elevated = rng.random(n) < unp["ldh_elevated_share"]
     ldh_ratio = np.where(
         ldh_elevated, 1.0 + rng.lognormal(np.log(0.45), 0.8, n), rng.uniform(0.45, 0.99, n)
     )
-    ldh_ratio[rng.random(n) < unp["ldh_missing_share"]] = np.nan
+    ldh_ratio[rng.random(n) < unp["ldh_missing_share"] * missing_odds] = np.nan
     sites = unp["primary_site_shares"]
     primary_site = rng.choice(np.array(list(sites), dtype=object), size=n, p=np.array(list(sites.values())) / sum(sites.values()))
     age = np.clip(rng.normal(targets["published"]["times"]["age_median_years"], unp["age_sd_years"], n), 21, 89)
 
+    # the prognosis is the patient's, whether or not ECOG and LDH were recorded
     risk = (
         0.35 * brain
         + 0.25 * m1c
-        + 0.45 * np.nan_to_num(ldh_ratio > 1.0)
-        + 0.5 * (ecog >= 2)
-        - 0.2 * (ecog == 0)
+        + 0.45 * ldh_elevated
+        + 0.5 * (latent_ecog >= 2)
+        - 0.2 * (latent_ecog == 0)
     ).astype(float)
 
     # regimen class and the responders in each (exact), then CR among responders
@@ -145,6 +168,11 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     regimen_class = np.empty(n, dtype=object)
     regimen_class[:n_eligible] = rng.permutation(_labels(reg_counts))
     regimen_class[~elig] = rng.choice(np.array(list(reg), dtype=object), size=n_ex, p=np.array([v[0] for v in reg.values()]) / sum(v[0] for v in reg.values()))
+    indication = unp.get("indication")
+    if indication:  # confounding by indication, drawn from its own stream (the other draws stay)
+        regimen_class[:n_eligible] = _by_indication(
+            stream(seed, "indication"), elig, reg_counts, indication,
+            latent_ecog=latent_ecog, ldh_elevated=ldh_elevated, brain=brain)[:n_eligible]
     good = np.exp(-0.9 * risk)
     responder = np.zeros(n, dtype=bool)
     for cls, (patients, resp) in reg.items():

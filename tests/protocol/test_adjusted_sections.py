@@ -1,0 +1,78 @@
+"""The optional sections of issue 15 ([adjusted], [competing_risks], [imputation]): the flagship
+states them, and every mistake is named before any data is read."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from oncorwe import protocol
+from oncorwe.errors import ProtocolError
+
+
+def flagship() -> dict[str, Any]:
+    return copy.deepcopy(protocol.load("goldinger2022").to_dict())
+
+
+def problems_of(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(ProtocolError) as info:
+        protocol.from_data(data)
+    return info.value.problems
+
+
+def test_the_flagship_states_the_adjusted_comparison() -> None:
+    p = protocol.load("goldinger2022")
+    assert p.adjusted is not None and p.competing_risks is not None and p.imputation is not None
+    assert p.adjusted.treatment == "regimen_class" and p.adjusted.reference == "single_agent"
+    assert set(p.adjusted.arms) == {"combination", "single_agent"}
+    assert {"ecog", "ldh_elevated", "brain_metastases"} <= set(p.adjusted.covariates)
+    assert p.imputation.m >= 2 and set(p.imputation.covariates) == {"ecog", "ldh_elevated"}
+    assert p.competing_risks.by == "arm"
+
+
+def test_the_sections_are_optional() -> None:
+    data = flagship()
+    for key in ("adjusted", "competing_risks", "imputation"):
+        del data[key]
+    p = protocol.from_data(data)
+    assert p.adjusted is None and p.competing_risks is None and p.imputation is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["adjusted"]["arms"]["combination"].append("no_such_regimen"),
+     "adjusted.arms.combination: 'no_such_regimen' is not a level of 'regimen_class'"),
+    (lambda d: d["adjusted"]["arms"]["combination"].append("dacarbazine"), "'dacarbazine' is also in arm"),
+    (lambda d: d["adjusted"].update(treatment="age_years"), "adjusted.treatment: 'age_years' is not categorical"),
+    (lambda d: d["adjusted"]["covariates"].append("albumin"), "adjusted.covariates: 'albumin'"),
+    (lambda d: d["adjusted"]["covariates"].append("regimen_class"), "cannot also be a covariate"),
+    (lambda d: d["adjusted"].update(reference="placebo"), "reference: 'placebo' is not an arm"),
+    (lambda d: d["adjusted"].update(estimand="ATT", stabilize=False), "target: the ATT needs its target arm"),
+    (lambda d: d["adjusted"].update(estimand="overlap"), "stabilize: defined for estimand \"ATE\" only"),
+    (lambda d: d["adjusted"].update(estimand="IPTW"), "adjusted.estimand"),
+    (lambda d: d["adjusted"].update(trim=0.6), "trim: must be below 1/2"),
+    (lambda d: d["adjusted"].update(max_weight=True), "adjusted.max_weight"),
+    (lambda d: d["adjusted"].update(max_weight=1), "adjusted.max_weight"),
+    (lambda d: d["adjusted"].update(outcomes=["dfs"]), "adjusted.outcomes"),
+    (lambda d: d["adjusted"]["arm_labels"].pop("combination"), "arm_labels: give one label for each arm"),
+    (lambda d: d.pop("adjusted"), "competing_risks.by: \"arm\" needs the [adjusted] section"),
+    (lambda d: d["competing_risks"].update(by="age_years"), "competing_risks.by: 'age_years' is not categorical"),
+    (lambda d: d["endpoints"].update(pfs_death_is_event=False), "needs endpoints.pfs_death_is_event = true"),
+    (lambda d: d["imputation"]["covariates"].append("prior_ici_class"), "'prior_ici_class' is not among adjusted.covariates"),
+    (lambda d: d["imputation"].update(m=1), "imputation.m"),
+    (lambda d: d["imputation"].update(seed=-1), "imputation.seed"),
+    (lambda d: d["imputation"].update(surprise=1), "imputation.surprise"),
+])
+def test_every_mistake_is_named_before_any_data_is_read(change: Any, message: str) -> None:
+    data = flagship()
+    change(data)
+    got = problems_of(data)
+    assert any(message in line for line in got), got
+
+
+def test_a_categorical_covariate_with_many_levels_is_not_imputed() -> None:
+    data = flagship()
+    data["adjusted"]["covariates"].append("prior_ici_class")
+    data["imputation"]["covariates"].append("prior_ici_class")
+    assert any("'prior_ici_class' is categorical with more than two levels" in line for line in problems_of(data))
