@@ -31,8 +31,9 @@ def _analysis_frame(targets: dict[str, Any], seed: int) -> pl.DataFrame:
     excluded = scale_counts(dict(targets["excluded"]), PATIENTS - n_eligible)
     excluded.pop("duplicate_referral")
     cohort = draw_cohort(targets, n_eligible, excluded, seed)
-    times, calibration = draw_times(cohort, targets, seed)
-    assert calibration.converged
+    # the calibration to the published figures need not converge at 5 000 records for this test:
+    # the truth is the same generator's effect with the regimen assigned at random
+    times, _calibration = draw_times(cohort, targets, seed)
     e = cohort.eligible
     return pl.DataFrame({
         "regimen_class": cohort.regimen_class[e].astype(str),
