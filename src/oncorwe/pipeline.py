@@ -20,9 +20,12 @@ study's. Errors keep their type and gain the stage they happened in
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -397,6 +400,7 @@ def run_study(
     shareable: bool = False,
     seed: int | None = None,
     on_stage: ProgressCallback | None = None,
+    engine_memory: str | None = None,
 ) -> RunResult:
     """Run a study end to end and write its report into ``out_dir``.
 
@@ -410,6 +414,8 @@ def run_study(
     shareable : suppress small counts in the report.
     seed : the seed the data were generated with, when synthetic (recorded in the manifest only).
     on_stage : called with (stage, "start" | "done") around each stage.
+    engine_memory : the DuckDB engine's memory limit (``"2GB"``), beyond which it spills to a
+        temporary folder; default DuckDB's own (80% of the RAM).
 
     Raises
     ------
@@ -442,6 +448,7 @@ def run_study(
         raise StageFailed("report", exc) from exc
     try:
         con = store.connect(database)
+        _limit_memory(con, engine_memory)
     except OncorweError as exc:
         raise StageFailed("model", exc) from exc
     derived = derive(loaded, con, data_dir=data_path, omop=omop, stage=stage)
@@ -464,6 +471,24 @@ def run_study(
     _write_timings(Path(out_dir), timings)
     return RunResult(report_path=report_path, analysis=result, analysis_table=endpoint_result.analysis_table,
                      timings=timings, n_quarantined=derived.quarantine.height)
+
+
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _limit_memory(con: Any, limit: str | None) -> None:
+    """Set the DuckDB engine's memory limit to ``limit``, spilling beyond it to a temporary folder
+    removed when the process ends (DuckDB's default folder is ``.tmp`` in the working directory)."""
+    if limit is None:
+        return
+    if not _SIZE.match(limit.strip()):
+        raise InputError(f"engine memory: {limit!r} is not a size such as 2GB or 1.5GiB")
+    if engine.backend_name(con) != "duckdb":
+        raise InputError(f"engine memory: only for a DuckDB engine; {engine.backend_name(con)} manages its own")
+    spill = tempfile.mkdtemp(prefix="oncorwe-spill-")
+    atexit.register(shutil.rmtree, spill, True)
+    con.raw_sql(f"SET memory_limit = '{limit.strip()}'")
+    con.raw_sql(f"SET temp_directory = '{spill}'")
 
 
 def _write_timings(out_dir: Path, timings: dict[str, float]) -> None:

@@ -519,6 +519,14 @@ def omop_into_engine(
         scratch.drop()
 
 
+def _in_scope(cdm: dict[str, ir.Table], persons: ir.Table, scratch: _Scratch) -> dict[str, ir.Table]:
+    """The stacked CDM with each person-keyed table but ``person`` restricted to the persons in
+    scope (``persons``), stored; the vocabulary tables as they are."""
+    keys = persons.select(*omop_source.PERSON_KEY)
+    return {name: scratch.store(f"scoped_{name}", table.semi_join(keys, omop_source.PERSON_KEY))
+            if name in _PERSON_TABLES and name != "person" else table for name, table in cdm.items()}
+
+
 def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary, scope: StudyScope,
                  scratch: _Scratch, temporary: bool, window: _Window) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
@@ -531,8 +539,11 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
         schema={"_centre": pl.Int32(), "centre_id": pl.String(), "file": pl.String()}))
     # the words of the free-text values and the persons in scope, stored: small tables the engine
     # then joins as such, and what every other table joins with (computed once, not once per table)
-    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, lookups).items()}
     persons = scratch.store("persons", omop_source.scoped_persons(cdm, lookups))
+    # every other step reads the records of the persons in scope only (a hospital's CDM holds many
+    # times the study's persons): each result row is one of theirs, so the tables it gives are the same
+    cdm = _in_scope(cdm, persons, scratch)
+    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, lookups).items()}
     mapped = omop_source.map_cdm(cdm, lookups, persons=persons, word_tables=words)
     # read several times below (rules, copies, merges, reconciliation): stored once
     stored = {name: scratch.store(f"mapped_{name}", mapped[name])
