@@ -17,7 +17,8 @@ counts once per process, an upper bound) and the summed proportional set size (P
 counted once, the physical memory held), and the command's own RSS high-water mark (``VmHWM``);
 the peak memory figure is the larger of the last two, as in ``bench_pipeline.py``. Printed and
 written: wall time (start to exit, Python's
-start-up included), the per-stage seconds the command itself writes (``timings.json``), both peaks,
+start-up included), the CPU seconds of the command and its workers (what a busy machine does
+not inflate as much), the per-stage seconds the command itself writes (``timings.json``), both peaks,
 and the load average at the start and the end (the machine may be shared: the figure is only as
 good as the load beside it).
 
@@ -37,6 +38,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -104,6 +106,7 @@ def tree_memory_bytes(root: int) -> tuple[int, int]:
 def measured(command: list[str], log: Path) -> dict[str, Any]:
     """Run ``command`` (stdout and stderr to ``log``), sampling its process tree's memory."""
     load_start = os.getloadavg()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -113,7 +116,10 @@ def measured(command: list[str], log: Path) -> dict[str, Any]:
             peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
             peak_own = max(peak_own, hwm_bytes(proc.pid))
             time.sleep(SAMPLE_SECONDS)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"exit": proc.returncode, "wall_seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(cpu, 1),
             "peak_tree_rss_bytes": peak_rss, "peak_tree_pss_bytes": peak_pss, "peak_process_rss_bytes": peak_own,
             "load_start": [round(x, 2) for x in load_start], "load_end": [round(x, 2) for x in os.getloadavg()]}
 
@@ -196,6 +202,7 @@ def note(r: dict[str, Any]) -> str:
         f"peak memory {peak_bytes(r) / GIB:.2f} GiB ({'met' if met_memory else 'NOT met'}: < 4 GiB; the command's "
         f"own RSS high-water mark {r['peak_process_rss_bytes'] / GIB:.2f} GiB, the PSS of its process tree "
         f"{r['peak_tree_pss_bytes'] / GIB:.2f} GiB, its summed RSS {r['peak_tree_rss_bytes'] / GIB:.2f} GiB); "
+        f"{r['cpu_seconds']:.0f} CPU seconds (user + system, the command and its workers); "
         f"load average {r['load_start'][0]:.1f} at the start, {r['load_end'][0]:.1f} at the end"
         f"{' (the machine was shared with other jobs)' if r['shared'] else ''}; "
         f"generation {r['generation_seconds']:.0f} s (`python benchmarks/bench_cli_scale.py`)"

@@ -451,7 +451,9 @@ def run_study(
         _limit_memory(con, engine_memory)
     except OncorweError as exc:
         raise StageFailed("model", exc) from exc
-    derived = derive(loaded, con, data_dir=data_path, omop=omop, stage=stage)
+    # the run reads only the analysis table and the audit tables: the lines of therapy and the
+    # endpoint trace stay in the engine (a CDM's cohort of 10^5 patients is not pulled into Python)
+    derived = derive(loaded, con, data_dir=data_path, omop=omop, stage=stage, keep_in_engine=True)
     endpoint_result = derived.endpoints
     result = stage("analysis", lambda: analysis.run(
         endpoint_result.analysis_table, loaded,
