@@ -5,8 +5,10 @@ analysis -> report.
 ``oncorwe run`` (through :func:`run_study`), ``oncorwe explain``, the API and the benchmark. OMOP
 CDMs given on their own (``--omop`` without ``--data``) are mapped inside the engine that holds
 the canonical model (:func:`oncorwe.harmonise.in_engine.omop_into_engine`: DuckDB files attached
-read-only, CDM schemas of the engine's own PostgreSQL or Spark read where they are), so no
-patient-level table passes through Python before the analysis table. With a study folder, the
+read-only, CDM schemas of the engine's own PostgreSQL or Spark read where they are; any other CDM,
+a PostgreSQL one beside the default DuckDB engine, copied into the engine first, only the rows the
+study reads, in Arrow batches), so no patient-level table passes through Python objects before the
+analysis table. With a study folder, the
 centres' files (and the CDMs among them) are harmonised into the canonical model first, then
 written into the engine, so duplicates across file and CDM centres are found together.
 
@@ -18,22 +20,36 @@ study's. Errors keep their type and gain the stage they happened in
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 
 from oncorwe import analysis, cohort, endpoints, harmonise, protocol, report
 from oncorwe.errors import InputError, OncorweError, SourceError, StageFailed
-from oncorwe.harmonise.in_engine import OmopInEngine, attach_duckdb, omop_into_engine
+from oncorwe.harmonise.in_engine import (
+    EngineModel,
+    OmopInEngine,
+    attach_duckdb,
+    copy_scoped_cdm,
+    drop_copied_cdm,
+    omop_into_engine,
+    scoped_cdm,
+)
 from oncorwe.model import engine, store
 from oncorwe.model.schema import QUARANTINE_SCHEMA, CanonicalModel
+from oncorwe.model.scope import StudyScope
 from oncorwe.sources import load_study_config
 
 __all__ = [
@@ -78,27 +94,121 @@ def _direct(_name: str, action: Callable[[], Any]) -> Any:
     return action()
 
 
-def _engine_reads(con: Any, data_dir: str | Path | None, omop: Sequence[str]) -> bool:
-    """Whether the OMOP sources are mapped inside ``con``: only CDMs given alone (no study folder,
-    whose centres are harmonised together so duplicates across them are found), and only CDMs the
-    engine can read where they are (DuckDB files into a DuckDB engine). Others (a PostgreSQL CDM
-    beside a DuckDB engine) go through :func:`oncorwe.harmonise.run`, with the same mapping."""
-    if data_dir is not None or not omop or engine.backend_name(con) != "duckdb":
+def _engine_reads(data_dir: str | Path | None, omop: Sequence[str]) -> bool:
+    """Whether the OMOP sources are mapped inside the engine: CDMs given alone (a study folder's
+    centres are harmonised together, so that duplicates across its files and CDMs are found),
+    whatever and wherever they are (:func:`_cdms_in_engine`)."""
+    return data_dir is None and bool(omop)
+
+
+_POSTGRES = ("postgres://", "postgresql://")
+_SPARK = ("spark", "pyspark")
+
+
+def _cdm_label(uri: str, schema: str | None) -> str:
+    """What a CDM's records name as their file: a DuckDB file's name, else ``<database>[.<schema>]``."""
+    if "://" not in uri.removeprefix("duckdb://"):
+        return Path(uri.removeprefix("duckdb://")).name
+    return uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
+
+
+def _same_postgres(con: Any, uri: str) -> bool:
+    """Whether ``uri`` names the server and database the PostgreSQL engine ``con`` is connected to
+    (host, port and database as written: another spelling of the same host is another server)."""
+    if engine.backend_name(con) != "postgres" or not uri.startswith(_POSTGRES):
         return False
-    return all("://" not in uri.removeprefix("duckdb://") for _, uri, _ in harmonise.omop_targets(None, omop))
+    parts = urlsplit(uri)
+    info = con.con.info
+    database = parts.path.lstrip("/").split("/", 1)[0]  # ibis reads ``/db/schema`` as a search path
+    return (parts.hostname or "localhost", parts.port or 5432, database) == (info.host, int(info.port), info.dbname)
 
 
-def _attach_all(con: Any, omop: Sequence[str]) -> list[OmopInEngine]:
-    """Each OMOP DuckDB file attached read-only to ``con``, as a CDM the engine reads."""
-    sources = []
-    for number, (centre_id, uri, schema) in enumerate(harmonise.omop_targets(None, omop)):
-        path = Path(uri.removeprefix("duckdb://"))
-        try:
-            attached = attach_duckdb(con, str(path), f"cdm_{number}")
-        except SourceError as exc:
-            raise SourceError(f"centre {centre_id}: {exc}") from exc
-        sources.append(OmopInEngine(centre_id, path.name, f"cdm_{number}.{schema}" if schema else attached))
-    return sources
+def _readable_in_place(con: Any, uri: str) -> bool:
+    """Whether the engine ``con`` reads the CDM ``uri`` where it is: a DuckDB file attached to a
+    DuckDB engine, a schema of the engine's own PostgreSQL database, a database of its Spark."""
+    backend = engine.backend_name(con)
+    if "://" not in uri.removeprefix("duckdb://") and not uri.startswith(_SPARK):
+        return backend == "duckdb"
+    return _same_postgres(con, uri) or (backend == "pyspark" and uri.startswith(_SPARK))
+
+
+def _one_line(exc: Exception) -> str:
+    """An error's first line, without a password (driver messages run over several lines)."""
+    lines = str(exc).strip().splitlines()
+    return _redact(lines[0] if lines else type(exc).__name__)
+
+
+def _check_schema(con: Any, centre_id: str, uri: str, schema: str | None) -> None:
+    """A SourceError naming the centre when the PostgreSQL CDM's schema is not there (the engine
+    would otherwise read the tables of its default schema instead)."""
+    if not schema or engine.backend_name(con) != "postgres":
+        return
+    if schema not in con.list_databases():
+        raise SourceError(f"centre {centre_id}: {_redact(uri)} has no schema {schema!r}")
+
+
+def _open_source(uri: str, centre_id: str) -> tuple[Any, str | None]:
+    """A connection of its own to the CDM ``uri`` (a DuckDB file attached read-only to an in-memory
+    DuckDB), and the database the file's tables are in (None: the connection's default)."""
+    if "://" not in uri.removeprefix("duckdb://") and not uri.startswith(_SPARK):
+        src = store.connect(None)
+        return src, attach_duckdb(src, uri.removeprefix("duckdb://"), "cdm")
+    try:
+        return store.connect(uri), None
+    except OncorweError as exc:
+        raise SourceError(f"centre {centre_id}: {_one_line(exc)}") from exc
+
+
+@contextmanager
+def _cdms_in_engine(con: Any, omop: Sequence[str], scope: StudyScope) -> Iterator[list[OmopInEngine]]:
+    """Each OMOP CDM of ``omop`` as a CDM the engine ``con`` reads, for the time of the block.
+
+    A CDM the engine reads where it is (:func:`_readable_in_place`) is read there: a DuckDB file
+    attached read-only, a schema of the engine's own PostgreSQL database. Any other (a PostgreSQL
+    CDM beside the default DuckDB engine, or on another server) is copied into a scratch schema of
+    the engine, only the rows the study reads (:func:`oncorwe.harmonise.in_engine.scoped_cdm`,
+    streamed in Arrow batches), and the schema dropped when the block ends. Then one mapping,
+    :func:`oncorwe.harmonise.in_engine.omop_into_engine`, maps them all.
+    """
+    sources: list[OmopInEngine] = []
+    copied: list[str] = []
+    try:
+        for number, (centre_id, uri, schema) in enumerate(harmonise.omop_targets(None, omop)):
+            label = _cdm_label(uri, schema)
+            if _readable_in_place(con, uri):
+                if engine.backend_name(con) == "duckdb":
+                    path = uri.removeprefix("duckdb://")
+                    try:
+                        attached = attach_duckdb(con, path, f"cdm_{number}")
+                    except SourceError as exc:
+                        raise SourceError(f"centre {centre_id}: {exc}") from exc
+                    sources.append(OmopInEngine(centre_id, label, f"cdm_{number}.{schema}" if schema else attached))
+                else:
+                    _check_schema(con, centre_id, uri, schema)
+                    sources.append(OmopInEngine(centre_id, label, schema))
+                continue
+            try:
+                src, attached_as = _open_source(uri, centre_id)
+            except SourceError as exc:
+                if str(exc).startswith(f"centre {centre_id}:"):
+                    raise
+                raise SourceError(f"centre {centre_id}: {exc}") from exc
+            try:
+                _check_schema(src, centre_id, uri, schema)
+                database = (f"cdm.{schema}" if schema else attached_as) if attached_as else schema
+                tables = scoped_cdm(src, database, scope, centre_id=centre_id, file=label)
+                target = engine.scratch_name(f"cdm_{number}")
+                copied.append(target)
+                copy_scoped_cdm(tables, con, target)
+            finally:
+                disconnect = getattr(src, "disconnect", None)
+                if disconnect is not None:
+                    disconnect()
+            sources.append(OmopInEngine(centre_id, label, target))
+        yield sources
+    finally:
+        for target in copied:
+            drop_copied_cdm(con, target)
 
 
 def derive(
@@ -121,7 +231,7 @@ def derive(
     con : the engine (``store.connect``); the canonical tables are written into it under ``prefix``.
     data_dir : a study folder (``centres.toml``); its files and CDMs are harmonised, then written.
     omop : extra OMOP CDMs, ``"[CENTRE=]URI[#schema]"``. Without ``data_dir`` they are mapped
-        inside ``con`` when it can read them (DuckDB files into a DuckDB engine).
+        inside ``con`` (read where they are when it can, else their study rows copied in first).
     cdms : CDMs already readable in ``con`` (a schema of its PostgreSQL, a Spark database, an
         attached DuckDB file), mapped inside it; only without ``data_dir`` and ``omop``.
     keep_in_engine : the lines of therapy and the endpoint trace stay in the engine (large studies).
@@ -134,10 +244,9 @@ def derive(
     if cdms and (data_dir is not None or omop):
         raise InputError("cdms: give the engine's CDMs alone, without a study folder or --omop sources")
     scope = loaded.scope()
-    in_engine = bool(cdms) or _engine_reads(con, data_dir, omop)
+    in_engine = bool(cdms) or _engine_reads(data_dir, omop)
     if in_engine:
-        mapped = stage("harmonise", lambda: omop_into_engine(con, list(cdms) or _attach_all(con, omop),
-                                                             scope=scope, prefix=prefix))
+        mapped = stage("harmonise", lambda: _map_in_engine(con, cdms, omop, scope, prefix))
         merges, reconciliation = mapped.merges, mapped.reconciliation
         # the model is already in the engine: what comes back is the (small) quarantine
         quarantine = stage("model", lambda: store.to_polars(con.table(f"{prefix}quarantine")).cast(
@@ -155,6 +264,14 @@ def derive(
                                                        keep_in_engine=keep_in_engine))
     return Derived(con=con, prefix=prefix, merges=merges, reconciliation=reconciliation, quarantine=quarantine,
                    cohort=selected, endpoints=derived, in_engine=in_engine)
+
+
+def _map_in_engine(con: Any, cdms: Sequence[OmopInEngine], omop: Sequence[str], scope: StudyScope,
+                   prefix: str) -> EngineModel:
+    if cdms:
+        return omop_into_engine(con, list(cdms), scope=scope, prefix=prefix)
+    with _cdms_in_engine(con, omop, scope) as sources:
+        return omop_into_engine(con, sources, scope=scope, prefix=prefix)
 
 
 def _one_centre(data_dir: Path, centre: str) -> Any:
@@ -283,6 +400,7 @@ def run_study(
     shareable: bool = False,
     seed: int | None = None,
     on_stage: ProgressCallback | None = None,
+    engine_memory: str | None = None,
 ) -> RunResult:
     """Run a study end to end and write its report into ``out_dir``.
 
@@ -296,6 +414,8 @@ def run_study(
     shareable : suppress small counts in the report.
     seed : the seed the data were generated with, when synthetic (recorded in the manifest only).
     on_stage : called with (stage, "start" | "done") around each stage.
+    engine_memory : the DuckDB engine's memory limit (``"2GB"``), beyond which it spills to a
+        temporary folder; default DuckDB's own (80% of the RAM).
 
     Raises
     ------
@@ -328,9 +448,12 @@ def run_study(
         raise StageFailed("report", exc) from exc
     try:
         con = store.connect(database)
+        _limit_memory(con, engine_memory)
     except OncorweError as exc:
         raise StageFailed("model", exc) from exc
-    derived = derive(loaded, con, data_dir=data_path, omop=omop, stage=stage)
+    # the run reads only the analysis table and the audit tables: the lines of therapy and the
+    # endpoint trace stay in the engine (a CDM's cohort of 10^5 patients is not pulled into Python)
+    derived = derive(loaded, con, data_dir=data_path, omop=omop, stage=stage, keep_in_engine=True)
     endpoint_result = derived.endpoints
     result = stage("analysis", lambda: analysis.run(
         endpoint_result.analysis_table, loaded,
@@ -350,6 +473,24 @@ def run_study(
     _write_timings(Path(out_dir), timings)
     return RunResult(report_path=report_path, analysis=result, analysis_table=endpoint_result.analysis_table,
                      timings=timings, n_quarantined=derived.quarantine.height)
+
+
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _limit_memory(con: Any, limit: str | None) -> None:
+    """Set the DuckDB engine's memory limit to ``limit``, spilling beyond it to a temporary folder
+    removed when the process ends (DuckDB's default folder is ``.tmp`` in the working directory)."""
+    if limit is None:
+        return
+    if not _SIZE.match(limit.strip()):
+        raise InputError(f"engine memory: {limit!r} is not a size such as 2GB or 1.5GiB")
+    if engine.backend_name(con) != "duckdb":
+        raise InputError(f"engine memory: only for a DuckDB engine; {engine.backend_name(con)} manages its own")
+    spill = tempfile.mkdtemp(prefix="oncorwe-spill-")
+    atexit.register(shutil.rmtree, spill, True)
+    con.raw_sql(f"SET memory_limit = '{limit.strip()}'")
+    con.raw_sql(f"SET temp_directory = '{spill}'")
 
 
 def _write_timings(out_dir: Path, timings: dict[str, float]) -> None:

@@ -107,6 +107,7 @@ def run(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic study (when --data is not given).")] = DEFAULT_SEED,
     work: Annotated[Path, typer.Option("--work", help="Where the synthetic study is generated.")] = DEFAULT_WORK,
     database: Annotated[str | None, typer.Option("--database", help="Canonical tables' database (default in-memory DuckDB).")] = None,
+    engine_memory: Annotated[str | None, typer.Option("--engine-memory", help="Memory limit of the DuckDB engine, e.g. 2GB (beyond it, it spills to a temporary folder); default DuckDB's own, 80% of RAM.")] = None,
     shareable: Annotated[bool, typer.Option("--shareable", help="Suppress counts below the protocol's min_cell_count.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print only the report's path (and errors).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout, nothing else.")] = False,
@@ -137,7 +138,8 @@ def run(
     try:
         with progress:
             result = run_study(protocol_ref=protocol_ref, data_dir=data, out_dir=out, omop=omop_list,
-                               database=database, shareable=shareable, seed=seed_used, on_stage=on_stage)
+                               database=database, shareable=shareable, seed=seed_used, on_stage=on_stage,
+                               engine_memory=engine_memory)
     except StageFailed as failure:
         _fail(failure.exit_code, failure.stage, list(failure.problems), as_json)
 

@@ -59,7 +59,7 @@ from oncorwe.model.scope import StudyScope
 from oncorwe.model.store import to_polars
 from oncorwe.sources import omop as omop_source
 
-__all__ = ["EngineModel", "OmopInEngine", "attach_duckdb", "omop_into_engine"]
+__all__ = ["EngineModel", "OmopInEngine", "attach_duckdb", "copy_scoped_cdm", "drop_copied_cdm", "omop_into_engine", "scoped_cdm"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,155 @@ def attach_duckdb(con: Any, path: str, alias: str) -> str:
     except Exception as exc:  # not a database, or a truncated one: DuckDB's own error types vary
         raise SourceError(f"cannot open {Path(path).name} as a DuckDB database: {exc}") from exc
     return f"{alias}.main"
+
+
+#: the CDM tables keyed by person: copied for the persons in scope only
+_PERSON_TABLES = tuple(t for t, columns in omop_source.CDM_COLUMNS.items() if "person_id" in columns)
+
+
+def scoped_cdm(src: Any, database: str | None, scope: StudyScope, *, centre_id: str, file: str,
+               vocab: Vocabulary | None = None) -> dict[str, ir.Table]:
+    """One centre's CDM tables in ``src`` restricted to what the mapping of study ``scope`` reads,
+    as expressions over ``src`` (each table's own columns of
+    :data:`oncorwe.sources.omop.CDM_COLUMNS`, in its own types), for a CDM that lives on another
+    server than the engine and is copied into it (:func:`copy_scoped_cdm`).
+
+    The restriction changes nothing :func:`omop_into_engine` gives (it keeps every row a result
+    row depends on):
+
+    - the person-keyed tables: the persons in scope only (a condition record of the study's
+      disease, :func:`oncorwe.sources.omop.scoped_persons`, stored once as a temporary table of
+      ``src``'s session: ``src`` is a connection of its own, closed after the copy);
+    - ``drug_exposure``: besides, only the records of a study ingredient or of no concept at all
+      (those the mapping keeps, to map or to quarantine; :func:`oncorwe.sources.omop.word_lookups`);
+    - ``concept_relationship``: the ``'Maps to'`` rows from the concepts of those records;
+    - ``concept_ancestor``: the rows below the study's condition and categorising concepts, and
+      the rows above the kept drug records' concepts;
+    - ``concept``: the concepts those records, their standard concepts, their value concepts and
+      their drugs' ancestors name.
+
+    Raises SourceError naming the centre when the database has no ``person`` table or lacks a
+    column the mapping reads.
+    """
+    try:
+        cdm = omop_source.cdm_tables(src, centre_id=centre_id, file=file, database=database)
+    except ValueError as exc:
+        where = f" ({database})" if database else ""
+        raise SourceError(f"centre {centre_id}{where}: {exc}") from exc
+    names = set(cdm)
+    lookups = {name: ibis.memtable(table)
+               for name, table in omop_source.scope_lookups(scope, vocabulary_tables(vocab or load_vocabulary())).items()}
+    # computed once, kept where the CDM is (a temporary table of the source's session)
+    persons = engine.materialise(src, omop_source.scoped_persons(cdm, lookups).select(_scoped_id="person_id"),
+                                 engine.scratch_name("scoped_persons"), temp=True)
+
+    def raw(table: str) -> ir.Table:
+        rows = src.table(table, database=database) if database else src.table(table)
+        return rows.select(*[c for c in omop_source.CDM_COLUMNS[table] if c in rows.columns])
+
+    out: dict[str, ir.Table] = {}
+    for table in _PERSON_TABLES:
+        if table in names:
+            rows = raw(table)
+            # IN, not a semi-join: Ibis writes PostgreSQL's semi-joins inside a subquery as
+            # LEFT SEMI JOIN, which PostgreSQL has not
+            out[table] = rows.filter(rows.person_id.isin(persons._scoped_id))
+    if "drug_exposure" in out:
+        typed = cdm["drug_exposure"]
+        ingredients = omop_source.word_lookups(cdm, lookups)["drug"]
+        centre, concept_id, source_value = omop_source.drug_key(typed)
+        named = typed.join(ingredients, (centre == ingredients._dcentre) & (concept_id == ingredients._dcid)
+                           & (source_value == ingredients._dsv))
+        kept = named.filter(named._in_scope).select(_kept_id=named.drug_exposure_id)
+        drugs = out["drug_exposure"]
+        out["drug_exposure"] = drugs.filter(drugs.drug_exposure_id.isin(kept._kept_id))
+    out.update(_scoped_vocabulary(src, raw, out, names, lookups))
+    return out
+
+
+def _scoped_vocabulary(src: Any, raw: Any, records: dict[str, ir.Table], names: set[str],
+                       lookups: dict[str, ir.Table]) -> dict[str, ir.Table]:
+    """The vocabulary rows the mapping of ``records`` reads (see :func:`scoped_cdm`)."""
+
+    def column(table: str, name: str) -> list[ir.Table]:
+        if table not in records or name not in records[table].columns:
+            return []
+        return [records[table].select(_id=records[table][name].cast("int64"))]
+
+    def stacked(parts: list[ir.Table]) -> ir.Table | None:
+        return ibis.union(*parts) if parts else None
+
+    coded = stacked([*column("condition_occurrence", "condition_concept_id"),
+                     *column("condition_occurrence", "condition_source_concept_id"),
+                     *column("measurement", "measurement_concept_id"),
+                     *column("observation", "observation_concept_id")])
+    drugs = stacked(column("drug_exposure", "drug_concept_id"))
+    out: dict[str, ir.Table] = {}
+    named = [p for p in (coded, drugs) if p is not None]
+    named += column("measurement", "value_as_concept_id") + column("observation", "value_as_concept_id")
+    if "concept_relationship" in names:
+        cr = raw("concept_relationship")
+        maps = cr.filter(cr.relationship_id == "Maps to")
+        out["concept_relationship"] = (maps.filter(maps.concept_id_1.cast("int64").isin(coded._id))
+                                       if coded is not None else maps.filter(ibis.literal(False)))
+        named.append(out["concept_relationship"].select(_id=out["concept_relationship"].concept_id_2.cast("int64")))
+    if "concept_ancestor" in names:
+        ca = raw("concept_ancestor")
+        ancestor, descendant = ca.ancestor_concept_id.cast("int64"), ca.descendant_concept_id.cast("int64")
+        below = ancestor.isin(lookups["condition_concepts"].concept_id) | ancestor.isin(
+            lookups["category_concepts"].concept_id)
+        above = descendant.isin(drugs._id) if drugs is not None else ibis.literal(False)
+        out["concept_ancestor"] = ca.filter(below | above)
+        if drugs is not None:
+            up = ca.filter(above)
+            named.append(up.select(_id=up.ancestor_concept_id.cast("int64")))
+    if "concept" in names:
+        concept = raw("concept")
+        every = stacked(named)
+        out["concept"] = (concept.filter(concept.concept_id.cast("int64").isin(every._id)) if every is not None
+                          else concept.filter(ibis.literal(False)))
+    return out
+
+
+def copy_scoped_cdm(tables: dict[str, ir.Table], con: Any, database: str) -> None:
+    """Stream ``tables`` (:func:`scoped_cdm`, expressions over another backend) into the schema
+    (Spark: database) ``database`` of ``con``, created here, one table each, in Arrow record
+    batches: no row passes through Python objects."""
+    spark = engine.backend_name(con) == "pyspark"
+    if spark:
+        con._session.sql(f"CREATE DATABASE {database}")
+    else:
+        cursor = con.raw_sql(f"CREATE SCHEMA {database}")
+        if engine.backend_name(con) == "postgres":
+            cursor.close()
+    for name, expr in tables.items():
+        reader = expr.to_pyarrow_batches()
+        created = False
+        for batch in reader:
+            chunk = pa.Table.from_batches([batch])
+            if spark:
+                con._session.createDataFrame(chunk).write.saveAsTable(f"{database}.{name}", mode="append")
+            elif not created:
+                con.create_table(name, chunk, database=database)
+            else:
+                con.insert(name, chunk, database=database)
+            created = True
+        if not created:  # no row in scope: the table is there, empty (its presence means something)
+            empty = pa.Table.from_batches([], schema=reader.schema)
+            if spark:
+                con._session.createDataFrame(empty).write.saveAsTable(f"{database}.{name}", mode="append")
+            else:
+                con.create_table(name, empty, database=database)
+
+
+def drop_copied_cdm(con: Any, database: str) -> None:
+    """Drop the schema :func:`copy_scoped_cdm` made, with its tables."""
+    if engine.backend_name(con) == "pyspark":
+        con._session.sql(f"DROP DATABASE IF EXISTS {database} CASCADE")
+        return
+    cursor = con.raw_sql(f"DROP SCHEMA IF EXISTS {database} CASCADE")
+    if engine.backend_name(con) == "postgres":
+        cursor.close()
 
 
 _IBIS = {"String": "string", "Date": "date", "Int64": "int64", "Int32": "int32", "Int8": "int8",
@@ -370,6 +519,14 @@ def omop_into_engine(
         scratch.drop()
 
 
+def _in_scope(cdm: dict[str, ir.Table], persons: ir.Table, scratch: _Scratch) -> dict[str, ir.Table]:
+    """The stacked CDM with each person-keyed table but ``person`` restricted to the persons in
+    scope (``persons``), stored; the vocabulary tables as they are."""
+    keys = persons.select(*omop_source.PERSON_KEY)
+    return {name: scratch.store(f"scoped_{name}", table.semi_join(keys, omop_source.PERSON_KEY))
+            if name in _PERSON_TABLES and name != "person" else table for name, table in cdm.items()}
+
+
 def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary, scope: StudyScope,
                  scratch: _Scratch, temporary: bool, window: _Window) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
@@ -382,8 +539,11 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
         schema={"_centre": pl.Int32(), "centre_id": pl.String(), "file": pl.String()}))
     # the words of the free-text values and the persons in scope, stored: small tables the engine
     # then joins as such, and what every other table joins with (computed once, not once per table)
-    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, lookups).items()}
     persons = scratch.store("persons", omop_source.scoped_persons(cdm, lookups))
+    # every other step reads the records of the persons in scope only (a hospital's CDM holds many
+    # times the study's persons): each result row is one of theirs, so the tables it gives are the same
+    cdm = _in_scope(cdm, persons, scratch)
+    words = {name: scratch.store(f"words_{name}", expr) for name, expr in omop_source.word_lookups(cdm, lookups).items()}
     mapped = omop_source.map_cdm(cdm, lookups, persons=persons, word_tables=words)
     # read several times below (rules, copies, merges, reconciliation): stored once
     stored = {name: scratch.store(f"mapped_{name}", mapped[name])
