@@ -11,6 +11,7 @@ import polars as pl
 
 from oncorwe.errors import DataError, InputError, OncorweError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
+from oncorwe.harmonise._files_in_engine import files_into_engine
 from oncorwe.harmonise._linkage import linkage_candidates, linked_merges
 from oncorwe.harmonise._omop import harmonise_omop
 from oncorwe.harmonise._rows import Accumulator
@@ -60,6 +61,8 @@ def run(
     progress: bool = False,
     scope: StudyScope | None = None,
     linkage: Sequence[Mapping[str, object]] | None = None,
+    con: Any = None,
+    files_path: str = "engine",
 ) -> CanonicalModel:
     """Read every centre of a study folder (and extra OMOP databases) into the canonical model.
 
@@ -112,6 +115,7 @@ def run(
     # the last plausible record date: the study's data cut, else the day of the run
     latest = (config.data_cut if config else None) or dt.date.today()
     window = (latest, bool(config and config.data_cut))
+    prepared: list[tuple[Any, Any]] = []
     for centre in config.centres if config else ():
         if progress:
             import sys
@@ -123,10 +127,16 @@ def run(
             acc.quarantine_value(centre.id, problem.file, problem.sheet, 0, "(file)", None,
                                  f"file cannot be read: {problem.reason}", reject=True)
             acc.read.setdefault((centre.id, problem.file, problem.sheet), 0)
-        harmonise_tables(files.tables, centre, vocab, acc, latest=latest,
-                         latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
+        if files_path == "rows":
+            harmonise_tables(files.tables, centre, vocab, acc, latest=latest,
+                             latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
+        else:
+            prepared.append((centre, files.tables))
         for name, path in files.omop:
             _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems, window)
+    if prepared:
+        files_into_engine(connect(None) if con is None else con, prepared, vocab, acc, latest=latest,
+                          latest_is_data_cut=bool(config and config.data_cut))
     for centre_id, uri, schema in omop_targets(root, omop):
         label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
         _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems, window)
