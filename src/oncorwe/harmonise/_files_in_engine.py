@@ -607,6 +607,9 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
     quarantine: list[ir.Table] = []
     skipped = wide.filter(wide.skip.notnull())
     quarantine.append(_q(skipped, "(row)", None, skipped.skip, "rejected"))
+    if all(t.skip is not None for t in tables):  # no table is read: its rows are all quarantined
+        acc.quarantine_frames.append(_named(quarantine[0], meta))
+        return
     active = wide.filter(wide.skip.isnull())
     copies = active.filter(active.first_row != active.row)
     quarantine.append(_q(copies, "(row)", copies.joined,
@@ -758,7 +761,7 @@ def _pending(kept: ir.Table, drug_map: ir.Table, vocab: Vocabulary, fields: Sequ
         *base, assessment_date=ibis.ifelse(when.isnull(), ibis.null("date"), _add_days(best.index_date, when)),
         response=_c(best, "v_best_response", "string"), kind=ibis.literal("best_overall")))
     v_death, v_contact = _c(kept, "v_death_date", "date"), _c(kept, "v_last_contact_date", "date")
-    dead = (_c(kept, "v_vital_status", "string") == "dead").fill_null(False)
+    dead = (kept.v_vital_status == "dead").fill_null(False) if "v_vital_status" in kept.columns else ibis.literal(False)
     death = ibis.ifelse(v_death.isnull() & dead & ~kept.death_date_mapped, v_contact, v_death)
     progression = ibis.ifelse(kept._early_progression, ibis.null("date"), _c(kept, "v_progression_date", "date"))
     dated = kept.mutate(_death=death, _contact=v_contact, _progression=progression)
