@@ -587,7 +587,10 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
         if f == "drug_other":
             continue
         column = "v_bool" if f == "braf_v600" else _VALUE_COLUMN[FIELDS[f]]
-        aggregates[f"v_{f}"] = cells[column].max(where=cells.field == f)
+        value = cells[column]
+        if column == "v_bool":  # as 1/0: PostgreSQL has no max of booleans
+            value = ibis.ifelse(value, 1, 0)
+        aggregates[f"v_{f}"] = value.max(where=cells.field == f)
         aggregates[f"r_{f}"] = cells.raw.max(where=cells.field == f)
     if "ldh_value" in fields:
         aggregates["s_ldh_value"] = cells.v_text.max(where=cells.field == "ldh_value")
@@ -595,10 +598,18 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
         aggregates["k_ldh_unit"] = cells.v_num.max(where=cells.field == "ldh_unit")
     if "stage" in fields:
         aggregates["m_from_stage"] = cells.m_from_stage.max(where=cells.field == "stage")
-    aggregates["n_misfit"] = misfit.cast("int64").sum()
-    aggregates["misfit_fields"] = cells.field.group_concat(", ", where=misfit, order_by=cells["rank"])
-    aggregates["cell_rejects"] = (cells.error.notnull() & cells.field.isin(_REJECTING)).cast("int64").sum()
+    aggregates["n_misfit"] = ibis.ifelse(misfit, 1, 0).sum()
+    # the misfit fields in the table's column order, one aggregate per place (an ordered string
+    # aggregate is not portable: Spark has none)
+    places = max((len(t.cmap.fields) for t in tables), default=0)
+    for place in range(places):
+        aggregates[f"misfit_{place}"] = cells.field.max(where=misfit & (cells["rank"] == place))
+    aggregates["cell_rejects"] = ibis.ifelse(cells.error.notnull() & cells.field.isin(_REJECTING), 1, 0).sum()
     values = cells.group_by(["t", "row"]).aggregate(**aggregates)
+    flags = [f for f in fields if f != "drug_other"
+             and ("v_bool" if f == "braf_v600" else _VALUE_COLUMN[FIELDS[f]]) == "v_bool"]
+    if flags:
+        values = values.mutate(**{f"v_{f}": values[f"v_{f}"] == 1 for f in flags})
     wide = rows.select("t", "row", "ord", "first_row", "joined", "skip", *(["drug_text"] if "drug" in fields else []))
     wide = wide.left_join(values, ["t", "row"]).pipe(_unsuffixed)
     wide = wide.join(meta.drop("ncols", "skip"), "t")
@@ -620,7 +631,7 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
     with_id = unique.filter(_c(unique, "v_patient_id", "string").notnull())
     shifted = with_id.filter(with_id.n_misfit.fill_null(0) >= 2)
     quarantine.append(_q(shifted, "(row)", shifted.joined,
-                         ibis.literal("cells do not fit their columns (") + shifted.misfit_fields
+                         ibis.literal("cells do not fit their columns (") + _listed(shifted, places)
                          + "): shifted or misaligned row", "rejected"))
     owned = with_id.filter(with_id.n_misfit.fill_null(0) < 2)
     owned = owned.mutate(patient_id=owned.centre_key + ":" + owned.v_patient_id,
@@ -689,6 +700,15 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
         acc.frames[name].append(to_polars(accepted[kind].select(*schema)))
     owners = owned.join(meta.select("t", "centre_id", "file", "sheet"), "t")
     acc.row_frames.append(to_polars(owners.select("centre_id", "file", "sheet", "row", "patient_id")))
+
+
+def _listed(rows: ir.Table, places: int) -> ir.Value:
+    """The misfit fields of a row (``misfit_0``, ``misfit_1``, ...) joined by ", " in column order."""
+    parts = [ibis.ifelse(rows[f"misfit_{place}"].isnull(), "", ", " + rows[f"misfit_{place}"]) for place in range(places)]
+    text = parts[0]
+    for part in parts[1:]:
+        text = text + part
+    return text.substr(2)
 
 
 def _unsuffixed(table: ir.Table) -> ir.Table:
