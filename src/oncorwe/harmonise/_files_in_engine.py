@@ -96,6 +96,8 @@ _OTHER_WORDS = {"other", "andere", "sonstige", "autre", "altro", "anders", "over
 _LDH_UL_ONLY_ABOVE = 50.0
 #: a cell of these fields that does not read rejects its row (the record is unusable without it)
 _REJECTING = ("drug", "start_date", "assessment_date", "response", "best_response")
+#: more rows than any table holds: (table, row order) as one sortable number
+_ROWS_PER_TABLE = 1_000_000_000
 _CODED = ("code", "bool", "ecog", "event", "response", "int", "year")
 #: the typed column of the cell map a field's value is in, by kind
 _VALUE_COLUMN = {
@@ -845,23 +847,42 @@ def _with_ldh(rows: ir.Table, quarantine: list[ir.Table]) -> ir.Table:
 
 def _patients(con: Any, rows: ir.Table, scratch: list[str]) -> tuple[ir.Table, pl.DataFrame]:
     """One record per patient of the patient tables: each attribute's first value in table and row
-    order; a later, different value is quarantined (value nulled) quoting the first one."""
-    rows = _store(con, "files_patient_rows", rows, scratch)
-    order = [rows.t, rows.ord]
-    numbered = rows.mutate(_n=ibis.row_number().over(ibis.window(group_by="patient_id", order_by=order)))
-    records = numbered.filter(numbered._n == 0).select("patient_id", "centre_id", "source")
-    conflicts: list[pl.DataFrame] = []
-    for name in _ATTRIBUTES:
-        given = rows.filter(rows[f"a_{name}"].notnull())
-        given = given.mutate(_n=ibis.row_number().over(ibis.window(group_by="patient_id", order_by=[given.t, given.ord])))
-        first = given.filter(given._n == 0).select("patient_id", **{name: given[f"a_{name}"]})
-        records = records.left_join(first, "patient_id").pipe(_unsuffixed)
-        later = given.join(first, "patient_id").pipe(_unsuffixed)
-        later = later.filter(later[f"a_{name}"] != later[name])
-        later = later.join(records.select("patient_id", first_source="source"), "patient_id")
-        found = later.select("centre_id", "file", "sheet", "row", value=later[f"a_{name}"], first=later[name],
-                             first_source=later.first_source)
-        conflicts.append(_conflict_rows(found.to_pyarrow().to_pylist(), name))
+    order; a later, different value is quarantined (value nulled) quoting the first one.
+
+    Two window passes over the patient rows for all attributes at once: the first row giving each
+    attribute, then that row's value on every row of the patient."""
+    patient = ibis.window(group_by="patient_id")
+    order_key = rows.t * _ROWS_PER_TABLE + rows.ord
+    keyed = rows.mutate(_key=order_key, _first_key=order_key.min().over(patient), **{
+        f"_k_{name}": ibis.ifelse(rows[f"a_{name}"].notnull(), order_key, ibis.null("int64")).min().over(patient)
+        for name in _ATTRIBUTES})
+    keyed = _store(con, "files_patient_rows", keyed, scratch)
+
+    def first(name: str) -> ir.Value:
+        value = keyed[f"a_{name}"]
+        if value.type().is_boolean():  # as 1/0: PostgreSQL has no max of booleans
+            return ibis.ifelse(keyed._key == keyed[f"_k_{name}"], ibis.ifelse(value, 1, 0),
+                               ibis.null("int64")).max().over(patient) == 1
+        return ibis.ifelse(keyed._key == keyed[f"_k_{name}"], value, ibis.null(value.type())).max().over(patient)
+
+    firsts = keyed.mutate(_first_source=ibis.ifelse(keyed._key == keyed._first_key, keyed.source,
+                                                                           ibis.null("string")).max().over(patient),
+                          **{f"first_{name}": first(name) for name in _ATTRIBUTES})
+    firsts = _store(con, "files_patient_firsts", firsts, scratch)
+    records = firsts.filter(firsts._key == firsts._first_key).select(
+        "patient_id", "centre_id", "source", **{name: firsts[f"first_{name}"] for name in _ATTRIBUTES})
+    differs = [firsts[f"a_{name}"].notnull() & (firsts[f"a_{name}"] != firsts[f"first_{name}"]) for name in _ATTRIBUTES]
+    anywhere = differs[0]
+    for other in differs[1:]:
+        anywhere = anywhere | other
+    found = firsts.filter(anywhere.fill_null(False)).select(
+        "centre_id", "file", "sheet", "row", "_first_source",
+        *[c for name in _ATTRIBUTES for c in (f"a_{name}", f"first_{name}")]).to_pyarrow().to_pylist()
+    conflicts = [_conflict_rows([{"centre_id": r["centre_id"], "file": r["file"], "sheet": r["sheet"], "row": r["row"],
+                                  "value": r[f"a_{name}"], "first": r[f"first_{name}"],
+                                  "first_source": r["_first_source"]}
+                                 for r in found if r[f"a_{name}"] is not None and r[f"a_{name}"] != r[f"first_{name}"]],
+                                name) for name in _ATTRIBUTES]
     return _store(con, "files_patients", records, scratch), pl.concat(conflicts)
 
 
