@@ -172,7 +172,8 @@ def files_into_engine(
     scratch: list[str] = []
     try:
         raw = _upload(con, "files_raw", _raw_rows(tables), scratch)
-        distinct = to_polars(_distinct_cells(raw, tables))
+        distinct = to_polars(_distinct_cells(raw, tables)) if _all_fields(tables) else pl.DataFrame(
+            schema={"t": pl.Int64(), "field": pl.String(), "text": pl.String(), "n": pl.Int64()})
         _column_reading(tables, distinct, ctx, acc)
         cell_map = _upload(con, "files_cells", _cell_map(tables, distinct, ctx), scratch)
         drug_map = _upload(con, "files_drugs", _drug_map(tables, distinct, ctx), scratch)
@@ -552,6 +553,10 @@ def _q(rows: ir.Table, field_name: ir.Value | str, raw: ir.Value | None, reason:
 
 def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta: ir.Table,
            tables: Sequence[_Table], vocab: Vocabulary, acc: Accumulator, scratch: list[str]) -> None:
+    if all(t.skip is not None for t in tables):  # no table is read: its rows are all quarantined
+        skipped = raw.join(meta.select("t", "skip"), "t")
+        acc.quarantine_frames.append(_named(_q(skipped, "(row)", None, skipped.skip, "rejected"), meta))
+        return
     fields = _all_fields(tables)
     width = _width(tables)
     cells_cols = [f"c{i}" for i in range(width)]
@@ -620,9 +625,6 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
     quarantine: list[ir.Table] = []
     skipped = wide.filter(wide.skip.notnull())
     quarantine.append(_q(skipped, "(row)", None, skipped.skip, "rejected"))
-    if all(t.skip is not None for t in tables):  # no table is read: its rows are all quarantined
-        acc.quarantine_frames.append(_named(quarantine[0], meta))
-        return
     active = wide.filter(wide.skip.isnull())
     copies = active.filter(active.first_row != active.row)
     quarantine.append(_q(copies, "(row)", copies.joined,
