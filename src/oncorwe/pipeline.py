@@ -8,9 +8,10 @@ the canonical model (:func:`oncorwe.harmonise.in_engine.omop_into_engine`: DuckD
 read-only, CDM schemas of the engine's own PostgreSQL or Spark read where they are; any other CDM,
 a PostgreSQL one beside the default DuckDB engine, copied into the engine first, only the rows the
 study reads, in Arrow batches), so no patient-level table passes through Python objects before the
-analysis table. With a study folder, the
-centres' files (and the CDMs among them) are harmonised into the canonical model first, then
-written into the engine, so duplicates across file and CDM centres are found together.
+analysis table. With a study folder, the centres' files are harmonised inside the same engine
+(:mod:`oncorwe.harmonise._files_in_engine`: raw cells in, each distinct value read once, the row
+rules as queries); their canonical rows and those of the CDMs among them are then checked for
+duplicates together and written into the engine.
 
 :func:`run_study` is what ``oncorwe run`` calls; it knows nothing of terminals (progress goes to an
 optional callback) and never generates or reads synthetic truth: the data folder is treated as a real
@@ -255,7 +256,7 @@ def derive(
         config = _one_centre(Path(data_dir), centre) if centre is not None and data_dir is not None else None
         model = stage("harmonise", lambda: _all_read(harmonise.run(
             Path(data_dir) if data_dir is not None else None, omop=tuple(omop), scope=scope, config=config,
-            linkage=linkage)))
+            linkage=linkage, con=con)))
         stage("model", lambda: store.write_model(con, model, prefix=prefix))
         merges, reconciliation, quarantine = model.merges, model.reconciliation, model.quarantine
     selected = stage("cohort", lambda: cohort.run(con, loaded, prefix=prefix, merges=merges,

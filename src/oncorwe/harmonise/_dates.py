@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from oncorwe.harmonise._vocab import Vocabulary, normalise_word
 
-__all__ = ["EARLIEST_DATE", "ColumnDates", "implausible_date", "infer_date_column", "parse_date"]
+__all__ = ["EARLIEST_DATE", "ColumnDates", "implausible_date", "infer_date_column", "infer_date_order", "parse_date"]
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
@@ -133,30 +134,40 @@ def infer_date_column(
     """Read a whole column of dates in one order: declared, else settled by the column, else by
     the centre's other columns; ``ambiguous`` is set when none of these decides."""
     present = [(i, v) for i, v in enumerate(values) if v is not None]
-    parsed = {order: {i: parse_date(v, order, vocab) for i, v in present} for order in ORDERS}
-    counts = {order: sum(d is not None for d in parsed[order].values()) for order in ORDERS}
-    how = "declared"
-    ambiguous = False
-    if declared is not None:
-        order: str | None = declared
-    else:
-        best = max(counts.values())
-        tied = [o for o in ORDERS if counts[o] == best]
-        if best == 0:
-            order, how = None, "no dates"
-        elif len(tied) == 1:
-            order, how = tied[0], "settled by the column"
-        elif all(
-            len({parsed[o][i] for o in tied}) == 1 for i, _ in present if parsed[tied[0]][i] is not None
-        ):
-            order, how = tied[0], "settled by the column (every value reads the same either way)"
-        else:
-            settled = [o for o in tied if o in centre_orders]
-            if len(settled) == 1:
-                order, how = settled[0], "settled by the centre's other date columns"
-            else:
-                order, how, ambiguous = tied[0], "ambiguous", True
-    chosen = parsed[order] if order else {}
+    order, how, ambiguous = infer_date_order(Counter(v for _, v in present), vocab, declared=declared,
+                                             centre_orders=centre_orders)
+    chosen = {i: parse_date(v, order, vocab) for i, v in present} if order else {}
     dates = tuple(chosen.get(i) for i in range(len(values)))
-    unreadable = tuple(i for i, v in present if chosen.get(i) is None)
+    unreadable = tuple(i for i, _ in present if chosen.get(i) is None)
     return ColumnDates(order, dates, unreadable, ambiguous, how)
+
+
+def infer_date_order(
+    counts: Mapping[str, int],
+    vocab: Vocabulary,
+    *,
+    declared: str | None = None,
+    centre_orders: Sequence[str] = (),
+) -> tuple[str | None, str, bool]:
+    """The order a column's dates are read in, from its distinct non-empty values and how often
+    each occurs (the rule of :func:`infer_date_column`, which it serves): (order, how, ambiguous).
+
+    The order read by the most cells wins; a tie is settled when every value reads the same in
+    the tied orders, else by the centre's other columns (``centre_orders``), else it is ambiguous.
+    """
+    parsed = {order: {v: parse_date(v, order, vocab) for v in counts} for order in ORDERS}
+    read = {order: sum(n for v, n in counts.items() if parsed[order][v] is not None) for order in ORDERS}
+    if declared is not None:
+        return declared, "declared", False
+    best = max(read.values())
+    tied = [o for o in ORDERS if read[o] == best]
+    if best == 0:
+        return None, "no dates", False
+    if len(tied) == 1:
+        return tied[0], "settled by the column", False
+    if all(len({parsed[o][v] for o in tied}) == 1 for v in counts if parsed[tied[0]][v] is not None):
+        return tied[0], "settled by the column (every value reads the same either way)", False
+    settled = [o for o in tied if o in centre_orders]
+    if len(settled) == 1:
+        return settled[0], "settled by the centre's other date columns", False
+    return tied[0], "ambiguous", True

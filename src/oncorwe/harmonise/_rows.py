@@ -1,12 +1,13 @@
-"""What harmonising a centre accumulates: canonical rows, quarantine entries and problems.
+"""What harmonising a study accumulates: canonical frames, quarantine entries and problems.
 
 Kept as plain mutable collectors inside one call of :func:`oncorwe.harmonise.run`; the public
-result is the frozen :class:`oncorwe.model.CanonicalModel`.
+result is the frozen :class:`oncorwe.model.CanonicalModel`. The rows themselves are made in the
+engine (centre files: :mod:`oncorwe.harmonise._files_in_engine`; OMOP CDMs:
+:mod:`oncorwe.harmonise._omop`) and arrive here as whole frames.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,23 +21,16 @@ TableKey = tuple[str, str | None]
 
 @dataclass
 class Accumulator:
-    """Rows for the canonical tables of one study, and everything set aside."""
+    """Frames for the canonical tables of one study, and everything set aside."""
 
-    patients: dict[str, dict[str, Any]] = field(default_factory=dict)
-    exposures: list[dict[str, Any]] = field(default_factory=list)
-    assessments: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    #: quarantine entries made in Python (unreadable files, rows a reader could not lay out)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     fatal: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     #: (centre, file, sheet) -> records read
     read: dict[tuple[str, str, str | None], int] = field(default_factory=dict)
-    #: (centre, file, sheet) -> rejected rows
-    rejected: dict[tuple[str, str, str | None], set[int]] = field(default_factory=dict)
-    #: (centre, file, sheet, row) -> patient_id the row belongs to
-    row_patient: dict[tuple[str, str, str | None, int], str] = field(default_factory=dict)
     columns: list[dict[str, Any]] = field(default_factory=list)
-    #: whole frames (OMOP sources, executed in bulk): canonical table name -> frames
+    #: canonical table name -> frames (each source's rows, executed in bulk)
     frames: dict[str, list[pl.DataFrame]] = field(
         default_factory=lambda: {name: [] for name in ("patients", "person", "conditions", "observations",
                                                        "concept_ancestor", "drug_exposures", "assessments",
@@ -44,7 +38,7 @@ class Accumulator:
     )
     #: quarantine entries as frames (QUARANTINE_SCHEMA)
     quarantine_frames: list[pl.DataFrame] = field(default_factory=list)
-    #: (centre_id, file, sheet, row, patient_id) frames: which patient each bulk-read row belongs to
+    #: (centre_id, file, sheet, row, patient_id) frames: which patient each row read belongs to
     row_frames: list[pl.DataFrame] = field(default_factory=list)
 
     def quarantine_value(
@@ -72,14 +66,3 @@ class Accumulator:
                 "sheet": sheet,
             }
         )
-        if reject:
-            self.rejected.setdefault((centre, file, sheet), set()).add(row)
-
-    def is_rejected(self, centre: str, file: str, sheet: str | None, row: int) -> bool:
-        """Whether a record was already rejected."""
-        return row in self.rejected.get((centre, file, sheet), set())
-
-
-def add_days(date: dt.date, days: float) -> dt.date:
-    """A date plus a number of days, rounded to the whole day."""
-    return date + dt.timedelta(days=round(days))

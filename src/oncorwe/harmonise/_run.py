@@ -11,10 +11,10 @@ import polars as pl
 
 from oncorwe.errors import DataError, InputError, OncorweError, SourceError
 from oncorwe.harmonise._duplicates import find_duplicates
+from oncorwe.harmonise._files_in_engine import files_into_engine
 from oncorwe.harmonise._linkage import linkage_candidates, linked_merges
 from oncorwe.harmonise._omop import harmonise_omop
 from oncorwe.harmonise._rows import Accumulator
-from oncorwe.harmonise._tables import harmonise_tables
 from oncorwe.harmonise._vocab import load_vocabulary
 from oncorwe.model.schema import (
     ASSESSMENTS_SCHEMA,
@@ -60,6 +60,7 @@ def run(
     progress: bool = False,
     scope: StudyScope | None = None,
     linkage: Sequence[Mapping[str, object]] | None = None,
+    con: Any = None,
 ) -> CanonicalModel:
     """Read every centre of a study folder (and extra OMOP databases) into the canonical model.
 
@@ -78,6 +79,9 @@ def run(
     linkage
         This centre's records that the coordinator's privacy-preserving linkage merged into another
         centre's (``harmonise._linkage``): they leave the tables as cross-centre duplicates do.
+    con
+        The engine in which the centre files are harmonised (``store.connect``; the pipeline passes
+        the study's own engine); default a fresh in-memory DuckDB.
     scope
         What the study is about (``Protocol.scope()``): an OMOP CDM is read only for the persons
         with the study's condition and the study's drugs. Required when there are OMOP sources.
@@ -112,6 +116,7 @@ def run(
     # the last plausible record date: the study's data cut, else the day of the run
     latest = (config.data_cut if config else None) or dt.date.today()
     window = (latest, bool(config and config.data_cut))
+    prepared: list[tuple[Any, Any]] = []
     for centre in config.centres if config else ():
         if progress:
             import sys
@@ -123,10 +128,12 @@ def run(
             acc.quarantine_value(centre.id, problem.file, problem.sheet, 0, "(file)", None,
                                  f"file cannot be read: {problem.reason}", reject=True)
             acc.read.setdefault((centre.id, problem.file, problem.sheet), 0)
-        harmonise_tables(files.tables, centre, vocab, acc, latest=latest,
-                         latest_is_data_cut=config.data_cut is not None)  # type: ignore[union-attr]
+        prepared.append((centre, files.tables))
         for name, path in files.omop:
             _omop(connect, str(path), centre.id, name, None, vocab, scope, acc, problems, window)
+    if prepared:
+        files_into_engine(connect(None) if con is None else con, prepared, vocab, acc, latest=latest,
+                          latest_is_data_cut=bool(config and config.data_cut))
     for centre_id, uri, schema in omop_targets(root, omop):
         label = uri.rsplit("/", 1)[-1].split("?", 1)[0] + (f".{schema}" if schema else "")
         _omop(connect, uri, centre_id, label, schema, vocab, scope, acc, problems, window)
@@ -186,13 +193,13 @@ def _omop(connect: Any, uri: str, centre_id: str, file: str, schema: str | None,
 def _model(acc: Accumulator, problems: list[str], unreadable: list[str],
            linkage: Sequence[Mapping[str, object]] | None = None) -> CanonicalModel:
     tables = {
-        "patients": _table(acc.patients.values(), acc.frames["patients"], PATIENTS_SCHEMA),
-        "drug_exposures": _table(acc.exposures, acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
-        "assessments": _table(acc.assessments, acc.frames["assessments"], ASSESSMENTS_SCHEMA),
-        "events": _table(acc.events, acc.frames["events"], EVENTS_SCHEMA),
-        "person": _table((), acc.frames["person"], PERSON_SCHEMA),
-        "conditions": _table((), acc.frames["conditions"], CONDITIONS_SCHEMA),
-        "observations": _table((), acc.frames["observations"], OBSERVATIONS_SCHEMA),
+        "patients": _table(acc.frames["patients"], PATIENTS_SCHEMA),
+        "drug_exposures": _table(acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
+        "assessments": _table(acc.frames["assessments"], ASSESSMENTS_SCHEMA),
+        "events": _table(acc.frames["events"], EVENTS_SCHEMA),
+        "person": _table(acc.frames["person"], PERSON_SCHEMA),
+        "conditions": _table(acc.frames["conditions"], CONDITIONS_SCHEMA),
+        "observations": _table(acc.frames["observations"], OBSERVATIONS_SCHEMA),
     }
     merges = find_duplicates(_referrals(tables), tables["drug_exposures"])
     if linkage is not None:
@@ -212,7 +219,7 @@ def _model(acc: Accumulator, problems: list[str], unreadable: list[str],
         name: frame.filter(~pl.col("patient_id").is_in(merged.implode())).sort(order[name], nulls_last=True)
         for name, frame in tables.items()
     }
-    ancestors = _table((), acc.frames["concept_ancestor"], CONCEPT_ANCESTOR_SCHEMA).unique().sort(pl.all())
+    ancestors = _table(acc.frames["concept_ancestor"], CONCEPT_ANCESTOR_SCHEMA).unique().sort(pl.all())
     quarantine = pl.concat([pl.DataFrame(acc.quarantine, schema=QUARANTINE_SCHEMA), *acc.quarantine_frames])
     quarantine = quarantine.sort(["centre_id", "file", "sheet", "row", "field"], nulls_last=False)
     return CanonicalModel(
@@ -242,9 +249,8 @@ def _referrals(tables: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.concat([tables["patients"].select(keys), cdm.cast(tables["patients"].select(keys).schema)])
 
 
-def _table(rows: Any, frames: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
-    from_rows = pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
-    return pl.concat([from_rows, *(f.cast(schema) for f in frames)])  # type: ignore[arg-type]
+def _table(frames: list[pl.DataFrame], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.concat([pl.DataFrame(schema=schema), *(f.cast(schema) for f in frames)])  # type: ignore[arg-type]
 
 
 _ROWS_SCHEMA = {"centre_id": pl.String(), "file": pl.String(), "sheet": pl.String(), "row": pl.Int64(),
@@ -259,8 +265,7 @@ def _reconciliation(acc: Accumulator, quarantine: pl.DataFrame, merged: pl.Serie
     )
     rejected = quarantine.filter((pl.col("action") == "rejected") & (pl.col("row") > 0))
     owners = pl.concat([
-        pl.DataFrame([{"centre_id": c, "file": f, "sheet": s, "row": r, "patient_id": p}
-                      for (c, f, s, r), p in acc.row_patient.items()], schema=_ROWS_SCHEMA),
+        pl.DataFrame(schema=_ROWS_SCHEMA),
         *(frame.cast(_ROWS_SCHEMA) for frame in acc.row_frames),  # type: ignore[arg-type]
     ]).unique(["centre_id", "file", "sheet", "row"], keep="first")
     merged_rows = owners.filter(pl.col("patient_id").is_in(merged.implode())).join(
