@@ -12,6 +12,8 @@ its answer is tampered with (exit 2), then it answers.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -97,7 +99,10 @@ def driven(tmp_path_factory: pytest.TempPathFactory, synthetic_study: Path, site
                 if centre != held_back:
                     _write(answer, rounds_dir / answer_file_name(sha, centre))
             if held_back is not None:
-                assert combine() == 0
+                printed = io.StringIO()
+                with contextlib.redirect_stdout(printed):
+                    assert combine() == 0
+                seen["waiting_printed"] = printed.getvalue()
                 seen["waiting_models"] = pl.read_csv(report_dir / "tables" / "cox_models.csv")
                 _write(answers[held_back], rounds_dir / answer_file_name(sha, held_back))
     finally:
@@ -128,6 +133,11 @@ def test_unanswered_rounds_give_the_waiting_report(driven: dict[str, Any], centr
     assert all(m.startswith(f"waiting for round 1 answers from centres {every} (") for m in first["message"])
     waiting = driven["waiting_models"]["message"].to_list()
     assert all(m.startswith("waiting for round 2 answers from centres us-newyork (request round-2.") for m in waiting)
+    printed = driven["waiting_printed"]
+    request = next(driven["rounds_dir"].glob("round-2.*.request.json"))
+    sha = request.name.split(".")[1]
+    assert f"--centre us-newyork --linkage LINKAGE.json --cox-request {request.name}" in printed
+    assert f"--out {sha}.us-newyork.json" in printed and "at-wien" not in printed
 
 
 def test_a_centre_answers_through_the_cli(driven: dict[str, Any], monkeypatch: pytest.MonkeyPatch,

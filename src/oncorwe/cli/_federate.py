@@ -301,8 +301,10 @@ def combine(
     if rounds is not None and rounds.waiting_round is not None:
         sha = rounds.request_file.name.split(".")[1]
         typer.echo(f"Cox models: {rounds.message}. Send {rounds.request_file} to each of these centres; each answers with")
+        options = "".join([f" --protocol {protocol}" if protocol != "goldinger2022" else "",
+                           " --linkage LINKAGE.json" if written.result.info["federated"].get("linkage") else ""])
         for centre in rounds.missing_centres:
-            typer.echo(f"  {centre}: oncorwe site-export --data STUDY --centre {centre} --cox-request "
+            typer.echo(f"  {centre}: oncorwe site-export --data STUDY --centre {centre}{options} --cox-request "
                        f"{rounds.request_file.name} --out {answer_file_name(sha, centre)}")
         typer.echo(f"then put the answers in {cox_rounds} and run this combine again.")
     elif rounds is not None:
