@@ -22,6 +22,7 @@ study's. Errors keep their type and gain the stage they happened in
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import os
 import re
@@ -667,6 +668,8 @@ class CombineResult:
     report_path: Path
     result: analysis.AnalysisResult
     combined: Any
+    #: with ``cox_rounds``: where the Cox rounds through files stand (``_cox_files.CoxRounds``)
+    cox_rounds: Any = None
 
 
 def combine_packages(
@@ -678,9 +681,15 @@ def combine_packages(
     min_patients: int | None = None,
     shareable: bool = False,
     cox: Mapping[str, pl.DataFrame] | None = None,
+    cox_rounds: str | Path | None = None,
 ) -> CombineResult:
     """Verify the centres' site packages and write the pooled report folder (as :func:`run_study`),
-    marked as federated; the manifest lists each package's file and sha256."""
+    marked as federated; the manifest lists each package's file and sha256.
+
+    ``cox_rounds``: a folder of Cox rounds through files (``analysis.federated._cox_files``): the
+    distributed Cox fit is replayed on the centres' answers in it; while a round is unanswered, its
+    request is written there and the Cox tables say which centres must answer it
+    (``CombineResult.cox_rounds``)."""
     from oncorwe.analysis.federated import (
         CombineRules,
         SecurePackage,
@@ -701,7 +710,16 @@ def combine_packages(
         raise InputError(f"centre {odd.centre_id}: a {'plain' if secure[0] else 'masked'} package among "
                          f"{'masked' if secure[0] else 'plain'} ones (all centres of a round send the same kind)")
     combining = combine_secure if all(secure) else combine
+    rounds = None
+    if cox_rounds is not None:
+        if cox is not None:
+            raise InputError("combine: give the Cox tables or --cox-rounds, not both")
+        cox, rounds = _file_cox_rounds(Path(cox_rounds), loaded, packages)
     combined = combining(packages, loaded, rules=rules, published=_published_beside(loaded, protocol_path), cox=cox)
+    if rounds is not None and rounds.waiting_round is not None:  # the record says the fit is waiting, not done
+        federated_info = {**combined.result.info["federated"], "cox": rounds.message}
+        result = dataclasses.replace(combined.result, info={**combined.result.info, "federated": federated_info})
+        combined = dataclasses.replace(combined, result=result)
     provenance = {
         "inputs": [{"file": Path(p).name, "bytes": Path(p).stat().st_size, "sha256": report.file_sha256(Path(p))}
                    for p in package_files],
@@ -710,4 +728,45 @@ def combine_packages(
         "federated": combined.result.info["federated"],
     }
     report_path = report.run(combined.result, out_dir, shareable=shareable, provenance=provenance)
-    return CombineResult(report_path=report_path, result=combined.result, combined=combined)
+    return CombineResult(report_path=report_path, result=combined.result, combined=combined, cox_rounds=rounds)
+
+
+def _file_cox_rounds(directory: Path, loaded: protocol.Protocol, packages: Sequence[Any]) -> tuple[Any, Any]:
+    """The Cox tables replayed on the answers in ``directory``, for the centres of ``packages``, with
+    their times binned as in the packages (exact packages: exact times)."""
+    from oncorwe.analysis.federated._cox_files import file_cox_tables
+
+    bins = {int(p.disclosure.get("time_bin_days", 0) or 0) for p in packages}
+    if len(bins) > 1:
+        raise InputError(f"--cox-rounds: the packages bin times differently ({sorted(bins)} days)")
+    return file_cox_tables(directory, loaded, sorted(p.centre_id for p in packages),
+                           schema=loaded.analysis_schema(), time_bin_days=bins.pop() if bins else 0,
+                           linkage_sha256=packages[0].linkage_sha256 if packages else None)
+
+
+def site_cox_answer(
+    protocol_ref: str | Path | protocol.Protocol,
+    data_dir: str | Path,
+    centre: str,
+    request_document: Any,
+    *,
+    where: str = "--cox-request",
+    linkage: Mapping[str, Any] | None = None,
+    database: str | None = None,
+) -> dict[str, Any]:
+    """A centre's answer to one Cox round's request file: the request verified (its sha256, the
+    protocol, the linkage), then ``cox_site_answer`` on the centre's own analysis table
+    (:func:`site_derive`, as its package)."""
+    from oncorwe.analysis.federated._cox_files import cox_answer_document, read_cox_request
+
+    loaded, _ = _load_protocol(protocol_ref)
+    document = read_cox_request(request_document, loaded, where=where)
+    if centre not in document.get("centres", [centre]):
+        raise InputError(f"{where}: centre {centre} is not among the centres of this round")
+    expected_linkage = document.get("linkage_sha256")
+    made_with = None if linkage is None else _json_sha256(linkage)
+    if expected_linkage != made_with:
+        raise InputError(f"{where}: the packages were made with linkage {expected_linkage or 'none'}, "
+                         f"this answer would use {made_with or 'none'} (give the same --linkage)")
+    derived = site_derive(loaded, data_dir, centre, linkage=linkage, database=database)
+    return cox_answer_document(derived.endpoints.analysis_table, loaded, centre, document)

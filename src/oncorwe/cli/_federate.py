@@ -72,16 +72,32 @@ def site_export(
     secure: Annotated[bool, typer.Option("--secure", help="Secure aggregation, step 2: write a masked package (needs --peers and --key-file).")] = False,
     peers: Annotated[list[Path] | None, typer.Option("--peers", help="With --secure: every centre's public key (this centre's too); the files after it are peers too.")] = None,
     more_peers: Annotated[list[Path] | None, typer.Argument(hidden=True)] = None,
+    cox_request: Annotated[Path | None, typer.Option("--cox-request", help="Answer one Cox round's request file (from combine --cox-rounds); --out gets the answer.")] = None,
 ) -> None:
     """At a centre: run the protocol on this centre's files and write its site package of aggregates."""
     from oncorwe import pipeline
     from oncorwe.analysis.federated import read_package
+    from oncorwe.analysis.federated._cox_files import ANSWER_FORMAT, read_cox_answer
     from oncorwe.errors import InputError
 
     if more_peers and peers is None:
         raise InputError(f"site-export: unexpected argument {more_peers[0]} (public keys go after --peers)")
     if inspect is not None:
-        typer.echo(describe(read_package(inspect)))
+        document = _read_json(inspect, "--inspect")
+        if isinstance(document, dict) and document.get("format") == ANSWER_FORMAT:
+            typer.echo(describe_cox_answer(read_cox_answer(document, where=str(inspect))))
+        else:
+            typer.echo(describe(read_package(inspect)))
+        return
+    if cox_request is not None:
+        if data is None or centre is None or out is None:
+            raise InputError("--cox-request needs --data, --centre and --out (the answer to write)")
+        linked = _read_json(linkage, "--linkage") if linkage is not None else None
+        answer = pipeline.site_cox_answer(protocol, data, centre, _read_json(cox_request, "--cox-request"),
+                                          where=f"--cox-request {cox_request}", linkage=linked)
+        _write_json(answer, out)
+        typer.echo(f"Cox answer of centre {centre} to round {answer['round']}: {out}; "
+                   f"review it with: oncorwe site-export --inspect {out}")
         return
     if secure_keys:
         if centre is None or out is None or key_file is None:
@@ -207,6 +223,46 @@ def describe_secure(package: Any) -> str:
     return "\n".join(lines)
 
 
+def describe_cox_answer(document: Any) -> str:
+    """Everything a Cox answer holds, in plain words (what leaves the centre in one round)."""
+    answer = document["answer"]
+    lines = [
+        f"Cox answer of centre {document['centre_id']} to round {document.get('round')} "
+        f"(request sha256 {document['request_sha256']})",
+        f"Protocol sha256 {document['protocol_sha256']}",
+        f"Content sha256 {document['content_sha256']}",
+        "No patient identifier, date or per-patient record is in the answer; it holds the sums below.",
+        "",
+    ]
+    if "schema" not in answer:  # the design round: per endpoint, counts of the complete cases
+        lines.append("Design round: for each endpoint, the complete cases of the model's covariates.")
+        for endpoint, part in answer.items():
+            lines.append(f"  {endpoint}: {part['n']} patients with every covariate, {part['events']} events, "
+                         f"{part['n_missing']} left out for a missing value")
+            for column, levels in part.get("levels", {}).items():
+                lines.append(f"    levels of {column} present here: {', '.join(levels)}")
+            for term, n in part.get("term_n", {}).items():
+                lines.append(f"    patients per model term {term}: {n}")
+            times = part.get("event_times", [])
+            lines.append(f"    {len(times)} distinct event times (months): {', '.join(f'{t:g}' for t in times)}")
+        return "\n".join(lines)
+    lines += [
+        f"Newton-Raphson round at coefficients beta = {', '.join(f'{b:.6g}' for b in answer['beta'])}.",
+        "For each event time of the network: the patients at risk and the deaths here, and their sums",
+        "S0 (sum of exp(x'beta) over the risk set), S1 (of x exp(x'beta)), S2 (of x x' exp(x'beta)) and the",
+        "tied deaths' sums (d0, d1, d2, and the sum of their covariates).",
+        "A risk set of one patient gives that patient's covariates: S1/S0 is x (docs/federation.md).",
+    ]
+    for stratum in answer.get("strata", []):
+        at_risk = stratum.get("n_at_risk", [])
+        single = sum(1 for n in at_risk if n == 1)
+        lines.append(f"  stratum {stratum.get('stratum')}: {len(at_risk)} event times, "
+                     f"{sum(stratum.get('n_deaths', []))} deaths here, {single} time(s) with one patient at risk")
+        for t, n, d in zip(stratum.get("time", []), at_risk, stratum.get("n_deaths", []), strict=False):
+            lines.append(f"    time {t}: {n} at risk, {d} death(s)" + ("  <- one patient: S1/S0 is their covariates" if n == 1 else ""))
+    return "\n".join(lines)
+
+
 def _n(value: Any) -> str:
     return "(withheld)" if value is None else str(value)
 
@@ -231,14 +287,28 @@ def combine(
     min_centres: Annotated[int | None, typer.Option("--min-centres", help="Override the protocol's minimum number of centres.")] = None,
     min_patients: Annotated[int | None, typer.Option("--min-patients", help="Override the protocol's minimum patients per centre.")] = None,
     shareable: Annotated[bool, typer.Option("--shareable", help="Suppress counts below the protocol's min_cell_count in the report.")] = False,
+    cox_rounds: Annotated[Path | None, typer.Option("--cox-rounds", help="Fit the Cox models in rounds through files in this folder (requests out, the centres' answers in).")] = None,
 ) -> None:
     """At the coordinator: verify the centres' packages and write the pooled report."""
     from oncorwe import pipeline
+    from oncorwe.analysis.federated._cox_files import answer_file_name
 
     written = pipeline.combine_packages(protocol, packages, out, min_centres=min_centres, min_patients=min_patients,
-                                        shareable=shareable)
+                                        shareable=shareable, cox_rounds=cox_rounds)
     combined = written.combined
     typer.echo(f"{len(combined.centres)} centres, {written.result.info['n_patients']} patients: {written.report_path}")
+    rounds = written.cox_rounds
+    if rounds is not None and rounds.waiting_round is not None:
+        sha = rounds.request_file.name.split(".")[1]
+        typer.echo(f"Cox models: {rounds.message}. Send {rounds.request_file} to each of these centres; each answers with")
+        options = "".join([f" --protocol {protocol}" if protocol != "goldinger2022" else "",
+                           " --linkage LINKAGE.json" if written.result.info["federated"].get("linkage") else ""])
+        for centre in rounds.missing_centres:
+            typer.echo(f"  {centre}: oncorwe site-export --data STUDY --centre {centre}{options} --cox-request "
+                       f"{rounds.request_file.name} --out {answer_file_name(sha, centre)}")
+        typer.echo(f"then put the answers in {cox_rounds} and run this combine again.")
+    elif rounds is not None:
+        typer.echo(f"Cox models: {rounds.message}")
     if combined.exact:
         typer.echo("exact packages: the report equals the pooled analysis; not for release")
     elif "secure_aggregation" in written.result.info["federated"]:

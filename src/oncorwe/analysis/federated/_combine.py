@@ -7,8 +7,9 @@ the quarantine summary are the centres' rows, with the pooled flow summed over c
 
 The Cox model needs each patient's covariates together, which never leave a centre; it is fitted by
 distributed Newton-Raphson over rounds with the centres (``cox`` given by the caller, e.g. the
-vantage6 algorithm). Static packages cannot answer those rounds: without ``cox`` the Cox tables say
-so instead of holding an estimate.
+vantage6 algorithm, or the request and answer files of ``oncorwe combine --cox-rounds``,
+``analysis.federated._cox_files``). Packages alone carry no rounds: without ``cox`` the Cox tables
+say so instead of holding an estimate.
 """
 
 from __future__ import annotations
