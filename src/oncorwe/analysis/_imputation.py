@@ -95,6 +95,9 @@ def impute(
     # draws stay within each column's observed range in every round of the chained equations
     low = np.where(np.isnan(design).all(axis=0), -np.inf, np.nanmin(np.where(np.isnan(design), np.inf, design), axis=0))
     high = np.where(np.isnan(design).all(axis=0), np.inf, np.nanmax(np.where(np.isnan(design), -np.inf, design), axis=0))
+    # a column constant where observed (a small study) keeps that value: scikit-learn wants the
+    # bounds apart
+    high = np.where(high > low, high, np.nextafter(low, np.inf))
     out = []
     for i in range(m):
         state = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
