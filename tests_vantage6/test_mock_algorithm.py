@@ -49,6 +49,8 @@ def test_central_function_equals_the_pooled_run(tmp_path: Path) -> None:
     assert result["info"]["federated"]["exact"] is True
     assert len(result["info"]["federated"]["centres"]) == 24
     for name in analysis.TABLE_NAMES:
+        if name in analysis.PATIENT_LEVEL_TABLES:
+            continue  # the adjusted comparison needs patient rows: a federated result leaves it empty
         expected = _finite_or_null(pooled.analysis.tables[name])
         rows = result["tables"][name]
         got = pl.DataFrame(rows, schema=expected.schema, orient="row") if rows else pl.DataFrame(schema=expected.schema)
