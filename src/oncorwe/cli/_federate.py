@@ -23,14 +23,9 @@ __all__ = ["register"]
 
 
 def _read_json(path: Path, what: str) -> Any:
-    from oncorwe.errors import InputError
+    from oncorwe.analysis.federated._package import read_json_file
 
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"{what} {path}: not JSON ({exc})") from exc
+    return read_json_file(path, what)
 
 
 def _write_json(document: Any, out: Path) -> None:

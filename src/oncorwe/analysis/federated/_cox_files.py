@@ -29,7 +29,7 @@ import polars as pl
 from oncorwe.analysis._cox import COX_MODEL_SCHEMA, COX_SCHEMA, PH_SCHEMA
 from oncorwe.analysis._survival import ENDPOINTS
 from oncorwe.analysis.federated._cox_rounds import cox_site_answer, federated_cox_tables
-from oncorwe.analysis.federated._package import canonical_json, protocol_sha256
+from oncorwe.analysis.federated._package import canonical_json, protocol_sha256, read_json_file
 from oncorwe.errors import InputError
 from oncorwe.protocol import Protocol
 
@@ -81,15 +81,6 @@ class _Waiting(Exception):
     def __init__(self, rounds: CoxRounds) -> None:
         super().__init__(rounds.message)
         self.rounds = rounds
-
-
-def _read(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot be read ({exc.strerror or exc})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"{what} {path}: not JSON ({exc})") from exc
 
 
 def read_cox_answer(document: Any, *, where: str, centre: str | None = None, request_sha: str | None = None,
@@ -176,7 +167,7 @@ def file_cox_tables(directory: Path, protocol: Protocol, centres: Sequence[str],
             if not path.exists():
                 missing.append(centre)
                 continue
-            document = read_cox_answer(_read(path, "Cox answer"), where=str(path), centre=centre,
+            document = read_cox_answer(read_json_file(path, "Cox answer"), where=str(path), centre=centre,
                                        request_sha=sha, protocol_hash=protocol_hash)
             answers.append(document["answer"])
         if missing:

@@ -79,6 +79,21 @@ class PackageView:
         return int(self.rows[COUNT_COLUMN].sum()) if self.rows.height else 0
 
 
+
+def read_json_file(path: str | Path, what: str, *, max_bytes: int | None = None) -> Any:
+    """One JSON document a coordinator or centre was given (a package, a key, a request, an answer,
+    linkage tokens); :class:`InputError` naming ``what``, the file and the problem."""
+    source = Path(path)
+    try:
+        size = source.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise InputError(f"{what} {source}: {size} bytes, more than it may hold ({max_bytes})")
+        return json.loads(source.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{what} {source}: cannot be read ({exc.strerror or exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{what} {source}: not JSON ({exc})") from exc
+
 @dataclass(frozen=True)
 class SitePackage:
     """A verified site package (:func:`build_package`, :meth:`read`)."""
@@ -135,16 +150,7 @@ class SitePackage:
     def read(cls, path: str | Path) -> SitePackage:
         """Read and verify a package file; :class:`InputError` naming the file and the problem."""
         source = Path(path)
-        try:
-            size = source.stat().st_size
-            if size > MAX_PACKAGE_BYTES:
-                raise InputError(f"{source}: {size} bytes, more than a site package may hold ({MAX_PACKAGE_BYTES})")
-            document = json.loads(source.read_bytes().decode("utf-8"))
-        except OSError as exc:
-            raise InputError(f"{source}: cannot be read ({exc.strerror or exc})") from exc
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise InputError(f"{source}: not a site package (not JSON: {exc})") from exc
-        return cls.from_json(document, where=str(source))
+        return cls.from_json(read_json_file(source, "site package", max_bytes=MAX_PACKAGE_BYTES), where=str(source))
 
     @classmethod
     def from_json(cls, document: Any, *, where: str = "package") -> SitePackage:

@@ -449,18 +449,10 @@ def write_private_key(document: Mapping[str, Any], path: Path) -> None:
 def read_package(path: str | Path) -> Any:
     """A site package file, plain (:class:`~oncorwe.analysis.federated.SitePackage`) or masked
     (:class:`SecurePackage`, a package with a ``secure`` section), verified."""
-    from oncorwe.analysis.federated._package import SitePackage
+    from oncorwe.analysis.federated._package import SitePackage, read_json_file
 
     source = Path(path)
-    try:
-        size = source.stat().st_size
-        if size > MAX_PACKAGE_BYTES:
-            raise InputError(f"{source}: {size} bytes, more than a site package may hold ({MAX_PACKAGE_BYTES})")
-        document = json.loads(source.read_bytes().decode("utf-8"))
-    except OSError as exc:
-        raise InputError(f"{source}: cannot be read ({exc.strerror or exc})") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise InputError(f"{source}: not a site package (not JSON: {exc})") from exc
+    document = read_json_file(source, "site package", max_bytes=MAX_PACKAGE_BYTES)
     if isinstance(document, dict) and document.get("format") == FORMAT and "secure" in document:
         return SecurePackage.from_json(document, where=str(source))
     return SitePackage.from_json(document, where=str(source))
