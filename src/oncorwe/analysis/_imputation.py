@@ -6,7 +6,9 @@ cumulative hazard at the patient's time (White & Royston 2009: the outcome must 
 imputation model, or the imputed covariate's association with it is diluted towards none). The
 chained equations are scikit-learn's ``IterativeImputer`` with Bayesian ridge regression and
 ``sample_posterior=True`` (each imputed value a draw from the posterior predictive distribution, as
-``mice``'s "norm" method), ``max_iter`` rounds per set; set i of m draws from the random state
+``mice``'s "norm" method; the Bayesian ridge is fitted from the Gram matrix,
+``_bayesian_ridge.GramBayesianRidge``, equal to scikit-learn's ``BayesianRidge`` and independent of
+the number of rows after one pass over them), ``max_iter`` rounds per set; set i of m draws from the random state
 ``SeedSequence([seed, i])``, so the same seed gives the same sets. Imputed values are kept in the
 covariate's range: an integer covariate (ECOG) is rounded to a whole number within the observed
 values, a yes/no covariate is "yes" when its draw is above 0.5.
@@ -80,6 +82,8 @@ def impute(
     from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (IterativeImputer is experimental)
     from sklearn.impute import IterativeImputer
 
+    from oncorwe.analysis._bayesian_ridge import GramBayesianRidge
+
     x, names = _predictors(frame, [*impute_columns, *other_columns])
     extra = []
     for time_column, event_column in outcomes:
@@ -101,7 +105,8 @@ def impute(
     out = []
     for i in range(m):
         state = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        imputer = IterativeImputer(sample_posterior=True, max_iter=max_iter, random_state=state,
+        imputer = IterativeImputer(estimator=GramBayesianRidge(), sample_posterior=True, max_iter=max_iter,
+                                   random_state=state,
                                    skip_complete=True, min_value=low, max_value=high)
         filled = imputer.fit_transform(design)
         columns = {}
