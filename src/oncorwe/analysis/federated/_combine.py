@@ -184,6 +184,10 @@ def _analyse(counts: Mapping[tuple[str, ...], pl.DataFrame], protocol: Protocol,
     """The one analysis path (``analysis.from_views``) on the combined counts, with the record of
     what they were made from."""
     views = CountViews(counts, _view_schema(protocol))
+    cox_bin_days = max((int(p.disclosure.get("time_bin_days", 0) or 0) for p in packages), default=0)
+    if cox is not None and cox_bin_days:  # the centres answered the rounds on their binned times
+        approximate = (*approximate, {"view": "Cox rounds", "estimates": "Cox hazard ratios and the PH test",
+                                      "control": f"event times binned to {cox_bin_days} days at the centres"})
     centres = tuple({"centre_id": p.centre_id, "n_patients": p.n_patients, "content_sha256": p.content_sha256,
                      "exact": p.exact, "oncorwe_version": p.oncorwe_version} for p in packages)
     federated: dict[str, Any] = {
