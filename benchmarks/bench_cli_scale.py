@@ -300,11 +300,15 @@ def main(argv: list[str] | None = None) -> int:
         "timings": summary["timings"], "analysis_set": analysis_set, "shared": args.shared,
         "generation_seconds": generation["wall_seconds"], "cpus": os.cpu_count(),
         "options": " ".join(extra),
+        # the command's memory high-water mark at the end of each stage (timings.json): where the peak is
+        "peak_memory_gib_after": json.loads((out / "timings.json").read_text(encoding="utf-8")).get("peak_memory_gib_after", {}),
     }
     (args.workdir / f"result_{args.records}x{args.background}.json").write_text(
         json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(row(result))
     print(note(result))
+    print("memory high-water mark after each stage (GiB): "
+          + ", ".join(f"{stage} {gib}" for stage, gib in result["peak_memory_gib_after"].items()))
     if not args.no_write:
         write_tables(result, args.results, args.readme)
     return 0

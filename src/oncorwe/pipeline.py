@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -425,6 +426,7 @@ def run_study(
     """
     notify = on_stage or (lambda _stage, _status: None)
     timings: dict[str, float] = {}
+    high_water: dict[str, float | None] = {}
 
     def stage(name: str, action: Callable[[], Any]) -> Any:
         notify(name, "start")
@@ -434,6 +436,7 @@ def run_study(
         except OncorweError as exc:
             raise StageFailed(name, exc) from exc
         timings[name] = round(time.perf_counter() - started, 3)
+        high_water[name] = _memory_high_water_gib()
         notify(name, "done")
         return value
 
@@ -472,7 +475,7 @@ def run_study(
         "database": _redact(database) if database else "duckdb (in memory)",
     }
     report_path = stage("report", lambda: report.run(result, out_dir, shareable=shareable, provenance=provenance))
-    _write_timings(Path(out_dir), timings)
+    _write_timings(Path(out_dir), timings, high_water)
     return RunResult(report_path=report_path, analysis=result, analysis_table=endpoint_result.analysis_table,
                      timings=timings, n_quarantined=derived.quarantine.height)
 
@@ -495,10 +498,25 @@ def _limit_memory(con: Any, limit: str | None) -> None:
     con.raw_sql(f"SET temp_directory = '{spill}'")
 
 
-def _write_timings(out_dir: Path, timings: dict[str, float]) -> None:
-    """Timings go beside the manifest, never in it: they differ between runs, the report must not."""
+def _memory_high_water_gib() -> float | None:
+    """The process's resident-memory high-water mark so far (GiB; None where the system does not say).
+
+    It only grows, so the stage after which it jumps is the stage of the run's peak (the engine's
+    memory included: DuckDB runs in this process)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(kib * (1 if sys.platform != "darwin" else 1 / 1024) / 2**20, 3)
+
+
+def _write_timings(out_dir: Path, timings: dict[str, float], high_water: dict[str, float | None]) -> None:
+    """Timings go beside the manifest, never in it: they differ between runs, the report must not.
+    ``peak_memory_gib_after``: the process's memory high-water mark at the end of each stage."""
     tmp = out_dir / ".timings.json.tmp"
-    tmp.write_text(json.dumps({"seconds": timings}, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    document = {"seconds": timings, "peak_memory_gib_after": high_water}
+    tmp.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, out_dir / "timings.json")
 
 
