@@ -17,17 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from oncorwe.synth._allocate import choose_exact, scale_counts, split_exact
+from oncorwe.synth._design import EPOCH, day_number, study_design
 
 __all__ = ["EPOCH", "Cohort", "day_number", "draw_cohort", "stream"]
 
-EPOCH = dt.date(1970, 1, 1)
 RESPONSES = ("CR", "PR", "SD", "PD", "NE")
 N_UNIFORMS = 24  # the timeline builder uses u[0] .. u[21]
-
-
-def day_number(value: dt.date) -> int:
-    """Days since 1970-01-01."""
-    return (value - EPOCH).days
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -107,6 +102,7 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     """
     pub = targets["published"]
     unp = targets["unpublished"]
+    design = study_design(targets["study"]["name"])
     scale = n_eligible / targets["study"]["eligible"]
     rng = stream(seed, "baseline")
     n_ex = sum(excluded.values())
@@ -222,17 +218,19 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     )
     prior = np.full(n, "anti_ctla4", dtype=object)
     prior[pd1] = split_exact(rng, pd1, pd1_split)[pd1]
-    prior[~elig] = rng.choice(np.array(["anti_pd1", "anti_ctla4", "combined", "sequence"], dtype=object), size=n_ex, p=[0.39, 0.44, 0.09, 0.08])
+    prior_shares = design.excluded_prior_shares
+    prior[~elig] = rng.choice(np.array(list(prior_shares), dtype=object), size=n_ex, p=list(prior_shares.values()))
 
-    # combination partners in the index line (exact): BRAF/MEK for BRAF mutants, PD-1 for
-    # ipilimumab-only patients, bevacizumab with carboplatin + paclitaxel
+    # combination partners in the index line (exact): the targeted one for BRAF mutants, the
+    # anti-PD-1 one for anti-CTLA-4-only patients, the other one with its regimen
     partner = np.full(n, "", dtype=object)
+    partners = design.partners
     parts = scale_counts(dict(unp["combination_partners"]), count(counts["combined_with_targeted_or_immuno"]))
-    braf_mek = choose_exact(rng, elig & (braf == 1), parts["braf_mek"])
-    partner[braf_mek] = "dabrafenib+trametinib"
-    partner[choose_exact(rng, elig & (prior == "anti_ctla4") & ~braf_mek, parts["pembrolizumab"])] = "pembrolizumab"
-    bev = choose_exact(rng, elig & (regimen == "carboplatin+paclitaxel") & (partner == ""), parts["bevacizumab"])
-    partner[bev] = "bevacizumab"
+    targeted = choose_exact(rng, elig & (braf == 1), parts["targeted"])
+    partner[targeted] = partners["targeted"]
+    partner[choose_exact(rng, elig & (prior == "anti_ctla4") & ~targeted, parts["anti_pd1"])] = partners["anti_pd1"]
+    other = choose_exact(rng, elig & (regimen == design.partner_other_with) & (partner == ""), parts["other"])
+    partner[other] = partners["other"]
 
     # index date: PD-1 based patients from the PD-1 era on
     index_day = np.where(
