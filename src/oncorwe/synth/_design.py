@@ -38,6 +38,7 @@ __all__ = [
     "SubsequentRule",
     "choose",
     "day_number",
+    "design_from",
     "study_design",
 ]
 
@@ -230,9 +231,15 @@ def study_design(study: str) -> Design:
         raise InputError(f"study: {study!r} has no generator design (synth/data/{file})")
     with source.open("rb") as handle:
         try:
-            root = _Keys(file, tomllib.load(handle))
+            data = tomllib.load(handle)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"{file}: not valid TOML: {exc}") from exc
+    return design_from(study, data, file)
+
+
+def design_from(study: str, data: dict[str, Any], file: str) -> Design:
+    """The design of ``study`` from the parsed generator file ``data`` (named ``file`` in errors)."""
+    root = _Keys(file, data)
     p = protocol_module.load(root.text("protocol"))
     targets = load_targets(study)
 
