@@ -241,9 +241,10 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
 
     # excluded records: what makes them fail their criterion (see _records for the timelines)
     outside = reason == "chemotherapy_outside_window"
-    early = outside & (rng.random(n) < 0.3)
-    index_day[outside] = day_number(dt.date(2018, 1, 8)) + np.floor(rng.random(int(outside.sum())) * 300).astype(np.int64)
-    index_day[early] = day_number(dt.date(2006, 1, 9)) + np.floor(rng.random(int(early.sum())) * 330).astype(np.int64)
+    window = design.outside_window
+    early = outside & (rng.random(n) < window.before_share)
+    index_day[outside] = window.after + np.floor(rng.random(int(outside.sum())) * window.after_days).astype(np.int64)
+    index_day[early] = window.before + np.floor(rng.random(int(early.sum())) * window.before_days).astype(np.int64)
     prior[early] = "anti_ctla4"
     not_iv = reason == "not_stage_iv_unresectable"
     stage[not_iv] = "III"

@@ -33,6 +33,7 @@ __all__ = [
     "EPOCH",
     "Design",
     "OmopDesign",
+    "OutsideWindow",
     "RegimenRule",
     "SubsequentDesign",
     "SubsequentRule",
@@ -126,6 +127,17 @@ class OmopDesign:
 
 
 @dataclass(frozen=True)
+class OutsideWindow:
+    """Index dates of records excluded for an index line outside the protocol's window (day numbers)."""
+
+    after: int
+    after_days: int
+    before: int
+    before_days: int
+    before_share: float
+
+
+@dataclass(frozen=True)
 class Design:
     """Everything study-specific the CRF-style generator writes or derives."""
 
@@ -163,6 +175,7 @@ class Design:
     partner_other_with: str
     subsequent: SubsequentDesign
     omop: OmopDesign
+    outside_window: OutsideWindow
 
 
 class _Keys:
@@ -268,6 +281,7 @@ def design_from(study: str, data: dict[str, Any], file: str) -> Design:
     partners = root.table("index_partners")
     sub = root.table("subsequent")
     omop = root.table("omop")
+    outside = root.table("outside_window")
     known = drug_class
 
     names = _by_role(sub, "names", SUBSEQUENT_ROLES, str)
@@ -348,5 +362,12 @@ def design_from(study: str, data: dict[str, Any], file: str) -> Design:
             oral=frozenset(str(x) for x in omop.get("oral", list)),
             local_concepts=local_concepts,
             m_concepts=m_concepts,
+        ),
+        outside_window=OutsideWindow(
+            after=day_number(outside.get("after", dt.date)),
+            after_days=int(outside.get("after_days", int)),
+            before=day_number(outside.get("before", dt.date)),
+            before_days=int(outside.get("before_days", int)),
+            before_share=outside.number("before_share"),
         ),
     )
