@@ -32,6 +32,8 @@ def test_the_roles_resolve_to_the_protocols_classes() -> None:
     assert {d.drug_class[x] for x in d.partners["targeted"].split("+")} == {"braf_mek"}
     assert set(d.subsequent.names.values()) <= {c.name for c in p.subsequent_therapy.classes} | {p.subsequent_therapy.otherwise}
     assert [r.name for r in d.regimen_classes] == [c.name for c in p.regimen_classes]
+    assert sorted(d.reasons.values()) == sorted(c.id for c in p.criteria)
+    assert d.stage_values == {"IV", "III_unresectable"}
     # the substitution groups of the protocol: members share their representative
     assert d.substitute["cisplatin"] == d.substitute["carboplatin"]
     assert d.substitute["paclitaxel"] != d.substitute["carboplatin"]

@@ -240,17 +240,18 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     ).astype(np.int64)
 
     # excluded records: what makes them fail their criterion (see _records for the timelines)
-    outside = reason == "chemotherapy_outside_window"
+    why = design.reasons
+    outside = reason == why["index_date_within"]
     window = design.outside_window
     early = outside & (rng.random(n) < window.before_share)
     index_day[outside] = window.after + np.floor(rng.random(int(outside.sum())) * window.after_days).astype(np.int64)
     index_day[early] = window.before + np.floor(rng.random(int(early.sum())) * window.before_days).astype(np.int64)
     prior[early] = "anti_ctla4"
-    not_iv = reason == "not_stage_iv_unresectable"
+    not_iv = reason == why["observation_in"]
     stage[not_iv] = "III"
     m_stage[not_iv] = "M0"
     brain[not_iv] = False
-    single = np.isin(reason, ["no_progression_on_ici", "no_ici_before_chemotherapy"])
+    single = np.isin(reason, [why["progression_on_prior_line"], why["line_before_line"]])
     prior[single & np.isin(prior, ["combined", "sequence"])] = "anti_pd1"
 
     return Cohort(

@@ -50,6 +50,9 @@ EPOCH = dt.date(1970, 1, 1)
 SUBSEQUENT_ROLES = ("targeted", "ici_after_other", "anti_pd1", "anti_ctla4", "other")
 #: The prior-ICI histories of the timeline builder.
 PRIOR_HISTORIES = ("anti_pd1", "anti_ctla4", "combined", "sequence")
+#: The protocol's eligibility criteria by kind, one of each (their ids are the exclusion reasons).
+CRITERION_KINDS = ("duplicate_referral", "observation_in", "has_line", "line_before_line", "progression_on_prior_line",
+                   "index_date_within")
 #: The roles of the index line's non-chemotherapy partners.
 PARTNER_ROLES = ("targeted", "anti_pd1", "other")
 
@@ -156,6 +159,8 @@ class Design:
     prior_anti_pd1_classes: frozenset[str]
     progression_window_days: int
     index_window: tuple[int, int]  # day numbers, both included
+    reasons: dict[str, str]  # criterion kind -> the protocol's criterion id (an exclusion reason)
+    stage_values: frozenset[str]  # the stages the observation_in criterion admits
     # --- from the generator file (and the targets' share of BRAF mutants with a targeted line)
     crf_workbook: str
     crf_title: str
@@ -265,6 +270,11 @@ def design_from(study: str, data: dict[str, Any], file: str) -> Design:
     prior_failure = p.index.prior_failure
     if prior_failure is None:
         raise InputError(f"protocol {p.name!r}: [index.prior_failure] is needed by the synthetic generator")
+    kinds = [c.kind for c in p.criteria]
+    if sorted(kinds) != sorted(CRITERION_KINDS):
+        raise InputError(f"protocol {p.name!r}: the synthetic generator needs one criterion of each kind "
+                         f"{', '.join(CRITERION_KINDS)}, got {', '.join(kinds)}")
+    stage = [c for c in p.criteria if isinstance(c, protocol_module.ObservationIn)]
     window = [c for c in p.criteria if isinstance(c, protocol_module.IndexDateWithin)]
     if len(window) != 1:
         raise InputError(f"protocol {p.name!r}: the synthetic generator needs one index_date_within criterion")
@@ -319,6 +329,8 @@ def design_from(study: str, data: dict[str, Any], file: str) -> Design:
         prior_anti_pd1_classes=frozenset(prior_class[0].drug_classes),
         progression_window_days=prior_failure.progression_window_days,
         index_window=(day_number(window[0].start), day_number(window[0].end)),
+        reasons={c.kind: c.id for c in p.criteria},
+        stage_values=frozenset(stage[0].values),
         crf_workbook=files.text("crf_workbook"),
         crf_title=files.text("crf_title"),
         redcap_project=files.text("redcap_project"),

@@ -135,7 +135,8 @@ def build_record(
     prior = str(c.prior[i])
     gap_to_chemo = 7 + int(u[0] * 50)
     pd_ici = index - gap_to_chemo
-    no_pd = reason == "no_progression_on_ici"
+    why = design.reasons
+    no_pd = reason == why["progression_on_prior_line"]
     if no_pd:
         pd_ici = index - gap_to_chemo  # the progression that led to chemotherapy, long after the ICI
     if prior == "anti_ctla4":
@@ -150,7 +151,7 @@ def build_record(
         if prior == "combined":
             drugs = design.prior_combined
     first_line = ici_start
-    if reason != "no_ici_before_chemotherapy":
+    if reason != why["line_before_line"]:
         ici_reason = "toxicity" if no_pd else "progression"
         courses.append(Course(drugs, ici_start, ici_end, ici_reason, None if no_pd else pd_ici, "prior_ici"))
         if ici_start + 98 < pd_ici - 14 and ici_start + 98 < ici_end + 90:
@@ -189,17 +190,17 @@ def build_record(
         stop = "death"
     else:
         stop = ("toxicity", "completed", "other")[int(u[13] * 3)]
-    if reason != "no_chemotherapy":
+    if reason != why["has_line"]:
         courses.append(Course(ingredients, index, chemo_end, stop, index + pfs if kind == "pd" else None, "index"))
     scans.extend(_index_scans(bor, kind, index, pfs, u[14]))
 
     # --- subsequent therapy
     klass = str(s.klass[i])
-    if klass and reason != "no_chemotherapy":
+    if klass and reason != why["has_line"]:
         _add_subsequent(design, c, s, i, courses, scans, index + pfs, index + os_days, dead, ingredients, u)
 
     diagnosis = first_line - _clip(math.exp(math.log(600) + 0.9 * _norm(u[15])), 30, 7000)
-    if reason == "no_ici_before_chemotherapy":
+    if reason == why["line_before_line"]:
         diagnosis = min(diagnosis, index - 30)
     age = float(c.age_years[i])
     birth_year = _birth_year(index, age)
@@ -316,13 +317,14 @@ def _add_subsequent(
     scans.extend(line_scans)
 
 
-def with_identity(record: PatientRecord, centre_id: str, local_id: str, duplicate_of: str, style: CentreStyle) -> PatientRecord:
+def with_identity(record: PatientRecord, centre_id: str, local_id: str, duplicate_of: str, style: CentreStyle,
+                  design: Design) -> PatientRecord:
     """A copy of ``record`` as another centre sent it (a duplicate referral)."""
     return replace(
         record,
         centre_id=centre_id,
         local_id=local_id,
-        reason="duplicate_referral",
+        reason=design.reasons["duplicate_referral"],
         duplicate_of=duplicate_of,
         age_reported=None,
         ldh_value=None if record.ldh_value is None else _ldh(record.ldh_value / record.ldh_uln, style),

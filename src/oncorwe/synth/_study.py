@@ -148,7 +148,7 @@ def generate_study(
                 kept_style = styles[int(centre_of[kept])]
                 original = build_record(cohort, times, subsequent, kept, kept_style, local_id(kept_style, int(numbers[kept])), design)
                 records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
-                                             make_patient_id(kept_style.centre_id, original.local_id), style))
+                                             make_patient_id(kept_style.centre_id, original.local_id), style, design))
             protected = {kept for kept, _ in duplicates}
             centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected, bg, design)
             files[style.centre_id] = centre_files
@@ -203,23 +203,24 @@ def _plan(study: str, seed: int, total: int, *, large: bool) -> _Plan:
     targets = load_targets(study)
     n_eligible = round(total * targets["study"]["eligible"] / _default_size(targets))
     excluded = scale_counts(dict(targets["excluded"]), total - n_eligible)
-    n_duplicates = excluded.pop("duplicate_referral")
+    design = study_design(study)
+    n_duplicates = excluded.pop(design.reasons["duplicate_referral"])
     cohort = draw_cohort(targets, n_eligible, excluded, seed)
     times, calibration = draw_times(cohort, targets, seed)
     subsequent = draw_subsequent(cohort, times, targets, seed)
     styles = centre_styles()
     if large:
         styles = tuple(CentreStyle(**{**asdict(s), "format": "omop"}) for s in styles)
-    centre_of = _assign_centres(cohort, styles, seed)
+    centre_of = _assign_centres(cohort, styles, seed, design)
     numbers = _numbers(centre_of, len(styles), seed)
-    return _Plan(cohort, times, calibration, subsequent, styles, centre_of, numbers, n_duplicates, study_design(study))
+    return _Plan(cohort, times, calibration, subsequent, styles, centre_of, numbers, n_duplicates, design)
 
 
 def _checked_truth(rec: PatientRecord, cohort: Cohort, design: Design) -> list[Any]:
     """The truth row as written (csv writes None as "" and floats by repr; bools become words),
     after checking the rules give back what was designed (else a bug)."""
     row = truth_row(rec, design)
-    if rec.reason != "duplicate_referral":
+    if rec.reason != design.reasons["duplicate_referral"]:
         derived = exclusion_reason(rec, design)
         if derived != rec.reason:
             raise RuntimeError(f"synth bug: record {rec.key} designed {rec.reason!r}, rules say {derived!r}")
@@ -230,7 +231,7 @@ def _checked_truth(rec: PatientRecord, cohort: Cohort, design: Design) -> list[A
     return ["true" if v is True else "false" if v is False else v for v in row.values()]
 
 
-def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np.ndarray:
+def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int, design: Design) -> np.ndarray:
     rng = stream(seed, "centres")
     weights = {s.centre_id: s.weight for s in styles}
     counts = scale_counts(weights, c.n_eligible)
@@ -242,7 +243,7 @@ def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np
     crf = np.array([s.format != "omop" for s in styles])
     excluded = np.arange(c.n_eligible, c.n)
     # a stage III patient has no M category to put in an OMOP database: CRF centres only
-    stage_iii = c.reason[excluded] == "not_stage_iv_unresectable"
+    stage_iii = c.reason[excluded] == design.reasons["observation_in"]
     for mask, allowed in ((~stage_iii, np.ones(len(styles), dtype=bool)), (stage_iii, crf if crf.any() else np.ones(len(styles), dtype=bool))):
         p = np.where(allowed, w, 0.0)
         centre_of[excluded[mask]] = rng.choice(len(styles), size=int(mask.sum()), p=p / p.sum())

@@ -57,7 +57,8 @@ def draw_subsequent(c: Cohort, t: Times, targets: dict[str, Any], seed: int) -> 
     klass = np.full(n, "", dtype=object)
     responder = np.zeros(n, dtype=bool)
     free = elig & progressed & (room > gap + 1)
-    sub = study_design(targets["study"]["name"]).subsequent
+    design = study_design(targets["study"]["name"])
+    sub = design.subsequent
     names = sub.names
     need = {
         "targeted": free & (c.braf == 1) & (c.partner == ""),
@@ -76,6 +77,7 @@ def draw_subsequent(c: Cohort, t: Times, targets: dict[str, Any], seed: int) -> 
         responder |= choose_exact(rng, can_respond, min(responders[cls], int(can_respond.sum())))
     # excluded records: a subsequent line at the base rate, never a responder by design
     ex = ~elig & progressed & (room > gap + second + 30) & (rng.random(n) < total / targets["study"]["eligible"])
-    klass[ex & (c.reason != "no_ici_before_chemotherapy")] = names["other"]
-    klass[ex & (c.reason == "no_ici_before_chemotherapy")] = names["anti_pd1"]
+    no_ici = c.reason == design.reasons["line_before_line"]
+    klass[ex & ~no_ici] = names["other"]
+    klass[ex & no_ici] = names["anti_pd1"]
     return Subsequent(klass=klass, responder=responder, gap_days=gap, scan_days=scan, second_line_days=second, stable=stable)

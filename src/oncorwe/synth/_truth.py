@@ -203,15 +203,16 @@ def exclusion_reason(rec: PatientRecord, design: Design) -> str:
 
     Criterion 1 (duplicate referral) concerns two records and is decided by construction.
     """
-    if rec.stage not in ("IV", "III_unresectable"):
-        return "not_stage_iv_unresectable"
+    why = design.reasons
+    if rec.stage not in design.stage_values:
+        return why["observation_in"]
     lines = sorted(rec.courses, key=lambda x: x.start)
     chemo = [x for x in lines if design.index_class in _classes(x, design)]
     if not chemo:
-        return "no_chemotherapy"
+        return why["has_line"]
     ici = [x for x in lines if _classes(x, design) & design.ici_classes]
     if not any(i.start < c.start for i in ici for c in chemo):
-        return "no_ici_before_chemotherapy"
+        return why["line_before_line"]
     failures = []
     for line in ici:
         end = line.end if line.end is not None else line.start
@@ -225,7 +226,7 @@ def exclusion_reason(rec: PatientRecord, design: Design) -> str:
         if hits:
             failures.append(min(c for c in later_chemo if c > min(hits)))
     if not failures:
-        return "no_progression_on_ici"
+        return why["progression_on_prior_line"]
     if not design.index_window[0] <= min(failures) <= design.index_window[1]:
-        return "chemotherapy_outside_window"
+        return why["index_date_within"]
     return ""
