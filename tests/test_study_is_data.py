@@ -16,14 +16,6 @@ from oncorwe import protocol
 SRC = Path(__file__).resolve().parents[1] / "src" / "oncorwe"
 STUDIES = ("goldinger2022", "liu2019", "nsclc_docetaxel")
 
-#: The synthetic generator's modules that still hold the flagship's generator knowledge (being
-#: moved to synth/data, issue 12). The list may only shrink: a file that no longer names a study
-#: term must leave it (checked below).
-NOT_YET_DATA = frozenset({
-    "synth/_baseline.py", "synth/_config.py", "synth/_crf.py", "synth/_omop.py", "synth/_records.py",
-    "synth/_redcap.py", "synth/_study.py", "synth/_subsequent.py", "synth/_truth.py",
-})
-
 
 def _terms() -> set[str]:
     terms: set[str] = set()
@@ -58,7 +50,4 @@ def test_the_terms_are_read_from_the_protocols() -> None:
 
 def test_no_python_file_names_a_study_term() -> None:
     found = _naming(_terms())
-    offenders = {path: hits for path, hits in found.items() if path not in NOT_YET_DATA}
-    assert not offenders, offenders
-    cleaned = sorted(NOT_YET_DATA - set(found))
-    assert not cleaned, f"no longer naming a study term: remove from NOT_YET_DATA: {cleaned}"
+    assert not found, found

@@ -17,17 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from oncorwe.synth._allocate import choose_exact, scale_counts, split_exact
+from oncorwe.synth._design import EPOCH, day_number, study_design
 
 __all__ = ["EPOCH", "Cohort", "day_number", "draw_cohort", "stream"]
 
-EPOCH = dt.date(1970, 1, 1)
 RESPONSES = ("CR", "PR", "SD", "PD", "NE")
 N_UNIFORMS = 24  # the timeline builder uses u[0] .. u[21]
-
-
-def day_number(value: dt.date) -> int:
-    """Days since 1970-01-01."""
-    return (value - EPOCH).days
 
 
 def stream(seed: int, name: str) -> np.random.Generator:
@@ -107,6 +102,7 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     """
     pub = targets["published"]
     unp = targets["unpublished"]
+    design = study_design(targets["study"]["name"])
     scale = n_eligible / targets["study"]["eligible"]
     rng = stream(seed, "baseline")
     n_ex = sum(excluded.values())
@@ -222,17 +218,19 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     )
     prior = np.full(n, "anti_ctla4", dtype=object)
     prior[pd1] = split_exact(rng, pd1, pd1_split)[pd1]
-    prior[~elig] = rng.choice(np.array(["anti_pd1", "anti_ctla4", "combined", "sequence"], dtype=object), size=n_ex, p=[0.39, 0.44, 0.09, 0.08])
+    prior_shares = design.excluded_prior_shares
+    prior[~elig] = rng.choice(np.array(list(prior_shares), dtype=object), size=n_ex, p=list(prior_shares.values()))
 
-    # combination partners in the index line (exact): BRAF/MEK for BRAF mutants, PD-1 for
-    # ipilimumab-only patients, bevacizumab with carboplatin + paclitaxel
+    # combination partners in the index line (exact): the targeted one for BRAF mutants, the
+    # anti-PD-1 one for anti-CTLA-4-only patients, the other one with its regimen
     partner = np.full(n, "", dtype=object)
+    partners = design.partners
     parts = scale_counts(dict(unp["combination_partners"]), count(counts["combined_with_targeted_or_immuno"]))
-    braf_mek = choose_exact(rng, elig & (braf == 1), parts["braf_mek"])
-    partner[braf_mek] = "dabrafenib+trametinib"
-    partner[choose_exact(rng, elig & (prior == "anti_ctla4") & ~braf_mek, parts["pembrolizumab"])] = "pembrolizumab"
-    bev = choose_exact(rng, elig & (regimen == "carboplatin+paclitaxel") & (partner == ""), parts["bevacizumab"])
-    partner[bev] = "bevacizumab"
+    targeted = choose_exact(rng, elig & (braf == 1), parts["targeted"])
+    partner[targeted] = partners["targeted"]
+    partner[choose_exact(rng, elig & (prior == "anti_ctla4") & ~targeted, parts["anti_pd1"])] = partners["anti_pd1"]
+    other = choose_exact(rng, elig & (regimen == design.partner_other_with) & (partner == ""), parts["other"])
+    partner[other] = partners["other"]
 
     # index date: PD-1 based patients from the PD-1 era on
     index_day = np.where(
@@ -242,16 +240,18 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
     ).astype(np.int64)
 
     # excluded records: what makes them fail their criterion (see _records for the timelines)
-    outside = reason == "chemotherapy_outside_window"
-    early = outside & (rng.random(n) < 0.3)
-    index_day[outside] = day_number(dt.date(2018, 1, 8)) + np.floor(rng.random(int(outside.sum())) * 300).astype(np.int64)
-    index_day[early] = day_number(dt.date(2006, 1, 9)) + np.floor(rng.random(int(early.sum())) * 330).astype(np.int64)
+    why = design.reasons
+    outside = reason == why["index_date_within"]
+    window = design.outside_window
+    early = outside & (rng.random(n) < window.before_share)
+    index_day[outside] = window.after + np.floor(rng.random(int(outside.sum())) * window.after_days).astype(np.int64)
+    index_day[early] = window.before + np.floor(rng.random(int(early.sum())) * window.before_days).astype(np.int64)
     prior[early] = "anti_ctla4"
-    not_iv = reason == "not_stage_iv_unresectable"
+    not_iv = reason == why["observation_in"]
     stage[not_iv] = "III"
     m_stage[not_iv] = "M0"
     brain[not_iv] = False
-    single = np.isin(reason, ["no_progression_on_ici", "no_ici_before_chemotherapy"])
+    single = np.isin(reason, [why["progression_on_prior_line"], why["line_before_line"]])
     prior[single & np.isin(prior, ["combined", "sequence"])] = "anti_pd1"
 
     return Cohort(

@@ -1,4 +1,5 @@
-"""The generator's own knowledge, read from ``synth/data``: study targets, centre styles, words.
+"""The generator's own knowledge, read from ``synth/data``: study targets, centre styles, words
+(a study's drugs by role, its classes and concepts: ``_design``).
 
 Nothing here is shared with ``sources`` or ``harmonise``: the generator keeps its own list of how
 centres write things, so a mistake in the parser cannot be hidden by a shared table.
@@ -16,8 +17,6 @@ from typing import Any
 from oncorwe.errors import InputError
 
 __all__ = [
-    "DRUG_CLASSES",
-    "SUBSTITUTES",
     "CentreStyle",
     "Concept",
     "Words",
@@ -27,40 +26,6 @@ __all__ = [
     "referral_pairs",
     "words",
 ]
-
-#: Canonical ingredient -> drug class (the canonical model's ``drug_class`` values).
-DRUG_CLASSES: dict[str, str] = {
-    "dacarbazine": "chemotherapy",
-    "temozolomide": "chemotherapy",
-    "paclitaxel": "chemotherapy",
-    "nab-paclitaxel": "chemotherapy",
-    "docetaxel": "chemotherapy",
-    "carboplatin": "chemotherapy",
-    "cisplatin": "chemotherapy",
-    "fotemustine": "chemotherapy",
-    "gemcitabine": "chemotherapy",
-    "treosulfan": "chemotherapy",
-    "vinblastine": "chemotherapy",
-    "lomustine": "chemotherapy",
-    "nivolumab": "anti_pd1",
-    "pembrolizumab": "anti_pd1",
-    "ipilimumab": "anti_ctla4",
-    "vemurafenib": "braf_mek",
-    "dabrafenib": "braf_mek",
-    "trametinib": "braf_mek",
-    "cobimetinib": "braf_mek",
-    "encorafenib": "braf_mek",
-    "binimetinib": "braf_mek",
-    "bevacizumab": "other",
-}
-
-#: Ingredients that substitute for each other within a line (definitions.md, lines of therapy).
-SUBSTITUTES: dict[str, str] = {
-    "carboplatin": "platinum",
-    "cisplatin": "platinum",
-    "paclitaxel": "paclitaxel",
-    "nab-paclitaxel": "paclitaxel",
-}
 
 _DATA = "oncorwe.synth.data"
 

@@ -146,10 +146,11 @@ def _excel_format(pattern: str) -> str:
     return pattern.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY").replace("%b", "MMM")
 
 
-def write_xlsx(t: CrfTables, r: Renderer, path: Path, header_rows: int) -> None:
+def write_xlsx(t: CrfTables, r: Renderer, path: Path, header_rows: int, title: str) -> None:
     """A workbook with one sheet per table; date cells are real dates in the centre's format.
 
-    ``header_rows`` is 1 (plain) or 2 (a notes row or a merged group-header row above the header).
+    ``header_rows`` is 1 (plain) or 2 (a notes row or a merged group-header row above the header);
+    ``title`` is the study's form title, in the notes row.
     """
     wb = Workbook()
     wb.remove(wb.active)
@@ -158,7 +159,7 @@ def write_xlsx(t: CrfTables, r: Renderer, path: Path, header_rows: int) -> None:
         ws = wb.create_sheet(sheet)
         cols = t.columns[sheet]
         if r.style.layout == "notes_row":
-            ws.append([f"Export {r.style.centre_id} - {sheet} - melanoma chemotherapy after ICI (CRF v2.1)"])
+            ws.append([f"Export {r.style.centre_id} - {sheet} - {title}"])
         elif r.style.layout == "merged_header":
             ws.append(["Identification"] + ["Data"] * (len(cols) - 1))
             ws.merge_cells(start_row=1, start_column=2, end_row=1, end_column=len(cols))

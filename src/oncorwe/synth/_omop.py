@@ -1,9 +1,10 @@
 """OMOP CDM v5.4 in a DuckDB file: person, observation_period, condition_occurrence, drug_exposure
 (one row per administration), measurement, death and the oncology extension's episode/episode_event.
 
-Standard concept ids come only from the copied vocabulary file (``data/omop_concepts.csv``); what it
-marks unconfirmed gets a local id above 2,000,000,000 with its words in the ``*_source_value``
-column. Rows are appended in chunks, so a million patients stream through in bounded memory.
+Standard concept ids come only from the copied vocabulary file (``data/omop_concepts.csv``) and the
+study's protocol (its M-category concepts); what the study's generator design lists as local
+concepts gets a local id above 2,000,000,000 with its words in the ``*_source_value`` column. The
+study's condition, drugs, cycles and doses are the design's. Rows are appended in chunks, so a million patients stream through in bounded memory.
 """
 
 from __future__ import annotations
@@ -20,62 +21,38 @@ import polars as pl
 
 from oncorwe.synth._background import BackgroundPlan, write_background
 from oncorwe.synth._cdm_writer import write_vocabulary
-from oncorwe.synth._config import DRUG_CLASSES, concepts
+from oncorwe.synth._config import concepts
+from oncorwe.synth._design import Design
 from oncorwe.synth._records import Course, PatientRecord
 from oncorwe.synth._render import Renderer
 
-__all__ = ["LOCAL_CONCEPTS", "OmopWriter"]
+__all__ = ["OmopWriter"]
 
 LOCAL_BASE = 2_000_000_000
 
-#: Site-specific concepts for what the shared vocabulary file does not confirm (name -> id, domain).
-LOCAL_CONCEPTS: dict[str, tuple[int, str]] = {
-    "fotemustine": (LOCAL_BASE + 1, "Drug"),
-    "nab-paclitaxel": (LOCAL_BASE + 2, "Drug"),
-    "gemcitabine": (LOCAL_BASE + 3, "Drug"),
-    "treosulfan": (LOCAL_BASE + 4, "Drug"),
-    "vinblastine": (LOCAL_BASE + 5, "Drug"),
-    "lomustine": (LOCAL_BASE + 6, "Drug"),
-    "bevacizumab": (LOCAL_BASE + 7, "Drug"),
-    "BRAF V600 mutation analysis": (LOCAL_BASE + 101, "Measurement"),
-    "BRAF V600E detected": (LOCAL_BASE + 102, "Meas Value"),
-    "BRAF V600K detected": (LOCAL_BASE + 103, "Meas Value"),
-    "BRAF V600 not detected": (LOCAL_BASE + 104, "Meas Value"),
-    "Tumour response RECIST 1.1": (LOCAL_BASE + 201, "Measurement"),
-    "RECIST complete response": (LOCAL_BASE + 211, "Meas Value"),
-    "RECIST partial response": (LOCAL_BASE + 212, "Meas Value"),
-    "RECIST stable disease": (LOCAL_BASE + 213, "Meas Value"),
-    "RECIST progressive disease": (LOCAL_BASE + 214, "Meas Value"),
-    "Uveal melanoma": (LOCAL_BASE + 301, "Condition"),
-    "Mucosal melanoma": (LOCAL_BASE + 302, "Condition"),
-    "Melanoma of unknown primary": (LOCAL_BASE + 303, "Condition"),
-    "microkatal per liter": (LOCAL_BASE + 401, "Unit"),
-}
 RESPONSE_CONCEPT = {
     "CR": "RECIST complete response",
     "PR": "RECIST partial response",
     "SD": "RECIST stable disease",
     "PD": "RECIST progressive disease",
 }
-M_CONCEPT = {"M1a": 1635100, "M1b": 1634463, "M1c": 1635519, "M1d": 1634064}
 EHR = 32817
 FIELD_DRUG_EXPOSURE = 1147094
 FIELD_MEASUREMENT = 1147138
-CYCLE_DAYS = {"nivolumab": 14, "temozolomide": 28, "fotemustine": 21}
-ORAL = {"vemurafenib", "dabrafenib", "trametinib", "cobimetinib", "encorafenib", "binimetinib", "temozolomide", "lomustine"}
+#: At most this many administrations of a drug without a limit of its own.
+UNLIMITED_DOSES = 1_000_000
 _COURSE_FIELDS = ("person_id", "concept", "start", "end", "oral", "step", "max_doses", "word", "reason", "episode")
 TABLES = ("person", "observation_period", "visit_occurrence", "condition_occurrence", "drug_exposure", "measurement", "death",
           "episode", "episode_event")
 OUTPATIENT = 9202  # Outpatient Visit (data/cdm_vocabulary.csv)
 
 
-def concept_id(name: str) -> int:
-    """Standard id from the vocabulary file for RxNorm drugs and confirmed concepts, else local."""
-    vocab = concepts()
-    if name in LOCAL_CONCEPTS:
-        return LOCAL_CONCEPTS[name][0]
-    concept = vocab[name]
-    return concept.concept_id
+def concept_id(name: str, design: Design) -> int:
+    """The design's local id of ``name``, else its standard id from the vocabulary file."""
+    local = design.omop.local_concepts.get(name)
+    if local is not None:
+        return LOCAL_BASE + local[0]
+    return concepts()[name].concept_id
 
 
 @cache
@@ -108,9 +85,7 @@ _ROW_COLUMNS: dict[str, tuple[str, ...]] = {
     "concept": ("concept_id", "concept_name", "domain_id", "vocabulary_id", "concept_class_id", "standard_concept",
                 "concept_code", "valid_start_date", "valid_end_date"),
 }
-_SITE_CONDITION = {"uveal": "Uveal melanoma", "mucosal": "Mucosal melanoma", "unknown_primary": "Melanoma of unknown primary"}
 _BRAF_VALUE = {"V600E": "BRAF V600E detected", "V600K": "BRAF V600K detected", "wild_type": "BRAF V600 not detected"}
-_METASTATIC = "Metastatic malignant neoplasm (formerly Secondary malignant neoplastic disease)"
 
 
 def _with_nulls(frame: pl.DataFrame, raw_schema: dict[str, Any]) -> pl.DataFrame:
@@ -126,8 +101,10 @@ class OmopWriter:
     administrations are expanded from their courses with NumPy, so a million patients stream.
     """
 
-    def __init__(self, path: Path, renderer: Renderer, background: BackgroundPlan | None = None) -> None:
+    def __init__(self, path: Path, renderer: Renderer, design: Design, background: BackgroundPlan | None = None) -> None:
         self.path = path
+        self.design = design
+        self.m_concepts = design.omop.m_concepts
         self.r = renderer
         self.background = background
         self.persons = 0
@@ -150,11 +127,13 @@ class OmopWriter:
         self.drug_columns: dict[str, Any] = {}
         self.drug_links = pl.DataFrame(schema={"episode_id": pl.Int64(), "event_id": pl.Int64(), "episode_event_field_concept_id": pl.Int32()})
         self.courses: dict[str, list[Any]] = {k: [] for k in _COURSE_FIELDS}
-        names = [*LOCAL_CONCEPTS, *concepts()]
-        self.cid = {name: concept_id(name) for name in names}
+        names = [*design.omop.local_concepts, *concepts()]
+        self.cid = {name: concept_id(name, design) for name in names}
+        omop = design.omop
         self.drug_facts = {
-            x: (concept_id(x), x in ORAL and DRUG_CLASSES[x] != "chemotherapy", CYCLE_DAYS.get(x, 21), 4 if x == "ipilimumab" else 1_000_000)
-            for x in DRUG_CLASSES
+            x: (concept_id(x, design), x in omop.oral, omop.cycle_days.get(x, omop.default_cycle_days),
+                omop.max_doses.get(x, UNLIMITED_DOSES))
+            for x in design.drug_class
         }
 
     def _schema(self, table: str) -> dict[str, pl.DataType]:
@@ -173,15 +152,16 @@ class OmopWriter:
         rows["person"].append((pid, 8507 if rec.male else 8532, rec.birth_year, 0, 0, rec.local_id, "M" if rec.male else "F"))
         ids["observation_period"] += 1
         rows["observation_period"].append((ids["observation_period"], pid, rec.diagnosis_day, rec.last_contact_day, EHR))
-        self._condition(pid, _SITE_CONDITION.get(rec.primary_site, "Malignant melanoma of skin"), rec.diagnosis_day, rec.primary_site)
+        omop = self.design.omop
+        self._condition(pid, omop.condition_by_site.get(rec.primary_site, omop.condition), rec.diagnosis_day, rec.primary_site)
         index = next((c.start for c in rec.courses if c.role == "index"), rec.diagnosis_day)
         first_line = min((c.start for c in rec.courses), default=index)
-        self._condition(pid, _METASTATIC, first_line - 14, "stage IV")
+        self._condition(pid, omop.metastatic, first_line - 14, "stage IV")
         staging = index - 7
         mid = ids["measurement"]
-        if rec.m_stage in M_CONCEPT:
+        if rec.m_stage in self.m_concepts:
             mid += 1
-            measurements.append((mid, pid, M_CONCEPT[rec.m_stage], staging, EHR, None, None, None, None, None, None, rec.m_stage))
+            measurements.append((mid, pid, self.m_concepts[rec.m_stage], staging, EHR, None, None, None, None, None, None, rec.m_stage))
         if rec.brain:
             mid += 1
             measurements.append((mid, pid, cid["Metastasis to brain"], staging, EHR, None, None, None, None, None, None, "brain metastases"))
@@ -207,11 +187,11 @@ class OmopWriter:
             ids["visit_occurrence"] += 1
             rows["visit_occurrence"].append((ids["visit_occurrence"], pid, OUTPATIENT, scan.day, scan.day, EHR, "OP"))
         ids["measurement"] = mid
-        melanoma = cid["Malignant melanoma of skin"]
+        condition = cid[omop.condition]
         for line_no, course in enumerate(sorted(rec.courses, key=lambda x: x.start), start=1):
             self._course(pid, rec, course, line_no)
             if course.progression is not None:
-                episode = self._episode(pid, 32677, course.progression, None, melanoma, "progression", None)
+                episode = self._episode(pid, 32677, course.progression, None, condition, "progression", None)
                 if course.progression in response_ids:
                     rows["episode_event"].append((episode, response_ids[course.progression], FIELD_MEASUREMENT))
         if rec.death_day is not None:
@@ -342,7 +322,7 @@ class OmopWriter:
         self.con.close()
 
     def _concepts(self) -> list[tuple[Any, ...]]:
-        """The flagship vocabulary's concept rows (the copied shared list and the local concepts)."""
+        """The study vocabulary's concept rows (the copied shared list and the design's local concepts)."""
         seen: set[int] = set()
         rows: list[tuple[Any, ...]] = []
         for c in concepts().values():
@@ -352,6 +332,6 @@ class OmopWriter:
             rows.append((c.concept_id, c.name[:255], c.domain[:20], c.vocabulary[:20],
                          "Ingredient" if c.domain == "Drug" else c.domain[:20],
                          "S" if c.vocabulary not in ("?", "") else None, c.code or ""))
-        for name, (cid, domain) in LOCAL_CONCEPTS.items():
-            rows.append((cid, name, domain, "oncorwe local", domain, None, name[:50]))
+        for name, (offset, domain) in self.design.omop.local_concepts.items():
+            rows.append((LOCAL_BASE + offset, name, domain, "oncorwe local", domain, None, name[:50]))
         return rows

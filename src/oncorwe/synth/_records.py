@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from statistics import NormalDist
 
 from oncorwe.synth._baseline import EPOCH, Cohort
-from oncorwe.synth._config import SUBSTITUTES, CentreStyle
+from oncorwe.synth._config import CentreStyle
+from oncorwe.synth._design import Design, choose
 from oncorwe.synth._subsequent import Subsequent
 from oncorwe.synth._times import Times
 
@@ -112,20 +113,18 @@ def _index_scans(bor: str, kind: str, index: int, pfs: int, u: float) -> list[Sc
     return [Scan(d, r, "index") for d, r in zip(days, _evaluable(bor, count, u), strict=True)]
 
 
-_OTHER_CHEMO = ("temozolomide", "dacarbazine", "fotemustine", "carboplatin+paclitaxel", "lomustine")
-
-
-def _other_regimen(index_ingredients: tuple[str, ...], u: float) -> tuple[str, ...]:
-    """A chemotherapy sharing no ingredient (nor substitute) with the index line."""
-    taken = {SUBSTITUTES.get(x, x) for x in index_ingredients}
-    options = [r for r in _OTHER_CHEMO if not taken & {SUBSTITUTES.get(x, x) for x in r.split("+")}]
-    return tuple(options[int(u * len(options))].split("+"))
+def _other_regimen(design: Design, index_ingredients: tuple[str, ...], u: float) -> tuple[str, ...]:
+    """One of the design's other chemotherapies sharing no ingredient (nor substitute) with the index line."""
+    substitute = design.substitute
+    taken = {substitute.get(x, x) for x in index_ingredients}
+    options = [r for r in design.subsequent.other if not taken & {substitute.get(x, x) for x in r}]
+    return options[int(u * len(options))]
 
 
 def build_record(
-    c: Cohort, t: Times, s: Subsequent, i: int, style: CentreStyle, local_id: str
+    c: Cohort, t: Times, s: Subsequent, i: int, style: CentreStyle, local_id: str, design: Design
 ) -> PatientRecord:
-    """The timeline of cohort entry ``i`` as centre ``style`` recorded it."""
+    """The timeline of cohort entry ``i`` as centre ``style`` recorded it (drugs of ``design``)."""
     u = c.uniforms[i].tolist()  # plain floats: scalar numpy arithmetic is slow per patient
     index = int(c.index_day[i])
     reason = str(c.reason[i])
@@ -136,22 +135,23 @@ def build_record(
     prior = str(c.prior[i])
     gap_to_chemo = 7 + int(u[0] * 50)
     pd_ici = index - gap_to_chemo
-    no_pd = reason == "no_progression_on_ici"
+    why = design.reasons
+    no_pd = reason == why["progression_on_prior_line"]
     if no_pd:
         pd_ici = index - gap_to_chemo  # the progression that led to chemotherapy, long after the ICI
     if prior == "anti_ctla4":
         ici_end = pd_ici - (int(u[3] * 60) if not no_pd else 91 + int(u[3] * 120))
         ici_start = ici_end - (63 if u[2] < 0.8 else 21 * (1 + int(u[2] * 2)))
-        drugs: tuple[str, ...] = ("ipilimumab",)
+        drugs: tuple[str, ...] = design.prior_anti_ctla4
     else:
         dur = _clip(math.exp(math.log(105) + 0.6 * _norm(u[2])), 21, 700)
         ici_end = pd_ici - (int(u[3] * 21) if not no_pd else 91 + int(u[3] * 120))
         ici_start = ici_end - dur
-        drugs = ("pembrolizumab",) if u[1] < 0.55 else ("nivolumab",)
+        drugs = choose(design.prior_anti_pd1, u[1])
         if prior == "combined":
-            drugs = ("ipilimumab", "nivolumab")
+            drugs = design.prior_combined
     first_line = ici_start
-    if reason != "no_ici_before_chemotherapy":
+    if reason != why["line_before_line"]:
         ici_reason = "toxicity" if no_pd else "progression"
         courses.append(Course(drugs, ici_start, ici_end, ici_reason, None if no_pd else pd_ici, "prior_ici"))
         if ici_start + 98 < pd_ici - 14 and ici_start + 98 < ici_end + 90:
@@ -161,14 +161,15 @@ def build_record(
             ipi_pd = ici_start - (14 + int(u[5] * 60))
             ipi_end = ipi_pd - int(u[6] * 40)
             ipi_start = ipi_end - 63
-            courses.insert(0, Course(("ipilimumab",), ipi_start, ipi_end, "progression", ipi_pd, "prior_ici"))
+            courses.insert(0, Course(design.prior_anti_ctla4, ipi_start, ipi_end, "progression", ipi_pd, "prior_ici"))
             scans.insert(0, Scan(ipi_pd, "PD", "prior"))
             first_line = ipi_start
-    if c.braf[i] == 1 and u[7] < 0.65:
+    if c.braf[i] == 1 and u[7] < design.prior_targeted_share:
         tg_pd = first_line - (14 + int(u[8] * 45))
         tg_end = tg_pd - int(u[9] * 10)
         tg_start = tg_end - _clip(math.exp(math.log(200) + 0.6 * _norm(u[10])), 30, 900)
-        tg = ("vemurafenib",) if tg_start < 16071 or u[11] < 0.2 else ("dabrafenib", "trametinib")  # 16071 = 2014-01-01
+        early = tg_start < design.prior_targeted_later_from or u[11] < design.prior_targeted_early_share_after
+        tg = design.prior_targeted_early if early else design.prior_targeted_later
         courses.insert(0, Course(tg, tg_start, tg_end, "progression", tg_pd, "prior_targeted"))
         scans.insert(0, Scan(tg_pd, "PD", "prior"))
         if tg_start + 70 < tg_pd - 14:
@@ -189,17 +190,17 @@ def build_record(
         stop = "death"
     else:
         stop = ("toxicity", "completed", "other")[int(u[13] * 3)]
-    if reason != "no_chemotherapy":
+    if reason != why["has_line"]:
         courses.append(Course(ingredients, index, chemo_end, stop, index + pfs if kind == "pd" else None, "index"))
     scans.extend(_index_scans(bor, kind, index, pfs, u[14]))
 
     # --- subsequent therapy
     klass = str(s.klass[i])
-    if klass and reason != "no_chemotherapy":
-        _add_subsequent(c, s, i, courses, scans, index + pfs, index + os_days, dead, ingredients, u)
+    if klass and reason != why["has_line"]:
+        _add_subsequent(design, c, s, i, courses, scans, index + pfs, index + os_days, dead, ingredients, u)
 
     diagnosis = first_line - _clip(math.exp(math.log(600) + 0.9 * _norm(u[15])), 30, 7000)
-    if reason == "no_ici_before_chemotherapy":
+    if reason == why["line_before_line"]:
         diagnosis = min(diagnosis, index - 30)
     age = float(c.age_years[i])
     birth_year = _birth_year(index, age)
@@ -249,6 +250,7 @@ def _ldh(ratio: float, style: CentreStyle) -> float | None:
 
 
 def _add_subsequent(
+    design: Design,
     c: Cohort,
     s: Subsequent,
     i: int,
@@ -264,24 +266,31 @@ def _add_subsequent(
     start = progression + int(s.gap_days[i])
     partner = str(c.partner[i])
     prior = str(c.prior[i])
-    if klass == "pd1_with_or_without_ipilimumab":
-        if partner == "pembrolizumab" or u[17] < 0.35:
-            drugs: tuple[str, ...] = ("nivolumab",) if prior == "anti_ctla4" or partner else ("ipilimumab", "nivolumab")
+    sub = design.subsequent
+    role = sub.role_of[klass]
+    if role == "anti_pd1":
+        if partner == design.partners["anti_pd1"] or u[17] < sub.anti_pd1_combination_share:
+            drugs: tuple[str, ...] = (
+                sub.anti_pd1_instead_of_combination if prior == "anti_ctla4" or partner else sub.anti_pd1_combination
+            )
         else:
-            drugs = ("pembrolizumab",) if u[18] < 0.6 else ("nivolumab",)
-    elif klass == "ipilimumab_alone":
-        drugs = ("ipilimumab",)
-    elif klass == "targeted":
-        drugs = ("dabrafenib", "trametinib") if u[17] < 0.8 else ("cobimetinib", "vemurafenib")
-    elif klass == "other":
-        drugs = _other_regimen(index_ingredients, u[17])
+            drugs = choose(sub.anti_pd1_alone, u[18])
+    elif role == "anti_ctla4":
+        drugs = sub.anti_ctla4
+    elif role == "targeted":
+        drugs = choose(sub.targeted, u[17])
+    elif role == "other":
+        drugs = _other_regimen(design, index_ingredients, u[17])
     else:  # ici_after_other: a non-ICI line, then the ICI line whose response counts
-        first = ("dabrafenib", "trametinib") if c.braf[i] == 1 and not partner else _other_regimen(index_ingredients, u[17])
+        first = (
+            sub.ici_after_other_first_targeted if c.braf[i] == 1 and not partner
+            else _other_regimen(design, index_ingredients, u[17])
+        )
         second_start = start + int(s.second_line_days[i])
         courses.append(Course(first, start, second_start - 14, "progression", second_start - 7, "subsequent"))
         scans.append(Scan(second_start - 7, "PD", "subsequent"))
         start = second_start
-        drugs = ("pembrolizumab",) if u[18] < 0.7 else ("ipilimumab",)
+        drugs = choose(sub.ici_after_other, u[18])
     duration = _clip(math.exp(math.log(90) + 0.7 * _norm(u[19])), 1, 2000)
     end: int | None = start + duration
     if end is not None and end >= end_of_follow_up:
@@ -308,13 +317,14 @@ def _add_subsequent(
     scans.extend(line_scans)
 
 
-def with_identity(record: PatientRecord, centre_id: str, local_id: str, duplicate_of: str, style: CentreStyle) -> PatientRecord:
+def with_identity(record: PatientRecord, centre_id: str, local_id: str, duplicate_of: str, style: CentreStyle,
+                  design: Design) -> PatientRecord:
     """A copy of ``record`` as another centre sent it (a duplicate referral)."""
     return replace(
         record,
         centre_id=centre_id,
         local_id=local_id,
-        reason="duplicate_referral",
+        reason=design.reasons["duplicate_referral"],
         duplicate_of=duplicate_of,
         age_reported=None,
         ldh_value=None if record.ldh_value is None else _ldh(record.ldh_value / record.ldh_uln, style),

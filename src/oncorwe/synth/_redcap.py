@@ -12,10 +12,10 @@ import io
 from pathlib import Path
 
 from oncorwe.synth._baseline import EPOCH
-from oncorwe.synth._config import DRUG_CLASSES
+from oncorwe.synth._design import Design
 from oncorwe.synth._records import PatientRecord
 
-__all__ = ["redcap_rows", "write_redcap"]
+__all__ = ["dictionary_rows", "drug_codes", "redcap_rows", "write_redcap"]
 
 SEX = {"male": 1, "female": 2}
 SITE = {"cutaneous": 1, "acral": 2, "mucosal": 3, "uveal": 4, "unknown_primary": 5}
@@ -24,7 +24,6 @@ M_STAGE = {"M0": 0, "M1a": 1, "M1b": 2, "M1c": 3, "M1d": 4}
 BRAF = {"V600E": 1, "V600K": 2, "wild_type": 3, "unknown": 9}
 REASON = {"progression": 1, "toxicity": 2, "completed": 3, "death": 4, "other": 5}
 RESPONSE = {"CR": 1, "PR": 2, "SD": 3, "PD": 4, "NE": 5}
-DRUGS = {name: code for code, name in enumerate(sorted(DRUG_CLASSES), start=1)}
 OTHER_DRUG = 99
 
 COLUMNS = (
@@ -43,8 +42,14 @@ def _iso(day: int | None) -> str:
     return "" if day is None else (EPOCH + dt.timedelta(days=day)).isoformat()
 
 
-def redcap_rows(records: list[PatientRecord]) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
+def drug_codes(design: Design) -> dict[str, int]:
+    """The drug field's choices: the study's ingredients in alphabetical order, coded from 1."""
+    return {name: code for code, name in enumerate(sorted(design.drug_class), start=1)}
+
+
+def redcap_rows(records: list[PatientRecord], design: Design) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
     """Rows of the flat export, and per row (cohort key, role) for defect placement."""
+    drugs = drug_codes(design)
     rows: list[dict[str, str]] = []
     meta: list[tuple[int, str]] = []
     for rec in records:
@@ -79,7 +84,7 @@ def redcap_rows(records: list[PatientRecord]) -> tuple[list[dict[str, str]], lis
                     redcap_repeat_instrument="treatment",
                     redcap_repeat_instance=str(instance),
                     trt_line=str(line_no),
-                    trt_drug=str(DRUGS[ingredient]),
+                    trt_drug=str(drugs[ingredient]),
                     trt_start=_iso(course.start),
                     trt_end=_iso(course.end),
                     trt_reason="" if course.reason is None else str(REASON[course.reason]),
@@ -107,18 +112,18 @@ def _choices(mapping: dict[str, int]) -> str:
     return " | ".join(f"{code}, {label}" for label, code in sorted(mapping.items(), key=lambda x: x[1]))
 
 
-def dictionary_rows() -> list[list[str]]:
+def dictionary_rows(design: Design) -> list[list[str]]:
     """The REDCap data dictionary (standard column layout)."""
     def field(name: str, form: str, ftype: str, label: str, choices: str = "", validation: str = "") -> list[str]:
         return [name, form, "", ftype, label, choices, "", validation, "", "", "", "", "", "", "", "", "", ""]
 
-    drugs = dict(DRUGS)
+    drugs = drug_codes(design)
     drugs["other (specify)"] = OTHER_DRUG
     return [
         field("record_id", "baseline", "text", "Record ID"),
         field("sex", "baseline", "radio", "Sex", _choices(SEX)),
         field("birth_year", "baseline", "text", "Year of birth", validation="integer"),
-        field("diagnosis_date", "baseline", "text", "Date of melanoma diagnosis", validation="date_ymd"),
+        field("diagnosis_date", "baseline", "text", design.diagnosis_label, validation="date_ymd"),
         field("primary_site", "baseline", "dropdown", "Primary site", _choices(SITE)),
         field("stage", "baseline", "dropdown", "Stage at chemotherapy start", _choices({"IV": 1, "III unresectable": 2, "III": 3})),
         field("m_stage", "baseline", "dropdown", "M category (AJCC)", _choices(M_STAGE)),
@@ -151,7 +156,7 @@ DICTIONARY_HEADER = (
 )
 
 
-def write_redcap(rows: list[dict[str, str]], folder: Path, stem: str) -> tuple[str, str]:
+def write_redcap(rows: list[dict[str, str]], folder: Path, stem: str, design: Design) -> tuple[str, str]:
     """Write the export and its dictionary; returns the two file names."""
     data_name = f"{stem}_DATA.csv"
     dict_name = f"{stem}_DataDictionary.csv"
@@ -163,6 +168,6 @@ def write_redcap(rows: list[dict[str, str]], folder: Path, stem: str) -> tuple[s
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(DICTIONARY_HEADER)
-    writer.writerows(dictionary_rows())
+    writer.writerows(dictionary_rows(design))
     (folder / dict_name).write_text(buf.getvalue(), encoding="utf-8")
     return data_name, dict_name

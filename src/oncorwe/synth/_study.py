@@ -28,6 +28,7 @@ from oncorwe.synth._cdm_study import generate_cdm_study
 from oncorwe.synth._config import CentreStyle, centre_styles, load_targets, referral_pairs
 from oncorwe.synth._crf import crf_tables, write_csv_tables, write_xlsx
 from oncorwe.synth._defects import DEFECT_COLUMNS, Defect, inject_crf_defects, resolve
+from oncorwe.synth._design import Design, study_design
 from oncorwe.synth._omop import OmopWriter
 from oncorwe.synth._records import PatientRecord, build_record, with_identity
 from oncorwe.synth._redcap import redcap_rows, write_redcap
@@ -112,7 +113,7 @@ def generate_study(
         return _generate_large(study, out, seed, total, progress, bg)
     plan = _plan(study, seed, total, large=False)
     cohort, times, calibration, subsequent = plan.cohort, plan.times, plan.calibration, plan.subsequent
-    styles, centre_of, numbers = plan.styles, plan.centre_of, plan.numbers
+    styles, centre_of, numbers, design = plan.styles, plan.centre_of, plan.numbers, plan.design
     duplicates = _duplicates(cohort, centre_of, styles, plan.n_duplicates, seed)
 
     out = Path(out)
@@ -127,7 +128,7 @@ def generate_study(
         next_number[dup_centre] += 1
 
     def local_id(style: CentreStyle, number: int) -> str:
-        return _format_id(style, number)
+        return _format_id(style, number, design)
 
     files: dict[str, list[str]] = {}
     defects: list[Defect] = []
@@ -139,21 +140,21 @@ def generate_study(
             keys = np.flatnonzero(centre_of == c_idx)
             keys = keys[np.argsort(numbers[keys], kind="stable")]
             records = [
-                build_record(cohort, times, subsequent, int(i), style, local_id(style, int(numbers[i]))) for i in keys
+                build_record(cohort, times, subsequent, int(i), style, local_id(style, int(numbers[i])), design) for i in keys
             ]
             for k, (kept, dup_centre) in enumerate(duplicates):
                 if dup_centre != c_idx:
                     continue
                 kept_style = styles[int(centre_of[kept])]
-                original = build_record(cohort, times, subsequent, kept, kept_style, local_id(kept_style, int(numbers[kept])))
+                original = build_record(cohort, times, subsequent, kept, kept_style, local_id(kept_style, int(numbers[kept])), design)
                 records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
-                                             make_patient_id(kept_style.centre_id, original.local_id), style))
+                                             make_patient_id(kept_style.centre_id, original.local_id), style, design))
             protected = {kept for kept, _ in duplicates}
-            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected, bg)
+            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected, bg, design)
             files[style.centre_id] = centre_files
             defects.extend(centre_defects)
             for rec in records:
-                truth.writerow(_checked_truth(rec, cohort))
+                truth.writerow(_checked_truth(rec, cohort, design))
     _write_defects(truth_dir / "defects.csv", defects)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
     manifest = {
@@ -195,30 +196,32 @@ class _Plan:
     centre_of: np.ndarray
     numbers: np.ndarray
     n_duplicates: int
+    design: Design
 
 
 def _plan(study: str, seed: int, total: int, *, large: bool) -> _Plan:
     targets = load_targets(study)
     n_eligible = round(total * targets["study"]["eligible"] / _default_size(targets))
     excluded = scale_counts(dict(targets["excluded"]), total - n_eligible)
-    n_duplicates = excluded.pop("duplicate_referral")
+    design = study_design(study)
+    n_duplicates = excluded.pop(design.reasons["duplicate_referral"])
     cohort = draw_cohort(targets, n_eligible, excluded, seed)
     times, calibration = draw_times(cohort, targets, seed)
     subsequent = draw_subsequent(cohort, times, targets, seed)
     styles = centre_styles()
     if large:
         styles = tuple(CentreStyle(**{**asdict(s), "format": "omop"}) for s in styles)
-    centre_of = _assign_centres(cohort, styles, seed)
+    centre_of = _assign_centres(cohort, styles, seed, design)
     numbers = _numbers(centre_of, len(styles), seed)
-    return _Plan(cohort, times, calibration, subsequent, styles, centre_of, numbers, n_duplicates)
+    return _Plan(cohort, times, calibration, subsequent, styles, centre_of, numbers, n_duplicates, design)
 
 
-def _checked_truth(rec: PatientRecord, cohort: Cohort) -> list[Any]:
+def _checked_truth(rec: PatientRecord, cohort: Cohort, design: Design) -> list[Any]:
     """The truth row as written (csv writes None as "" and floats by repr; bools become words),
     after checking the rules give back what was designed (else a bug)."""
-    row = truth_row(rec)
-    if rec.reason != "duplicate_referral":
-        derived = exclusion_reason(rec)
+    row = truth_row(rec, design)
+    if rec.reason != design.reasons["duplicate_referral"]:
+        derived = exclusion_reason(rec, design)
         if derived != rec.reason:
             raise RuntimeError(f"synth bug: record {rec.key} designed {rec.reason!r}, rules say {derived!r}")
     if not rec.reason and row["best_response"] != cohort.bor[rec.key]:
@@ -228,7 +231,7 @@ def _checked_truth(rec: PatientRecord, cohort: Cohort) -> list[Any]:
     return ["true" if v is True else "false" if v is False else v for v in row.values()]
 
 
-def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np.ndarray:
+def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int, design: Design) -> np.ndarray:
     rng = stream(seed, "centres")
     weights = {s.centre_id: s.weight for s in styles}
     counts = scale_counts(weights, c.n_eligible)
@@ -240,7 +243,7 @@ def _assign_centres(c: Cohort, styles: tuple[CentreStyle, ...], seed: int) -> np
     crf = np.array([s.format != "omop" for s in styles])
     excluded = np.arange(c.n_eligible, c.n)
     # a stage III patient has no M category to put in an OMOP database: CRF centres only
-    stage_iii = c.reason[excluded] == "not_stage_iv_unresectable"
+    stage_iii = c.reason[excluded] == design.reasons["observation_in"]
     for mask, allowed in ((~stage_iii, np.ones(len(styles), dtype=bool)), (stage_iii, crf if crf.any() else np.ones(len(styles), dtype=bool))):
         p = np.where(allowed, w, 0.0)
         centre_of[excluded[mask]] = rng.choice(len(styles), size=int(mask.sum()), p=p / p.sum())
@@ -257,13 +260,13 @@ def _numbers(centre_of: np.ndarray, n_centres: int, seed: int) -> np.ndarray:
     return numbers
 
 
-def _format_id(style: CentreStyle, number: int) -> str:
+def _format_id(style: CentreStyle, number: int, design: Design) -> str:
     if style.format == "omop":
         return str(100_000 + number * 7)
     if style.format == "redcap":
         return str(number)
     code = "".join(part[:2] for part in style.centre_id.split("-")).upper()
-    pattern = pick(["MEL-{n:04d}", "P{n:03d}", "{c}{n:05d}", "{n}"], style.centre_id)
+    pattern = pick(list(design.local_id_patterns), style.centre_id)
     return pattern.format(n=number, c=code)
 
 
@@ -285,10 +288,12 @@ def _duplicates(c: Cohort, centre_of: np.ndarray, styles: tuple[CentreStyle, ...
     return out
 
 
-def _extra_line_starts(records: list[PatientRecord], subsequent: Subsequent) -> dict[int, int]:
+def _extra_line_starts(records: list[PatientRecord], subsequent: Subsequent, design: Design) -> dict[int, int]:
+    """Where a line the centre forgot to number may start: after the anti-PD-1 subsequent line."""
     out = {}
+    anti_pd1 = design.subsequent.names["anti_pd1"]
     for rec in records:
-        if rec.reason or subsequent.klass[rec.key] != "pd1_with_or_without_ipilimumab":
+        if rec.reason or subsequent.klass[rec.key] != anti_pd1:
             continue
         last = max([x.day for x in rec.scans] + [c.end or c.start for c in rec.courses])
         if rec.last_contact_day - last > 35:
@@ -298,7 +303,7 @@ def _extra_line_starts(records: list[PatientRecord], subsequent: Subsequent) -> 
 
 def _write_centre(
     out: Path, style: CentreStyle, records: list[PatientRecord], subsequent: Subsequent, seed: int, protected: set[int],
-    background: BackgroundPlan,
+    background: BackgroundPlan, design: Design,
 ) -> tuple[list[str], list[Defect]]:
     folder = out / style.centre_id
     if folder.exists():
@@ -314,20 +319,20 @@ def _write_centre(
         position = crf_ids.index(style.centre_id) if style.centre_id in crf_ids else -1
         guaranteed = frozenset(kind for j, kind in enumerate(kinds) if j % len(crf_ids) == position or (j + 7) % len(crf_ids) == position)
         pending = inject_crf_defects(
-            tables, r, rng, DEFECT_RATE, protected, DEFECT_KINDS, _extra_line_starts(records, subsequent), guaranteed
+            tables, r, rng, DEFECT_RATE, protected, DEFECT_KINDS, _extra_line_starts(records, subsequent, design), guaranteed
         )
         if style.format == "csv":
             names = write_csv_tables(tables, r, folder)
             return list(names.values()), resolve(tables, pending, style.centre_id, names, xlsx=False)
-        name = f"{style.centre_id.split('-')[1]}_melanoma_crf.xlsx"
-        write_xlsx(tables, r, folder / name, 2 if style.layout != "plain" else 1)
+        name = design.crf_workbook.format(city=style.centre_id.split("-")[1])
+        write_xlsx(tables, r, folder / name, 2 if style.layout != "plain" else 1, design.crf_title)
         return [name], resolve(tables, pending, style.centre_id, dict.fromkeys(("patients", "treatments", "assessments"), name), xlsx=True)
     if style.format == "redcap":
-        rows, _ = redcap_rows(records)
-        stem = f"MelanomaChemoAfterICI_{zlib.crc32(style.centre_id.encode()) % 9000 + 1000}"
-        data_name, dict_name = write_redcap(rows, folder, stem)
+        rows, _ = redcap_rows(records, design)
+        stem = f"{design.redcap_project}_{zlib.crc32(style.centre_id.encode()) % 9000 + 1000}"
+        data_name, dict_name = write_redcap(rows, folder, stem, design)
         return [data_name, dict_name], []
-    writer = OmopWriter(folder / "omop.duckdb", r, background)
+    writer = OmopWriter(folder / "omop.duckdb", r, design, background)
     for rec in records:
         writer.add(rec)
     writer.close()
@@ -349,6 +354,7 @@ class _CentreWork:
     subsequent: Subsequent
     numbers: np.ndarray
     background: BackgroundPlan
+    study: str
 
 
 def _take(obj: Any, rows: np.ndarray) -> Any:
@@ -362,7 +368,8 @@ def _centre_work(plan: _Plan, c_idx: int, background: BackgroundPlan) -> _Centre
     keys = keys[np.argsort(plan.numbers[keys], kind="stable")]
     cohort = _take(plan.cohort, keys)
     cohort = Cohort(**{**{n: getattr(cohort, n) for n in cohort.__dataclass_fields__}, "n_eligible": int(cohort.eligible.sum())})
-    return _CentreWork(c_idx, cohort, _take(plan.times, keys), _take(plan.subsequent, keys), plan.numbers[keys], background)
+    return _CentreWork(c_idx, cohort, _take(plan.times, keys), _take(plan.subsequent, keys), plan.numbers[keys], background,
+                       plan.design.study)
 
 
 #: Set in each spawned worker: the study folder and the queue its progress goes to (workers are
@@ -382,13 +389,14 @@ def _write_large_centre(task: str) -> tuple[int, str]:
         work: _CentreWork = pickle.load(handle)
     Path(task).unlink()
     cohort, times, subsequent = work.cohort, work.times, work.subsequent
+    design = study_design(work.study)
     style = CentreStyle(**{**asdict(centre_styles()[work.c_idx]), "format": "omop"})
     out: Path = _WORKER["out"]
     folder = out / style.centre_id
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    writer = OmopWriter(folder / "omop.duckdb", Renderer(style), work.background)
+    writer = OmopWriter(folder / "omop.duckdb", Renderer(style), design, work.background)
     part = out / "_truth" / f".part-{work.c_idx:03d}.csv"
     # records and rows hold no reference cycles: the cyclic collector would only rescan the
     # chunk's hundreds of thousands of row tuples again and again; it runs once per chunk instead
@@ -399,9 +407,9 @@ def _write_large_centre(task: str) -> tuple[int, str]:
             truth = csv.writer(handle, lineterminator="\n")
             for chunk in _chunks(np.arange(cohort.n), CHUNK):
                 for i in chunk.tolist():
-                    rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(work.numbers[i])))
+                    rec = build_record(cohort, times, subsequent, i, style, _format_id(style, int(work.numbers[i]), design), design)
                     writer.add(rec)
-                    truth.writerow(_checked_truth(rec, cohort))
+                    truth.writerow(_checked_truth(rec, cohort, design))
                 writer.flush()
                 gc.collect()
                 _WORKER["progress"].put(int(chunk.shape[0]))

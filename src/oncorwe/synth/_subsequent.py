@@ -2,7 +2,9 @@
 
 Only patients whose chemotherapy ended with a documented progression and who lived long enough
 can start another line; among them the classes are drawn with the published counts, preferring
-those who lived longest after progression (fit patients get more treatment). A responder needs
+those who lived longest after progression (fit patients get more treatment). The classes are
+named by role here (targeted, an ICI after another line, anti-PD-1, anti-CTLA-4, other); the
+study's generator design names them and gives their drawing order. A responder needs
 time for a response scan before death or the last contact.
 """
 
@@ -16,6 +18,7 @@ import numpy.typing as npt
 
 from oncorwe.synth._allocate import choose_exact, scale_counts
 from oncorwe.synth._baseline import Cohort, stream
+from oncorwe.synth._design import study_design
 from oncorwe.synth._times import Times
 
 __all__ = ["Subsequent", "draw_subsequent"]
@@ -54,22 +57,27 @@ def draw_subsequent(c: Cohort, t: Times, targets: dict[str, Any], seed: int) -> 
     klass = np.full(n, "", dtype=object)
     responder = np.zeros(n, dtype=bool)
     free = elig & progressed & (room > gap + 1)
+    design = study_design(targets["study"]["name"])
+    sub = design.subsequent
+    names = sub.names
     need = {
         "targeted": free & (c.braf == 1) & (c.partner == ""),
         "ici_after_other": free & (room > gap + second + 30),
     }
-    for cls in ("targeted", "ici_after_other", "pd1_with_or_without_ipilimumab", "ipilimumab_alone", "other"):
-        pool = need.get(cls, free) & free
-        w = weight * (2.0 if cls == "ipilimumab_alone" else 1.0) ** (c.prior == "anti_pd1")
+    for role in sub.order:
+        cls = names[role]
+        pool = need.get(role, free) & free
+        w = weight * sub.prior_anti_pd1_weight[role] ** (c.prior == "anti_pd1")
         k = min(counts[cls], int(pool.sum()))
         chosen = choose_exact(rng, pool, k, w)
         klass[chosen] = cls
         free &= ~chosen
-        lead = gap + (second if cls == "ici_after_other" else 0)
+        lead = gap + (second if role == "ici_after_other" else 0)
         can_respond = chosen & (room > lead + scan + 1)
         responder |= choose_exact(rng, can_respond, min(responders[cls], int(can_respond.sum())))
     # excluded records: a subsequent line at the base rate, never a responder by design
-    ex = ~elig & progressed & (room > gap + second + 30) & (rng.random(n) < total / 463)
-    klass[ex & (c.reason != "no_ici_before_chemotherapy")] = "other"
-    klass[ex & (c.reason == "no_ici_before_chemotherapy")] = "pd1_with_or_without_ipilimumab"
+    ex = ~elig & progressed & (room > gap + second + 30) & (rng.random(n) < total / targets["study"]["eligible"])
+    no_ici = c.reason == design.reasons["line_before_line"]
+    klass[ex & ~no_ici] = names["other"]
+    klass[ex & no_ici] = names["anti_pd1"]
     return Subsequent(klass=klass, responder=responder, gap_days=gap, scan_days=scan, second_line_days=second, stable=stable)

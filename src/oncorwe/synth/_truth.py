@@ -1,7 +1,9 @@
 """The true per-patient values, derived from each record by the rules of docs/definitions.md.
 
 This is the generator's own, independent implementation of those rules over its own records (the
-pipeline derives the same values from the files). Tests compare the two.
+pipeline derives the same values from the files). Tests compare the two. The study's parameters
+of the rules (drug classes, regimen and subsequent-therapy classes, the ICI classes, windows) are
+its protocol's, through the generator design.
 """
 
 from __future__ import annotations
@@ -12,21 +14,12 @@ from typing import Any
 
 from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK, make_patient_id
 from oncorwe.synth._baseline import EPOCH
-from oncorwe.synth._config import DRUG_CLASSES
+from oncorwe.synth._design import Design, study_design
 from oncorwe.synth._records import Course, PatientRecord, Scan
 
 __all__ = ["TRUTH_COLUMNS", "best_response", "exclusion_reason", "truth_row"]
 
 SD_MIN_DAYS = 42
-ICI_CLASSES = {"anti_pd1", "anti_ctla4", "anti_lag3"}
-_SINGLE: dict[tuple[str, ...], str] = {
-    ("dacarbazine",): "dacarbazine",
-    ("temozolomide",): "temozolomide",
-    ("paclitaxel",): "taxane",
-    ("nab-paclitaxel",): "taxane",
-    ("docetaxel",): "taxane",
-    ("fotemustine",): "fotemustine",
-}
 
 TRUTH_COLUMNS = (
     "patient_id", "centre_id", "source_patient_id", "eligible", "exclusion_reason", "duplicate_of",
@@ -43,23 +36,25 @@ def _date(day: int) -> dt.date:
     return EPOCH + dt.timedelta(days=day)
 
 
-def _classes(course: Course) -> frozenset[str]:
-    return _classes_of(course.ingredients)
+def _classes(course: Course, design: Design) -> frozenset[str]:
+    return _classes_of(design.study, course.ingredients)
 
 
 @cache
-def _classes_of(ingredients: tuple[str, ...]) -> frozenset[str]:
+def _classes_of(study: str, ingredients: tuple[str, ...]) -> frozenset[str]:
     # a handful of distinct regimens: looked up once each, not once per course of a million patients
-    return frozenset(DRUG_CLASSES[x] for x in ingredients)
+    drug_class = study_design(study).drug_class
+    return frozenset(drug_class[x] for x in ingredients)
 
 
-def regimen_class(ingredients: tuple[str, ...]) -> str:
-    chemo = tuple(sorted(x for x in ingredients if DRUG_CLASSES[x] == "chemotherapy"))
-    platinum = {"carboplatin", "cisplatin"} & set(chemo)
-    taxane = {"paclitaxel", "nab-paclitaxel"} & set(chemo)
-    if platinum and taxane and len(chemo) == 2:
-        return "carboplatin_paclitaxel"
-    return _SINGLE.get(chemo, "other")
+def regimen_class(ingredients: tuple[str, ...], design: Design) -> str:
+    """The first of the protocol's regimen classes the index-class ingredients match: one of each
+    ``all_of`` group, and with ``only`` none outside the groups; else the other regimen class."""
+    chemo = {x for x in ingredients if design.drug_class[x] == design.index_class}
+    for rule in design.regimen_classes:
+        if all(group & chemo for group in rule.all_of) and not (rule.only and chemo - frozenset().union(*rule.all_of)):
+            return rule.name
+    return design.other_regimen_class
 
 
 def best_response(scans: list[Scan], start: int, stop: int | None, progression_event: bool) -> str:
@@ -86,7 +81,7 @@ def best_response(scans: list[Scan], start: int, stop: int | None, progression_e
     return "NE"
 
 
-def truth_row(rec: PatientRecord) -> dict[str, Any]:
+def truth_row(rec: PatientRecord, design: Design) -> dict[str, Any]:
     """One row of ``_truth/patients.csv`` (analysis values only for eligible records)."""
     row: dict[str, Any] = dict.fromkeys(TRUTH_COLUMNS)
     row.update(
@@ -106,10 +101,9 @@ def truth_row(rec: PatientRecord) -> dict[str, Any]:
     next_line = lines[index_pos + 1] if index_pos + 1 < len(lines) else None
     scans = list(rec.scans)
 
-    prior = set().union(*[_classes(x) for x in lines if x.start < index and _classes(x) & ICI_CLASSES])
-    prior_class = (
-        "anti_pd1_ctla4" if {"anti_pd1", "anti_ctla4"} <= prior else "anti_pd1" if "anti_pd1" in prior else "anti_ctla4"
-    )
+    ici = design.ici_classes
+    prior = set().union(*[_classes(x, design) for x in lines if x.start < index and _classes(x, design) & ici])
+    prior_class = next((name for name, all_of in design.prior_levels if all_of <= prior), design.prior_otherwise)
     progression_events = sorted(
         x.progression for x in lines if x.progression is not None and x.progression > index
     )
@@ -152,10 +146,10 @@ def truth_row(rec: PatientRecord) -> dict[str, Any]:
         ldh_ratio=ratio,
         ldh_elevated=None if ratio is None else ratio > 1.0,
         prior_ici_class=prior_class,
-        prior_anti_pd1="anti_pd1" in prior,
-        regimen_class=regimen_class(index_line.ingredients),
+        prior_anti_pd1=bool(design.prior_anti_pd1_classes & prior),
+        regimen_class=regimen_class(index_line.ingredients, design),
         regimen_ingredients="+".join(sorted(index_line.ingredients)),
-        combined_with_targeted_or_immuno=any(DRUG_CLASSES[x] != "chemotherapy" for x in index_line.ingredients),
+        combined_with_targeted_or_immuno=any(design.drug_class[x] != design.index_class for x in index_line.ingredients),
         best_response=bor,
         best_response_source="derived",
         responder=responder,
@@ -168,30 +162,31 @@ def truth_row(rec: PatientRecord) -> dict[str, Any]:
         duration_of_response_event=dor_event,
         chemo_duration_weeks=(end - index) / DAYS_PER_WEEK,
     )
-    row.update(_subsequent(lines, index_pos, scans))
+    row.update(_subsequent(lines, index_pos, scans, design))
     return row
 
 
-def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan]) -> dict[str, Any]:
+def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan], design: Design) -> dict[str, Any]:
+    """The class of the first line after the index line: the first of the protocol's classes whose
+    drug classes the next line holds (``line = "next"``) or any later line holds (``"later"``,
+    whose response is then the one counted); else the protocol's ``otherwise``."""
     index_line = lines[index_pos]
     later = [x for x in lines[index_pos + 1 :] if x.start > index_line.start]
     if not later:
         return {"subsequent_therapy": False, "subsequent_therapy_class": None,
                 "subsequent_best_response": None, "subsequent_responder": None}
     first = later[0]
-    cls = _classes(first)
-    counted = first
-    if "anti_pd1" in cls:
-        klass = "pd1_with_or_without_ipilimumab"
-    elif "anti_ctla4" in cls:
-        klass = "ipilimumab_alone"
-    elif any(_classes(x) & ICI_CLASSES for x in later[1:]):
-        klass = "ici_after_other"
-        counted = next(x for x in later[1:] if _classes(x) & ICI_CLASSES)
-    elif "braf_mek" in cls:
-        klass = "targeted"
-    else:
-        klass = "other"
+    klass, counted = design.subsequent_otherwise, first
+    for rule in design.subsequent_classes:
+        if rule.line == "next":
+            if _classes(first, design) & rule.drug_classes:
+                klass = rule.name
+                break
+        else:
+            hit = next((x for x in later[1:] if _classes(x, design) & rule.drug_classes), None)
+            if hit is not None:
+                klass, counted = rule.name, hit
+                break
     pos = lines.index(counted)
     stop = lines[pos + 1].start if pos + 1 < len(lines) else None
     prog = any(
@@ -203,24 +198,21 @@ def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan]) -> dict[
             "subsequent_best_response": bor, "subsequent_responder": bor in ("CR", "PR")}
 
 
-PROGRESSION_WINDOW_DAYS = 90
-WINDOW = ((dt.date(2007, 1, 1) - EPOCH).days, (dt.date(2017, 12, 31) - EPOCH).days)
-
-
-def exclusion_reason(rec: PatientRecord) -> str:
+def exclusion_reason(rec: PatientRecord, design: Design) -> str:
     """The first eligibility criterion (2-6 of docs/definitions.md) the record fails, or "".
 
     Criterion 1 (duplicate referral) concerns two records and is decided by construction.
     """
-    if rec.stage not in ("IV", "III_unresectable"):
-        return "not_stage_iv_unresectable"
+    why = design.reasons
+    if rec.stage not in design.stage_values:
+        return why["observation_in"]
     lines = sorted(rec.courses, key=lambda x: x.start)
-    chemo = [x for x in lines if "chemotherapy" in _classes(x)]
+    chemo = [x for x in lines if design.index_class in _classes(x, design)]
     if not chemo:
-        return "no_chemotherapy"
-    ici = [x for x in lines if _classes(x) & ICI_CLASSES]
+        return why["has_line"]
+    ici = [x for x in lines if _classes(x, design) & design.ici_classes]
     if not any(i.start < c.start for i in ici for c in chemo):
-        return "no_ici_before_chemotherapy"
+        return why["line_before_line"]
     failures = []
     for line in ici:
         end = line.end if line.end is not None else line.start
@@ -230,11 +222,11 @@ def exclusion_reason(rec: PatientRecord) -> str:
         progression = [x.day for x in rec.scans if x.response == "PD"] + [
             x.progression for x in lines if x.progression is not None
         ]
-        hits = [d for d in progression if line.start <= d <= end + PROGRESSION_WINDOW_DAYS and d < min(later_chemo)]
+        hits = [d for d in progression if line.start <= d <= end + design.progression_window_days and d < min(later_chemo)]
         if hits:
             failures.append(min(c for c in later_chemo if c > min(hits)))
     if not failures:
-        return "no_progression_on_ici"
-    if not WINDOW[0] <= min(failures) <= WINDOW[1]:
-        return "chemotherapy_outside_window"
+        return why["progression_on_prior_line"]
+    if not design.index_window[0] <= min(failures) <= design.index_window[1]:
+        return why["index_date_within"]
     return ""
