@@ -75,6 +75,9 @@ def fake_analysis_table(seed: int = 7, *, n_centres: int = 24) -> pl.DataFrame:
     sub_resp = np.where(sub, rng.random(n) < 0.13, None)
     centre = np.array([f"C{(i % n_centres) + 1:02d}" for i in range(n)])
     index_date = [dt.date(2012, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 2000, n)]
+    # the next line starts between the progression and the end of follow-up (a stream of its own, so
+    # the columns above stay as they were)
+    sub_months = np.where(sub, pfs_months + np.random.default_rng(seed + 1).random(n) * (os_months - pfs_months), np.nan)
 
     def nullable(values: np.ndarray) -> list[object]:
         return [None if (isinstance(v, float) and np.isnan(v)) else v for v in values.tolist()]
@@ -110,6 +113,7 @@ def fake_analysis_table(seed: int = 7, *, n_centres: int = 24) -> pl.DataFrame:
         "duration_of_response_event": [int(e) if r else None for e, r in zip(pfs_event, responder, strict=True)],
         "chemo_duration_weeks": np.round(rng.gamma(2.0, 4.5, n), 1).tolist(),
         "subsequent_therapy": sub.tolist(),
+        "subsequent_therapy_months": nullable(sub_months),
         "subsequent_therapy_class": sub_class.tolist(),
         "subsequent_best_response": [None if s is None else ("PR" if r else "PD") for s, r in zip(sub_class, sub_resp, strict=True)],
         "subsequent_responder": sub_resp.tolist(),

@@ -30,6 +30,13 @@ def test_the_flagship_states_the_adjusted_comparison() -> None:
     assert {"ecog", "ldh_elevated", "brain_metastases"} <= set(p.adjusted.covariates)
     assert p.imputation.m >= 2 and set(p.imputation.covariates) == {"ecog", "ldh_elevated"}
     assert p.competing_risks.by == "arm"
+    assert (p.competing_risks.event, p.competing_risks.competing_event) == ("subsequent_therapy", "death")
+
+
+def test_subsequent_therapy_does_not_need_pfs_to_count_deaths() -> None:
+    data = flagship()
+    data["endpoints"]["pfs_death_is_event"] = False
+    assert protocol.from_data(data).competing_risks is not None
 
 
 def test_the_sections_are_optional() -> None:
@@ -58,7 +65,10 @@ def test_the_sections_are_optional() -> None:
     (lambda d: d["adjusted"]["arm_labels"].pop("combination"), "arm_labels: give one label for each arm"),
     (lambda d: d.pop("adjusted"), "competing_risks.by: \"arm\" needs the [adjusted] section"),
     (lambda d: d["competing_risks"].update(by="age_years"), "competing_risks.by: 'age_years' is not categorical"),
-    (lambda d: d["endpoints"].update(pfs_death_is_event=False), "needs endpoints.pfs_death_is_event = true"),
+    (lambda d: (d["endpoints"].update(pfs_death_is_event=False), d["competing_risks"].update(event="progression")),
+     "needs endpoints.pfs_death_is_event = true"),
+    (lambda d: d["competing_risks"].update(event="next_treatment"), "competing_risks.event"),
+    (lambda d: d["competing_risks"].update(competing_event="toxicity"), "competing_risks.competing_event"),
     (lambda d: d["imputation"]["covariates"].append("prior_ici_class"), "'prior_ici_class' is not among adjusted.covariates"),
     (lambda d: d["imputation"].update(m=1), "imputation.m"),
     (lambda d: d["imputation"].update(seed=-1), "imputation.seed"),

@@ -51,10 +51,15 @@ def test_report_opens_in_chromium(report_dir: Path, report_result: analysis.Anal
             text = adjusted.inner_text()
             assert "Love plot" in text and "Effective sample size" in text and "E-value" in text
             assert "Weighted, multiple imputation (pooled)" in text
-            assert "Gray's tests" in page.locator("#competing").inner_text()
+            competing = page.locator("#competing").inner_text()
+            assert "Gray's tests" in competing
+            assert "Competing risks: Subsequent therapy and death before subsequent therapy" in competing
+            assert "Fine-Gray subdistribution hazard ratios" in competing
+            assert "Combination chemotherapy vs single-agent chemotherapy" in competing
             assert page.locator("#competing #figure-competing_incidence img").count() == 1
             methods = page.locator("#methods").inner_text()
             assert "Rubin's rules" in methods and "Aalen-Johansen" in methods
+            assert "start of a subsequent therapy" in methods and "Fine-Gray models" in methods
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             page.emulate_media(media="print")
             page.pdf(path=str(tmp_path / "report.pdf"), format="A4")

@@ -55,6 +55,12 @@ def test_duckdb_gives_a_full_analysis_table(on_duckdb: tuple[pl.DataFrame, ...],
     assert set(analysis["os_event"].unique().to_list()) == {0, 1}
     assert set(analysis["pfs_event"].unique().to_list()) == {0, 1}
     assert analysis["best_response"].n_unique() >= 3
+    # some patients started a subsequent therapy (its time after the index), some did not, so the
+    # equality below compares the time to subsequent therapy and its nulls alike
+    started = analysis.filter(pl.col("subsequent_therapy"))
+    assert 0 < started.height < analysis.height
+    assert started["subsequent_therapy_months"].null_count() == 0 and (started["subsequent_therapy_months"] > 0).all()
+    assert analysis.filter(~pl.col("subsequent_therapy"))["subsequent_therapy_months"].is_null().all()
     assert generic_tables(model)["person"].height > analysis.height
 
 

@@ -1,12 +1,12 @@
 """The synthetic flagship has confounding by indication and ECOG/LDH missing at random (issue 15):
 over a few seeds the unadjusted hazard ratio of combination against single-agent chemotherapy is
 biased, and the propensity-weighted one (complete cases, and pooled over imputations) recovers the
-true effect: the hazard ratio the same generator gives when the regimen is assigned at random
-(strength 0: the same patients, covariates and outcome model, no indication)."""
+true effect the generator writes into its truth table (``_truth/effects.csv``: the hazard ratio the
+same outcome model gives when the regimen is assigned at random, docs/synthetic-data.md)."""
 
 from __future__ import annotations
 
-import copy
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,8 @@ import pytest
 from oncorwe import protocol
 from oncorwe.analysis._adjusted import adjusted_analyses
 from oncorwe.model.schema import DAYS_PER_MONTH
+from oncorwe.synth import generate_study
+from oncorwe.synth._adjusted_truth import EFFECT_COLUMNS, true_effects
 from oncorwe.synth._allocate import scale_counts
 from oncorwe.synth._baseline import draw_cohort
 from oncorwe.synth._config import load_targets
@@ -25,15 +27,17 @@ SEEDS = (1, 11, 2022)
 PATIENTS = 5000  # records; about 4 200 eligible, 3 600 in the two arms
 
 
-def _analysis_frame(targets: dict[str, Any], seed: int) -> pl.DataFrame:
-    """The eligible patients as the analysis table holds them (recorded ECOG and LDH only)."""
+def _analysis_frame(targets: dict[str, Any], seed: int) -> tuple[pl.DataFrame, dict[str, float]]:
+    """The eligible patients as the analysis table holds them (recorded ECOG and LDH only), and the
+    true hazard ratio per endpoint as the truth table holds it."""
     n_eligible = round(PATIENTS * targets["study"]["eligible"] / (targets["study"]["eligible"] + sum(targets["excluded"].values())))
     excluded = scale_counts(dict(targets["excluded"]), PATIENTS - n_eligible)
     excluded.pop("duplicate_referral")
     cohort = draw_cohort(targets, n_eligible, excluded, seed)
     # the calibration to the published figures need not converge at 5 000 records for this test:
     # the truth is the same generator's effect with the regimen assigned at random
-    times, _calibration = draw_times(cohort, targets, seed)
+    times, calibration = draw_times(cohort, targets, seed)
+    truth = {e.endpoint: e.hazard_ratio for e in true_effects(targets, seed, calibration)}
     e = cohort.eligible
     return pl.DataFrame({
         "regimen_class": cohort.regimen_class[e].astype(str),
@@ -44,12 +48,12 @@ def _analysis_frame(targets: dict[str, Any], seed: int) -> pl.DataFrame:
         "os_months": times.os_days[e] / DAYS_PER_MONTH, "os_event": times.os_event[e].astype(np.int8),
         "pfs_months": times.pfs_days[e] / DAYS_PER_MONTH,
         "pfs_event": (times.pfs_kind[e] != "censored").astype(np.int8),
-    })
+    }), truth
 
 
-def _os_hazard_ratios(frame: pl.DataFrame, p: protocol.Protocol) -> dict[str, dict[str, Any]]:
-    cox = adjusted_analyses(frame, p)["adjusted_cox"].filter(pl.col("endpoint") == "os")
-    return {r["analysis"]: r for r in cox.iter_rows(named=True)}
+def _hazard_ratios(frame: pl.DataFrame, p: protocol.Protocol) -> dict[tuple[str, str], dict[str, Any]]:
+    cox = adjusted_analyses(frame, p)["adjusted_cox"]
+    return {(r["endpoint"], r["analysis"]): r for r in cox.iter_rows(named=True)}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def flagship() -> protocol.Protocol:
 
 
 def test_sicker_patients_more_often_get_a_single_agent_and_ecog_is_missing_at_random() -> None:
-    frame = _analysis_frame(load_targets("goldinger2022"), 2022)
+    frame, _truth = _analysis_frame(load_targets("goldinger2022"), 2022)
     combination = frame.filter(pl.col("regimen_class") == "carboplatin_paclitaxel")
     single = frame.filter(pl.col("regimen_class").is_in(["dacarbazine", "temozolomide", "taxane", "fotemustine"]))
     for column in ("brain_metastases", "ldh_elevated"):
@@ -71,15 +75,30 @@ def test_sicker_patients_more_often_get_a_single_agent_and_ecog_is_missing_at_ra
     assert with_brain > 1.5 * without
 
 
-def test_weighting_recovers_the_randomised_effect_the_unadjusted_misses(flagship: protocol.Protocol) -> None:
+def test_weighting_recovers_the_true_effect_the_unadjusted_misses(flagship: protocol.Protocol) -> None:
     targets = load_targets("goldinger2022")
-    randomised = copy.deepcopy(targets)
-    randomised["unpublished"]["indication"]["strength"] = 0.0
-    truth = float(np.exp(np.mean([np.log(_os_hazard_ratios(_analysis_frame(randomised, s), flagship)["unadjusted"]["hazard_ratio"])
-                                  for s in SEEDS])))
     for seed in SEEDS:
-        rows = _os_hazard_ratios(_analysis_frame(targets, seed), flagship)
-        crude = rows["unadjusted"]
-        assert crude["upper"] < truth, (seed, crude, truth)  # biased: the healthier get combinations
+        frame, truth = _analysis_frame(targets, seed)
+        rows = _hazard_ratios(frame, flagship)
+        crude = rows["os", "unadjusted"]
+        assert crude["upper"] < truth["os"], (seed, crude, truth)  # biased: the healthier get combinations
+        # PFS is left out: its weighted estimates sit a little above the randomised truth (about
+        # +0.05; docs/synthetic-data.md says why) and miss it at one of these seeds
         for analysis in ("weighted_complete_case", "weighted_imputed"):
-            assert rows[analysis]["lower"] <= truth <= rows[analysis]["upper"], (seed, analysis, rows[analysis], truth)
+            row = rows["os", analysis]
+            assert row["lower"] <= truth["os"] <= row["upper"], (seed, analysis, row, truth)
+
+
+def test_the_truth_table_holds_the_true_effect(tmp_path: Path) -> None:
+    study = generate_study("goldinger2022", tmp_path / "study", seed=5)
+    effects = pl.read_csv(study / "_truth" / "effects.csv")
+    assert tuple(effects.columns) == EFFECT_COLUMNS
+    assert effects.select("endpoint", "estimand", "arm", "reference").rows() == [
+        ("pfs", "ATE", "combination", "single_agent"), ("os", "ATE", "combination", "single_agent")]
+    # the randomised effect is near no effect (the regimen acts only through the responders per
+    # class), known to a Monte Carlo error far below the study's own standard error (about 0.1)
+    assert ((effects["hazard_ratio"] - 1).abs() < 0.1).all()
+    assert (effects["monte_carlo_se"] < 0.01).all() and (effects["patients"] > 150_000).all()
+    assert np.allclose(np.log(effects["hazard_ratio"].to_numpy()), effects["log_hazard_ratio"].to_numpy(), rtol=1e-12)
+    again = generate_study("goldinger2022", tmp_path / "again", seed=5)
+    assert (again / "_truth" / "effects.csv").read_bytes() == (study / "_truth" / "effects.csv").read_bytes()

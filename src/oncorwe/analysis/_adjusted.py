@@ -399,10 +399,16 @@ def adjusted_methods(protocol: Protocol) -> list[str]:
     cr = protocol.competing_risks
     if cr is not None:
         by = "arm" if cr.by == "arm" else protocol.column_label(cr.by).lower()
+        event = {"progression": "progression, with death without progression as the competing event (a PFS event "
+                                "at the time of death)",
+                 "subsequent_therapy": "the start of a subsequent therapy (the next line after the index line), with "
+                                       "death before it as the competing event and censoring at the last contact"}[cr.event]
+        reference = (f"against {protocol.adjusted.arm_labels[protocol.adjusted.reference].lower()}"
+                     if cr.by == "arm" and protocol.adjusted is not None else "against the first group")
         out.append(
-            "Competing risks: the cumulative incidence of progression, with death without progression as the "
-            "competing event (a PFS event at the time of death), was estimated by the Aalen-Johansen estimator "
-            f"by {by}, and compared by Gray's test (1988); a Kaplan-Meier complement would overstate it.")
+            f"Competing risks: the cumulative incidence of {event}, was estimated by the Aalen-Johansen estimator "
+            f"by {by}, and compared by Gray's test (1988), with subdistribution hazard ratios {reference} from "
+            "Fine-Gray models (1999) of the group alone; a Kaplan-Meier complement would overstate it.")
     return out
 
 

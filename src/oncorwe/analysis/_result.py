@@ -49,6 +49,7 @@ TABLE_NAMES = (
     "competing_curves",
     "competing_incidence",
     "competing_tests",
+    "competing_fine_gray",
     "published",
 )
 
@@ -56,6 +57,7 @@ TABLE_NAMES = (
 PATIENT_LEVEL_TABLES = (
     "adjusted_weights", "adjusted_balance", "adjusted_overlap", "adjusted_km", "adjusted_survival",
     "adjusted_cox", "competing_curves", "competing_incidence", "competing_tests",
+    "competing_fine_gray",
 )
 
 

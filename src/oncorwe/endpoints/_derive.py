@@ -404,6 +404,7 @@ def _analysis(t: ir.Table, person: ir.Table, protocol: Protocol) -> ir.Table:
         "duration_of_response_event": ibis.ifelse(has_dor, t.pfs_flag, ibis.null("int64")),
         "chemo_duration_weeks": t.ix_end_date.delta(t.ix_start_date, unit="day").cast("float64") / DAYS_PER_WEEK,
         "subsequent_therapy": has_sub,
+        "subsequent_therapy_months": ibis.ifelse(has_sub, _months(t.nx_start_date, t.index_date), ibis.null("float64")),
         "subsequent_therapy_class": t.subsequent_class,
         "subsequent_best_response": ibis.ifelse(has_sub, t.subsequent_best_response, ibis.null("string")),
         "subsequent_responder": ibis.ifelse(

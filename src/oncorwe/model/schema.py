@@ -231,6 +231,7 @@ ENDPOINT_SCHEMA: dict[str, pl.DataType] = {
     "duration_of_response_event": pl.Int8(),
     "chemo_duration_weeks": pl.Float64(),  # start to end of the index line
     "subsequent_therapy": pl.Boolean(),
+    "subsequent_therapy_months": pl.Float64(),  # index to the start of the next line; null without one
     "subsequent_therapy_class": pl.String(),  # the protocol's subsequent-therapy class, or null
     "subsequent_best_response": pl.String(),
     "subsequent_responder": pl.Boolean(),

@@ -84,14 +84,18 @@ class AdjustedComparison(Frozen):
 
 class CompetingRisks(Frozen):
     """Cumulative incidence of ``event`` with ``competing_event`` competing (Aalen-Johansen), by the
-    adjusted comparison's arms (``by = "arm"``) or a categorical column, with Gray's test.
+    adjusted comparison's arms (``by = "arm"``) or a categorical column, with Gray's test and the
+    Fine-Gray subdistribution hazard ratios of the groups.
 
     ``"progression"`` with ``"death"``: from the PFS and OS columns, a PFS event at the time of death
     is a death without progression (the competing event), any other PFS event a progression; this
     needs PFS to count deaths (``endpoints.pfs_death_is_event = true``).
+    ``"subsequent_therapy"`` with ``"death"``: the start of the next line after the index line
+    (``subsequent_therapy_months``) is the event; a death before it competes; otherwise censored at
+    the OS censoring time.
     """
 
-    event: Literal["progression"]
+    event: Literal["progression", "subsequent_therapy"]
     competing_event: Literal["death"]
     by: Name
     #: times (months) at which the cumulative incidences are printed
@@ -146,7 +150,7 @@ def adjusted_problems(
             problems.append(f"competing_risks.by: {competing.by!r} is neither \"arm\", a covariate nor a column")
         elif levels(competing.by) is None:
             problems.append(f"competing_risks.by: {competing.by!r} is not categorical")
-        if not pfs_death_is_event:
+        if competing.event == "progression" and not pfs_death_is_event:
             problems.append("competing_risks: death as the competing event of progression needs "
                             "endpoints.pfs_death_is_event = true (PFS must record the deaths)")
     if imputation is not None:

@@ -1,8 +1,9 @@
 """The report's adjusted comparison and competing-risks sections (issue 15): the balance table and
 love plot (|SMD| before and after weighting, the 0.1 line), propensity overlap histograms, weighted
 Kaplan-Meier curves with their numbers at risk, the weighted Cox table with E-values, cumulative
-incidence curves with Gray's test. Tables print the disclosed tables; figures draw the computed ones
-and withhold what they print (``suppress_below``), as the other sections do."""
+incidence curves with Gray's test, the Fine-Gray subdistribution hazard ratios. Tables print the
+disclosed tables; figures draw the computed ones and withhold what they print (``suppress_below``),
+as the other sections do."""
 
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ from oncorwe.report._render import FigureSpec
 from oncorwe.report._style import FULL_WIDTH_IN, LINESTYLES, PALETTE, figure_style, new_figure
 from oncorwe.report._tables import DisplayTable
 
-__all__ = ["adjusted_items", "competing_items"]
+__all__ = ["adjusted_items", "competing_items", "competing_title"]
 
 ENDPOINT_LABELS = {"pfs": "Progression-free survival", "os": "Overall survival"}
 ANALYSIS_LABELS = {"unadjusted": "Unadjusted", "complete_case": "Complete cases",
                    "weighted_complete_case": "Weighted, complete cases",
                    "imputed": "Imputed", "weighted_imputed": "Weighted, multiple imputation (pooled)"}
-CAUSE_LABELS = {"progression": "Progression", "death": "Death without progression"}
+CAUSE_LABELS = {"progression": "Progression", "subsequent_therapy": "Subsequent therapy"}
+#: the competing death, named after the event of interest it comes before
+DEATH_LABELS = {"progression": "Death without progression", "subsequent_therapy": "Death before subsequent therapy"}
 BALANCE_LINE = 0.1
 
 
@@ -47,6 +50,21 @@ def _term(covariate: str) -> str:
 
 def _arm(arm: str) -> str:
     return group_label(arm, "arm")
+
+
+def _cause(cause: str, causes: Sequence[str]) -> str:
+    """A cause as printed; the competing death is named after the event of interest beside it."""
+    if cause == "death":
+        interest = next((c for c in causes if c != "death"), "")
+        return DEATH_LABELS.get(interest, "Death")
+    return CAUSE_LABELS.get(cause, cause.replace("_", " ").capitalize())
+
+
+def competing_title(raw: Mapping[str, pl.DataFrame]) -> str:
+    """The competing-risks section's title: the event of interest and the death competing with it."""
+    causes = raw["competing_tests"]["cause"].to_list() or raw["competing_incidence"]["cause"].unique(maintain_order=True).to_list()
+    names = [_cause(c, causes) for c in causes]
+    return "Competing risks: " + " and ".join([names[0], *(n.lower() for n in names[1:])]) if names else "Competing risks"
 
 
 # --- figures ---------------------------------------------------------------------------------------
@@ -140,8 +158,8 @@ def incidence_figure(curves: pl.DataFrame, tests: pl.DataFrame, suppress_below: 
                 t = np.concatenate([[0.0], curve["time"].to_numpy()])
                 f = np.concatenate([[0.0], curve["incidence"].to_numpy()])
                 ax.step(t, f, where="post", color=PALETTE[(i + 1) % len(PALETTE)], linestyle=LINESTYLES[j % len(LINESTYLES)],
-                        linewidth=1.2, label=f"{group_label(group, str(curves['group_var'][0]))}: {CAUSE_LABELS.get(cause, cause).lower()}")
-        text = "; ".join(f"Gray's test, {CAUSE_LABELS.get(r['cause'], r['cause']).lower()}: {fmt_p(r['p_value'])}"
+                        linewidth=1.2, label=f"{group_label(group, str(curves['group_var'][0]))}: {_cause(cause, causes).lower()}")
+        text = "; ".join(f"Gray's test, {_cause(r['cause'], causes).lower()}: {fmt_p(r['p_value'])}"
                          for r in tests.iter_rows(named=True) if not isinstance(r["p_value"], str))
         if text:
             ax.text(0.98, 0.04, text, transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5)
@@ -276,10 +294,12 @@ def competing_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.Data
                     suppress_below: int) -> list[DisplayTable | FigureSpec]:
     """The competing-risks figure and tables."""
     items: list[DisplayTable | FigureSpec] = []
+    causes = (raw["competing_curves"]["endpoint"].unique(maintain_order=True).to_list()
+              or shown["competing_incidence"]["cause"].unique(maintain_order=True).to_list())
     if raw["competing_curves"].height:
-        items.append(FigureSpec("competing_incidence", "Cumulative incidence of progression and of death without "
-                                "progression (Aalen-Johansen), with Gray's tests.",
-                                "Cumulative incidence curves by cause",
+        names = " and of ".join(_cause(c, causes).lower() for c in causes)
+        items.append(FigureSpec("competing_incidence", f"Cumulative incidence of {names} (Aalen-Johansen), with "
+                                "Gray's tests.", "Cumulative incidence curves by cause",
                                 incidence_figure(raw["competing_curves"], raw["competing_tests"], suppress_below)))
     incidence = shown["competing_incidence"]
     if incidence.height:
@@ -288,7 +308,7 @@ def competing_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.Data
         rows: list[tuple[str, ...]] = []
         for (cause, group), part in incidence.group_by(["cause", "group"], maintain_order=True):
             first: dict[str, Any] = part.row(0, named=True)
-            cells = [CAUSE_LABELS.get(str(cause), str(cause)), group_label(group, str(first["group_var"])),
+            cells = [_cause(str(cause), causes), group_label(group, str(first["group_var"])),
                      _text(first["n"]), _text(first["events"])]
             for r in part.iter_rows(named=True):
                 values: Sequence[Any] = (r["incidence"], r["lower"], r["upper"])
@@ -300,6 +320,26 @@ def competing_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.Data
     if tests.height:
         items.append(DisplayTable("competing_tests", "Gray's tests of equal cumulative incidence across groups",
                                   ("Event", "Chi-square", "df", "p"),
-                                  tuple((CAUSE_LABELS.get(r["cause"], r["cause"]), _text(r["statistic"]), _text(r["df"], 0),
+                                  tuple((_cause(r["cause"], causes), _text(r["statistic"]), _text(r["df"], 0),
                                          fmt_p(r["p_value"]).removeprefix("p = ")) for r in tests.iter_rows(named=True))))
+    fine_gray = shown["competing_fine_gray"]
+    if fine_gray.height:
+        items.append(_fine_gray_table(fine_gray, causes))
     return items
+
+
+def _fine_gray_table(fine_gray: pl.DataFrame, causes: Sequence[str]) -> DisplayTable:
+    header = ("Event", "Comparison", "Patients", "Events", "Competing events", "Subdistribution HR (95% CI)", "p")
+    rows = []
+    for r in fine_gray.iter_rows(named=True):
+        computed = r["status"] == "computed"
+        group_var = str(r["group_var"])
+        rows.append((_cause(r["cause"], causes),
+                     f"{group_label(r['group'], group_var)} vs {group_label(r['reference'], group_var).lower()}",
+                     _text(r["n"]), _text(r["events"]), _text(r["competing_events"]),
+                     fmt_ci(r["hazard_ratio"], r["lower"], r["upper"], 2) if computed else "not computed",
+                     fmt_p(r["p_value"]).removeprefix("p = ") if computed else "\u2013"))
+    notes = "; ".join(f"{_cause(r['cause'], causes)}: not computed: {r['message']}"
+                      for r in fine_gray.iter_rows(named=True) if r["status"] != "computed")
+    return DisplayTable("competing_fine_gray", "Fine-Gray subdistribution hazard ratios of the groups (model-based 95% CI)",
+                        header, tuple(rows), note=notes)

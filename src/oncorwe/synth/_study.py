@@ -21,6 +21,7 @@ import tomli_w
 
 from oncorwe.errors import InputError
 from oncorwe.model.schema import make_patient_id
+from oncorwe.synth._adjusted_truth import true_effects, write_effects
 from oncorwe.synth._allocate import scale_counts
 from oncorwe.synth._background import BackgroundPlan
 from oncorwe.synth._baseline import EPOCH, Cohort, draw_cohort, stream
@@ -52,8 +53,9 @@ DEFECT_KINDS = frozenset(
 TRUTH_README = """# Ground truth of this synthetic study
 
 This folder holds what the generator knows and the pipeline must find out by itself: the true
-per-patient values (`patients.csv`), every defect injected into the centre files (`defects.csv`)
-and the calibration figures (`calibration.csv`). Only tests may read it: the oncorwe pipeline must
+per-patient values (`patients.csv`), every defect injected into the centre files (`defects.csv`),
+the calibration figures (`calibration.csv`) and the true effect the confounding-adjusted
+comparison estimates (`effects.csv`, docs/synthetic-data.md). Only tests may read it: the oncorwe pipeline must
 never read this folder, and nothing here is needed to run a study.
 """
 
@@ -157,6 +159,7 @@ def generate_study(
                 truth.writerow(_checked_truth(rec, cohort, design))
     _write_defects(truth_dir / "defects.csv", defects)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
+    write_effects(truth_dir / "effects.csv", true_effects(targets, seed, calibration))
     manifest = {
         "study": study,
         "centre": [
@@ -518,6 +521,7 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool, ba
             path.unlink()
     _write_defects(truth_dir / "defects.csv", [])
     _write_calibration(truth_dir / "calibration.csv", calibration, load_targets(study))
+    write_effects(truth_dir / "effects.csv", true_effects(load_targets(study), seed, calibration))
     manifest = {"study": study, "centre": [{"id": s.centre_id, "country": s.country, "files": ["omop.duckdb"]} for s in styles]}
     (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
     return out

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from oncorwe.model.schema import DAYS_PER_MONTH, DAYS_PER_WEEK
 from oncorwe.synth._baseline import Cohort, day_number, stream
 
-__all__ = ["Calibration", "Times", "draw_times", "km_days", "km_median", "km_survival"]
+__all__ = ["Calibration", "Times", "draw_times", "km_days", "km_median", "km_survival", "times_for_knobs"]
 
 IntArray = npt.NDArray[np.int64]
 PD_FIRST_SCAN = (28, 112)  # days: a PD patient's first scan (the progression) falls in this range
@@ -125,6 +125,9 @@ class Calibration:
     figures: dict[str, float]
     iterations: int
     converged: bool
+    #: the fitted log-hazards of the time model (the pieces of ``_pieces``, then the censoring
+    #: scale): with the cohort's covariates and responses they are the generator's outcome model
+    knobs: tuple[float, ...] = ()
 
 
 CONF_LEVEL = 0.95  # the paper's intervals are 95% CIs
@@ -518,7 +521,29 @@ def draw_times(
         os_event=t_all["os_event"],
         chemo_days=chemo,
     )
-    return times, Calibration(figures=fig, iterations=it, converged=converged)
+    return times, Calibration(figures=fig, iterations=it, converged=converged, knobs=tuple(float(v) for v in k))
+
+
+def times_for_knobs(c: Cohort, targets: dict[str, Any], seed: int, knobs: tuple[float, ...]) -> dict[str, Any]:
+    """The integer-day times of the eligible cohort ``c`` under fitted ``knobs`` (no calibration):
+    ``{"pfs", "pfs_event", "os", "os_event"}``, drawn as ``draw_times`` draws them from ``seed``.
+
+    The same outcome and censoring model as the study whose calibration gave the knobs, applied
+    to other patients (e.g. a large cohort with the regimen assigned at random).
+    """
+    if not c.eligible.all():
+        raise ValueError("times_for_knobs: the cohort must hold eligible patients only")
+    rng = stream(seed, "times")
+    z = rng.standard_normal((c.n, 4))
+    u = rng.random((c.n, 3))
+    admin = day_number(dt.date.fromisoformat(targets["study"]["data_cutoff"])) - c.index_day
+    goal = {k: float(v) for k, v in targets["published"]["times"].items()}
+    pieces = _pieces({k: v for k, v in goal.items() if not k.startswith(("chemo_", "age_"))})
+    if len(knobs) != len(pieces) + 1:
+        raise ValueError(f"times_for_knobs: {len(pieces) + 1} knobs expected, got {len(knobs)}")
+    masks = _masks(c)
+    t = _realise(c, masks, _draws(c, masks, z, pieces), u, z, admin, list(knobs))
+    return {key: t[key] for key in ("pfs", "pfs_event", "os", "os_event")}
 
 
 def _draws_by_eligibility(c: Cohort, m: dict[str, npt.NDArray[np.bool_]], z: npt.NDArray[np.float64], pieces: tuple[_Piece, ...]) -> _Draws:

@@ -28,7 +28,7 @@ TRUTH_COLUMNS = (
     "regimen_class", "regimen_ingredients", "combined_with_targeted_or_immuno", "best_response",
     "best_response_source", "responder", "disease_control", "pfs_months", "pfs_event", "os_months",
     "os_event", "duration_of_response_months", "duration_of_response_event", "chemo_duration_weeks",
-    "subsequent_therapy", "subsequent_therapy_class", "subsequent_best_response", "subsequent_responder",
+    "subsequent_therapy", "subsequent_therapy_months", "subsequent_therapy_class", "subsequent_best_response", "subsequent_responder",
 )
 
 
@@ -173,7 +173,7 @@ def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan], design: 
     index_line = lines[index_pos]
     later = [x for x in lines[index_pos + 1 :] if x.start > index_line.start]
     if not later:
-        return {"subsequent_therapy": False, "subsequent_therapy_class": None,
+        return {"subsequent_therapy": False, "subsequent_therapy_months": None, "subsequent_therapy_class": None,
                 "subsequent_best_response": None, "subsequent_responder": None}
     first = later[0]
     klass, counted = design.subsequent_otherwise, first
@@ -194,7 +194,8 @@ def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan], design: 
         for x in lines
     )
     bor = best_response(scans, counted.start, stop, prog)
-    return {"subsequent_therapy": True, "subsequent_therapy_class": klass,
+    return {"subsequent_therapy": True, "subsequent_therapy_months": (first.start - index_line.start) / DAYS_PER_MONTH,
+            "subsequent_therapy_class": klass,
             "subsequent_best_response": bor, "subsequent_responder": bor in ("CR", "PR")}
 
 
