@@ -21,7 +21,11 @@ import tomli_w
 
 from oncorwe.errors import InputError
 from oncorwe.model.schema import make_patient_id
-from oncorwe.synth._adverse_events import ADVERSE_EVENT_TRUTH_COLUMNS, draw_adverse_events, write_adverse_events
+from oncorwe.synth._adverse_events import (
+    ADVERSE_EVENT_TRUTH_COLUMNS,
+    draw_adverse_events,
+    write_adverse_events,
+)
 from oncorwe.synth._allocate import scale_counts
 from oncorwe.synth._background import BackgroundPlan
 from oncorwe.synth._baseline import EPOCH, Cohort, draw_cohort, stream
