@@ -55,6 +55,9 @@ def test_duckdb_gives_a_full_analysis_table(on_duckdb: tuple[pl.DataFrame, ...],
     assert set(analysis["os_event"].unique().to_list()) == {0, 1}
     assert set(analysis["pfs_event"].unique().to_list()) == {0, 1}
     assert analysis["best_response"].n_unique() >= 3
+    # toxicity (issue 16): patients with and without a severe event, and of centres not reporting
+    assert set(analysis["severe_adverse_event"].unique().to_list()) == {True, False, None}
+    assert analysis["severe_adverse_event_terms"].drop_nulls().len() > 10
     assert generic_tables(model)["person"].height > analysis.height
 
 
