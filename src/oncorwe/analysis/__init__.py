@@ -48,7 +48,7 @@ from oncorwe.analysis._subsequent import (
 )
 from oncorwe.analysis._survival import ENDPOINTS, followup, survival_analyses
 from oncorwe.analysis._table1 import smd_table, table1
-from oncorwe.analysis._toxicity import TOXICITY_SCHEMA, toxicity_table
+from oncorwe.analysis._toxicity import toxicity_table
 from oncorwe.analysis._views import (
     TIME_COLUMN_DAYS as TIME_COLUMNS,
 )
