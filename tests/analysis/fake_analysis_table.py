@@ -118,5 +118,15 @@ def fake_analysis_table(seed: int = 7, *, n_centres: int = 24) -> pl.DataFrame:
         "subsequent_best_response": [None if s is None else ("PR" if r else "PD") for s, r in zip(sub_class, sub_resp, strict=True)],
         "subsequent_responder": sub_resp.tolist(),
     }
+    # toxicity (issue 16), from a stream of its own so that no other column moves: the odd-numbered
+    # centres report adverse events, the others do not (null)
+    ae_rng = np.random.default_rng([seed, 16])
+    terms = ["Neutrophil count decreased", "Platelet count decreased", "Fatigue", "Nausea"]
+    reporting = np.array([int(c[1:]) % 2 == 1 for c in centre])
+    severe = ae_rng.random(n) < 0.3
+    picked = [sorted(set(ae_rng.choice(terms, size=int(ae_rng.integers(1, 3))).tolist())) for _ in range(n)]
+    data["severe_adverse_event"] = [bool(s) if r else None for s, r in zip(severe, reporting, strict=True)]
+    data["severe_adverse_event_terms"] = ["; ".join(t) if r and s else None
+                                          for t, s, r in zip(picked, severe, reporting, strict=True)]
     schema = goldinger_schema()
     return pl.DataFrame(data, schema={c: schema[c] for c in data}).select(list(schema))

@@ -90,7 +90,7 @@ def test_manifest_records_inputs_protocol_seed_and_no_truth(flagship: Run) -> No
     timings = json.loads((flagship.report / "timings.json").read_text(encoding="utf-8"))
     assert set(timings["seconds"]) == {"harmonise", "model", "cohort", "endpoints", "analysis", "report"}
     high_water = [timings["peak_memory_gib_after"][s] for s in ("harmonise", "cohort", "endpoints", "analysis", "report")]
-    assert 0.05 < high_water[0] and high_water == sorted(high_water)  # a high-water mark only grows
+    assert high_water[0] > 0.05 and high_water == sorted(high_water)  # a high-water mark only grows
     listed = {entry["file"] for entry in manifest["outputs"]}
     assert "timings.json" not in listed and "report.html" in listed
 

@@ -57,7 +57,16 @@ def test_report_opens_in_chromium(report_dir: Path, report_result: analysis.Anal
             assert "Fine-Gray subdistribution hazard ratios" in competing
             assert "Combination chemotherapy vs single-agent chemotherapy" in competing
             assert page.locator("#competing #figure-competing_incidence img").count() == 1
+            # the toxicity table (issue 16), as the analysis counted it
+            toxicity = page.locator("#toxicity")
+            assert toxicity.is_visible()
+            shown = toxicity.inner_text()
+            assert "Grade >= 3 adverse events by regimen" in shown and "Any term" in shown
+            every = report_result["toxicity"].filter((pl.col("regimen_class") == "all") & (pl.col("term") == "any"))
+            every_row = every.row(0, named=True)
+            assert f"{every_row['n_patients']} ({every_row['percent']:.1f}%)" in shown
             methods = page.locator("#methods").inner_text()
+            assert "CTCAE v5.0" in methods
             assert "Rubin's rules" in methods and "Aalen-Johansen" in methods
             assert "start of a subsequent therapy" in methods and "Fine-Gray models" in methods
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)

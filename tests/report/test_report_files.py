@@ -199,3 +199,16 @@ def test_csv_tables_show_a_formula_named_centre_as_text(report_dir: Path) -> Non
     centres = pl.read_csv(report_dir / "tables" / "attrition.csv", infer_schema=False)["centre_id"].to_list()
     assert "'" + FORMULA in centres
     assert FORMULA not in centres
+
+
+def test_a_report_without_the_toxicity_table_says_it_is_not_available(
+        report_result: analysis.AnalysisResult, tmp_path: Path) -> None:
+    # as ``oncorwe combine`` makes it: the protocol has [adverse_events], the counts have no terms
+    tables = {name: frame for name, frame in report_result.tables.items() if name != "toxicity"}
+    combined = analysis.AnalysisResult(info=report_result.info, tables=tables)
+    html = report.run(combined, tmp_path / "r", provenance={"seed": 7}).read_text(encoding="utf-8")
+    assert 'id="toxicity"' in html and "The toxicity table is not available in this report" in html
+    # every declared table is exported, an empty one without rows
+    assert len((tmp_path / "r" / "tables" / "toxicity.csv").read_text(encoding="utf-8").splitlines()) <= 1
+    full = (report_result["toxicity"].height, report_result.info["toxicity_label"])
+    assert full[0] > 0 and full[1] == "Grade >= 3 adverse events by regimen"

@@ -63,4 +63,9 @@ def tiny_model() -> CanonicalModel:
         ("c1:001", "death", d(2017, 12, 31), "c1/e.csv:1"),
         ("c2:Zürich-7", "last_contact", d(2001, 1, 1), "c2/omop.duckdb#observation_period:7"),
     ], "events")
-    return CanonicalModel(patients=patients, drug_exposures=exposures, assessments=assessments, events=events)
+    adverse_events = _frame([
+        ("c1:001", "Neutrophil count decreased", 3, d(2016, 4, 20), "c1/ae.csv:1"),
+        ("c2:Zürich-7", "Übelkeit", 1, d(2000, 3, 1), "c2/ae.csv:1"),
+    ], "adverse_events")
+    return CanonicalModel(patients=patients, drug_exposures=exposures, assessments=assessments, events=events,
+                          adverse_events=adverse_events)

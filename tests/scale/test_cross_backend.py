@@ -61,6 +61,9 @@ def test_duckdb_gives_a_full_analysis_table(on_duckdb: tuple[pl.DataFrame, ...],
     assert 0 < started.height < analysis.height
     assert started["subsequent_therapy_months"].null_count() == 0 and (started["subsequent_therapy_months"] > 0).all()
     assert analysis.filter(~pl.col("subsequent_therapy"))["subsequent_therapy_months"].is_null().all()
+    # toxicity (issue 16): patients with and without a severe event, and of centres not reporting
+    assert set(analysis["severe_adverse_event"].unique().to_list()) == {True, False, None}
+    assert analysis["severe_adverse_event_terms"].drop_nulls().len() > 10
     assert generic_tables(model)["person"].height > analysis.height
 
 

@@ -48,6 +48,7 @@ from oncorwe.analysis._subsequent import (
 )
 from oncorwe.analysis._survival import ENDPOINTS, followup, survival_analyses
 from oncorwe.analysis._table1 import smd_table, table1
+from oncorwe.analysis._toxicity import toxicity_table
 from oncorwe.analysis._views import (
     TIME_COLUMN_DAYS as TIME_COLUMNS,
 )
@@ -134,7 +135,8 @@ def run(
                         info={"methods": [*methods_text(protocol), *adjusted_methods(protocol)],
                               "column_labels": {**_column_labels(protocol), **_arm_labels(protocol)}})
     # the adjusted comparison, competing risks and imputation need the patient rows (issue 15)
-    extra = {**adjusted_analyses(analysis_table, protocol), **competing_analyses(analysis_table, protocol)}
+    extra = {**adjusted_analyses(analysis_table, protocol), **competing_analyses(analysis_table, protocol),
+             **_toxicity(analysis_table, protocol)}
     if not extra:
         return result
     return AnalysisResult(info=result.info, tables={**result.tables, **extra})
@@ -219,9 +221,19 @@ def from_views(
         "criterion_labels": {c.id: c.label for c in protocol.criteria},
         "column_labels": _column_labels(protocol),
         "methods": methods_text(protocol),
+        **({"toxicity_label": protocol.adverse_events.label} if protocol.adverse_events is not None else {}),
         **dict(info or {}),
     }
     return AnalysisResult(info=result_info, tables=tables)
+
+
+def _toxicity(analysis_table: pl.DataFrame, protocol: Protocol) -> dict[str, pl.DataFrame]:
+    """The toxicity table when the protocol has ``[adverse_events]`` (it needs the patients' terms,
+    so only an analysis of the patient rows makes it)."""
+    rules = protocol.adverse_events
+    if rules is None:
+        return {}
+    return {"toxicity": toxicity_table(analysis_table, classes=protocol.regimen_class_names, top_terms=rules.top_terms)}
 
 
 def table1_continuous(protocol: Protocol) -> list[Any]:

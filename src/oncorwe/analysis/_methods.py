@@ -56,4 +56,13 @@ def methods_text(protocol: Protocol) -> list[str]:
                           + "; proportional hazards checked with the Grambsch-Therneau test.")
     statistics.append(f"Landmark analysis of OS by response at {a.landmark_weeks:g} weeks "
                       "(Anderson, Cain & Gelber 1983).")
-    return [population, lines, response, time_to_event, " ".join(statistics)]
+    paragraphs = [population, lines, response, time_to_event, " ".join(statistics)]
+    if p.adverse_events is not None:
+        ae = p.adverse_events
+        paragraphs.append(
+            f"Adverse events are graded by CTCAE v5.0. An event counts as a toxicity of the index line when its "
+            f"grade is {ae.grade_threshold} or higher and its onset lies between the start of the line and "
+            f"{ae.attribution_window_days} days after its last recorded end, before the next line started. "
+            "Percentages are of the patients of centres that sent adverse event records; patients of the "
+            f"other centres are counted as not reported. The {ae.top_terms} most frequent terms are shown.")
+    return paragraphs

@@ -39,6 +39,8 @@ TABLE_NAMES = (
     "cox_ph_test",
     "subsequent",
     "regimens",
+    # grade >= threshold adverse events of the index line (issue 16; empty without [adverse_events])
+    "toxicity",
     # the adjusted comparison, competing risks and imputation (issue 15; empty without them)
     "adjusted_weights",
     "adjusted_balance",
@@ -57,7 +59,7 @@ TABLE_NAMES = (
 PATIENT_LEVEL_TABLES = (
     "adjusted_weights", "adjusted_balance", "adjusted_overlap", "adjusted_km", "adjusted_survival",
     "adjusted_cox", "competing_curves", "competing_incidence", "competing_tests",
-    "competing_fine_gray",
+    "competing_fine_gray", "toxicity",
 )
 
 

@@ -119,7 +119,44 @@ def analysis_expressions(
     t = _with_responses(con, t, assessments, events, protocol)
     t = _with_time_to_event(con, t, idx, assessments, events, protocol)
     t = _with_covariates(con, t, tables, protocol)
+    if protocol.adverse_events is not None:
+        t = _with_adverse_events(con, t, tables, protocol)
     return _analysis(t, tables["person"], protocol), _trace(t)
+
+
+def _with_adverse_events(con: Any, t: ir.Table, tables: dict[str, ir.Table], protocol: Protocol) -> ir.Table:
+    """``ae_severe`` and ``ae_terms``: the index line's adverse events of at least the protocol's
+    grade (``AdverseEventRules``: onset from the line's start to the window after its last end, or
+    after its start without an end, and before the next line started), null for the patients of a
+    centre that sent no adverse event record at all (toxicity not reported is not "none")."""
+    rules = protocol.adverse_events
+    assert rules is not None
+    events = tables.get("adverse_events")
+    if events is None:  # a model written before adverse events existed: none reported anywhere
+        return t.mutate(ae_severe=ibis.null("boolean"), ae_terms=ibis.null("string"))
+    person = tables["person"].select("patient_id", "centre_id")
+    reporting = events.join(person, "patient_id").select(centre_id=person.centre_id).distinct()
+    reporting = reporting.mutate(_reports=ibis.literal(True))
+    severe = events.filter(events.grade.cast("int64") >= rules.grade_threshold).select(
+        "patient_id", "ctcae_term", "onset_date")
+    line = t.select("patient_id", "ix_start_date", "ix_end_date", "nx_start_date")
+    last_day = _plus_days(ibis.coalesce(line.ix_end_date, line.ix_start_date), rules.attribution_window_days)
+    line = line.mutate(_last_day=last_day)
+    on_line = severe.join(line, "patient_id").select(severe, line.ix_start_date, line._last_day, line.nx_start_date)
+    on_line = on_line.filter((on_line.onset_date >= on_line.ix_start_date) & (on_line.onset_date <= on_line._last_day)
+                             & (on_line.nx_start_date.isnull() | (on_line.onset_date < on_line.nx_start_date)))
+    per_patient = on_line.group_by("patient_id").aggregate(
+        _terms=on_line.ctcae_term.collect(distinct=True).sort().join("; "))
+    t = t.left_join(reporting, "centre_id").select(t, reporting._reports)
+    t = t.left_join(per_patient, "patient_id").select(t, per_patient._terms)
+    reported = t._reports.fill_null(False)
+    t = t.mutate(ae_severe=ibis.ifelse(reported, t._terms.notnull(), ibis.null("boolean")),
+                 ae_terms=ibis.ifelse(reported, t._terms, ibis.null("string")))
+    return materialise(con, t.drop("_reports", "_terms"))
+
+
+def _plus_days(day: ir.DateValue, days: int) -> ir.DateValue:
+    return day + ibis.interval(days=days)
 
 
 def _prior_flags(protocol: Protocol) -> dict[str, list[str]]:
@@ -412,6 +449,8 @@ def _analysis(t: ir.Table, person: ir.Table, protocol: Protocol) -> ir.Table:
         ),
     }
     assert tuple(values) == tuple(ENDPOINT_SCHEMA)
+    if protocol.adverse_events is not None:
+        values.update(severe_adverse_event=t.ae_severe, severe_adverse_event_terms=t.ae_terms)
     covariates: dict[str, Any] = {}
     for name, spec in protocol.covariates.items():
         if isinstance(spec, InSet | PriorClass | PriorTherapy):

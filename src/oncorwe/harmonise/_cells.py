@@ -21,6 +21,7 @@ __all__ = [
     "parse_drug",
     "parse_ecog",
     "parse_event",
+    "parse_grade",
     "parse_int",
     "parse_number",
     "parse_response",
@@ -78,6 +79,21 @@ def parse_ecog(text: str) -> int:
     """ECOG performance status 0-4 (``ECOG 1``, ``PS 2`` and ``1.0`` accepted)."""
     stripped = re.sub(r"^(ecog|ps|who)\s*", "", normalise_word(text))
     return parse_int(stripped, low=0, high=4, what="an ECOG performance status")
+
+
+def parse_grade(text: str, vocab: Vocabulary, *, codes: dict[str, str]) -> int:
+    """A CTCAE v5.0 grade, 1 (mild) to 5 (death related to the adverse event): a number, a roman
+    numeral or a severity word (``values.csv`` field ``ae_grade``, the centre's codes first).
+
+    Grade 0 and anything above 5 do not exist in CTCAE and are errors, not missing values.
+    """
+    word = normalise_word(text)
+    if word in codes:
+        word = normalise_word(codes[word])
+    table = vocab.values.get("ae_grade", {})
+    if word in table:
+        return int(table[word])
+    raise CellError("expected a CTCAE v5.0 grade: 1 to 5 (a number, a roman numeral or a severity word)")
 
 
 def parse_code(

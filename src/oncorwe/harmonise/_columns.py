@@ -5,7 +5,7 @@ In order: the centre's declared mapping (``overrides.columns``, the column as wr
 normalisation. A legend in the header is read as codes (``gender (Male=1, Female=0)``,
 ``Mstage (IIIC=0, M1a=1)``), a unit in the header as the column's unit (``LDH (µkat/L)``,
 ``PFS (days)``, ``OS_MONTHS``). A generic ``date`` column is the assessment date in a table with a
-response column. A column whose name is not known is looked up by the label the export's own
+response column, the onset date in a table with an adverse event term. A column whose name is not known is looked up by the label the export's own
 dictionary gives it (REDCap field labels, cBioPortal display names). Anything else is reported as an
 unknown column: never guessed.
 """
@@ -55,6 +55,10 @@ FIELDS: dict[str, str] = {
     "pfs_event": "event",
     "os_time": "duration",
     "os_event": "event",
+    # adverse events (CTCAE v5.0): the term through ``vocab/ctcae_terms.csv``, the grade 1-5
+    "ae_term": "code",
+    "ae_grade": "grade",
+    "ae_onset_date": "date",
 }
 
 _GENERIC_DATE = {"date", "datum", "data", "date_examen", "dat"}
@@ -191,6 +195,8 @@ def map_columns(
     for position in pending_dates:
         if "response" in fields.values() and "assessment_date" not in fields.values():
             fields[position], how[position] = "assessment_date", "generic date beside a response"
+        elif "ae_term" in fields.values() and "ae_onset_date" not in fields.values():
+            fields[position], how[position] = "ae_onset_date", "generic date beside an adverse event"
         else:
             unknown.append(columns[position])
     return ColumnMap(fields, legends, units, tuple(unknown), tuple(ignored), how)

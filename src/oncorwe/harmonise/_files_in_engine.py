@@ -16,6 +16,10 @@ rows (DuckDB, PostgreSQL, Spark):
   rejected: which date is wrong cannot be told); an unreadable end date is nulled, and so is a
   progression date before the course started;
 - an assessment row needs a date and a known response word (else rejected);
+- an adverse event row needs a known CTCAE term (``vocab/ctcae_terms.csv``), a grade 1-5 and an
+  onset date (else rejected: a grade 0 or 7 is impossible, not missing); an onset before the
+  patient's first recorded treatment started cannot be a toxicity of it and is rejected too
+  (``onset before the patient's first treatment``); an onset after the data cut is implausible;
 - a patient attribute that does not read (sex word, ECOG 7, LDH unit) is nulled, the record kept;
   a second, different value for the same attribute of the same patient is nulled too (the first
   one, in table and row order, stands);
@@ -60,6 +64,7 @@ from oncorwe.harmonise._cells import (
     parse_drug,
     parse_ecog,
     parse_event,
+    parse_grade,
     parse_int,
     parse_number,
     parse_response,
@@ -72,6 +77,7 @@ from oncorwe.harmonise._rows import Accumulator
 from oncorwe.harmonise._vocab import Vocabulary, normalise_column, normalise_word
 from oncorwe.model import engine
 from oncorwe.model.schema import (
+    ADVERSE_EVENTS_SCHEMA,
     ASSESSMENTS_SCHEMA,
     DRUG_EXPOSURES_SCHEMA,
     EVENTS_SCHEMA,
@@ -95,14 +101,15 @@ _OTHER_WORDS = {"other", "andere", "sonstige", "autre", "altro", "anders", "over
 #: above this an LDH value can only be in U/L (µkat/L values of living patients stay far below)
 _LDH_UL_ONLY_ABOVE = 50.0
 #: a cell of these fields that does not read rejects its row (the record is unusable without it)
-_REJECTING = ("drug", "start_date", "assessment_date", "response", "best_response")
+_REJECTING = ("drug", "start_date", "assessment_date", "response", "best_response", "ae_term", "ae_grade",
+              "ae_onset_date")
 #: more rows than any table holds: (table, row order) as one sortable number
 _ROWS_PER_TABLE = 1_000_000_000
-_CODED = ("code", "bool", "ecog", "event", "response", "int", "year")
+_CODED = ("code", "bool", "ecog", "event", "response", "int", "year", "grade")
 #: the typed column of the cell map a field's value is in, by kind
 _VALUE_COLUMN = {
     "id": "v_text", "code": "v_text", "unit": "v_text", "response": "v_text", "drug": "v_text", "text": "v_text",
-    "number": "v_num", "year": "v_int", "ecog": "v_int", "int": "v_int", "duration": "v_int",
+    "number": "v_num", "year": "v_int", "ecog": "v_int", "grade": "v_int", "int": "v_int", "duration": "v_int",
     "date": "v_date", "bool": "v_bool", "event": "v_bool",
 }
 #: patient attribute -> the field it is read from (the order of the patients table)
@@ -445,6 +452,8 @@ def _value(t: _Table, ctx: _Context, name: str, text: str) -> Any:
         return parse_year(text)
     if kind == "ecog":
         return parse_ecog(legend.get(text.strip(), text) if legend else text)
+    if kind == "grade":
+        return parse_grade(text, vocab, codes=codes)
     if kind == "int":
         return parse_int(text, low=0, high=50, what="a line number")
     if kind == "number":
@@ -512,7 +521,7 @@ def _meta(tables: Sequence[_Table], vocab: Vocabulary) -> pa.Table:
             "where": f"{t.centre.id}/{t.table.label}:", "centre_key": t.centre.id.strip(),
             "ncols": len(t.table.columns), "skip": t.skip, "is_patient_table": t.is_patient_table,
             "analysis_ready": t.analysis_ready, "has_drug": "drug" in t.mapped,
-            "has_response": "response" in t.mapped, "death_date_mapped": "death_date" in t.mapped,
+            "has_response": "response" in t.mapped, "has_ae": "ae_term" in t.mapped, "death_date_mapped": "death_date" in t.mapped,
             "centre_has_patients": t.centre.id in with_patients,
             "ldh_header_unit": header_unit, "ldh_override_unit": overrides.ldh_unit,
             "ldh_header_factor": _factor(header_unit, vocab), "ldh_override_factor": _factor(overrides.ldh_unit, vocab),
@@ -521,7 +530,7 @@ def _meta(tables: Sequence[_Table], vocab: Vocabulary) -> pa.Table:
         })
     types = {"t": pa.int64(), "ncols": pa.int64(), "index_date": pa.date32(), "ldh_header_factor": pa.float64(),
              "ldh_override_factor": pa.float64(), "ldh_uln_override": pa.float64(),
-             **{k: pa.bool_() for k in ("is_patient_table", "analysis_ready", "has_drug", "has_response",
+             **{k: pa.bool_() for k in ("is_patient_table", "analysis_ready", "has_drug", "has_response", "has_ae",
                                         "death_date_mapped", "centre_has_patients")}}
     names = list(rows[0]) if rows else ["t"]
     schema = pa.schema([(k, types.get(k, pa.string())) for k in names])
@@ -675,6 +684,15 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
     quarantine.append(_q(unassessable, ibis.ifelse(no_response, "response", "assessment_date"), None,
                          ibis.ifelse(no_response, "an assessment needs a response",
                                      "an assessment needs a assessment date"), "rejected"))
+    ae_term, ae_grade = _c(kept, "v_ae_term", "string"), _c(kept, "v_ae_grade", "int64")
+    incomplete = kept.filter(kept.has_ae & (ae_term.isnull() | ae_grade.isnull()
+                                            | _c(kept, "v_ae_onset_date", "date").isnull()))
+    lacking = ibis.cases((_c(incomplete, "v_ae_term", "string").isnull(), "ae_term"),
+                         (_c(incomplete, "v_ae_grade", "int64").isnull(), "ae_grade"), else_="ae_onset_date")
+    quarantine.append(_q(incomplete, lacking, None, ibis.cases(
+        (lacking == "ae_term", "an adverse event needs a CTCAE term"),
+        (lacking == "ae_grade", "an adverse event needs a grade"), else_="an adverse event needs an onset date"),
+        "rejected"))
     kept = _store(con, "files_kept", kept, scratch)
 
     pending = _pending(kept, drug_map, vocab, fields)
@@ -692,6 +710,7 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
     acc.quarantine_frames.append(_named(stored_quarantine, meta))
     acc.quarantine_frames.append(conflicts)
     accepted = {kind: rows_.anti_join(rejected, ["t", "row"]) for kind, rows_ in pending.items()}
+    accepted["adverse_events"] = _onset_after_treatment(con, accepted, meta, acc, scratch)
     unlisted = ibis.union(*[a.select("patient_id", "t", "ord", "source") for a in accepted.values()])
     unlisted = unlisted.anti_join(patients, "patient_id")
     first_seen = unlisted.mutate(_n=ibis.row_number().over(ibis.window(group_by="patient_id",
@@ -700,10 +719,29 @@ def _rules(con: Any, raw: ir.Table, cell_map: ir.Table, drug_map: ir.Table, meta
     acc.frames["patients"].append(_full(to_polars(patients), PATIENTS_SCHEMA))
     acc.frames["patients"].append(_full(to_polars(empty.select("patient_id", "centre_id", "source")), PATIENTS_SCHEMA))
     for kind, schema, name in (("exposures", DRUG_EXPOSURES_SCHEMA, "drug_exposures"),
-                               ("assessments", ASSESSMENTS_SCHEMA, "assessments"), ("events", EVENTS_SCHEMA, "events")):
+                               ("assessments", ASSESSMENTS_SCHEMA, "assessments"), ("events", EVENTS_SCHEMA, "events"),
+                               ("adverse_events", ADVERSE_EVENTS_SCHEMA, "adverse_events")):
         acc.frames[name].append(to_polars(accepted[kind].select(*schema)))
     owners = owned.join(meta.select("t", "centre_id", "file", "sheet"), "t")
     acc.row_frames.append(to_polars(owners.select("centre_id", "file", "sheet", "row", "patient_id")))
+
+
+def _onset_after_treatment(con: Any, accepted: dict[str, ir.Table], meta: ir.Table, acc: Accumulator,
+                           scratch: list[str]) -> ir.Table:
+    """The accepted adverse events whose onset is not before the patient's first treatment start;
+    the others are quarantined (rejected), quoting that start. A patient without any treatment
+    record keeps its events: which line they belong to is for ``endpoints`` to say."""
+    events = accepted["adverse_events"]
+    exposures = accepted["exposures"]
+    first = exposures.group_by("patient_id").aggregate(_first_start=exposures.start_date.min())
+    dated = events.left_join(first, "patient_id").pipe(_unsuffixed)
+    dated = _store(con, "files_ae_dated", dated, scratch)
+    early = dated.filter((dated.onset_date < dated._first_start).fill_null(False))
+    acc.quarantine_frames.append(_named(_q(
+        early, "ae_onset_date", early.onset_date.cast("string"),
+        ibis.literal("onset before the patient's first treatment (") + early._first_start.cast("string") + ")",
+        "rejected"), meta))
+    return dated.filter(~(dated.onset_date < dated._first_start).fill_null(False)).drop("_first_start")
 
 
 def _listed(rows: ir.Table, places: int) -> ir.Value:
@@ -743,7 +781,7 @@ def _add_days(day: ir.Value, days: ir.Value) -> ir.Value:
 
 def _pending(kept: ir.Table, drug_map: ir.Table, vocab: Vocabulary, fields: Sequence[str]) -> dict[str, ir.Table]:
     """The records the kept rows give (before the patient-table check): exposures, assessments,
-    events, each with (t, row, ord, patient_id, v_patient_id, source)."""
+    events, adverse events, each with (t, row, ord, patient_id, v_patient_id, source)."""
     base = ["t", "row", "ord", "patient_id", "v_patient_id", "source"]
     exposures: list[ir.Table] = []
     ingredients = drug_map.filter(drug_map.ingredient.notnull()).select(
@@ -784,6 +822,11 @@ def _pending(kept: ir.Table, drug_map: ir.Table, vocab: Vocabulary, fields: Sequ
     assessments.append(best.select(
         *base, assessment_date=ibis.ifelse(when.isnull(), ibis.null("date"), _add_days(best.index_date, when)),
         response=_c(best, "v_best_response", "string"), kind=ibis.literal("best_overall")))
+    noted = kept.filter(kept.has_ae & _c(kept, "v_ae_term", "string").notnull()
+                        & _c(kept, "v_ae_grade", "int64").notnull() & _c(kept, "v_ae_onset_date", "date").notnull())
+    adverse_events = noted.select(*base, ctcae_term=_c(noted, "v_ae_term", "string"),
+                                  grade=_c(noted, "v_ae_grade", "int64").cast("int8"),
+                                  onset_date=_c(noted, "v_ae_onset_date", "date"))
     v_death, v_contact = _c(kept, "v_death_date", "date"), _c(kept, "v_last_contact_date", "date")
     dead = (kept.v_vital_status == "dead").fill_null(False) if "v_vital_status" in kept.columns else ibis.literal(False)
     death = ibis.ifelse(v_death.isnull() & dead & ~kept.death_date_mapped, v_contact, v_death)
@@ -805,7 +848,8 @@ def _pending(kept: ir.Table, drug_map: ir.Table, vocab: Vocabulary, fields: Sequ
     events.append(followed.select(*base, event_type=ibis.literal("last_contact"),
                                   event_date=_add_days(followed.index_date, _c(followed, "v_os_time", "int64"))))
     return {"exposures": ibis.union(*exposures) if exposures else _no_exposures(kept, base),
-            "assessments": ibis.union(*assessments), "events": ibis.union(*events)}
+            "assessments": ibis.union(*assessments), "events": ibis.union(*events),
+            "adverse_events": adverse_events}
 
 
 def _no_exposures(kept: ir.Table, base: list[str]) -> ir.Table:

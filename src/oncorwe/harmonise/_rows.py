@@ -34,7 +34,7 @@ class Accumulator:
     frames: dict[str, list[pl.DataFrame]] = field(
         default_factory=lambda: {name: [] for name in ("patients", "person", "conditions", "observations",
                                                        "concept_ancestor", "drug_exposures", "assessments",
-                                                       "events")}
+                                                       "events", "adverse_events")}
     )
     #: quarantine entries as frames (QUARANTINE_SCHEMA)
     quarantine_frames: list[pl.DataFrame] = field(default_factory=list)

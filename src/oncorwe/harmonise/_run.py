@@ -17,6 +17,7 @@ from oncorwe.harmonise._omop import harmonise_omop
 from oncorwe.harmonise._rows import Accumulator
 from oncorwe.harmonise._vocab import load_vocabulary
 from oncorwe.model.schema import (
+    ADVERSE_EVENTS_SCHEMA,
     ASSESSMENTS_SCHEMA,
     COLUMN_MAP_SCHEMA,
     CONCEPT_ANCESTOR_SCHEMA,
@@ -197,6 +198,7 @@ def _model(acc: Accumulator, problems: list[str], unreadable: list[str],
         "drug_exposures": _table(acc.frames["drug_exposures"], DRUG_EXPOSURES_SCHEMA),
         "assessments": _table(acc.frames["assessments"], ASSESSMENTS_SCHEMA),
         "events": _table(acc.frames["events"], EVENTS_SCHEMA),
+        "adverse_events": _table(acc.frames["adverse_events"], ADVERSE_EVENTS_SCHEMA),
         "person": _table(acc.frames["person"], PERSON_SCHEMA),
         "conditions": _table(acc.frames["conditions"], CONDITIONS_SCHEMA),
         "observations": _table(acc.frames["observations"], OBSERVATIONS_SCHEMA),
@@ -214,6 +216,7 @@ def _model(acc: Accumulator, problems: list[str], unreadable: list[str],
         "drug_exposures": ["patient_id", "start_date", "ingredient", "source"],
         "assessments": ["patient_id", "assessment_date", "source"],
         "events": ["patient_id", "event_date", "event_type", "source"],
+        "adverse_events": ["patient_id", "onset_date", "ctcae_term", "source"],
     }
     kept = {
         name: frame.filter(~pl.col("patient_id").is_in(merged.implode())).sort(order[name], nulls_last=True)

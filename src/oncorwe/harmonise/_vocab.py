@@ -6,6 +6,7 @@ surrounding punctuation and quotes removed. The files, one row per word:
 - ``ingredients.csv``   ingredient, OMOP concept id (standard, or local > 2,000,000,000), drug class
 - ``drug_words.csv``    drug names, brands, abbreviations (en, de, fr, it, nl, ...) -> ingredients
 - ``responses.csv``     response words -> RECIST 1.1 category
+- ``ctcae_terms.csv``   adverse event words -> CTCAE v5.0 term (read as the coded field ``ae_term``)
 - ``values.csv``        coded fields (sex, yes/no, BRAF, primary site, stage, M stage, reasons, ...)
 - ``missing_tokens.csv`` tokens meaning "no value" (scope ``any``, or ``coded``: not in measurements)
 - ``ldh_units.csv``     LDH units and their factor to U/L (1 µkat/L = 60 U/L)
@@ -127,6 +128,8 @@ def load_vocabulary() -> Vocabulary:
     values: dict[str, dict[str, str]] = {}
     for r in _rows("values.csv"):
         values.setdefault(r["field"], {})[normalise_word(r["word"])] = r["value"]
+    for r in _rows("ctcae_terms.csv"):
+        values.setdefault("ae_term", {})[normalise_word(r["word"])] = r["term"]
     missing = _rows("missing_tokens.csv")
     columns = {normalise_column(r["column"]): r["field"] for r in _rows("columns.csv")}
     return Vocabulary(

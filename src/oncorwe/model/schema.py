@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 __all__ = [
+    "ADVERSE_EVENTS_SCHEMA",
     "ASSESSMENTS_SCHEMA",
     "ATTRITION_SCHEMA",
     "CANONICAL_TABLES",
@@ -105,6 +106,17 @@ EVENTS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
 }
 
+#: adverse_events: one row per adverse event a centre recorded (CTCAE v5.0). Which line of therapy
+#: an event is attributed to is derived by ``endpoints`` (the protocol's attribution window), not
+#: taken from the source.
+ADVERSE_EVENTS_SCHEMA: dict[str, pl.DataType] = {
+    "patient_id": pl.String(),
+    "ctcae_term": pl.String(),  # the CTCAE v5.0 term (harmonise/vocab/ctcae_terms.csv)
+    "grade": pl.Int8(),  # CTCAE grade 1-5
+    "onset_date": pl.Date(),
+    "source": pl.String(),
+}
+
 #: --- The generic canonical model (issue 12), the contract harmonisation moves to. ---
 #: person: demographics only; nothing disease-specific.
 PERSON_SCHEMA: dict[str, pl.DataType] = {
@@ -160,6 +172,7 @@ CANONICAL_TABLES: dict[str, dict[str, pl.DataType]] = {
     "drug_exposures": DRUG_EXPOSURES_SCHEMA,
     "assessments": ASSESSMENTS_SCHEMA,
     "events": EVENTS_SCHEMA,
+    "adverse_events": ADVERSE_EVENTS_SCHEMA,
 }
 
 #: quarantine: every rejected or doubtful source value, with where it came from and why.
@@ -269,6 +282,7 @@ class CanonicalModel:
     conditions: pl.DataFrame = field(default_factory=lambda: empty_frame(CONDITIONS_SCHEMA))
     observations: pl.DataFrame = field(default_factory=lambda: empty_frame(OBSERVATIONS_SCHEMA))
     concept_ancestor: pl.DataFrame = field(default_factory=lambda: empty_frame(CONCEPT_ANCESTOR_SCHEMA))
+    adverse_events: pl.DataFrame = field(default_factory=lambda: empty_frame(ADVERSE_EVENTS_SCHEMA))
     quarantine: pl.DataFrame = field(default_factory=lambda: empty_frame(QUARANTINE_SCHEMA))
     reconciliation: pl.DataFrame = field(default_factory=lambda: empty_frame(RECONCILIATION_SCHEMA))
     merges: pl.DataFrame = field(

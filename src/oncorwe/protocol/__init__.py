@@ -40,6 +40,7 @@ from oncorwe.protocol._load import (
     shipped_text,
 )
 from oncorwe.protocol._model import (
+    AdverseEventRules,
     AnalysisSpec,
     Condition,
     DrugClass,
@@ -61,6 +62,7 @@ __all__ = [
     "MAX_PROTOCOL_BYTES",
     "AboveReferenceHigh",
     "AdjustedComparison",
+    "AdverseEventRules",
     "AnalysisSpec",
     "BooleanCovariate",
     "CategoricalCovariate",

@@ -47,6 +47,7 @@ from oncorwe.protocol._types import Days, Frozen, Label, Months, Name, StrictBoo
 from oncorwe.protocol._vocabulary import known_concept_ids, known_ingredients
 
 __all__ = [
+    "AdverseEventRules",
     "AnalysisSpec",
     "Condition",
     "DrugClass",
@@ -223,6 +224,22 @@ class EndpointRules(Frozen):
     os_censoring: Literal["last_contact"]
 
 
+class AdverseEventRules(Frozen):
+    """Toxicity of the index line (CTCAE v5.0 adverse events; ``docs/definitions.md``).
+
+    An adverse event is attributed to the index line when its onset is on or after the line's
+    start, no later than ``attribution_window_days`` after the line's last recorded end (its start
+    when no end is recorded), and before the next line started. A patient has a *severe* adverse
+    event when one attributed to the index line has a grade of at least ``grade_threshold``.
+    ``top_terms`` is how many of the most frequent terms the report lists.
+    """
+
+    grade_threshold: Annotated[StrictInt, Field(ge=1, le=5)]
+    attribution_window_days: Days
+    top_terms: Annotated[StrictInt, Field(ge=1, le=20)]
+    label: Label
+
+
 class AnalysisSpec(Frozen):
     """The analyses the ``analysis`` stage runs on the per-patient analysis table."""
 
@@ -300,6 +317,8 @@ class Protocol(Frozen):
     adjusted: AdjustedComparison | None = None
     competing_risks: CompetingRisks | None = None
     imputation: Imputation | None = None
+    #: optional: adverse events of the index line and the toxicity table (issue 16)
+    adverse_events: AdverseEventRules | None = None
 
     @model_validator(mode="after")
     def _resolved(self) -> Protocol:
@@ -354,9 +373,19 @@ class Protocol(Frozen):
         """The covariate columns of the analysis table, in protocol order, with their types."""
         return {name: _covariate_type(spec) for name, spec in self.covariates.items()}
 
+    def adverse_event_schema(self) -> dict[str, pl.DataType]:
+        """The toxicity columns of the analysis table, when the protocol has ``[adverse_events]``:
+        ``severe_adverse_event`` (an event of at least the threshold grade attributed to the index
+        line; null when the patient's centre sent no adverse event records at all) and
+        ``severe_adverse_event_terms`` (their CTCAE terms, sorted, joined by "; ")."""
+        if self.adverse_events is None:
+            return {}
+        return {"severe_adverse_event": pl.Boolean(), "severe_adverse_event_terms": pl.String()}
+
     def analysis_schema(self) -> dict[str, pl.DataType]:
-        """The analysis table: the fixed endpoint columns, then the protocol's covariates."""
-        return {**ENDPOINT_SCHEMA, **self.covariate_schema()}
+        """The analysis table: the fixed endpoint columns, the toxicity columns (if any), then the
+        protocol's covariates."""
+        return {**ENDPOINT_SCHEMA, **self.adverse_event_schema(), **self.covariate_schema()}
 
     def column_levels(self, column: str) -> tuple[str, ...] | None:
         """The categories a column of the analysis table can hold (booleans: "yes"/"no"), or None
@@ -478,7 +507,7 @@ def _unresolved(p: Protocol) -> list[str]:
     covariate_names = set(p.covariates)
     for name, covariate in p.covariates.items():
         key = f"covariates.{name}"
-        if name in ENDPOINT_SCHEMA:
+        if name in ENDPOINT_SCHEMA or name in p.adverse_event_schema():
             problems.append(f"{key}: {name!r} is a fixed column of the analysis table; choose another name")
         if isinstance(covariate, PriorClass):
             check_classes(f"{key}.drug_classes", covariate.drug_classes)

@@ -28,6 +28,7 @@ from oncorwe.report._tables import (
     subsequent_display,
     survival_display,
     table1_display,
+    toxicity_display,
 )
 
 __all__ = ["FigureSpec", "Section", "build_sections", "headline"]
@@ -218,6 +219,18 @@ def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
     subsequent = Section("subsequent", "Subsequent therapies")
     subsequent.items.append(subsequent_display(tables["subsequent"]))
     sections.append(subsequent)
+
+    toxicity_caption = info.get("toxicity_label")
+    if toxicity_caption:  # the protocol has [adverse_events]
+        toxicity = Section("toxicity", str(toxicity_caption))
+        if tables["toxicity"].height:
+            toxicity.items.append(toxicity_display(tables["toxicity"], str(toxicity_caption)))
+        else:
+            toxicity.paragraphs.append(
+                "The toxicity table is not available in this report: it is made from the patients' adverse "
+                "event terms, which only an analysis of the patient rows has (a federated analysis combines "
+                "counts and leaves it out).")
+        sections.append(toxicity)
 
     if tables["published"].height:
         published = Section("published", "Published versus reproduced")

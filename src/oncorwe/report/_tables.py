@@ -30,6 +30,7 @@ __all__ = [
     "subsequent_display",
     "survival_display",
     "table1_display",
+    "toxicity_display",
 ]
 
 
@@ -230,6 +231,24 @@ def subsequent_display(subsequent: pl.DataFrame) -> DisplayTable:
                 if r["response_percent"] is not None else str(r["responders"]))
         rows.append((group_label(r["therapy_class"]), fmt_count_pct(r["n"], r["percent"]), resp))
     return DisplayTable("subsequent", "Subsequent therapies and their responses", header, tuple(rows))
+
+
+def toxicity_display(toxicity: pl.DataFrame, caption: str) -> DisplayTable:
+    """Patients with a severe adverse event of the index line: one row per regimen class (then all
+    classes), a column for any term and one per most frequent term, ``n (% of reported)``."""
+    terms = list(dict.fromkeys(toxicity["term"].to_list()))
+    header = ("Regimen", "Patients reported (not reported)",
+              *("Any term" if t == "any" else t for t in terms))
+    rows, classes = [], []
+    for regimen in dict.fromkeys(toxicity["regimen_class"].to_list()):
+        part = {r["term"]: r for r in toxicity.filter(pl.col("regimen_class") == regimen).iter_rows(named=True)}
+        first = part[terms[0]]
+        reported = f"{_plain(first['n_reported'])} ({_plain(first['n_not_reported'])})"
+        label = "All regimens" if regimen == "all" else group_label(regimen, "regimen_class")
+        rows.append((label, reported, *(fmt_count_pct(part[t]["n_patients"], part[t]["percent"]) for t in terms)))
+        classes.append("total" if regimen == "all" else "")
+    return DisplayTable("toxicity", caption, header, tuple(rows), tuple(classes),
+                        "Patients with at least one event, n (% of the patients reported); CTCAE v5.0 terms.")
 
 
 def published_display(published: pl.DataFrame) -> DisplayTable:

@@ -22,6 +22,11 @@ import tomli_w
 from oncorwe.errors import InputError
 from oncorwe.model.schema import make_patient_id
 from oncorwe.synth._adjusted_truth import true_effects, write_effects
+from oncorwe.synth._adverse_events import (
+    ADVERSE_EVENT_TRUTH_COLUMNS,
+    draw_adverse_events,
+    write_adverse_events,
+)
 from oncorwe.synth._allocate import scale_counts
 from oncorwe.synth._background import BackgroundPlan
 from oncorwe.synth._baseline import EPOCH, Cohort, draw_cohort, stream
@@ -134,6 +139,7 @@ def generate_study(
 
     files: dict[str, list[str]] = {}
     defects: list[Defect] = []
+    adverse_truth: list[list[Any]] = []
     truth_path = truth_dir / "patients.csv"
     with truth_path.open("w", encoding="utf-8", newline="") as truth_handle:
         truth = csv.writer(truth_handle, lineterminator="\n")
@@ -152,12 +158,14 @@ def generate_study(
                 records.append(with_identity(original, style.centre_id, local_id(style, dup_numbers[k]),
                                              make_patient_id(kept_style.centre_id, original.local_id), style, design))
             protected = {kept for kept, _ in duplicates}
-            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected, bg, design)
+            centre_files, centre_defects = _write_centre(out, style, records, subsequent, seed, protected, bg, design,
+                                                         adverse_truth)
             files[style.centre_id] = centre_files
             defects.extend(centre_defects)
             for rec in records:
                 truth.writerow(_checked_truth(rec, cohort, design))
     _write_defects(truth_dir / "defects.csv", defects)
+    _write_rows(truth_dir / "adverse_events.csv", ADVERSE_EVENT_TRUTH_COLUMNS, adverse_truth)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
     write_effects(truth_dir / "effects.csv", true_effects(targets, seed, calibration))
     manifest = {
@@ -306,7 +314,7 @@ def _extra_line_starts(records: list[PatientRecord], subsequent: Subsequent, des
 
 def _write_centre(
     out: Path, style: CentreStyle, records: list[PatientRecord], subsequent: Subsequent, seed: int, protected: set[int],
-    background: BackgroundPlan, design: Design,
+    background: BackgroundPlan, design: Design, adverse_truth: list[list[Any]],
 ) -> tuple[list[str], list[Defect]]:
     folder = out / style.centre_id
     if folder.exists():
@@ -326,7 +334,10 @@ def _write_centre(
         )
         if style.format == "csv":
             names = write_csv_tables(tables, r, folder)
-            return list(names.values()), resolve(tables, pending, style.centre_id, names, xlsx=False)
+            # after every other draw, from a stream of its own: the other files stay byte-identical
+            adverse_name, truth_rows = write_adverse_events(draw_adverse_events(records, seed, style.centre_id), r, folder)
+            adverse_truth.extend(truth_rows)
+            return [*names.values(), adverse_name], resolve(tables, pending, style.centre_id, names, xlsx=False)
         name = design.crf_workbook.format(city=style.centre_id.split("-")[1])
         write_xlsx(tables, r, folder / name, 2 if style.layout != "plain" else 1, design.crf_title)
         return [name], resolve(tables, pending, style.centre_id, dict.fromkeys(("patients", "treatments", "assessments"), name), xlsx=True)
@@ -533,6 +544,14 @@ def _write_defects(path: Path, defects: list[Defect]) -> None:
     writer.writerow(DEFECT_COLUMNS)
     for d in defects:
         writer.writerow([d.centre_id, d.file, d.row, d.sheet, d.field, d.kind, d.raw_value, d.consequence])
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _write_rows(path: Path, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
     path.write_text(buf.getvalue(), encoding="utf-8")
 
 
