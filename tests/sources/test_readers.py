@@ -314,3 +314,30 @@ def test_stray_quotes_within_one_line_are_read_as_before(tmp_path: Path) -> None
     path.write_text('id,note,x\n1,5 "big" lesions,a\n2,"closed" ,b\n3,"two\nlines",c\n', encoding="utf-8")
     table = _read(path)
     assert table.rows == (("1", '5 "big" lesions', "a"), ("2", "closed ", "b"), ("3", "two\nlines", "c"))
+
+
+def test_a_header_repeated_inside_the_data_is_a_bad_row_not_a_record(tmp_path: Path) -> None:
+    """A paste error: the header row again (case and blanks aside, padded) under some rows."""
+    path = tmp_path / "p.csv"
+    path.write_text("patient_id,sex,birth_year\nP1,m,1950\n Patient_ID ,SEX,birth_year,\nP2,f,1962\n",
+                    encoding="utf-8")
+    table = _read(path)
+    assert table.column("patient_id") == ["P1", "P2"] and table.row_numbers == (1, 3)
+    assert [(b.row, b.raw, b.reason) for b in table.bad_rows] == [
+        (2, " Patient_ID ,SEX,birth_year,", "the row repeats the header row (a header pasted inside the data?)")]
+    assert table.records_read == 3
+
+
+def test_a_header_repeated_inside_a_sheet_is_a_bad_row_not_a_record(tmp_path: Path) -> None:
+    path = tmp_path / "p.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in (["patient_id", "sex", None, "birth_year"], ["P1", "m", None, 1950],
+                ["patient_id", "sex", None, "birth_year"], ["P2", "f", None, 1962]):
+        sheet.append(row)
+    book.save(path)
+    (table,) = read_workbook(path, centre_id="xx", file=path.name)
+    assert table.column("patient_id") == ["P1", "P2"] and table.row_numbers == (1, 3)
+    assert [(b.row, b.reason) for b in table.bad_rows] == [
+        (2, "the row repeats the header row (a header pasted inside the data?)")]

@@ -12,6 +12,11 @@ same record rules applied as queries:
   (:func:`oncorwe.harmonise._dates.implausible_date`'s rule, the reasons worded alike);
 - a stop reason that is not a known word is nulled (the few distinct raw words are read, put in the
   form :func:`oncorwe.harmonise.normalise_word` gives, looked up, and sent back as a small table);
+- a record of the study's condition (``condition_occurrence``), a death or the end of an
+  ``observation_period`` dated before 1900 or after the last plausible day is rejected, and so is a
+  condition record or an observation period ending more than 60 days after the person's death
+  (the earliest plausible death date; OHDSI's ``plausibleBeforeDeath`` allowance for records
+  written after a death);
 - a response value that is not a RECIST word is rejected;
 - cross-centre duplicate referrals are merged by the rule of :mod:`oncorwe.harmonise._duplicates`,
   applied to the few records the engine finds sharing sex, birth year, diagnosis date and a drug
@@ -388,6 +393,65 @@ class _Window:
         return ibis.literal("implausible date ") + day.cast("string") + bound
 
 
+#: days after a person's death within which a record may still be dated (administrative records
+#: written after the death): OHDSI Data Quality Dashboard, ``plausibleBeforeDeath``
+AFTER_DEATH_DAYS = 60
+
+#: the CDM table and date field behind each dated canonical record the date checks look at
+_DATED = {"conditions": ("condition_occurrence", "condition_start_date"),
+          "death": ("death", "death_date"), "last_contact": ("observation_period", "observation_period_end_date")}
+
+
+def _deaths(events: ir.Table, window: _Window) -> ir.Table:
+    """(patient_id, _death): each person's earliest plausible death date."""
+    dead = events.filter((events.event_type == "death") & window.holds(events.event_date).fill_null(False))
+    return dead.group_by("patient_id").aggregate(_death=dead.event_date.min())
+
+
+def _date_checked(rows: ir.Table, day: str, deaths: ir.Table, window: _Window, *, after_death: bool) -> ir.Table:
+    """``rows`` with ``_why``: why its date ``day`` is implausible (outside the window or, with
+    ``after_death``, more than :data:`AFTER_DEATH_DAYS` after the person's death), else null;
+    and ``source_key``, the CDM record's primary key (from ``source``)."""
+    deaths = deaths.rename(_dead="patient_id")
+    joined = rows.left_join(deaths, rows.patient_id == deaths._dead).drop("_dead")
+    date = joined[day]
+    why = ibis.ifelse(window.outside(date), window.reason(date), ibis.null("string"))
+    if after_death:
+        late = (date > joined._death + ibis.interval(days=AFTER_DEATH_DAYS)).fill_null(False)
+        why = ibis.ifelse(why.isnull() & late,
+                          ibis.literal("implausible date ") + date.cast("string")
+                          + f": more than {AFTER_DEATH_DAYS} days after the death on "
+                          + joined._death.cast("string"), why)
+    return joined.mutate(_why=why, source_key=joined.source.re_extract(r"#\w+:(\d+)$", 1).cast("int64")).drop(
+        "_death")
+
+
+def _dated_records(stored: dict[str, ir.Table], window: _Window) -> tuple[ir.Table, ir.Table]:
+    """The conditions and events with their date checks (``_why``, ``source_key``): a condition
+    record and an observation period's end by the window and the death; a death by the window."""
+    events = stored["events"]
+    deaths = _deaths(events, window)
+    conditions = _date_checked(stored["conditions"], "start_date", deaths, window, after_death=True)
+    checked = _date_checked(events, "event_date", deaths, window, after_death=True)
+    # a death is checked by the window only; a progression episode is not one of the checked records
+    in_window = ibis.ifelse(window.outside(checked.event_date), window.reason(checked.event_date),
+                            ibis.null("string"))
+    why = ibis.cases((checked.event_type == "death", in_window), (checked.event_type == "last_contact", checked._why),
+                     else_=ibis.null("string"))
+    return conditions, checked.mutate(_why=why)
+
+
+def _date_quarantine(conditions: ir.Table, events: ir.Table) -> list[ir.Table]:
+    """The quarantine rows of the conditions' and events' date checks (rejected)."""
+    out = []
+    for name, (table, field) in _DATED.items():
+        rows = conditions if name == "conditions" else events.filter(events.event_type == name)
+        bad = rows.filter(rows._why.notnull())
+        day = bad.start_date if name == "conditions" else bad.event_date
+        out.append(_quarantine(bad, table, field, day.cast("string"), bad._why, "rejected"))
+    return out
+
+
 def _accepted_drugs(drugs: ir.Table, window: _Window) -> ir.Table:
     """The drug exposures the model keeps: a known drug, a plausible start date, no (plausible) end
     before the start; an implausible end date is nulled."""
@@ -551,18 +615,20 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     drugs, assessments = stored["drug_exposures"], stored["assessments"]
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)
     reason_table = scratch.upload("reasons", reasons) if reasons.height else None
-    merges = _merges(stored["person"], stored["conditions"], drugs, window)
+    conditions, events = _dated_records(stored, window)
+    plausible_conditions = conditions.filter(conditions._why.isnull())
+    merges = _merges(stored["person"], plausible_conditions, drugs, window)
     merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
     good_drugs = _with_copies(_with_reasons(_accepted_drugs(drugs, window), reason_table), _DRUG_SAME)
     readable = _with_copies(assessments.filter(assessments.response.notnull()
                                                & ~window.outside(assessments.assessment_date)), _ASSESSMENT_SAME)
     tables = {
         "person": stored["person"],
-        "conditions": stored["conditions"],
+        "conditions": plausible_conditions,
         "observations": stored["observations"],
         "drug_exposures": good_drugs.filter(good_drugs.source_key == good_drugs._first_key),
         "assessments": readable.filter(readable.source_key == readable._first_key),
-        "events": stored["events"],
+        "events": events.filter(events._why.isnull()),
     }
     counts: dict[str, int] = {}
     for name, expr in tables.items():
@@ -572,7 +638,7 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     ancestors = engine.materialise(con, _typed(mapped["concept_ancestor"], "concept_ancestor"),
                                    f"{prefix}concept_ancestor", temp=temporary)
     counts["concept_ancestor"] = int(ancestors.count().to_pyarrow().as_py())
-    rows = _quarantined(drugs, assessments, good_drugs, readable, centres, window)
+    rows = _quarantined(drugs, assessments, good_drugs, readable, centres, window, _date_quarantine(conditions, events))
     quarantine = engine.materialise(con, rows, f"{prefix}quarantine", temp=temporary)
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
@@ -586,8 +652,9 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
 
 
 def _quarantined(drugs: ir.Table, assessments: ir.Table, good_drugs: ir.Table, readable: ir.Table,
-                 centres: ir.Table, window: _Window) -> ir.Table:
-    """The quarantine rows of every record rule, all centres together."""
+                 centres: ir.Table, window: _Window, dated: Sequence[ir.Table] = ()) -> ir.Table:
+    """The quarantine rows of every record rule (``dated``: those of the conditions' and events'
+    date checks), all centres together."""
     unknown = drugs.filter(drugs.ingredient.isnull())
     undated = drugs.filter(drugs.ingredient.notnull() & drugs.start_date.isnull())
     known = drugs.filter(drugs.ingredient.notnull())
@@ -618,6 +685,7 @@ def _quarantined(drugs: ir.Table, assessments: ir.Table, good_drugs: ir.Table, r
         _quarantine(unreadable, "measurement", "value_source_value", unreadable.raw_response,
                     "unknown response word (expected a RECIST 1.1 category)", "rejected"),
         _copies(readable, "measurement"),
+        *dated,
     ])
     # the few quarantined rows learn their centre and file from the small centres table
     named = stacked.join(centres, "_centre")

@@ -378,21 +378,58 @@ def _determined(
         basis = null_space(a)
         free = np.abs(basis).max(axis=1) > 1e-9 if basis.size else np.zeros(len(cells), dtype=bool)
         mine = [c for j, c in enumerate(cells) if not free[j]]
+        # Feasible tables seen so far (the computed one, then every LP's optimum): a cell that two of
+        # them give values at least one apart is not determined, and needs no LP of its own. Most
+        # free cells are settled so; the answer is the one the two LPs per cell would give.
+        points = _feasible_start(a, b, bounds, [_value(raw, c) for c in cells]) if exact else []
         for j, c in enumerate(cells):
-            if not exact or not free[j]:
+            if not exact or not free[j] or _spread(points, j) >= 1 + _SPREAD_MARGIN:
                 continue
             objective = np.zeros(len(cells))
             objective[j] = 1.0
             low = linprog(objective, A_eq=a, b_eq=b, bounds=bounds, method="highs")
+            if low.status != 0:
+                continue  # the relaxation is loose: not determined
+            points.append(low.x)
+            if _spread(points, j) >= 1 + _SPREAD_MARGIN:
+                continue
             high = linprog(-objective, A_eq=a, b_eq=b, bounds=bounds, method="highs")
-            if low.status != 0 or high.status != 0:
-                continue  # unbounded above (or the relaxation is loose): not determined
+            if high.status != 0:
+                continue  # unbounded above: not determined
+            points.append(high.x)
             if -high.fun - low.fun < 1 - 1e-9:
                 mine.append(c)
         if cache is not None:
             cache[key] = mine
         found += mine
     return found
+
+
+#: how far apart two feasible tables must put a cell to settle it without an LP: above the solvers'
+#: feasibility tolerance (1e-7), so that a cell is never passed over on a rounding error
+_SPREAD_MARGIN = 1e-6
+
+
+def _feasible_start(a: np.ndarray, b: np.ndarray, bounds: Sequence[tuple[int, int | None]],
+                    values: Sequence[int | None]) -> list[np.ndarray]:
+    """The computed values of a component's cells, as the first feasible table, when they are one
+    (they satisfy the equations that hold and, as a rule, the bounds the reader knows)."""
+    if any(v is None for v in values):
+        return []
+    x = np.asarray(values, dtype=float)
+    low = np.array([lo for lo, _ in bounds], dtype=float)
+    high = np.array([np.inf if hi is None else hi for _, hi in bounds], dtype=float)
+    if np.all(x >= low) and np.all(x <= high) and np.allclose(a @ x, b, rtol=0, atol=1e-9):
+        return [x]
+    return []
+
+
+def _spread(points: Sequence[np.ndarray], j: int) -> float:
+    """The range of cell ``j`` over the feasible tables ``points`` (0 without two of them)."""
+    if len(points) < 2:
+        return 0.0
+    values = [p[j] for p in points]
+    return float(max(values) - min(values))
 
 
 def _bounds(why: str, k: int) -> tuple[int, int | None]:

@@ -7,9 +7,27 @@ cells) is kept aside as a :class:`BadRow` so that nothing read is ever lost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["BadRow", "RawTable", "ReadProblem"]
+__all__ = ["REPEATED_HEADER", "BadRow", "RawTable", "ReadProblem", "repeats_header"]
+
+#: why a data row that repeats the header is kept aside (a bad row): a header pasted again inside
+#: the data, or two exports concatenated, is not a patient
+REPEATED_HEADER = "the row repeats the header row (a header pasted inside the data?)"
+
+
+def repeats_header(cells: Sequence[str | None], columns: Sequence[str]) -> bool:
+    """Whether a data row's cells are the header's names again (case and surrounding blanks aside;
+    trailing empty cells are layout; an empty cell matches a header cell that was empty, which the
+    table names ``column_<n>``)."""
+    names = [(cell or "").strip().lstrip("\ufeff").casefold() for cell in cells]
+    while names and not names[-1]:
+        names.pop()
+    if len(names) != len(columns) or not any(names):
+        return False
+    return all(name == column.casefold() or (not name and column == f"column_{i + 1}")
+               for i, (name, column) in enumerate(zip(names, columns, strict=True)))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from oncorwe.errors import SourceError
 from oncorwe.sources._limits import MAX_CELL_CHARS, MAX_COLUMNS, MAX_FILE_BYTES, check_file_size
-from oncorwe.sources._tables import BadRow, RawTable
+from oncorwe.sources._tables import REPEATED_HEADER, BadRow, RawTable, repeats_header
 
 __all__ = ["decode_text", "read_delimited", "sniff_delimiter"]
 
@@ -184,6 +184,9 @@ def read_delimited(
         if not any(cell.strip() for cell in cells):
             continue  # a blank line is layout, not a record
         data_row += 1
+        if repeats_header(cells, header):
+            bad.append(BadRow(data_row, used_delimiter.join(cells), REPEATED_HEADER))
+            continue
         if len(cells) != len(header):
             # trailing empty cells are layout (some exporters pad rows); anything else is a bad row
             trimmed = _trim_trailing(cells, len(header))

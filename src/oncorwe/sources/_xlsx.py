@@ -17,7 +17,7 @@ from typing import Any
 
 from oncorwe.errors import SourceError
 from oncorwe.sources._limits import check_file_size
-from oncorwe.sources._tables import BadRow, RawTable
+from oncorwe.sources._tables import REPEATED_HEADER, BadRow, RawTable, repeats_header
 
 __all__ = ["cell_text", "read_workbook"]
 
@@ -139,19 +139,24 @@ def _sheet_table(
     numbers: list[int] = []
     data_row = 0
     overflow: list[tuple[int, list[str | None]]] = []
+    repeated: list[tuple[int, list[str | None]]] = []
     for cells in grid[index + 1 :]:
         if not any(c is not None for c in cells):
             continue
         data_row += 1
+        if repeats_header(cells, columns):
+            repeated.append((data_row, list(cells)))
+            continue
         padded = list(cells) + [None] * max(0, width - len(cells))
         if any(c is not None for c in padded[width:]):
             overflow.append((data_row, padded))
             continue
         rows.append(tuple(padded[:width]))
         numbers.append(data_row)
-    bad = tuple(
-        BadRow(n, "\t".join("" if c is None else c for c in cells), "cells beyond the header's last column")
-        for n, cells in overflow
-    )
+    bad = tuple(sorted(
+        [BadRow(n, "\t".join("" if c is None else c for c in cells), "cells beyond the header's last column")
+         for n, cells in overflow]
+        + [BadRow(n, "\t".join("" if c is None else c for c in cells), REPEATED_HEADER) for n, cells in repeated],
+        key=lambda b: b.row))
     notes = (f"header found on sheet row {index + 1}",) if index else ()
     return RawTable(centre_id, file, sheet, columns, tuple(rows), tuple(numbers), bad, notes)
