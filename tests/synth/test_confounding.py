@@ -37,7 +37,7 @@ def _analysis_frame(targets: dict[str, Any], seed: int) -> tuple[pl.DataFrame, d
     # the calibration to the published figures need not converge at 5 000 records for this test:
     # the truth is the same generator's effect with the regimen assigned at random
     times, calibration = draw_times(cohort, targets, seed)
-    truth = {e.endpoint: e.hazard_ratio for e in true_effects(targets, seed, calibration)}
+    truth = {e.endpoint: e.hazard_ratio for e in true_effects(targets, seed, calibration, protocol.load("goldinger2022").adjusted)}
     e = cohort.eligible
     return pl.DataFrame({
         "regimen_class": cohort.regimen_class[e].astype(str),

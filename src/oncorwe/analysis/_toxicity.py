@@ -43,11 +43,10 @@ def toxicity_table(frame: pl.DataFrame, *, classes: Sequence[str], top_terms: in
     """
     require_columns(frame, ["regimen_class", "severe_adverse_event", "severe_adverse_event_terms"],
                     what="the toxicity table")
-    terms_of = [_terms(t) for t in frame["severe_adverse_event_terms"].to_list()]
-    counts = Counter(term for terms in terms_of for term in terms)
+    data = frame.select("regimen_class", "severe_adverse_event", _terms=pl.col("severe_adverse_event_terms")
+                        .fill_null("").str.split(TERM_SEPARATOR).list.eval(pl.element().filter(pl.element() != "")))
+    counts = Counter(data["_terms"].explode().drop_nulls().to_list())
     top = [term for term, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_terms]]
-    data = frame.select("regimen_class", "severe_adverse_event").with_columns(
-        pl.Series("_terms", terms_of, dtype=pl.List(pl.String())))
     rows: list[dict[str, object]] = []
     present = set(data["regimen_class"].drop_nulls())
     for regimen in [c for c in classes if c in present] + [ALL_REGIMENS]:
@@ -58,12 +57,8 @@ def toxicity_table(frame: pl.DataFrame, *, classes: Sequence[str], top_terms: in
             if term == ANY_TERM:
                 n = int(reported["severe_adverse_event"].sum())
             else:
-                n = sum(term in terms for terms in reported["_terms"].to_list())
+                n = int(reported["_terms"].list.contains(term).sum())
             rows.append({"regimen_class": regimen, "term": term, "n_class": part.height, "n_reported": n_reported,
                          "n_not_reported": part.height - n_reported, "n_patients": n,
                          "percent": 100.0 * n / n_reported if n_reported else None})
     return pl.DataFrame(rows, schema=TOXICITY_SCHEMA)
-
-
-def _terms(text: str | None) -> list[str]:
-    return [] if not text else text.split(TERM_SEPARATOR)

@@ -3,7 +3,8 @@
 The synthetic study assigns regimens by indication (sicker patients more often get a single agent;
 ``unpublished.indication`` of the targets file), so its unadjusted hazard ratio is confounded. What
 the propensity-weighted (ATE) analysis estimates is the marginal hazard ratio the same generator
-gives when the regimen is assigned at random: the same kind of patients (covariates, prognostic
+gives when the regimen is assigned at random (the arms, reference and outcomes are the protocol's
+``[adjusted]`` section's): the same kind of patients (covariates, prognostic
 score), the same responders per regimen class, the same outcome and censoring model (the
 calibrated knobs of this study's own time model), no indication. It is computed here, for each
 outcome, as the Cox (Efron) hazard ratio of each arm against the reference arm in a large cohort
@@ -30,6 +31,7 @@ import polars as pl
 
 from oncorwe import stats
 from oncorwe.model.schema import DAYS_PER_MONTH
+from oncorwe.protocol import AdjustedComparison
 from oncorwe.synth._baseline import draw_cohort, stream
 from oncorwe.synth._times import Calibration, times_for_knobs
 
@@ -64,23 +66,21 @@ def _truth_seed(seed: int) -> int:
     return int(stream(seed, "adjusted_truth").integers(2**31 - 1))
 
 
-def true_effects(targets: dict[str, Any], seed: int, calibration: Calibration) -> tuple[TrueEffect, ...]:
-    """The true marginal hazard ratios of ``unpublished.adjusted_truth`` (none without that table).
-
-    ``adjusted_truth`` names the ``arms`` (arm -> regimen classes), the ``reference`` arm, the
-    ``endpoints`` and the number of randomised ``patients``; ``calibration`` is this study's (its
-    knobs are the outcome model).
+def true_effects(targets: dict[str, Any], seed: int, calibration: Calibration,
+                 adjusted: AdjustedComparison | None) -> tuple[TrueEffect, ...]:
+    """The true marginal hazard ratios of the protocol's adjusted comparison (``adjusted``: its
+    arms, reference arm and outcomes), from ``unpublished.adjusted_truth.patients`` randomised
+    patients (none without that table or without the comparison); ``calibration`` is this study's
+    (its knobs are the outcome model).
     """
     unpublished = targets.get("unpublished", {})
     spec = unpublished.get("adjusted_truth")
-    if not spec:
+    if not spec or adjusted is None:
         return ()
     if "indication" not in unpublished:
         raise ValueError("synth targets: unpublished.adjusted_truth needs unpublished.indication")
-    arms: dict[str, list[str]] = {str(a): [str(x) for x in levels] for a, levels in spec["arms"].items()}
-    reference = str(spec["reference"])
-    if reference not in arms:
-        raise ValueError(f"synth targets: adjusted_truth.reference {reference!r} is not an arm ({', '.join(arms)})")
+    arms = {str(a): [str(x) for x in levels] for a, levels in adjusted.arms.items()}
+    reference = adjusted.reference
     if not calibration.knobs:
         raise ValueError("synth: the calibration carries no knobs (the outcome model) for the true effect")
     randomised = copy.deepcopy(targets)
@@ -93,7 +93,7 @@ def true_effects(targets: dict[str, Any], seed: int, calibration: Calibration) -
     arm = np.array([arm_of.get(str(c)) for c in cohort.regimen_class], dtype=object)
     keep = arm != None  # noqa: E711 (elementwise on an object array)
     out = []
-    for endpoint in spec["endpoints"]:
+    for endpoint in adjusted.outcomes:
         frame = pl.DataFrame({
             "months": times[endpoint][keep] / DAYS_PER_MONTH,
             "event": times[f"{endpoint}_event"][keep].astype(np.int8),

@@ -27,6 +27,7 @@ from typing import Any
 
 from oncorwe import protocol as protocol_module
 from oncorwe.errors import InputError
+from oncorwe.protocol import AdjustedComparison
 from oncorwe.synth._config import load_targets, words
 
 __all__ = [
@@ -161,6 +162,7 @@ class Design:
     index_window: tuple[int, int]  # day numbers, both included
     reasons: dict[str, str]  # criterion kind -> the protocol's criterion id (an exclusion reason)
     stage_values: frozenset[str]  # the stages the observation_in criterion admits
+    adjusted: AdjustedComparison | None  # the arms, reference and outcomes of the true adjusted effect
     # --- from the generator file (and the targets' share of BRAF mutants with a targeted line)
     crf_workbook: str
     crf_title: str
@@ -316,6 +318,7 @@ def design_from(study: str, data: dict[str, Any], file: str) -> Design:
         _regimen(partners, partner_role, partners.text(partner_role), known)
     return Design(
         study=study,
+        adjusted=p.adjusted,
         drug_class=drug_class,
         index_class=p.index.drug_class,
         substitute=substitute,

@@ -167,7 +167,7 @@ def generate_study(
     _write_defects(truth_dir / "defects.csv", defects)
     _write_rows(truth_dir / "adverse_events.csv", ADVERSE_EVENT_TRUTH_COLUMNS, adverse_truth)
     _write_calibration(truth_dir / "calibration.csv", calibration, targets)
-    write_effects(truth_dir / "effects.csv", true_effects(targets, seed, calibration))
+    write_effects(truth_dir / "effects.csv", true_effects(targets, seed, calibration, design.adjusted))
     manifest = {
         "study": study,
         "centre": [
@@ -483,7 +483,7 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool, ba
         with Progress(disable=not show) as bar:
             planning = bar.add_task("drawing and calibrating", total=None)
             plan = _plan(study, seed, total, large=True)
-            calibration, styles = plan.calibration, plan.styles
+            calibration, styles, adjusted = plan.calibration, plan.styles, plan.design.adjusted
             tasks: list[tuple[int, str]] = []
             for c_idx in range(len(styles)):
                 work = _centre_work(plan, c_idx, background)
@@ -531,8 +531,9 @@ def _generate_large(study: str, out: Path, seed: int, total: int, show: bool, ba
                 shutil.copyfileobj(part_handle, handle)
             path.unlink()
     _write_defects(truth_dir / "defects.csv", [])
-    _write_calibration(truth_dir / "calibration.csv", calibration, load_targets(study))
-    write_effects(truth_dir / "effects.csv", true_effects(load_targets(study), seed, calibration))
+    targets = load_targets(study)
+    _write_calibration(truth_dir / "calibration.csv", calibration, targets)
+    write_effects(truth_dir / "effects.csv", true_effects(targets, seed, calibration, adjusted))
     manifest = {"study": study, "centre": [{"id": s.centre_id, "country": s.country, "files": ["omop.duckdb"]} for s in styles]}
     (out / "centres.toml").write_text(tomli_w.dumps(manifest), encoding="utf-8")
     return out
