@@ -615,7 +615,9 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     drugs, assessments = stored["drug_exposures"], stored["assessments"]
     reasons = _reason_words(cdm.get("drug_exposure"), vocab)
     reason_table = scratch.upload("reasons", reasons) if reasons.height else None
-    conditions, events = _dated_records(stored, window)
+    # read three times below (merges, the tables, the quarantine): checked once, stored
+    conditions, events = (scratch.store(f"dated_{name}", expr)
+                          for name, expr in zip(("conditions", "events"), _dated_records(stored, window), strict=True))
     plausible_conditions = conditions.filter(conditions._why.isnull())
     merges = _merges(stored["person"], plausible_conditions, drugs, window)
     merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
