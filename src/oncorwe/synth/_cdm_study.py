@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import tomli_w
 
+from oncorwe import protocol as protocol_module
 from oncorwe.model.schema import DAYS_PER_MONTH, make_patient_id
 from oncorwe.synth._allocate import choose_exact, scale_counts, split_exact
 from oncorwe.synth._background import write_background
@@ -452,7 +453,7 @@ def pdl1_category(t: dict[str, Any], score: float) -> str:
     return next(c for c, (lo, hi) in t["covariates"]["pdl1_categories"].items() if lo <= score <= hi)
 
 
-def _truth_row(t: dict[str, Any], p: Person, centre_id: str) -> dict[str, Any]:
+def _truth_row(t: dict[str, Any], p: Person, centre_id: str, sd_min_days: int) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(CDM_TRUTH_COLUMNS)
     reason, line = _classify(t, p)
     if reason != p.reason:
@@ -467,7 +468,7 @@ def _truth_row(t: dict[str, Any], p: Person, centre_id: str) -> dict[str, Any]:
     nxt = lines[position + 1].start if position + 1 < len(lines) else None
     index = line.start
     later_prog = [x for x in p.progressions if x > index and (nxt is None or x < nxt)]
-    bor = best_response(list(p.scans), index, nxt, bool(later_prog))
+    bor = best_response(list(p.scans), index, nxt, bool(later_prog), sd_min_days)
     pd_after = [s.day for s in p.scans if s.day > index and s.response == "PD"]
     events = [x for x in (min(pd_after, default=None), min((x for x in p.progressions if x > index), default=None), p.death_day) if x is not None]
     if events:
@@ -667,6 +668,8 @@ def generate_cdm_study(study: str, t: dict[str, Any], out: Path, *, seed: int, p
     truth_dir.mkdir(exist_ok=True)
     (truth_dir / "README.md").write_text(TRUTH_README, encoding="utf-8")
     first_day = _date(t["study"]["index_first"]) - 3 * 365
+    # the truth applies the study's own response rules, as the pipeline does
+    sd_min_days = protocol_module.load(study).response.sd_min_days
     rows: list[dict[str, Any]] = []
     scope: list[tuple[Any, ...]] = []
     for c_idx, centre in enumerate(centres):
@@ -683,7 +686,7 @@ def generate_cdm_study(study: str, t: dict[str, Any], out: Path, *, seed: int, p
             person_id = int(t["study"]["first_person_id"]) + int(numbers[j]) * int(t["study"]["person_id_step"])
             p = _person(t, d, tm, i, c_idx, person_id)
             writer.add(p)
-            rows.append(_truth_row(t, p, centre["id"]))
+            rows.append(_truth_row(t, p, centre["id"], sd_min_days))
         written = writer.write(folder, multiple * keys.shape[0], seed, first_day, cutoff)
         scope.append((centre["id"], keys.shape[0], written["person"]))
     _write_csv(truth_dir / "patients.csv", CDM_TRUTH_COLUMNS,

@@ -159,6 +159,7 @@ class Design:
     prior_otherwise: str
     prior_anti_pd1_classes: frozenset[str]
     progression_window_days: int
+    sd_min_days: int  # the protocol's [response] sd_min_days
     index_window: tuple[int, int]  # day numbers, both included
     reasons: dict[str, str]  # criterion kind -> the protocol's criterion id (an exclusion reason)
     stage_values: frozenset[str]  # the stages the observation_in criterion admits
@@ -331,6 +332,7 @@ def design_from(study: str, data: dict[str, Any], file: str) -> Design:
         prior_otherwise=prior_therapy[0].otherwise,
         prior_anti_pd1_classes=frozenset(prior_class[0].drug_classes),
         progression_window_days=prior_failure.progression_window_days,
+        sd_min_days=p.response.sd_min_days,
         index_window=(day_number(window[0].start), day_number(window[0].end)),
         reasons={c.kind: c.id for c in p.criteria},
         stage_values=frozenset(stage[0].values),

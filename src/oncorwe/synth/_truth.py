@@ -19,8 +19,6 @@ from oncorwe.synth._records import Course, PatientRecord, Scan
 
 __all__ = ["TRUTH_COLUMNS", "best_response", "exclusion_reason", "truth_row"]
 
-SD_MIN_DAYS = 42
-
 TRUTH_COLUMNS = (
     "patient_id", "centre_id", "source_patient_id", "eligible", "exclusion_reason", "duplicate_of",
     "index_date", "age_years", "sex", "primary_site", "m_stage", "m1c_or_worse", "brain_metastases",
@@ -57,10 +55,11 @@ def regimen_class(ingredients: tuple[str, ...], design: Design) -> str:
     return design.other_regimen_class
 
 
-def best_response(scans: list[Scan], start: int, stop: int | None, progression_event: bool) -> str:
+def best_response(scans: list[Scan], start: int, stop: int | None, progression_event: bool, sd_min_days: int) -> str:
     """RECIST 1.1 best overall response without confirmation, from time points after ``start``.
 
-    Counted: time points after ``start``, before ``stop`` (the next line), up to the first PD.
+    Counted: time points after ``start``, before ``stop`` (the next line), up to the first PD. Stable
+    disease counts from ``sd_min_days`` after ``start`` (the protocol's ``[response] sd_min_days``).
     """
     counted: list[Scan] = []
     for scan in sorted(scans, key=lambda x: x.day):
@@ -74,7 +73,7 @@ def best_response(scans: list[Scan], start: int, stop: int | None, progression_e
         return "CR"
     if "PR" in responses:
         return "PR"
-    if any(x.response in ("CR", "PR", "SD") and x.day - start >= SD_MIN_DAYS for x in counted):
+    if any(x.response in ("CR", "PR", "SD") and x.day - start >= sd_min_days for x in counted):
         return "SD"
     if "PD" in responses or progression_event:
         return "PD"
@@ -110,7 +109,7 @@ def truth_row(rec: PatientRecord, design: Design) -> dict[str, Any]:
     first_pd = next((x.day for x in sorted(scans, key=lambda x: x.day) if x.day > index and x.response == "PD"), None)
     stop = next_line.start if next_line else None
     prog_before_next = any(d for d in progression_events if stop is None or d < stop)
-    bor = best_response(scans, index, stop, prog_before_next)
+    bor = best_response(scans, index, stop, prog_before_next, design.sd_min_days)
     candidates = [d for d in (first_pd, progression_events[0] if progression_events else None, rec.death_day) if d is not None]
     if candidates:
         pfs_day, pfs_event = min(candidates), 1
@@ -193,7 +192,7 @@ def _subsequent(lines: list[Course], index_pos: int, scans: list[Scan], design: 
         x.progression is not None and x.progression > counted.start and (stop is None or x.progression < stop)
         for x in lines
     )
-    bor = best_response(scans, counted.start, stop, prog)
+    bor = best_response(scans, counted.start, stop, prog, design.sd_min_days)
     return {"subsequent_therapy": True, "subsequent_therapy_months": (first.start - index_line.start) / DAYS_PER_MONTH,
             "subsequent_therapy_class": klass,
             "subsequent_best_response": bor, "subsequent_responder": bor in ("CR", "PR")}
