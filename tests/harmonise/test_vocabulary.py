@@ -68,3 +68,31 @@ def test_ldh_units_and_missing_tokens(vocab: harmonise.Vocabulary) -> None:
     assert vocab.ldh_units[harmonise.normalise_word("U/L")] == 1
     assert vocab.is_missing("nicht bekannt", coded=False) and vocab.is_missing("  ", coded=False)
     assert vocab.is_missing("99", coded=True) and not vocab.is_missing("99", coded=False)
+
+
+@pytest.mark.parametrize(
+    ("file", "extra"),
+    [
+        ("columns.csv", {"column": "Patient ID", "field": "centre_id"}),  # normalises to patient_id
+        ("responses.csv", {"word": "partial response", "response": "SD"}),
+    ],
+)
+def test_a_word_with_two_meanings_is_refused(monkeypatch: pytest.MonkeyPatch, file: str, extra: dict[str, str]) -> None:
+    """A second row giving a known word another meaning must fail loudly, not win by row order."""
+    from oncorwe.harmonise import _vocab
+
+    shipped = _vocab._rows
+
+    def with_clash(name: str) -> list[dict[str, str]]:
+        rows = shipped(name)
+        return [*rows, extra] if name == file else rows
+
+    monkeypatch.setattr(_vocab, "_rows", with_clash)
+    _vocab.load_vocabulary.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=rf"vocab/{file}: a word .* more than one meaning"):
+            _vocab.load_vocabulary()
+    finally:
+        monkeypatch.undo()
+        _vocab.load_vocabulary.cache_clear()
+

@@ -126,17 +126,18 @@ def load_vocabulary() -> Vocabulary:
         if unknown:
             raise RuntimeError(f"vocab/drug_words.csv names ingredients not in ingredients.csv: {unknown}")
     values: dict[str, dict[str, str]] = {}
-    for r in _rows("values.csv"):
-        values.setdefault(r["field"], {})[normalise_word(r["word"])] = r["value"]
+    for field_name in dict.fromkeys(r["field"] for r in _rows("values.csv")):
+        values[field_name] = _one_meaning(f"values.csv (field {field_name})", [
+            (normalise_word(r["word"]), r["value"]) for r in _rows("values.csv") if r["field"] == field_name])
     for r in _rows("ctcae_terms.csv"):
         values.setdefault("ae_term", {})[normalise_word(r["word"])] = r["term"]
     missing = _rows("missing_tokens.csv")
-    columns = {normalise_column(r["column"]): r["field"] for r in _rows("columns.csv")}
+    columns = _one_meaning("columns.csv", [(normalise_column(r["column"]), r["field"]) for r in _rows("columns.csv")])
     return Vocabulary(
         ingredients=ingredients,
         ingredient_by_concept={i.concept_id: i for i in ingredients.values()},
         drug_words=drug_words,
-        responses={normalise_word(r["word"]): r["response"] for r in _rows("responses.csv")},
+        responses=_one_meaning("responses.csv", [(normalise_word(r["word"]), r["response"]) for r in _rows("responses.csv")]),
         values=values,
         missing_any=frozenset(normalise_word(r["token"]) for r in missing if r["scope"] == "any"),
         missing_coded=frozenset(normalise_word(r["token"]) for r in missing if r["scope"] == "coded"),
@@ -145,6 +146,24 @@ def load_vocabulary() -> Vocabulary:
         columns=columns,
         prior_flags={r["field"]: (r["ingredient"], int(r["days_before_index"])) for r in _rows("prior_flags.csv")},
     )
+
+
+def _one_meaning(file: str, pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """``pairs`` as a mapping, refusing a word that two rows give different meanings.
+
+    Without the check the later row would silently win: a centre's column or word would change
+    meaning with the order of the vocabulary file's rows.
+    """
+    mapping: dict[str, str] = {}
+    clashes: dict[str, set[str]] = {}
+    for word, meaning in pairs:
+        if word in mapping and mapping[word] != meaning:
+            clashes.setdefault(word, {mapping[word]}).add(meaning)
+        mapping.setdefault(word, meaning)
+    if clashes:
+        named = "; ".join(f"{word!r} -> {', '.join(sorted(meanings))}" for word, meanings in sorted(clashes.items()))
+        raise RuntimeError(f"vocab/{file}: a word (after normalisation) has more than one meaning: {named}")
+    return mapping
 
 
 def normalise_column(name: str) -> str:
