@@ -5,7 +5,8 @@ a single agent, and a proportional-hazards effect of combination chemotherapy; E
 random (more often when LDH is elevated). The true marginal hazard ratio (the estimand of ATE
 weighting) is that of the same patients with the regimen assigned at random, computed on a large
 sample. Over a few seeds the unadjusted hazard ratio is biased (the truth lies outside its CI) and
-the weighted one, complete-case and pooled over imputations, covers the truth.
+the weighted one, complete-case and pooled over imputations, covers the truth (OS at every seed,
+PFS at all but at most one: the CIs are 95% ones, the PFS estimates unbiased over 20 seeds).
 """
 
 from __future__ import annotations
@@ -44,31 +45,42 @@ def _patients(rng: np.random.Generator, n: int, *, randomised: bool) -> pl.DataF
 
 
 @pytest.fixture(scope="module")
-def true_hr() -> float:
-    """The marginal hazard ratio with the regimen assigned at random (200 000 patients)."""
+def true_hrs() -> dict[str, float]:
+    """The marginal hazard ratio per endpoint with the regimen assigned at random (200 000 patients)."""
     frame = _patients(np.random.default_rng(99), 200_000, randomised=True)
-    fit = stats.cox_ph(frame, time="os_months", event="os_event", covariates=["regimen_class"],
-                       reference={"regimen_class": "dacarbazine"})
-    return float(fit.to_frame()["hazard_ratio"][0])
+    out = {}
+    for endpoint in ("os", "pfs"):
+        fit = stats.cox_ph(frame, time=f"{endpoint}_months", event=f"{endpoint}_event", covariates=["regimen_class"],
+                           reference={"regimen_class": "dacarbazine"})
+        out[endpoint] = float(fit.to_frame()["hazard_ratio"][0])
+    return out
 
 
-def test_weighting_recovers_the_true_effect_that_the_unadjusted_misses(true_hr: float) -> None:
+def test_weighting_recovers_the_true_effect_that_the_unadjusted_misses(true_hrs: dict[str, float]) -> None:
     p = protocol.load("goldinger2022")
     assert p.imputation is not None
     p = p.model_copy(update={"imputation": p.imputation.model_copy(update={"m": 5})})
     unadjusted_misses = 0
+    pfs_misses = {"weighted_complete_case": 0, "weighted_imputed": 0}
     for seed in SEEDS:
         rng = np.random.default_rng(seed)
         table = _patients(rng, 1500, randomised=False)
         # ECOG missing at random: more often when LDH is elevated (observed)
         missing = rng.random(table.height) < np.where(table["ldh_elevated"].to_numpy(), 0.3, 0.1)
         table = table.with_columns(ecog=pl.when(pl.Series(missing)).then(None).otherwise(pl.col("ecog")))
-        cox = adjusted_analyses(table, p)["adjusted_cox"].filter(pl.col("endpoint") == "os")
-        rows = {r["analysis"]: r for r in cox.iter_rows(named=True)}
-        crude = rows["unadjusted"]
+        cox = adjusted_analyses(table, p)["adjusted_cox"]
+        rows = {(r["endpoint"], r["analysis"]): r for r in cox.iter_rows(named=True)}
+        true_hr = true_hrs["os"]
+        crude = rows["os", "unadjusted"]
         assert crude["hazard_ratio"] < true_hr  # the healthier get combination: it looks better than it is
         unadjusted_misses += not (crude["lower"] <= true_hr <= crude["upper"])
         for analysis in ("weighted_complete_case", "weighted_imputed"):
-            row = rows[analysis]
+            row = rows["os", analysis]
             assert row["lower"] <= true_hr <= row["upper"], (seed, analysis, row, true_hr)
+            # PFS: 95% CIs, so a miss now and then is chance: over seeds 1-20 each weighted PFS CI
+            # missed once (seed 3, upper 0.751 against 0.755), mean log HR -0.279 (complete cases)
+            # and -0.292 (imputed) against -0.282; one seed of these may miss, not more
+            row = rows["pfs", analysis]
+            pfs_misses[analysis] += not (row["lower"] <= true_hrs["pfs"] <= row["upper"])
     assert unadjusted_misses >= len(SEEDS) - 1
+    assert all(misses <= 1 for misses in pfs_misses.values()), pfs_misses

@@ -10,7 +10,7 @@ Excluded records (about one in five on top) get the same kind of draw without ex
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,6 +54,9 @@ class Cohort:
     index_day: npt.NDArray[np.int64]
     risk: npt.NDArray[np.float64]  # prognostic score (higher = worse)
     uniforms: npt.NDArray[np.float32]  # per-patient uniforms for the timeline builder
+    # per regimen class, the key (log prognosis weight + Gumbel noise) a patient needs to respond:
+    # the k-th largest key of the class's patients (exact counts), or the thresholds given
+    response_thresholds: dict[str, float] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -95,10 +98,42 @@ def _by_indication(rng: np.random.Generator, eligible: npt.NDArray[np.bool_], co
     return split_exact(rng, eligible, ordered, {k: weight for k in healthier})
 
 
-def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, int], seed: int) -> Cohort:
+def _responders(rng: np.random.Generator, candidates: npt.NDArray[np.bool_], k: int, good: npt.NDArray[np.float64],
+                threshold: float | None) -> tuple[npt.NDArray[np.bool_], float]:
+    """The responders among ``candidates`` and the key a patient needed: key = log(good) + Gumbel
+    noise (the draws of ``choose_exact``); without ``threshold`` exactly the ``k`` largest keys
+    (the same patients as ``choose_exact``; the threshold is then the midpoint between the k-th
+    and the (k+1)-th key), with one every candidate whose key exceeds it.
+
+    The threshold makes a patient's response a function of the patient alone (prognosis, noise)
+    and of the class, not of who else got the class: a large cohort drawn with the indication
+    gives each class's threshold, and the randomised cohort of the true effect responds by them,
+    so both worlds share one response model per class (issue 15, docs/synthetic-data.md).
+    """
+    keys = np.log(np.maximum(good, 1e-12)) + rng.gumbel(size=candidates.shape[0])
+    keys = np.where(candidates, keys, -np.inf)
+    if threshold is not None:
+        return candidates & (keys > threshold), threshold
+    if k > int(candidates.sum()):
+        raise ValueError(f"cannot choose {k} of {int(candidates.sum())} candidates")
+    out = np.zeros(candidates.shape[0], dtype=bool)
+    if k <= 0:
+        return out, float("inf")
+    order = np.argpartition(-keys, k - 1)
+    out[order[:k]] = True  # the top-k set (ties have probability 0), as choose_exact
+    kth = float(keys[out].min())
+    rest = keys[~out & candidates]
+    return out, (kth + float(rest.max())) / 2 if rest.size else kth
+
+
+def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, int], seed: int,
+                response_thresholds: dict[str, float] | None = None) -> Cohort:
     """Draw the eligible patients (exact counts) and the excluded records (reasons as given).
 
     ``excluded`` must not include duplicate referrals (they are copies, made later).
+    ``response_thresholds`` (per regimen class, ``Cohort.response_thresholds`` of another cohort):
+    responders by those thresholds instead of the exact published counts (the true effect's
+    randomised cohort, ``_adjusted_truth``).
     """
     pub = targets["published"]
     unp = targets["unpublished"]
@@ -171,9 +206,13 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
             latent_ecog=latent_ecog, ldh_elevated=ldh_elevated, brain=brain)[:n_eligible]
     good = np.exp(-0.9 * risk)
     responder = np.zeros(n, dtype=bool)
+    thresholds: dict[str, float] = {}
     for cls, (patients, resp) in reg.items():
         k = min(round(resp * reg_counts[cls] / patients) if patients else 0, reg_counts[cls])
-        responder |= choose_exact(rng, elig & (regimen_class == cls), k, good)
+        chosen, thresholds[cls] = _responders(
+            rng, elig & (regimen_class == cls), k, good,
+            None if response_thresholds is None else response_thresholds[cls])
+        responder |= chosen
     bor_counts = scale_counts(dict(pub["best_response"]), n_eligible)
     n_resp = int(responder.sum())
     cr_pr = scale_counts({"CR": bor_counts["CR"], "PR": bor_counts["PR"]}, n_resp)
@@ -274,4 +313,5 @@ def draw_cohort(targets: dict[str, Any], n_eligible: int, excluded: dict[str, in
         index_day=index_day,
         risk=risk,
         uniforms=rng.random((n, N_UNIFORMS), dtype=np.float32),  # float32: half the memory at scale
+        response_thresholds=thresholds,
     )

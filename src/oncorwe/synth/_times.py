@@ -729,5 +729,6 @@ def _member_hazard(days: IntArray, event: npt.NDArray[np.bool_], members: npt.ND
 
 def _subset(c: Cohort, mask: npt.NDArray[np.bool_]) -> Cohort:
     # the per-patient uniforms of the timelines are not needed for times: not copied
-    arrays = {name: getattr(c, name)[mask] for name in c.__dataclass_fields__ if name not in ("n_eligible", "uniforms")}
-    return Cohort(n_eligible=int(mask.sum()), uniforms=c.uniforms[:0], **arrays)
+    per_record = (name for name in c.__dataclass_fields__ if name not in ("n_eligible", "uniforms", "response_thresholds"))
+    arrays = {name: getattr(c, name)[mask] for name in per_record}
+    return Cohort(n_eligible=int(mask.sum()), uniforms=c.uniforms[:0], response_thresholds=c.response_thresholds, **arrays)
