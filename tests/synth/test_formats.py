@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import tomllib
@@ -92,7 +93,7 @@ def test_openpyxl_reads_every_workbook(synthetic_study: Path) -> None:
             if not name.endswith(".xlsx"):
                 continue
             wb = openpyxl.load_workbook(synthetic_study / c["id"] / name)
-            assert wb.sheetnames == ["patients", "treatments", "assessments"]
+            assert wb.sheetnames == ["patients", "treatments", "assessments", "adverse_events"]
             ws = wb["patients"]
             first = [cell.value for cell in ws[1]]
             header_row = 1 if first[0] == "patient_id" else 2
@@ -102,6 +103,10 @@ def test_openpyxl_reads_every_workbook(synthetic_study: Path) -> None:
             column = header.index("last_contact_date") + 1
             values = [ws.cell(row=r, column=column).value for r in range(header_row + 1, ws.max_row + 1)]
             assert all(parse_date(v) is not None for v in values)
+            events = wb["adverse_events"]
+            assert events.cell(row=header_row, column=1).value == "patient_id"
+            onsets = [events.cell(row=r, column=4).value for r in range(header_row + 1, events.max_row + 1)]
+            assert onsets and all(isinstance(v, dt.datetime) for v in onsets)  # real dates, as the other sheets'
     assert layouts == {"merged", "notes", "plain"}
 
 
@@ -117,10 +122,14 @@ def test_redcap_export_matches_its_dictionary(synthetic_study: Path) -> None:
         fields = set(dictionary["Variable / Field Name"])
         for column in export.columns:
             assert column in fields or column.startswith("redcap_") or column.endswith("_complete"), column
-        assert set(export["redcap_repeat_instrument"]) == {"", "treatment", "assessment"}
+        assert set(export["redcap_repeat_instrument"]) == {"", "treatment", "assessment", "adverse_event"}
         choices = dictionary.set_index("Variable / Field Name")["Choices, Calculations, OR Slider Labels"]
         codes = {part.split(",")[0].strip() for part in choices["ass_response"].split("|")}
         assert set(export.loc[export["redcap_repeat_instrument"] == "assessment", "ass_response"]) <= codes
+        events = export.loc[export["redcap_repeat_instrument"] == "adverse_event"]
+        for field in ("ae_term", "ae_grade"):
+            codes = {part.split(",")[0].strip() for part in choices[field].split("|")}
+            assert len(events) and set(events[field]) <= codes, field
     assert found == 3
 
 

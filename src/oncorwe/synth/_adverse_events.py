@@ -1,5 +1,6 @@
 """Adverse events of the index chemotherapy line: drawn per patient, written as each CSV centre's
-own adverse event table.
+own adverse event table (``adverse_event_table`` gives the same table to the workbook centres'
+sheet; the REDCap centres write them as a repeating instrument, ``synth/_redcap.py``).
 
 Rates per regimen class, the words for each CTCAE v5.0 term, the column headers and the ways of
 writing a grade are data (``synth/data/adverse_events.toml``, sources in docs/synthetic-data.md).
@@ -28,7 +29,10 @@ from oncorwe.synth._config import _read_toml
 from oncorwe.synth._records import Course, PatientRecord
 from oncorwe.synth._render import Renderer, pick
 
-__all__ = ["ADVERSE_EVENT_TRUTH_COLUMNS", "AdverseEvent", "draw_adverse_events", "write_adverse_events"]
+__all__ = [
+    "ADVERSE_EVENT_TRUTH_COLUMNS", "AdverseEvent", "AdverseEventTable", "adverse_event_table", "adverse_event_truth",
+    "ctcae_terms", "draw_adverse_events", "write_adverse_events",
+]
 
 #: the truth file's columns (``_truth/adverse_events.csv``)
 ADVERSE_EVENT_TRUTH_COLUMNS = ("patient_id", "rate_class", "ctcae_term", "grade", "onset_day", "file", "row")
@@ -146,23 +150,53 @@ def _grade_text(grade: int, r: Renderer, settings: _Settings) -> str:
     return words[grade - 1]
 
 
-def write_adverse_events(events: Sequence[AdverseEvent], r: Renderer, folder: Path) -> tuple[str, list[list[Any]]]:
-    """Write ``adverse_events.csv`` (``.tsv``) in the centre's delimiter, encoding, date format,
-    language and grade style; returns the file name and the truth rows (one per event)."""
+@dataclass(frozen=True)
+class AdverseEventTable:
+    """A centre's adverse event table as text: its header, one row per event (patient id, term in
+    the centre's words, grade in the centre's style, onset in its date format), and which column
+    holds the onset date."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    onset_column: int
+
+
+def ctcae_terms() -> tuple[str, ...]:
+    """The CTCAE v5.0 terms the generator can draw, sorted (the data file's ``[terms]``)."""
+    return tuple(sorted(_settings().terms))
+
+
+def adverse_event_table(events: Sequence[AdverseEvent], r: Renderer) -> AdverseEventTable:
+    """The events as the centre writes them, in its language, grade style and date format."""
     settings = _settings()
     lang = r.style.lang
     header = settings.columns[lang]
+    rows = tuple(
+        (event.local_id, pick(list(settings.terms[event.ctcae_term][lang]), r.style.centre_id, event.local_id,
+                              event.ctcae_term),
+         _grade_text(event.grade, r, settings), r.date(event.onset_day))
+        for event in events
+    )
+    return AdverseEventTable((header["patient_id"], header["term"], header["grade"], header["onset"]), rows, 3)
+
+
+def adverse_event_truth(events: Sequence[AdverseEvent], centre_id: str, file: str, rows: Sequence[int]) -> list[list[Any]]:
+    """The truth rows of ``events`` written to ``file`` at data rows ``rows`` (one per event)."""
+    if len(rows) != len(events):
+        raise RuntimeError(f"synth bug: {len(events)} adverse events but {len(rows)} rows in {file}")
+    return [[make_patient_id(centre_id, e.local_id), e.rate_class, e.ctcae_term, e.grade, e.onset_day, file, row]
+            for e, row in zip(events, rows, strict=True)]
+
+
+def write_adverse_events(events: Sequence[AdverseEvent], r: Renderer, folder: Path) -> tuple[str, list[list[Any]]]:
+    """Write ``adverse_events.csv`` (``.tsv``) in the centre's delimiter, encoding, date format,
+    language and grade style; returns the file name and the truth rows (one per event)."""
+    table = adverse_event_table(events, r)
     ext = "tsv" if r.style.delimiter == "\t" else "csv"
     name = f"adverse_events.{ext}"
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=r.style.delimiter, lineterminator="\r\n" if r.style.encoding == "latin-1" else "\n")
-    writer.writerow([header["patient_id"], header["term"], header["grade"], header["onset"]])
-    truth: list[list[Any]] = []
-    for row, event in enumerate(events, start=1):
-        words = settings.terms[event.ctcae_term][lang]
-        writer.writerow([event.local_id, pick(list(words), r.style.centre_id, event.local_id, event.ctcae_term),
-                         _grade_text(event.grade, r, settings), r.date(event.onset_day)])
-        truth.append([make_patient_id(r.style.centre_id, event.local_id), event.rate_class, event.ctcae_term, event.grade,
-                      event.onset_day, name, row])
+    writer.writerow(table.columns)
+    writer.writerows(table.rows)
     (folder / name).write_bytes(buf.getvalue().encode(r.style.encoding))
-    return name, truth
+    return name, adverse_event_truth(events, r.style.centre_id, name, range(1, len(events) + 1))

@@ -19,7 +19,7 @@ from openpyxl import Workbook
 from oncorwe.synth._records import PatientRecord
 from oncorwe.synth._render import Renderer
 
-__all__ = ["CrfTables", "crf_tables", "write_csv_tables", "write_xlsx"]
+__all__ = ["CrfTables", "ExtraSheet", "crf_tables", "write_csv_tables", "write_xlsx"]
 
 PATIENT_COLUMNS = (
     "patient_id", "sex", "birth_year", "diagnosis_date", "primary_site", "stage", "m_stage",
@@ -146,46 +146,68 @@ def _excel_format(pattern: str) -> str:
     return pattern.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY").replace("%b", "MMM")
 
 
-def write_xlsx(t: CrfTables, r: Renderer, path: Path, header_rows: int, title: str) -> None:
-    """A workbook with one sheet per table; date cells are real dates in the centre's format.
+@dataclass(frozen=True)
+class ExtraSheet:
+    """A sheet a workbook carries beside the CRF tables: its name, header, text rows, and which
+    columns hold dates (written as real dates) or whole numbers (written as numbers)."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    date_columns: frozenset[int]
+    number_columns: frozenset[int] = frozenset()
+
+
+def write_xlsx(t: CrfTables, r: Renderer, path: Path, header_rows: int, title: str, extra: tuple[ExtraSheet, ...] = ()) -> None:
+    """A workbook with one sheet per table (then one per ``extra`` sheet); date cells are real
+    dates in the centre's format.
 
     ``header_rows`` is 1 (plain) or 2 (a notes row or a merged group-header row above the header);
     ``title`` is the study's form title, in the notes row.
     """
     wb = Workbook()
     wb.remove(wb.active)
-    date_format = _excel_format(r.style.date_format)
-    for sheet in SHEETS:
-        ws = wb.create_sheet(sheet)
-        cols = t.columns[sheet]
-        if r.style.layout == "notes_row":
-            ws.append([f"Export {r.style.centre_id} - {sheet} - {title}"])
-        elif r.style.layout == "merged_header":
-            ws.append(["Identification"] + ["Data"] * (len(cols) - 1))
-            ws.merge_cells(start_row=1, start_column=2, end_row=1, end_column=len(cols))
-        ws.append(list(cols))
-        for row in t.rows[sheet]:
-            cells: list[object] = []
-            for j, text in enumerate(row):
-                col = cols[j] if j < len(cols) else ""
-                parsed = _parse(text, r.style.date_format) if col.endswith("_date") else None
-                if parsed is not None:
-                    cells.append(parsed)
-                elif col in ("ecog", "birth_year", "age", "line") and text.isdigit():
-                    cells.append(int(text))
-                else:
-                    cells.append(text)
-            ws.append(cells)
-            excel_row = ws.max_row
-            for c_idx, value in enumerate(cells, start=1):
-                if isinstance(value, dt.date):
-                    ws.cell(row=excel_row, column=c_idx).number_format = date_format
+    sheets = [
+        ExtraSheet(sheet, tuple(t.columns[sheet]), tuple(tuple(row) for row in t.rows[sheet]),
+                   frozenset(j for j, col in enumerate(t.columns[sheet]) if col.endswith("_date")),
+                   frozenset(j for j, col in enumerate(t.columns[sheet]) if col in ("ecog", "birth_year", "age", "line")))
+        for sheet in SHEETS
+    ]
+    for sheet in (*sheets, *extra):
+        _write_sheet(wb, sheet, r, title)
     wb.properties.creator = "oncorwe.synth"
     wb.properties.created = _FIXED_TIME
     wb.properties.modified = _FIXED_TIME
     buf = io.BytesIO()
     wb.save(buf)
     path.write_bytes(_normalised_zip(buf.getvalue()))
+
+
+def _write_sheet(wb: Workbook, sheet: ExtraSheet, r: Renderer, title: str) -> None:
+    date_format = _excel_format(r.style.date_format)
+    ws = wb.create_sheet(sheet.name)
+    cols = sheet.columns
+    if r.style.layout == "notes_row":
+        ws.append([f"Export {r.style.centre_id} - {sheet.name} - {title}"])
+    elif r.style.layout == "merged_header":
+        ws.append(["Identification"] + ["Data"] * (len(cols) - 1))
+        ws.merge_cells(start_row=1, start_column=2, end_row=1, end_column=len(cols))
+    ws.append(list(cols))
+    for row in sheet.rows:
+        cells: list[object] = []
+        for j, text in enumerate(row):
+            parsed = _parse(text, r.style.date_format) if j in sheet.date_columns else None
+            if parsed is not None:
+                cells.append(parsed)
+            elif j in sheet.number_columns and text.isdigit():
+                cells.append(int(text))
+            else:
+                cells.append(text)
+        ws.append(cells)
+        excel_row = ws.max_row
+        for c_idx, value in enumerate(cells, start=1):
+            if isinstance(value, dt.date):
+                ws.cell(row=excel_row, column=c_idx).number_format = date_format
 
 
 def _normalised_zip(data: bytes) -> bytes:

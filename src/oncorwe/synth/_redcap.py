@@ -2,20 +2,24 @@
 
 Non-repeating fields sit on the record's first row (``redcap_repeat_instrument`` empty); each drug
 (one row per ingredient) and each tumour assessment is a repeating instance. Dates are ISO
-(REDCap's export format), choices are codes explained by the data dictionary.
+(REDCap's export format), choices are codes explained by the data dictionary. Each adverse event
+of the index line (``synth/_adverse_events.py``) is an instance of the ``adverse_event`` instrument:
+its CTCAE term and grade are coded choices, its onset an ISO date.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
+from oncorwe.synth._adverse_events import AdverseEvent, ctcae_terms
 from oncorwe.synth._baseline import EPOCH
 from oncorwe.synth._design import Design
 from oncorwe.synth._records import PatientRecord
 
-__all__ = ["dictionary_rows", "drug_codes", "redcap_rows", "write_redcap"]
+__all__ = ["ADVERSE_EVENT_INSTRUMENT", "dictionary_rows", "drug_codes", "redcap_rows", "write_redcap"]
 
 SEX = {"male": 1, "female": 2}
 SITE = {"cutaneous": 1, "acral": 2, "mucosal": 3, "uveal": 4, "unknown_primary": 5}
@@ -25,6 +29,9 @@ BRAF = {"V600E": 1, "V600K": 2, "wild_type": 3, "unknown": 9}
 REASON = {"progression": 1, "toxicity": 2, "completed": 3, "death": 4, "other": 5}
 RESPONSE = {"CR": 1, "PR": 2, "SD": 3, "PD": 4, "NE": 5}
 OTHER_DRUG = 99
+#: CTCAE v5.0 grades 1-5, coded by their number
+GRADE = {f"Grade {g}": g for g in range(1, 6)}
+ADVERSE_EVENT_INSTRUMENT = "adverse_event"
 
 COLUMNS = (
     "record_id", "redcap_repeat_instrument", "redcap_repeat_instance",
@@ -33,6 +40,7 @@ COLUMNS = (
     "trt_line", "trt_drug", "trt_drug_other", "trt_start", "trt_end", "trt_reason", "trt_prog_date",
     "treatment_complete",
     "ass_date", "ass_response", "assessment_complete",
+    "ae_term", "ae_grade", "ae_onset_date", "adverse_event_complete",
 )
 
 
@@ -47,9 +55,22 @@ def drug_codes(design: Design) -> dict[str, int]:
     return {name: code for code, name in enumerate(sorted(design.drug_class), start=1)}
 
 
-def redcap_rows(records: list[PatientRecord], design: Design) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
-    """Rows of the flat export, and per row (cohort key, role) for defect placement."""
+def term_codes() -> dict[str, int]:
+    """The adverse event term field's choices: the CTCAE terms in alphabetical order, coded from 1."""
+    return {term: code for code, term in enumerate(ctcae_terms(), start=1)}
+
+
+def redcap_rows(
+    records: list[PatientRecord], design: Design, events: Sequence[AdverseEvent] = ()
+) -> tuple[list[dict[str, str]], list[tuple[int, str]]]:
+    """Rows of the flat export, and per row (cohort key, role) for defect placement; a record's
+    adverse events (``events``, by local id) follow its assessments, role ``adverse_event:<n>``
+    with ``n`` the event's position in ``events``."""
     drugs = drug_codes(design)
+    terms = term_codes()
+    by_record: dict[str, list[int]] = {}
+    for n, event in enumerate(events):
+        by_record.setdefault(event.local_id, []).append(n)
     rows: list[dict[str, str]] = []
     meta: list[tuple[int, str]] = []
     for rec in records:
@@ -105,6 +126,22 @@ def redcap_rows(records: list[PatientRecord], design: Design) -> tuple[list[dict
             )
             rows.append(row)
             meta.append((rec.key, f"scan:{scan.role}:{scan.response}"))
+        for k, n in enumerate(by_record.pop(rec.local_id, []), start=1):
+            event = events[n]
+            row = dict.fromkeys(COLUMNS, "")
+            row.update(
+                record_id=rec.local_id,
+                redcap_repeat_instrument=ADVERSE_EVENT_INSTRUMENT,
+                redcap_repeat_instance=str(k),
+                ae_term=str(terms[event.ctcae_term]),
+                ae_grade=str(event.grade),
+                ae_onset_date=_iso(event.onset_day),
+                adverse_event_complete="2",
+            )
+            rows.append(row)
+            meta.append((rec.key, f"adverse_event:{n}"))
+    if by_record:
+        raise RuntimeError(f"synth bug: adverse events of {len(by_record)} local ids that are no record of the centre")
     return rows, meta
 
 
@@ -144,6 +181,9 @@ def dictionary_rows(design: Design) -> list[list[str]]:
         field("trt_prog_date", "treatment", "text", "Date of progression on this line", validation="date_ymd"),
         field("ass_date", "assessment", "text", "Date of tumour assessment", validation="date_ymd"),
         field("ass_response", "assessment", "dropdown", "Overall response (RECIST 1.1)", _choices(RESPONSE)),
+        field("ae_term", ADVERSE_EVENT_INSTRUMENT, "dropdown", "Adverse event (CTCAE v5.0 term)", _choices(term_codes())),
+        field("ae_grade", ADVERSE_EVENT_INSTRUMENT, "dropdown", "CTCAE grade", _choices(GRADE)),
+        field("ae_onset_date", ADVERSE_EVENT_INSTRUMENT, "text", "Onset date", validation="date_ymd"),
     ]
 
 

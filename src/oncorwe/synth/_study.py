@@ -24,6 +24,8 @@ from oncorwe.model.schema import make_patient_id
 from oncorwe.synth._adjusted_truth import true_effects, write_effects
 from oncorwe.synth._adverse_events import (
     ADVERSE_EVENT_TRUTH_COLUMNS,
+    adverse_event_table,
+    adverse_event_truth,
     draw_adverse_events,
     write_adverse_events,
 )
@@ -32,7 +34,7 @@ from oncorwe.synth._background import BackgroundPlan
 from oncorwe.synth._baseline import EPOCH, Cohort, draw_cohort, stream
 from oncorwe.synth._cdm_study import generate_cdm_study
 from oncorwe.synth._config import CentreStyle, centre_styles, load_targets, referral_pairs
-from oncorwe.synth._crf import crf_tables, write_csv_tables, write_xlsx
+from oncorwe.synth._crf import ExtraSheet, crf_tables, write_csv_tables, write_xlsx
 from oncorwe.synth._defects import DEFECT_COLUMNS, Defect, inject_crf_defects, resolve
 from oncorwe.synth._design import Design, study_design
 from oncorwe.synth._omop import OmopWriter
@@ -52,6 +54,8 @@ WORKERS = 2
 #: An OMOP-only study of fewer records is written in the calling process, without workers.
 IN_PROCESS_BELOW = 5_000
 DEFECT_RATE = 0.035
+#: the workbook centres' sheet of adverse events (beside the CRF sheets)
+ADVERSE_EVENT_SHEET = "adverse_events"
 DEFECT_KINDS = frozenset(
     {"unparseable_date", "end_before_start", "progression_before_chemo", "unknown_drug", "unknown_response", "shifted_row", "duplicated_row"}
 )
@@ -339,12 +343,22 @@ def _write_centre(
             adverse_truth.extend(truth_rows)
             return [*names.values(), adverse_name], resolve(tables, pending, style.centre_id, names, xlsx=False)
         name = design.crf_workbook.format(city=style.centre_id.split("-")[1])
-        write_xlsx(tables, r, folder / name, 2 if style.layout != "plain" else 1, design.crf_title)
+        # the same draws as a CSV centre's, from the same stream of their own: the workbook's other
+        # sheets stay cell for cell what they were
+        events = draw_adverse_events(records, seed, style.centre_id)
+        table = adverse_event_table(events, r)
+        sheet = ExtraSheet(ADVERSE_EVENT_SHEET, table.columns, table.rows, frozenset({table.onset_column}))
+        write_xlsx(tables, r, folder / name, 2 if style.layout != "plain" else 1, design.crf_title, (sheet,))
+        adverse_truth.extend(adverse_event_truth(events, style.centre_id, name, range(1, len(events) + 1)))
         return [name], resolve(tables, pending, style.centre_id, dict.fromkeys(("patients", "treatments", "assessments"), name), xlsx=True)
     if style.format == "redcap":
-        rows, _ = redcap_rows(records, design)
+        events = draw_adverse_events(records, seed, style.centre_id)
+        rows, meta = redcap_rows(records, design, events)
         stem = f"{design.redcap_project}_{zlib.crc32(style.centre_id.encode()) % 9000 + 1000}"
         data_name, dict_name = write_redcap(rows, folder, stem, design)
+        # an event's row in the flat export, counted from its first data row
+        at = {int(role.split(":")[1]): n for n, (_, role) in enumerate(meta, start=1) if role.startswith("adverse_event:")}
+        adverse_truth.extend(adverse_event_truth(events, style.centre_id, data_name, [at[k] for k in range(len(events))]))
         return [data_name, dict_name], []
     writer = OmopWriter(folder / "omop.duckdb", r, design, background)
     for rec in records:
