@@ -7,6 +7,7 @@
     ├── ProtocolError (also ValueError)    a protocol file is invalid; names the key, what is allowed exit 2
     ├── AnalysisError                      the inputs were read, but a result cannot be computed  exit 1
     │   └── ConvergenceError               a model could not be fitted; the message names the cause
+    ├── EngineMemoryError                  the engine (DuckDB, PostgreSQL) ran out of memory      exit 2
     └── StageFailed                        one of the above, with the pipeline stage it happened in;
                                            exits with the code of the error it carries
 
@@ -24,6 +25,7 @@ __all__ = [
     "AnalysisError",
     "ConvergenceError",
     "DataError",
+    "EngineMemoryError",
     "InputError",
     "OncorweError",
     "ProtocolError",
@@ -77,6 +79,15 @@ class ConvergenceError(AnalysisError):
     """A model fit did not converge; the message says why (separation, constant covariate, ...).
 
     Not an :class:`InputError`: the data are valid, the model cannot be estimated on them.
+    """
+
+
+class EngineMemoryError(OncorweError):
+    """The engine that holds the canonical tables ran out of memory while running a query.
+
+    Exit 2, as for a bad argument: the inputs are fine, the run is not, and what the user changes is
+    how it is run (a higher ``--engine-memory``, free memory or disk for DuckDB's temporary folder,
+    a larger PostgreSQL server). The message names the engine, its memory limit and that advice.
     """
 
 

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 import polars as pl
 
 from oncorwe import analysis, cohort, endpoints, harmonise, protocol, report
-from oncorwe.errors import InputError, OncorweError, SourceError, StageFailed
+from oncorwe.errors import EngineMemoryError, InputError, OncorweError, SourceError, StageFailed
 from oncorwe.harmonise.in_engine import (
     EngineModel,
     OmopInEngine,
@@ -435,6 +435,11 @@ def run_study(
             value = action()
         except OncorweError as exc:
             raise StageFailed(name, exc) from exc
+        except Exception as exc:
+            out_of_memory = engine_out_of_memory(exc, con, name, engine_memory)
+            if out_of_memory is None:
+                raise  # not the engine's memory: a programming error, a traceback
+            raise StageFailed(name, out_of_memory) from exc
         timings[name] = round(time.perf_counter() - started, 3)
         high_water[name] = _memory_high_water_gib()
         notify(name, "done")
@@ -496,6 +501,41 @@ def _limit_memory(con: Any, limit: str | None) -> None:
     atexit.register(shutil.rmtree, spill, True)
     con.raw_sql(f"SET memory_limit = '{limit.strip()}'")
     con.raw_sql(f"SET temp_directory = '{spill}'")
+
+
+def engine_out_of_memory(exc: BaseException, con: Any, stage: str, asked: str | None) -> EngineMemoryError | None:
+    """``exc`` as an :class:`EngineMemoryError` when it is the engine running out of memory
+    (:func:`oncorwe.model.engine.out_of_memory`), else None.
+
+    The message names the stage, the engine's memory limit in force (``asked``: the
+    ``--engine-memory`` given, None for the engine's default) and what to do.
+    """
+    kind = engine.out_of_memory(exc)
+    if kind == "duckdb":
+        return EngineMemoryError(_duckdb_advice(con, stage, asked))
+    if kind == "postgres":
+        return EngineMemoryError(
+            f"PostgreSQL ran out of memory in the {stage} stage (SQLSTATE {engine.PG_OUT_OF_MEMORY}): give the "
+            "server more memory (work_mem, or a larger machine) or free memory on it, then run again")
+    return None
+
+
+def _duckdb_advice(con: Any, stage: str, asked: str | None) -> str:
+    """The one line for DuckDB out of memory: its memory limit in force and its temporary folder."""
+    try:
+        limit, spill = con.raw_sql(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    except Exception:  # the line is still useful without the engine's settings
+        limit, spill = None, None
+    if asked is not None:
+        in_force = f"--engine-memory {asked.strip()}" + (f", {limit} in force" if limit else "")
+        advice = "raise --engine-memory"
+    else:
+        in_force = f"DuckDB's default, 80% of the RAM{f', {limit}' if limit else ''}; no --engine-memory given"
+        advice = "give --engine-memory below the free RAM (DuckDB then spills to disk sooner)"
+    spilling = f"; beyond the limit DuckDB spills to the temporary folder {spill}, which needs free disk" if spill else ""
+    return (f"the DuckDB engine ran out of memory in the {stage} stage (memory limit: {in_force}): "
+            f"{advice}, or free memory, then run again{spilling}")
 
 
 def _memory_high_water_gib() -> float | None:

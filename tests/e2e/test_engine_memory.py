@@ -1,6 +1,6 @@
 """``oncorwe run --engine-memory``: the DuckDB engine's memory limit (a CDM of millions of persons
 in a few GiB); a size that is not one, or a limit for an engine that manages its own memory, is
-exit 2 in one line."""
+exit 2 in one line, and so is the engine running out of memory (errors.EngineMemoryError)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tests.cli_runner import oncorwe
 
-from oncorwe.model import store
-from oncorwe.pipeline import _limit_memory
+from oncorwe.model import engine, store
+from oncorwe.pipeline import _limit_memory, engine_out_of_memory
 from oncorwe.sources import detect_kind
 
 
@@ -49,3 +49,44 @@ def test_a_limit_that_cannot_be_set_is_exit_2_in_one_line(
     lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
     assert code == 2 and len(lines) == 1 and named in lines[0], captured.err
     assert "Traceback" not in captured.err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("source", ["files", "cdms"])
+def test_the_engine_out_of_memory_is_exit_2_in_one_line_naming_the_limit(
+        source: str, synthetic_study: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A limit far below what the study needs: DuckDB's OutOfMemoryException, not a traceback."""
+    inputs = ["--data", str(synthetic_study)] if source == "files" else _cdm_args(synthetic_study)
+    code = oncorwe(monkeypatch, "run", *inputs, "--engine-memory", "1MB", "--out", str(tmp_path / "r"))
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(lines) == 1, captured.err
+    assert lines[0].startswith("error: [harmonise] the DuckDB engine ran out of memory in the harmonise stage")
+    assert "--engine-memory 1MB" in lines[0] and "raise --engine-memory" in lines[0]
+    assert "spills to the temporary folder" in lines[0]
+    assert "Traceback" not in captured.err and "OutOfMemoryException" not in captured.err
+    assert not (tmp_path / "r").exists()
+
+
+class _PostgresOutOfMemory(Exception):
+    sqlstate = "53200"  # as psycopg's errors carry it
+
+
+def test_out_of_memory_is_found_through_a_wrapper_and_nothing_else_is() -> None:
+    import duckdb
+
+    con = store.connect(None)
+    with pytest.raises(duckdb.CatalogException) as other:  # any other engine error: not memory
+        con.raw_sql("SELECT * FROM no_such_table")
+    assert engine.out_of_memory(other.value) is None and engine_out_of_memory(other.value, con, "cohort", None) is None
+    try:
+        try:
+            raise duckdb.OutOfMemoryException("failed to pin block")
+        except duckdb.Error as inner:
+            raise RuntimeError("wrapped") from inner
+    except RuntimeError as wrapped:
+        error = engine_out_of_memory(wrapped, con, "cohort", None)
+    assert error is not None and error.exit_code == 2
+    assert "in the cohort stage" in str(error) and "DuckDB's default, 80% of the RAM" in str(error)
+    postgres = engine_out_of_memory(_PostgresOutOfMemory("out of memory"), con, "endpoints", None)
+    assert postgres is not None and "SQLSTATE 53200" in str(postgres) and "endpoints" in str(postgres)

@@ -411,7 +411,7 @@ def _deaths(events: ir.Table, window: _Window) -> ir.Table:
 def _date_checked(rows: ir.Table, day: str, deaths: ir.Table, window: _Window, *, after_death: bool) -> ir.Table:
     """``rows`` with ``_why``: why its date ``day`` is implausible (outside the window or, with
     ``after_death``, more than :data:`AFTER_DEATH_DAYS` after the person's death), else null;
-    and ``source_key``, the CDM record's primary key (from ``source``)."""
+    ``source_key`` is the CDM record's primary key, as the mapping gives it."""
     deaths = deaths.rename(_dead="patient_id")
     joined = rows.left_join(deaths, rows.patient_id == deaths._dead).drop("_dead")
     date = joined[day]
@@ -422,8 +422,7 @@ def _date_checked(rows: ir.Table, day: str, deaths: ir.Table, window: _Window, *
                           ibis.literal("implausible date ") + date.cast("string")
                           + f": more than {AFTER_DEATH_DAYS} days after the death on "
                           + joined._death.cast("string"), why)
-    return joined.mutate(_why=why, source_key=joined.source.re_extract(r"#\w+:(\d+)$", 1).cast("int64")).drop(
-        "_death")
+    return joined.mutate(_why=why).drop("_death")
 
 
 def _dated_records(stored: dict[str, ir.Table], window: _Window) -> tuple[ir.Table, ir.Table]:
@@ -702,12 +701,9 @@ def _owners(stored: dict[str, ir.Table]) -> ir.Table:
     parts = []
     for name in ("person", "conditions", "drug_exposures", "assessments", "observations", "events"):
         rows = stored[name]
-        sheet = rows.source.re_extract(r"#(\w+):\d+$", 1)
-        row = rows.source.re_extract(r"#\w+:(\d+)$", 1)
-        rows = rows.select("_centre", "patient_id", sheet=sheet, row=row)
-        parts.append(rows.filter(rows.row != ""))
-    both = ibis.union(*parts)
-    return both.mutate(row=both.row.cast("int64")).distinct()
+        rows = rows.filter(rows.source_key.notnull())  # not an absent record a rule made an observation of
+        parts.append(rows.select("_centre", "patient_id", sheet=rows.source_table, row=rows.source_key))
+    return ibis.union(*parts).distinct()
 
 
 def _reconciliation(stored: dict[str, ir.Table], quarantine: ir.Table, merged: ir.Table,

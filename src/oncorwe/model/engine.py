@@ -35,6 +35,7 @@ __all__ = [
     "connect_spark",
     "drop_scratch",
     "materialise",
+    "out_of_memory",
     "scratch",
     "scratch_name",
     "scratch_tables",
@@ -104,6 +105,28 @@ def connect_spark(
         raise SourceError(f"cannot start Spark (master {master!r}): {exc}") from exc
     session.sparkContext.setLogLevel("ERROR")
     return ibis.pyspark.connect(session)
+
+
+#: PostgreSQL's SQLSTATE for ``out_of_memory`` (class 53, insufficient resources)
+PG_OUT_OF_MEMORY = "53200"
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """Which engine ran out of memory, when ``exc`` says one did: ``"duckdb"`` (its
+    ``OutOfMemoryException``), ``"postgres"`` (SQLSTATE 53200, psycopg's ``sqlstate`` or psycopg2's
+    ``pgcode``), also when it is the cause or context of ``exc`` (a wrapper re-raising it); else None."""
+    import duckdb
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, duckdb.OutOfMemoryException):
+            return "duckdb"
+        if PG_OUT_OF_MEMORY in (getattr(error, "sqlstate", None), getattr(error, "pgcode", None)):
+            return "postgres"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def backend_name(con: Any) -> str:

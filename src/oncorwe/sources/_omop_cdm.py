@@ -13,6 +13,8 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from oncorwe.model.engine import out_of_memory
+
 __all__ = [
     "ABSENCE_TABLES",
     "CDM_COLUMNS",
@@ -96,7 +98,9 @@ def cdm_table_names(con: Any, database: str | None = None) -> list[str]:
         return list(con.list_tables())
     try:
         return list(con.list_tables(database=database))
-    except Exception:  # a backend that cannot list another schema: the default one is searched
+    except Exception as exc:  # a backend that cannot list another schema: the default one is searched
+        if out_of_memory(exc):  # not "cannot list": the engine is out of memory (the run says so)
+            raise
         return list(con.list_tables())
 
 

@@ -128,6 +128,13 @@ def _source(rows: ir.Table, key: ir.Value) -> ir.StringValue:
     return rows._src + key.cast("string")
 
 
+def _provenance(rows: ir.Table, key: ir.Value, table: str) -> dict[str, ir.Value]:
+    """A canonical record's provenance columns: ``source`` (``"<centre>/<file>#<table>:<key>"``, for
+    people), ``source_table`` (the CDM table) and ``source_key`` (its primary key), the last two as
+    columns of their own so that counting records per CDM table parses no string."""
+    return {"source": _source(rows, key), "source_table": ibis.literal(table), "source_key": key.cast("int64")}
+
+
 #: white space at either end, as a regular expression: Ibis' ``strip()`` writes its characters
 #: into the SQL as escapes Spark does not read (``'\v'`` is a "v" there), which strips letters
 _ENDS = r"^[ \t\n\r\v\f]+|[ \t\n\r\v\f]+$"
@@ -168,8 +175,9 @@ def map_cdm(
     (``_centre``, ``person_id``, ``patient_id`` plus the ``_has_<table>`` flags) are the persons in
     scope, by default computed from the CDM (pass a stored copy to compute them once);
     ``word_tables`` is :func:`word_lookups` (by default computed inside the queries). Every table
-    carries ``_centre``; ``drug_exposures`` and ``assessments`` carry ``source_key`` (the CDM
-    primary key), ``assessments`` ``raw_response``.
+    carries ``_centre`` and, beside ``source``, ``source_table`` (the CDM table the record is from)
+    and ``source_key`` (its primary key; null for an observation a rule makes of an absent record);
+    ``assessments`` carries ``raw_response``.
     """
     words = word_lookups(cdm, lookups) if word_tables is None else word_tables
     # computed inline, a lookup derives from the very table it is joined back to: as a view of its
@@ -284,7 +292,7 @@ def _person(person: ir.Table, in_scope: ir.Table) -> ir.Table:
                        else_=ibis.null("string")),
         birth_year=rows.year_of_birth.cast("int32"),
         reported_age_years=ibis.null("float64"),
-        source=_source(rows, rows.person_id),
+        **_provenance(rows, rows.person_id, "person"),
     )
 
 
@@ -292,12 +300,13 @@ def _conditions(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], keys: ir
     rows = _study_conditions(cdm, lookups)
     if rows is None:
         return _empty({"_centre": "int32", "patient_id": "string", "condition_concept_id": "int64",
-                       "condition_text": "string", "start_date": "date", "source": "string"})
+                       "condition_text": "string", "start_date": "date", "source": "string",
+                       "source_table": "string", "source_key": "int64"})
     joined = rows.join(keys, PERSON_KEY)
     return joined.select(
         "_centre", patient_id=joined.patient_id, condition_concept_id=joined._std,
         condition_text=_strip(joined.condition_source_value.lower()), start_date=joined.condition_start_date,
-        source=_source(joined, joined.condition_occurrence_id),
+        **_provenance(joined, joined.condition_occurrence_id, "condition_occurrence"),
     )
 
 
@@ -313,7 +322,7 @@ def _ancestors(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> ir.Tab
 _OBSERVATION_COLUMNS = {"_centre": "int32", "patient_id": "string", "variable": "string", "concept_id": "int64",
                         "value_text": "string", "value_concept_id": "int64", "value_number": "float64",
                         "unit": "string", "reference_high": "float64", "observation_date": "date",
-                        "source": "string"}
+                        "source": "string", "source_table": "string", "source_key": "int64"}
 
 
 def _records(cdm: dict[str, ir.Table], domain: str) -> ir.Table | None:
@@ -366,7 +375,7 @@ def _observations(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], in_sco
             value_text=ibis.coalesce(rows._value_name, _strip(rows._value_words.lower())),
             value_concept_id=rows.value_concept_id, value_number=rows.value_number, unit=rows._unit,
             reference_high=rows.reference_high, observation_date=rows.observation_date,
-            source=_source(rows, rows._key),
+            **_provenance(rows, rows._key, _DOMAIN_TABLE[domain]),
         ))
     parts.extend(_ruled(cdm, lookups, in_scope))
     if not parts:
@@ -414,7 +423,7 @@ def _ruled(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], in_scope: ir.
             unit=ibis.ifelse(rows.unit.notnull(), rows.unit, rows._unit),
             reference_high=rows.reference_high * rows._factor,
             observation_date=rows.observation_date,
-            source=_source(rows, rows._key),
+            **_provenance(rows, rows._key, table),
         ).distinct())
         absent = mine.filter(mine.absent_value.notnull()).select("rule_no", "variable", "absent_value").distinct()
         have = in_scope.filter(in_scope[f"_has_{table}"])
@@ -426,6 +435,7 @@ def _ruled(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], in_scope: ir.
             value_text=missing.absent_value, value_concept_id=ibis.null("int64"),
             value_number=ibis.null("float64"), unit=ibis.null("string"), reference_high=ibis.null("float64"),
             observation_date=ibis.null("date"), source=missing._src + ibis.literal(f"{table} (no record)"),
+            source_table=ibis.literal(table), source_key=ibis.null("int64"),
         ))
     return parts
 
@@ -433,7 +443,8 @@ def _ruled(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table], in_scope: ir.
 _DRUG_COLUMNS = {"_centre": "int32", "patient_id": "string", "ingredient": "string",
                  "ingredient_concept_id": "int64", "drug_class": "string", "start_date": "date",
                  "end_date": "date", "reason_stopped": "string", "source_line": "int32",
-                 "source_text": "string", "source": "string", "source_key": "int64"}
+                 "source_text": "string", "source": "string", "source_table": "string",
+                 "source_key": "int64"}
 
 
 def _drug_ingredients(cdm: dict[str, ir.Table], lookups: dict[str, ir.Table]) -> ir.Table:
@@ -532,15 +543,15 @@ def _drug_exposures(cdm: dict[str, ir.Table], keys: ir.Table, ingredients: ir.Ta
         reason_stopped=joined.stop_reason,
         source_line=ibis.null("int32"),
         source_text=joined.drug_source_value,
-        source=_source(joined, joined.drug_exposure_id),
-        source_key=joined.drug_exposure_id,
+        **_provenance(joined, joined.drug_exposure_id, "drug_exposure"),
     )
 
 
 def _assessments(cdm: dict[str, ir.Table], keys: ir.Table, value_words: ir.Table | None) -> ir.Table:
     if "measurement" not in cdm or value_words is None:
         return _empty({"_centre": "int32", "patient_id": "string", "assessment_date": "date",
-                       "response": "string", "kind": "string", "source": "string", "source_key": "int64",
+                       "response": "string", "kind": "string", "source": "string", "source_table": "string",
+                       "source_key": "int64",
                        "raw_response": "string"})
     m = cdm["measurement"]
     name = m.measurement_source_value.lower()
@@ -556,8 +567,7 @@ def _assessments(cdm: dict[str, ir.Table], keys: ir.Table, value_words: ir.Table
         assessment_date=joined.measurement_date,
         response=joined.v_response,
         kind=ibis.literal("timepoint"),
-        source=_source(joined, joined.measurement_id),
-        source_key=joined.measurement_id,
+        **_provenance(joined, joined.measurement_id, "measurement"),
         raw_response=joined.value_source_value,
     )
 
@@ -567,18 +577,18 @@ def _events(cdm: dict[str, ir.Table], keys: ir.Table) -> ir.Table:
     if "death" in cdm:
         d = cdm["death"].join(keys, PERSON_KEY)
         parts.append(d.select("_centre", patient_id=d.patient_id, event_type=ibis.literal("death"),
-                              event_date=d.death_date, source=_source(d, d.person_id)))
+                              event_date=d.death_date, **_provenance(d, d.person_id, "death")))
     if "episode" in cdm:
         episode = cdm["episode"]
         e = episode.filter(episode.episode_concept_id == DISEASE_PROGRESSION).join(keys, PERSON_KEY)
         parts.append(e.select("_centre", patient_id=e.patient_id, event_type=ibis.literal("progression"),
-                              event_date=e.episode_start_date, source=_source(e, e.episode_id)))
+                              event_date=e.episode_start_date, **_provenance(e, e.episode_id, "episode")))
     if "observation_period" in cdm:
         p = cdm["observation_period"].join(keys, PERSON_KEY)
         parts.append(p.select("_centre", patient_id=p.patient_id, event_type=ibis.literal("last_contact"),
                               event_date=p.observation_period_end_date,
-                              source=_source(p, p.observation_period_id)))
+                              **_provenance(p, p.observation_period_id, "observation_period")))
     if not parts:
         return _empty({"_centre": "int32", "patient_id": "string", "event_type": "string", "event_date": "date",
-                       "source": "string"})
+                       "source": "string", "source_table": "string", "source_key": "int64"})
     return _union(parts)
