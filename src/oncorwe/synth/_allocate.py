@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["choose_exact", "scale_counts", "split_exact"]
+__all__ = ["choose_exact", "gumbel_keys", "scale_counts", "split_exact", "top_k"]
 
 
 def scale_counts(counts: dict[str, int] | dict[str, float], total: int) -> dict[str, int]:
@@ -25,6 +25,27 @@ def scale_counts(counts: dict[str, int] | dict[str, float], total: int) -> dict[
     return floors
 
 
+def gumbel_keys(
+    rng: np.random.Generator, candidates: npt.NDArray[np.bool_], weights: npt.ArrayLike | None = None
+) -> npt.NDArray[np.float64]:
+    """Each candidate's key log(weight) + Gumbel noise (-inf for the others): the Gumbel top-k
+    trick's keys, whose k largest are a weighted sample without replacement."""
+    n = candidates.shape[0]
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    keys = np.log(np.maximum(w, 1e-12)) + rng.gumbel(size=n)
+    return np.where(candidates, keys, -np.inf)
+
+
+def top_k(keys: npt.NDArray[np.float64], candidates: npt.NDArray[np.bool_], k: int) -> npt.NDArray[np.bool_]:
+    """Mark the ``k`` candidates with the largest ``keys`` (:func:`gumbel_keys`)."""
+    if k > int(candidates.sum()):
+        raise ValueError(f"cannot choose {k} of {int(candidates.sum())} candidates")
+    out = np.zeros(candidates.shape[0], dtype=bool)
+    if k > 0:
+        out[np.argpartition(-keys, k - 1)[:k]] = True  # the top-k set (ties have probability 0)
+    return out
+
+
 def choose_exact(
     rng: np.random.Generator, candidates: npt.NDArray[np.bool_], k: int, weights: npt.ArrayLike | None = None
 ) -> npt.NDArray[np.bool_]:
@@ -32,16 +53,7 @@ def choose_exact(
 
     Uses the Gumbel top-k trick: key = log(weight) + Gumbel noise, keep the k largest.
     """
-    n = candidates.shape[0]
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-    keys = np.log(np.maximum(w, 1e-12)) + rng.gumbel(size=n)
-    keys = np.where(candidates, keys, -np.inf)
-    if k > int(candidates.sum()):
-        raise ValueError(f"cannot choose {k} of {int(candidates.sum())} candidates")
-    out = np.zeros(n, dtype=bool)
-    if k > 0:
-        out[np.argpartition(-keys, k - 1)[:k]] = True  # the top-k set (ties have probability 0)
-    return out
+    return top_k(gumbel_keys(rng, candidates, weights), candidates, k)
 
 
 def split_exact(

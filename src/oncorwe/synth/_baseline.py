@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from oncorwe.synth._allocate import choose_exact, scale_counts, split_exact
+from oncorwe.synth._allocate import choose_exact, gumbel_keys, scale_counts, split_exact, top_k
 from oncorwe.synth._design import EPOCH, day_number, study_design
 
 __all__ = ["EPOCH", "Cohort", "day_number", "draw_cohort", "stream"]
@@ -101,8 +101,8 @@ def _by_indication(rng: np.random.Generator, eligible: npt.NDArray[np.bool_], co
 def _responders(rng: np.random.Generator, candidates: npt.NDArray[np.bool_], k: int, good: npt.NDArray[np.float64],
                 threshold: float | None) -> tuple[npt.NDArray[np.bool_], float]:
     """The responders among ``candidates`` and the key a patient needed: key = log(good) + Gumbel
-    noise (the draws of ``choose_exact``); without ``threshold`` exactly the ``k`` largest keys
-    (the same patients as ``choose_exact``; the threshold is then the midpoint between the k-th
+    noise (:func:`gumbel_keys`, as ``choose_exact`` draws them); without ``threshold`` the ``k`` largest keys
+    (:func:`top_k`: the same patients as ``choose_exact``; the threshold is then the midpoint between the k-th
     and the (k+1)-th key), with one every candidate whose key exceeds it.
 
     The threshold makes a patient's response a function of the patient alone (prognosis, noise)
@@ -110,17 +110,12 @@ def _responders(rng: np.random.Generator, candidates: npt.NDArray[np.bool_], k: 
     gives each class's threshold, and the randomised cohort of the true effect responds by them,
     so both worlds share one response model per class (issue 15, docs/synthetic-data.md).
     """
-    keys = np.log(np.maximum(good, 1e-12)) + rng.gumbel(size=candidates.shape[0])
-    keys = np.where(candidates, keys, -np.inf)
+    keys = gumbel_keys(rng, candidates, good)
     if threshold is not None:
         return candidates & (keys > threshold), threshold
-    if k > int(candidates.sum()):
-        raise ValueError(f"cannot choose {k} of {int(candidates.sum())} candidates")
-    out = np.zeros(candidates.shape[0], dtype=bool)
+    out = top_k(keys, candidates, k)
     if k <= 0:
         return out, float("inf")
-    order = np.argpartition(-keys, k - 1)
-    out[order[:k]] = True  # the top-k set (ties have probability 0), as choose_exact
     kth = float(keys[out].min())
     rest = keys[~out & candidates]
     return out, (kth + float(rest.max())) / 2 if rest.size else kth
