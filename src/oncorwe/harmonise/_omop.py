@@ -1,11 +1,9 @@
-"""OMOP CDM databases into the canonical model: run the Ibis mapping of the study's scope, then
-check what came out.
+"""One OMOP CDM database of a study folder into the canonical model's frames.
 
-The mapping itself (:func:`oncorwe.sources.omop.canonical_tables`) is portable Ibis; this module
-passes it the vocabularies, executes it, and quarantines what the model cannot hold, all as frame
-operations (no per-row Python, so a large CDM stays fast): drug exposures of unknown drugs, without
-a start date or ending before they start (rejected), stop reasons that are not known words (nulled),
-response values that are not RECIST words (rejected).
+The mapping and its record rules are the engine's (:func:`oncorwe.harmonise.in_engine.omop_into_engine`,
+portable Ibis); this module runs them for one centre into temporary tables and reads those back, with
+the CDM records the mapping read, so that :func:`oncorwe.harmonise.run` can merge duplicates across
+the study's files and CDMs and reconcile every record.
 """
 
 from __future__ import annotations
@@ -82,19 +80,6 @@ def _frame(expr: Any, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])
 
 
-_SOURCE_KEY = r"#(\w+):(\d+)$"
-
-
-def _owners(frame: pl.DataFrame, centre_id: str, file: str) -> pl.DataFrame:
-    """(centre_id, file, sheet = CDM table, row = primary key, patient_id) of every CDM record a
-    table holds (its ``source``); an absent record's value (no key) is none."""
-    keyed = frame.filter(pl.col("source").str.contains(_SOURCE_KEY))
-    return keyed.select(
-        centre_id=pl.lit(centre_id), file=pl.lit(file), sheet=pl.col("source").str.extract(_SOURCE_KEY, 1),
-        row=pl.col("source").str.extract(_SOURCE_KEY, 2).cast(pl.Int64), patient_id=pl.col("patient_id"),
-    )
-
-
 def harmonise_omop(
     con: Any, *, centre_id: str, file: str, vocab: Vocabulary, scope: StudyScope, acc: Accumulator,
     database: str | None = None, latest: dt.date | None = None, latest_is_data_cut: bool = False,
@@ -112,14 +97,14 @@ def harmonise_omop(
 
     prefix = engine.scratch_name("omop") + "_"
     result = omop_into_engine(con, [OmopInEngine(centre_id, file, database)], scope=scope, vocab=vocab,
-                              prefix=prefix, temporary=True, latest=latest, latest_is_data_cut=latest_is_data_cut)
+                              prefix=prefix, temporary=True, latest=latest, latest_is_data_cut=latest_is_data_cut,
+                              records=True)
     try:
         tables = {name: _frame(con.table(f"{prefix}{name}"), schema) for name, schema in _TABLES.items()}
         quarantine = _frame(con.table(f"{prefix}quarantine"), QUARANTINE_SCHEMA)
+        rows = _frame(con.table(f"{prefix}records"), _RECORDS).sort(["sheet", "row"])
     finally:
-        engine.drop_scratch(con, [f"{prefix}{name}" for name in (*_TABLES, "quarantine")])
-    owners = pl.concat([_owners(tables[name], centre_id, file) for name in _TABLES if name != "concept_ancestor"])
-    rows = owners.unique(["centre_id", "file", "sheet", "row"], keep="first", maintain_order=True)
+        engine.drop_scratch(con, [f"{prefix}{name}" for name in (*_TABLES, "quarantine", "records")])
     rejected = quarantine.filter(pl.col("action") == "rejected").select(
         "centre_id", "file", "sheet", "row", patient_id=pl.lit(None, pl.String()))
     for (sheet,), part in pl.concat([rows, rejected]).unique(["sheet", "row"]).partition_by(
@@ -131,6 +116,9 @@ def harmonise_omop(
     acc.quarantine_frames.append(quarantine)
     assert result.merges.height == 0  # one centre: a cross-centre duplicate is found by harmonise.run
 
+
+_RECORDS = {"centre_id": pl.String(), "file": pl.String(), "sheet": pl.String(), "row": pl.Int64(),
+            "patient_id": pl.String()}
 
 _TABLES = {
     "person": PERSON_SCHEMA, "conditions": CONDITIONS_SCHEMA, "observations": OBSERVATIONS_SCHEMA,

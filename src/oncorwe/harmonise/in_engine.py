@@ -524,6 +524,7 @@ def omop_into_engine(
     temporary: bool = False,
     latest: dt.date | None = None,
     latest_is_data_cut: bool = False,
+    records: bool = False,
 ) -> EngineModel:
     """Map the OMOP CDMs in ``con`` to the generic canonical tables ``<prefix>person`` ... inside
     ``con``, for the study ``scope``.
@@ -552,6 +553,10 @@ def omop_into_engine(
     latest, latest_is_data_cut
         The last plausible record date (the study's data cut; default: the day of the run) and
         whether it is a data cut (for the quarantine reason).
+    records
+        Also write ``<prefix>records``: every CDM record the mapping read (``centre_id``, ``file``,
+        ``sheet`` = CDM table, ``row`` = primary key, ``patient_id``), for a caller that reconciles
+        the records itself after merging duplicates across other sources.
 
     Returns
     -------
@@ -569,7 +574,7 @@ def omop_into_engine(
     scratch = _Scratch(con)
     try:
         window = _Window(latest or dt.date.today(), latest_is_data_cut and latest is not None)
-        return _into_engine(con, sources, prefix, vocab, scope, scratch, temporary, window)
+        return _into_engine(con, sources, prefix, vocab, scope, scratch, temporary, window, records)
     except OncorweError:
         raise
     except Exception:
@@ -591,7 +596,7 @@ def _in_scope(cdm: dict[str, ir.Table], persons: ir.Table, scratch: _Scratch) ->
 
 
 def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: Vocabulary, scope: StudyScope,
-                 scratch: _Scratch, temporary: bool, window: _Window) -> EngineModel:
+                 scratch: _Scratch, temporary: bool, window: _Window, records: bool = False) -> EngineModel:
     cdm = _stacked_cdm(con, sources, scratch)
     # uploaded once: in-memory tables would be sent again with every query (PostgreSQL, Spark)
     lookups = {name: scratch.upload(f"lookup_{name}", table)
@@ -642,6 +647,10 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     rows = _quarantined(drugs, assessments, good_drugs, readable, centres, window, _date_quarantine(conditions, events))
     quarantine = engine.materialise(con, rows, f"{prefix}quarantine", temp=temporary)
     counts["quarantine"] = int(quarantine.count().to_pyarrow().as_py())
+    if records:
+        owners = _owners(stored).join(centres, "_centre")
+        engine.materialise(con, owners.select("centre_id", "file", "sheet", "row", "patient_id"), f"{prefix}records",
+                           temp=temporary)
     summary = quarantine.group_by(["centre_id", "sheet", "reason", "action"]).aggregate(n=quarantine.count())
     return EngineModel(
         prefix=prefix,
