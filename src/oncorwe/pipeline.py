@@ -93,8 +93,22 @@ class Derived:
     in_engine: bool
 
 
-def _direct(_name: str, action: Callable[[], Any]) -> Any:
-    return action()
+def _translating(con: Any) -> StageRunner:
+    """Runs each stage as it is, except that the engine running out of memory becomes an
+    :class:`EngineMemoryError` naming the stage: the runner of the callers of :func:`derive` that
+    bring none of their own (``oncorwe explain``, the API), so that they too get one line, not a
+    traceback."""
+    def run(name: str, action: Callable[[], Any]) -> Any:
+        try:
+            return action()
+        except OncorweError:
+            raise
+        except Exception as exc:
+            out_of_memory = engine_out_of_memory(exc, con, name, None, caller_set=True)
+            if out_of_memory is None:
+                raise  # not the engine's memory: a programming error, a traceback
+            raise out_of_memory from exc
+    return run
 
 
 def _engine_reads(data_dir: str | Path | None, omop: Sequence[str]) -> bool:
@@ -223,7 +237,7 @@ def derive(
     cdms: Sequence[OmopInEngine] = (),
     prefix: str = "",
     keep_in_engine: bool = False,
-    stage: StageRunner = _direct,
+    stage: StageRunner | None = None,
     centre: str | None = None,
     linkage: Sequence[Mapping[str, object]] | None = None,
 ) -> Derived:
@@ -238,7 +252,8 @@ def derive(
     cdms : CDMs already readable in ``con`` (a schema of its PostgreSQL, a Spark database, an
         attached DuckDB file), mapped inside it; only without ``data_dir`` and ``omop``.
     keep_in_engine : the lines of therapy and the endpoint trace stay in the engine (large studies).
-    stage : runs each stage (``harmonise``, ``model``, ``cohort``, ``endpoints``), for timing and progress.
+    stage : runs each stage (``harmonise``, ``model``, ``cohort``, ``endpoints``), for timing and progress;
+        by default each runs as it is, the engine running out of memory raising EngineMemoryError.
     centre : only this centre of the study folder (a site's own run, ``oncorwe site-export``).
     linkage : the centre's records the coordinator's linkage merged into another centre's.
     """
@@ -246,6 +261,7 @@ def derive(
         raise InputError("no data: give a study folder (--data) or an OMOP database (--omop)")
     if cdms and (data_dir is not None or omop):
         raise InputError("cdms: give the engine's CDMs alone, without a study folder or --omop sources")
+    stage = stage or _translating(con)
     scope = loaded.scope()
     in_engine = bool(cdms) or _engine_reads(data_dir, omop)
     if in_engine:
@@ -503,16 +519,18 @@ def _limit_memory(con: Any, limit: str | None) -> None:
     con.raw_sql(f"SET temp_directory = '{spill}'")
 
 
-def engine_out_of_memory(exc: BaseException, con: Any, stage: str, asked: str | None) -> EngineMemoryError | None:
+def engine_out_of_memory(exc: BaseException, con: Any, stage: str, asked: str | None, *,
+                         caller_set: bool = False) -> EngineMemoryError | None:
     """``exc`` as an :class:`EngineMemoryError` when it is the engine running out of memory
     (:func:`oncorwe.model.engine.out_of_memory`), else None.
 
     The message names the stage, the engine's memory limit in force (``asked``: the
-    ``--engine-memory`` given, None for the engine's default) and what to do.
+    ``--engine-memory`` given, None for the engine's default; ``caller_set``: the connection is the
+    caller's, whose limit is whatever it set) and what to do.
     """
     kind = engine.out_of_memory(exc)
     if kind == "duckdb":
-        return EngineMemoryError(_duckdb_advice(con, stage, asked))
+        return EngineMemoryError(_duckdb_advice(con, stage, asked, caller_set))
     if kind == "postgres":
         return EngineMemoryError(
             f"PostgreSQL ran out of memory in the {stage} stage (SQLSTATE {engine.PG_OUT_OF_MEMORY}): give the "
@@ -520,14 +538,17 @@ def engine_out_of_memory(exc: BaseException, con: Any, stage: str, asked: str | 
     return None
 
 
-def _duckdb_advice(con: Any, stage: str, asked: str | None) -> str:
+def _duckdb_advice(con: Any, stage: str, asked: str | None, caller_set: bool = False) -> str:
     """The one line for DuckDB out of memory: its memory limit in force and its temporary folder."""
     try:
         limit, spill = con.raw_sql(
             "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
     except Exception:  # the line is still useful without the engine's settings
         limit, spill = None, None
-    if asked is not None:
+    if caller_set:
+        in_force = f"{limit or 'unknown'}, the connection's memory_limit"
+        advice = "raise the connection's memory_limit"
+    elif asked is not None:
         in_force = f"--engine-memory {asked.strip()}" + (f", {limit} in force" if limit else "")
         advice = "raise --engine-memory"
     else:

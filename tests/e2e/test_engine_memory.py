@@ -90,3 +90,20 @@ def test_out_of_memory_is_found_through_a_wrapper_and_nothing_else_is() -> None:
     assert "in the cohort stage" in str(error) and "DuckDB's default, 80% of the RAM" in str(error)
     postgres = engine_out_of_memory(_PostgresOutOfMemory("out of memory"), con, "endpoints", None)
     assert postgres is not None and "SQLSTATE 53200" in str(postgres) and "endpoints" in str(postgres)
+
+
+def test_derive_without_a_stage_runner_of_its_own_names_the_stage_too(synthetic_study: Path) -> None:
+    """``oncorwe explain`` and the API call :func:`derive` with no stage runner: the engine out of
+    memory is still an EngineMemoryError naming the stage and the limit in force."""
+    from oncorwe import protocol
+    from oncorwe.errors import EngineMemoryError
+    from oncorwe.pipeline import derive
+
+    con = store.connect(None)
+    _limit_memory(con, "1MB")
+    cdms = [a for a in _cdm_args(synthetic_study) if a != "--omop"]
+    with pytest.raises(EngineMemoryError) as raised:
+        derive(protocol.load("goldinger2022"), con, omop=cdms)
+    assert str(raised.value).startswith("the DuckDB engine ran out of memory in the harmonise stage")
+    assert "the connection's memory_limit" in str(raised.value) and "--engine-memory" not in str(raised.value)
+    assert raised.value.exit_code == 2
