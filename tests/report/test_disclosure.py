@@ -106,6 +106,12 @@ def test_shareable_curves_are_at_risk_numbers_at_fixed_times_only() -> None:
     assert out["survival"].to_list()[0] == 1.0 and out["survival"].to_list()[1] == pytest.approx(1 - 5 / 21)
 
 
+def test_a_curve_table_the_run_did_not_make_stays_empty() -> None:
+    # a combined (federated) result has no patient-level tables: they are frames without columns
+    disclosed = disclose({"competing_curves": pl.DataFrame(), "adjusted_km": pl.DataFrame()}, K)
+    assert disclosed.tables["competing_curves"].shape == (0, 0) and disclosed.tables["adjusted_km"].shape == (0, 0)
+
+
 def test_every_table_the_analysis_writes_is_declared() -> None:
     spec = results_spec()
     assert set(TABLE_NAMES) <= set(spec.tables), set(TABLE_NAMES) - set(spec.tables)

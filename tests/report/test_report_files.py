@@ -212,3 +212,13 @@ def test_a_report_without_the_toxicity_table_says_it_is_not_available(
     assert len((tmp_path / "r" / "tables" / "toxicity.csv").read_text(encoding="utf-8").splitlines()) <= 1
     full = (report_result["toxicity"].height, report_result.info["toxicity_label"])
     assert full[0] > 0 and full[1] == "Grade >= 3 adverse events by regimen"
+
+
+def test_a_shareable_report_without_the_patient_level_tables(report_result: analysis.AnalysisResult,
+                                                            tmp_path: Path) -> None:
+    # as ``oncorwe combine --shareable`` makes it: no adjusted, competing-risks or toxicity tables
+    tables = {n: f for n, f in report_result.tables.items() if n not in analysis.PATIENT_LEVEL_TABLES}
+    combined = analysis.AnalysisResult(info=report_result.info, tables=tables)
+    html = report.run(combined, tmp_path / "r", shareable=True, workers=1).read_text(encoding="utf-8")
+    assert 'id="competing' not in html and 'id="adjusted"' not in html
+    assert not list((tmp_path / "r" / "figures").glob("competing_*"))

@@ -709,6 +709,8 @@ def shareable_curves(curves: pl.DataFrame, min_cell_count: int, times: Sequence[
     to the report's axis ticks (every 3, 6 or 12 months) over the whole follow-up."""
     from oncorwe.report._km_plot import time_ticks
 
+    if not curves.columns:  # a table the run did not make (a combined result has no competing_curves)
+        return curves
     keys = ["endpoint", "group_var", "group"]
     estimates = [c for c in ("survival", "incidence", "se", "lower", "upper") if c in curves.columns]
     # a survival curve starts at 1, a cumulative incidence curve (competing risks) at 0
