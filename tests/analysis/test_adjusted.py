@@ -12,7 +12,7 @@ import pytest
 
 import oncorwe.analysis as analysis
 from oncorwe import protocol, stats
-from oncorwe.analysis._adjusted import ARM, adjusted_analyses, adjusted_frame
+from oncorwe.analysis._adjusted import ARM, adjusted_analyses, adjusted_frame, adjusted_methods
 from oncorwe.analysis._competing_risks import cause_codes, competing_analyses, competing_events
 from oncorwe.analysis._imputation import nelson_aalen_at
 
@@ -128,20 +128,24 @@ def test_an_arm_without_patients_is_named(table: pl.DataFrame, small: protocol.P
     assert all("combination" in m for m in cox["message"])
 
 
-def test_competing_causes_by_hand_and_gray_test(table: pl.DataFrame, goldinger_protocol: protocol.Protocol) -> None:
-    # the first 40 patients with a PFS event die without progression: PFS = OS, both events
+def deaths_without_progression(table: pl.DataFrame) -> pl.DataFrame:
+    """``table`` where the first 40 patients die without progression: PFS = OS, both events."""
     index = pl.int_range(pl.len()) < 40
-    dead = table.with_columns(
+    return table.with_columns(
         os_months=pl.when(index).then(pl.col("pfs_months")).otherwise(pl.col("os_months")),
         os_event=pl.when(index).then(pl.lit(1, dtype=pl.Int8)).otherwise(pl.col("os_event")),
         pfs_event=pl.when(index).then(pl.lit(1, dtype=pl.Int8)).otherwise(pl.col("pfs_event")))
+
+
+def test_competing_causes_by_hand_and_gray_test(table: pl.DataFrame, goldinger_protocol: protocol.Protocol) -> None:
+    dead = deaths_without_progression(table)
     causes = cause_codes(dead).to_numpy()
     assert (causes[:40] == 2).all()
     expected = np.where(dead["pfs_event"].to_numpy()[40:] == 1, 1, 0)
     assert (causes[40:] == expected).all()
-    assert goldinger_protocol.competing_risks is not None
+    [subsequent] = goldinger_protocol.competing_risks
     progression = goldinger_protocol.model_copy(update={
-        "competing_risks": goldinger_protocol.competing_risks.model_copy(update={"event": "progression"})})
+        "competing_risks": [subsequent.model_copy(update={"event": "progression"})]})
     tables = competing_analyses(dead, progression)
     tests = tables["competing_tests"]
     assert tests["cause"].to_list() == ["progression", "death"]
@@ -174,8 +178,8 @@ def test_subsequent_therapy_causes_by_hand() -> None:
 def test_subsequent_therapy_incidence_gray_and_fine_gray_are_the_statistics_called_directly(
         table: pl.DataFrame, result: analysis.AnalysisResult, goldinger_protocol: protocol.Protocol) -> None:
     spec = goldinger_protocol.adjusted
-    assert spec is not None and goldinger_protocol.competing_risks is not None
-    assert goldinger_protocol.competing_risks.event == "subsequent_therapy"
+    assert spec is not None
+    assert [c.event for c in goldinger_protocol.competing_risks] == ["subsequent_therapy"]
     arm_of = {level: arm for arm, levels in spec.arms.items() for level in levels}
     frame = competing_events(table.with_columns(pl.col("regimen_class").replace_strict(arm_of, default=None).alias(ARM))
                              .drop_nulls([ARM]), "subsequent_therapy")
@@ -193,3 +197,40 @@ def test_subsequent_therapy_incidence_gray_and_fine_gray_are_the_statistics_call
         assert row["hazard_ratio"] == pytest.approx(fit["hazard_ratio"][0], rel=1e-12)
         assert row["events"] == int((cause == code).sum()) and row["n"] == frame.height
     assert any("Fine-Gray" in text and "subsequent therapy" in text for text in result.info["methods"])
+
+
+def with_progression_by_ldh(p: protocol.Protocol) -> protocol.Protocol:
+    """``p`` with a second competing-risks analysis: progression, death without progression competing,
+    by elevated LDH (a yes/no covariate with missing values)."""
+    data = p.to_dict()
+    data["competing_risks"].append({"name": "progression_by_ldh", "event": "progression", "competing_event": "death",
+                                    "by": "ldh_elevated", "times_months": [6, 12]})
+    return protocol.from_data(data)
+
+
+def test_two_analyses_share_the_tables_and_leave_each_other_unchanged(table: pl.DataFrame,
+                                                                      goldinger_protocol: protocol.Protocol) -> None:
+    dead = deaths_without_progression(table)
+    alone = competing_analyses(dead, goldinger_protocol)
+    both = competing_analyses(dead, with_progression_by_ldh(goldinger_protocol))
+    for name, frame in both.items():
+        assert frame["analysis"].unique(maintain_order=True).to_list() == ["subsequent_therapy_by_arm",
+                                                                           "progression_by_ldh"], name
+        assert frame.filter(pl.col("analysis") == "subsequent_therapy_by_arm").equals(alone[name]), name
+    ldh = both["competing_incidence"].filter(pl.col("analysis") == "progression_by_ldh")
+    assert set(ldh["group_var"]) == {"ldh_elevated"} and set(ldh["group"]) == {"yes", "no"}
+    assert set(ldh["cause"]) == {"progression", "death"} and ldh["months"].unique().sort().to_list() == [6.0, 12.0]
+    # the patients of a group are those with a known LDH flag
+    known = dead.filter(pl.col("ldh_elevated").is_not_null())
+    assert ldh.group_by("group").agg(pl.col("n").first()).sort("group").rows() == [
+        ("no", int((~known["ldh_elevated"]).sum())), ("yes", int(known["ldh_elevated"].sum()))]
+    fine_gray = both["competing_fine_gray"].filter(pl.col("analysis") == "progression_by_ldh")
+    assert fine_gray["reference"].to_list() == ["no", "no"] and fine_gray["group"].to_list() == ["yes", "yes"]
+
+
+def test_each_analysis_has_its_methods_sentence(goldinger_protocol: protocol.Protocol) -> None:
+    methods = [m for m in adjusted_methods(with_progression_by_ldh(goldinger_protocol)) if m.startswith("Competing risks")]
+    assert len(methods) == 2
+    assert "start of a subsequent therapy" in methods[0] and "by arm," in methods[0]
+    assert "death without progression" in methods[1] and "by LDH above upper limit of normal," in methods[1]
+    assert "against the first group" in methods[1]

@@ -173,7 +173,7 @@ def test_without_the_ici_failure_criterion_the_first_index_class_line_is_the_ind
         regimen_classes=[{"name": "nivolumab", "label": "Nivolumab", "all_of": [["nivolumab"]], "only": True}],
         analysis={"cox_reference": {"prior_ici_class": "anti_ctla4", "sex": "female"}},
         # the flagship's adjusted comparison names its chemotherapy classes, which this study has not
-        adjusted=None, competing_risks=None, imputation=None,
+        adjusted=None, competing_risks=[], imputation=None,
     )
     s = Study()
     s.patient("a:1")

@@ -202,7 +202,7 @@ def test_death_is_no_pfs_event_when_the_protocol_counts_progression_only() -> No
     s.event("x:2", "death", days(INDEX, 100))
     s.event("x:2", "progression", days(INDEX, 90))
     # (a study that counts progression only has no death-without-progression competing event)
-    _, result = run_study(s, load_protocol(endpoints={"pfs_death_is_event": False}, competing_risks=None))
+    _, result = run_study(s, load_protocol(endpoints={"pfs_death_is_event": False}, competing_risks=[]))
     assert (row(result, "x:1")["pfs_months"], row(result, "x:1")["pfs_event"]) == (months(50), 0)
     assert row(result, "x:1")["os_event"] == 1
     assert (row(result, "x:2")["pfs_months"], row(result, "x:2")["pfs_event"]) == (months(90), 1)

@@ -106,6 +106,24 @@ def test_shareable_curves_are_at_risk_numbers_at_fixed_times_only() -> None:
     assert out["survival"].to_list()[0] == 1.0 and out["survival"].to_list()[1] == pytest.approx(1 - 5 / 21)
 
 
+def test_shareable_curves_of_two_analyses_are_read_apart() -> None:
+    # two competing-risks analyses with the same cause and group: one curve each, never one merged,
+    # in the protocol's order (not sorted by name)
+    curve = {"endpoint": "death", "group_var": "arm", "group": "combination", "time": [1.0, 4.0, 7.0],
+             "n_risk": [30, 20, 10], "se": 0.05, "lower": 0.0, "upper": 0.5}
+    curves = pl.concat([pl.DataFrame({"analysis": "subsequent", **curve, "incidence": [0.1, 0.2, 0.3]}),
+                        pl.DataFrame({"analysis": "progression", **curve, "incidence": [0.2, 0.4, 0.6]})])
+    out = shareable_curves(curves, K, times=[0, 3, 6])
+    assert out["analysis"].to_list() == ["subsequent"] * 3 + ["progression"] * 3
+    assert out["incidence"].to_list() == pytest.approx([0.0, 0.1, 0.2, 0.0, 0.2, 0.4])
+
+
+def test_a_curve_table_the_run_did_not_make_stays_empty() -> None:
+    # a combined (federated) result has no patient-level tables: they are frames without columns
+    disclosed = disclose({"competing_curves": pl.DataFrame(), "adjusted_km": pl.DataFrame()}, K)
+    assert disclosed.tables["competing_curves"].shape == (0, 0) and disclosed.tables["adjusted_km"].shape == (0, 0)
+
+
 def test_every_table_the_analysis_writes_is_declared() -> None:
     spec = results_spec()
     assert set(TABLE_NAMES) <= set(spec.tables), set(TABLE_NAMES) - set(spec.tables)

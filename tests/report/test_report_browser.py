@@ -45,18 +45,19 @@ def test_report_opens_in_chromium(report_dir: Path, report_result: analysis.Anal
             assert "Published versus reproduced" in body and "guarantee-time bias" in body
             # the adjusted comparison and competing risks (issue 15)
             adjusted = page.locator("#adjusted")
-            assert adjusted.is_visible() and page.locator("#competing").is_visible()
+            competing_section = page.locator("#competing_subsequent_therapy_by_arm")
+            assert adjusted.is_visible() and competing_section.is_visible()
             for name in ("adjusted_love", "adjusted_overlap", "adjusted_km_pfs", "adjusted_km_os"):
                 assert adjusted.locator(f"#figure-{name} img").count() == 1, name
             text = adjusted.inner_text()
             assert "Love plot" in text and "Effective sample size" in text and "E-value" in text
             assert "Weighted, multiple imputation (pooled)" in text
-            competing = page.locator("#competing").inner_text()
+            competing = competing_section.inner_text()
             assert "Gray's tests" in competing
-            assert "Competing risks: Subsequent therapy and death before subsequent therapy" in competing
+            assert "Competing risks: Subsequent therapy and death before subsequent therapy, by arm" in competing
             assert "Fine-Gray subdistribution hazard ratios" in competing
             assert "Combination chemotherapy vs single-agent chemotherapy" in competing
-            assert page.locator("#competing #figure-competing_incidence img").count() == 1
+            assert competing_section.locator("#figure-competing_incidence_subsequent_therapy_by_arm img").count() == 1
             # the toxicity table (issue 16), as the analysis counted it
             toxicity = page.locator("#toxicity")
             assert toxicity.is_visible()

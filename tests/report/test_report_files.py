@@ -28,7 +28,8 @@ def test_tables_and_figures_written(report_dir: Path) -> None:
         assert (report_dir / "tables" / f"{name}.csv").is_file(), name
     stems = {p.stem for p in (report_dir / "figures").iterdir()}
     assert stems == {"flow", "forest", *(f"km_{e}_{s}" for e in ("pfs", "os") for s in ("overall", "regimen_class", "responder")),
-                     "adjusted_love", "adjusted_overlap", "adjusted_km_pfs", "adjusted_km_os", "competing_incidence"}
+                     "adjusted_love", "adjusted_overlap", "adjusted_km_pfs", "adjusted_km_os",
+                     "competing_incidence_subsequent_therapy_by_arm"}
     for stem in stems:
         for ext in ("png", "svg", "pdf"):
             assert (report_dir / "figures" / f"{stem}.{ext}").stat().st_size > 5_000, (stem, ext)
@@ -212,3 +213,13 @@ def test_a_report_without_the_toxicity_table_says_it_is_not_available(
     assert len((tmp_path / "r" / "tables" / "toxicity.csv").read_text(encoding="utf-8").splitlines()) <= 1
     full = (report_result["toxicity"].height, report_result.info["toxicity_label"])
     assert full[0] > 0 and full[1] == "Grade >= 3 adverse events by regimen"
+
+
+def test_a_shareable_report_without_the_patient_level_tables(report_result: analysis.AnalysisResult,
+                                                            tmp_path: Path) -> None:
+    # as ``oncorwe combine --shareable`` makes it: no adjusted, competing-risks or toxicity tables
+    tables = {n: f for n, f in report_result.tables.items() if n not in analysis.PATIENT_LEVEL_TABLES}
+    combined = analysis.AnalysisResult(info=report_result.info, tables=tables)
+    html = report.run(combined, tmp_path / "r", shareable=True, workers=1).read_text(encoding="utf-8")
+    assert 'id="competing_' not in html and 'id="adjusted"' not in html
+    assert not list((tmp_path / "r" / "figures").glob("competing_*"))

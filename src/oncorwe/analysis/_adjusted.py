@@ -396,9 +396,8 @@ def adjusted_methods(protocol: Protocol) -> list[str]:
             "hazard (White & Royston 2009). The weighted analysis was repeated on every imputed set and the log "
             "hazard ratios pooled by Rubin's rules (Barnard-Rubin degrees of freedom); the complete-case analysis "
             "is shown beside it. Weighted Kaplan-Meier curves are of the complete cases.")
-    cr = protocol.competing_risks
-    if cr is not None:
-        by = "arm" if cr.by == "arm" else protocol.column_label(cr.by).lower()
+    for cr in protocol.competing_risks:  # a sentence per analysis, in the protocol's order
+        by = "arm" if cr.by == "arm" else _in_sentence(protocol.column_label(cr.by))
         event = {"progression": "progression, with death without progression as the competing event (a PFS event "
                                 "at the time of death)",
                  "subsequent_therapy": "the start of a subsequent therapy (the next line after the index line), with "
@@ -410,6 +409,11 @@ def adjusted_methods(protocol: Protocol) -> list[str]:
             f"by {by}, and compared by Gray's test (1988), with subdistribution hazard ratios {reference} from "
             "Fine-Gray models (1999) of the group alone; a Kaplan-Meier complement would overstate it.")
     return out
+
+
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: its first letter in lower case, unless it starts an acronym ("LDH ...")."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _level_label(protocol: Protocol, column: str, level: str) -> str:

@@ -1,7 +1,9 @@
-"""Competing risks (``[competing_risks]``): cumulative incidence of the event of interest with death
-before it as the competing event, by group, with Gray's test and the Fine-Gray model.
+"""Competing risks (``[[competing_risks]]``): per analysis of the list, the cumulative incidence of
+its event of interest with death before it as the competing event, by group, with Gray's test and
+the Fine-Gray model. The analyses share four tables; their ``analysis`` column is the entry's
+``name``, and the rows follow the protocol's order.
 
-Two events of interest (``competing_risks.event``):
+Two events of interest (``event`` of an entry):
 
 - ``"progression"``: the causes come from the PFS and OS columns (PFS counting deaths): a PFS event
   at the time of an OS event is a death without progression (cause 2), any other PFS event a
@@ -28,7 +30,7 @@ import polars as pl
 from oncorwe import stats
 from oncorwe.analysis._adjusted import ARM
 from oncorwe.errors import ConvergenceError, InputError
-from oncorwe.protocol import Protocol
+from oncorwe.protocol import CompetingRisks, Protocol
 
 __all__ = ["CAUSES", "COMPETING_TABLES", "competing_analyses", "competing_events"]
 
@@ -37,21 +39,21 @@ CAUSES = {"progression": {1: "progression", 2: "death"}, "subsequent_therapy": {
 COMPETING_TABLES = ("competing_curves", "competing_incidence", "competing_tests", "competing_fine_gray")
 
 CURVES_SCHEMA: dict[str, pl.DataType] = {
-    "endpoint": pl.String(), "group_var": pl.String(), "group": pl.String(), "time": pl.Float64(),
+    "analysis": pl.String(), "endpoint": pl.String(), "group_var": pl.String(), "group": pl.String(), "time": pl.Float64(),
     "n_risk": pl.Int64(), "incidence": pl.Float64(), "se": pl.Float64(), "lower": pl.Float64(),
     "upper": pl.Float64(),
 }
 INCIDENCE_SCHEMA: dict[str, pl.DataType] = {
-    "cause": pl.String(), "group_var": pl.String(), "group": pl.String(), "n": pl.Int64(),
+    "analysis": pl.String(), "cause": pl.String(), "group_var": pl.String(), "group": pl.String(), "n": pl.Int64(),
     "events": pl.Int64(), "months": pl.Float64(), "incidence": pl.Float64(), "lower": pl.Float64(),
     "upper": pl.Float64(),
 }
 TESTS_SCHEMA: dict[str, pl.DataType] = {
-    "cause": pl.String(), "group_var": pl.String(), "statistic": pl.Float64(), "df": pl.Float64(),
+    "analysis": pl.String(), "cause": pl.String(), "group_var": pl.String(), "statistic": pl.Float64(), "df": pl.Float64(),
     "p_value": pl.Float64(),
 }
 FINE_GRAY_SCHEMA: dict[str, pl.DataType] = {
-    "cause": pl.String(), "group_var": pl.String(), "group": pl.String(), "reference": pl.String(),
+    "analysis": pl.String(), "cause": pl.String(), "group_var": pl.String(), "group": pl.String(), "reference": pl.String(),
     "n": pl.Int64(), "events": pl.Int64(), "competing_events": pl.Int64(), "hazard_ratio": pl.Float64(),
     "lower": pl.Float64(), "upper": pl.Float64(), "p_value": pl.Float64(), "status": pl.String(),
     "message": pl.String(),
@@ -89,14 +91,20 @@ def competing_events(frame: pl.DataFrame, event: str) -> pl.DataFrame:
 
 
 def competing_analyses(table: pl.DataFrame, protocol: Protocol) -> dict[str, pl.DataFrame]:
-    """The tables of :data:`COMPETING_TABLES` for the protocol's ``[competing_risks]`` (none without it)."""
-    spec = protocol.competing_risks
-    if spec is None:
+    """The tables of :data:`COMPETING_TABLES` for the protocol's ``[[competing_risks]]``, every
+    analysis's rows in the protocol's order (none without the section)."""
+    if not protocol.competing_risks:
         return {}
+    parts = [_one_analysis(table, protocol, spec) for spec in protocol.competing_risks]
+    return {name: pl.concat([part[name] for part in parts]) for name in COMPETING_TABLES}
+
+
+def _one_analysis(table: pl.DataFrame, protocol: Protocol, spec: CompetingRisks) -> dict[str, pl.DataFrame]:
+    """The four tables of one entry, each row's ``analysis`` its name."""
     names = CAUSES[spec.event]
     frame = table.select(*_COLUMNS[spec.event],
                          *([protocol.adjusted.treatment] if spec.by == "arm" and protocol.adjusted else []),
-                         *([spec.by] if spec.by != "arm" else []))
+                         *([spec.by] if spec.by != "arm" and spec.by not in _COLUMNS[spec.event] else []))
     if spec.by == "arm":
         adjusted = protocol.adjusted
         assert adjusted is not None  # the protocol checks it
@@ -113,7 +121,7 @@ def competing_analyses(table: pl.DataFrame, protocol: Protocol) -> dict[str, pl.
     frame = competing_events(frame.with_columns(group.alias("__group")).drop_nulls(["__group"]), spec.event)
     if frame.height == 0:
         needed = ", ".join(c for c in _COLUMNS[spec.event] if c != "subsequent_therapy")
-        raise InputError(f"competing_risks: no patient with known {needed} and group")
+        raise InputError(f"competing_risks {spec.name}: no patient with known {needed} and group")
     cause = frame["cause"].to_numpy()
     time = frame["time"].to_numpy()
     labels = frame["__group"].to_numpy().astype(str)
@@ -126,24 +134,26 @@ def competing_analyses(table: pl.DataFrame, protocol: Protocol) -> dict[str, pl.
             curve = result.curve(code, g)
             name = names.get(code, str(code))
             curves.append(pl.DataFrame({
-                "endpoint": name, "group_var": group_var, "group": g, "time": curve["time"],
+                "analysis": spec.name, "endpoint": name, "group_var": group_var, "group": g, "time": curve["time"],
                 "n_risk": curve["n_risk"].round().cast(pl.Int64), "incidence": curve["estimate"], "se": curve["se"],
                 "lower": curve["lower"], "upper": curve["upper"]}, schema=CURVES_SCHEMA))
             for months in spec.times_months:
                 at = result.at(float(months), code, g)
-                fixed.append({"cause": name, "group_var": group_var, "group": g, "n": int(in_group.sum()),
-                              "events": int((cause[in_group] == code).sum()), "months": float(months),
-                              "incidence": at.value, "lower": at.lower, "upper": at.upper})
+                fixed.append({"analysis": spec.name, "cause": name, "group_var": group_var, "group": g,
+                              "n": int(in_group.sum()), "events": int((cause[in_group] == code).sum()),
+                              "months": float(months), "incidence": at.value, "lower": at.lower, "upper": at.upper})
     tests: list[dict[str, Any]] = [
-        {"cause": names.get(code, str(code)), "group_var": group_var, "statistic": test.statistic,
-         "df": float(test.df), "p_value": test.p_value}
+        {"analysis": spec.name, "cause": names.get(code, str(code)), "group_var": group_var,
+         "statistic": test.statistic, "df": float(test.df), "p_value": test.p_value}
         for code, test in sorted(result.gray_tests.items())]
-    fine_gray = _fine_gray_rows(frame.select("time", "cause", "__group"), names, group_var, reference) if several else []
+    fine_gray = (_fine_gray_rows(frame.select("time", "cause", "__group"), names, group_var, reference)
+                 if several else [])
     return {
         "competing_curves": pl.concat(curves),
         "competing_incidence": pl.DataFrame(fixed, schema=INCIDENCE_SCHEMA),
         "competing_tests": pl.DataFrame(tests, schema=TESTS_SCHEMA),
-        "competing_fine_gray": pl.DataFrame(fine_gray, schema=FINE_GRAY_SCHEMA),
+        "competing_fine_gray": pl.DataFrame([{"analysis": spec.name, **row} for row in fine_gray],
+                                            schema=FINE_GRAY_SCHEMA),
     }
 
 

@@ -1,12 +1,12 @@
 """The optional analysis sections of issue 15: the confounding-adjusted comparison (``[adjusted]``),
-competing risks (``[competing_risks]``) and multiple imputation of missing covariates
+competing risks (``[[competing_risks]]``, a list of analyses) and multiple imputation of missing covariates
 (``[imputation]``). Each is validated with the rest of the protocol, before any data is read; the
 keys are described in ``docs/protocol.md`` and the methods in ``docs/adjusted.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Literal
 
 from pydantic import Field, StrictFloat, model_validator
@@ -83,9 +83,12 @@ class AdjustedComparison(Frozen):
 
 
 class CompetingRisks(Frozen):
-    """Cumulative incidence of ``event`` with ``competing_event`` competing (Aalen-Johansen), by the
-    adjusted comparison's arms (``by = "arm"``) or a categorical column, with Gray's test and the
-    Fine-Gray subdistribution hazard ratios of the groups.
+    """One competing-risks analysis (an entry of ``[[competing_risks]]``): the cumulative incidence of
+    ``event`` with ``competing_event`` competing (Aalen-Johansen), by the adjusted comparison's arms
+    (``by = "arm"``) or a categorical column, with Gray's test and the Fine-Gray subdistribution
+    hazard ratios of the groups. ``name`` tells the analyses apart in the result tables (their
+    ``analysis`` column) and names the report's figure and tables; a protocol's entries differ in
+    name and in (``event``, ``by``).
 
     ``"progression"`` with ``"death"``: from the PFS and OS columns, a PFS event at the time of death
     is a death without progression (the competing event), any other PFS event a progression; this
@@ -95,6 +98,7 @@ class CompetingRisks(Frozen):
     the OS censoring time.
     """
 
+    name: Name
     event: Literal["progression", "subsequent_therapy"]
     competing_event: Literal["death"]
     by: Name
@@ -117,14 +121,15 @@ class Imputation(Frozen):
 def adjusted_problems(
     *,
     adjusted: AdjustedComparison | None,
-    competing: CompetingRisks | None,
+    competing: Sequence[CompetingRisks],
     imputation: Imputation | None,
     columns: set[str],
     levels: Callable[[str], tuple[str, ...] | None],
     numeric_or_boolean: Callable[[str], bool],
     pfs_death_is_event: bool,
 ) -> list[str]:
-    """The names the three sections use that the protocol does not define, one line each."""
+    """The names the three sections use that the protocol does not define, and the competing-risks
+    analyses that repeat another's name or (event, by), one line each."""
     problems: list[str] = []
     if adjusted is not None:
         a = adjusted
@@ -142,16 +147,26 @@ def adjusted_problems(
         for covariate in a.covariates:
             if covariate not in columns:
                 problems.append(f"adjusted.covariates: {covariate!r} is neither a covariate nor a column of the analysis table")
-    if competing is not None:
-        if competing.by == "arm":
+    first_named: dict[str, int] = {}
+    first_of: dict[tuple[str, str], int] = {}
+    for i, cr in enumerate(competing):
+        key = f"competing_risks.{i}"
+        if cr.name in first_named:
+            problems.append(f"{key}.name: {cr.name!r} is also the name of competing_risks.{first_named[cr.name]}")
+        first_named.setdefault(cr.name, i)
+        if (cr.event, cr.by) in first_of:
+            problems.append(f"{key}: event {cr.event!r} by {cr.by!r} repeats competing_risks.{first_of[cr.event, cr.by]} "
+                            "(one analysis per event and grouping; list more times_months there)")
+        first_of.setdefault((cr.event, cr.by), i)
+        if cr.by == "arm":
             if adjusted is None:
-                problems.append("competing_risks.by: \"arm\" needs the [adjusted] section (its arms)")
-        elif competing.by not in columns:
-            problems.append(f"competing_risks.by: {competing.by!r} is neither \"arm\", a covariate nor a column")
-        elif levels(competing.by) is None:
-            problems.append(f"competing_risks.by: {competing.by!r} is not categorical")
-        if competing.event == "progression" and not pfs_death_is_event:
-            problems.append("competing_risks: death as the competing event of progression needs "
+                problems.append(f"{key}.by: \"arm\" needs the [adjusted] section (its arms)")
+        elif cr.by not in columns:
+            problems.append(f"{key}.by: {cr.by!r} is neither \"arm\", a covariate nor a column")
+        elif levels(cr.by) is None:
+            problems.append(f"{key}.by: {cr.by!r} is not categorical")
+        if cr.event == "progression" and not pfs_death_is_event:
+            problems.append(f"{key}: death as the competing event of progression needs "
                             "endpoints.pfs_death_is_event = true (PFS must record the deaths)")
     if imputation is not None:
         if adjusted is None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import polars as pl
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from oncorwe.model.schema import ENDPOINT_SCHEMA
 from oncorwe.model.scope import ObservationRule, StudyScope
@@ -315,10 +316,19 @@ class Protocol(Frozen):
     federation: FederationSpec = Field(default_factory=FederationSpec)
     #: optional analyses (issue 15): a propensity-weighted comparison, competing risks, imputation
     adjusted: AdjustedComparison | None = None
-    competing_risks: CompetingRisks | None = None
+    #: ``[[competing_risks]]``: one cumulative-incidence analysis per entry, in this order
+    competing_risks: list[CompetingRisks] = Field(default_factory=list, max_length=10)
     imputation: Imputation | None = None
     #: optional: adverse events of the index line and the toxicity table (issue 16)
     adverse_events: AdverseEventRules | None = None
+
+    @field_validator("competing_risks", mode="before")
+    @classmethod
+    def _a_list_of_analyses(cls, value: Any) -> Any:
+        # a single [competing_risks] table was the old form; say how to write it, not pydantic's dump
+        if isinstance(value, dict):
+            raise PydanticCustomError("single_table", "write [[competing_risks]] (a list of analyses)")
+        return value
 
     @model_validator(mode="after")
     def _resolved(self) -> Protocol:

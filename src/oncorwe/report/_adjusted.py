@@ -1,7 +1,8 @@
 """The report's adjusted comparison and competing-risks sections (issue 15): the balance table and
 love plot (|SMD| before and after weighting, the 0.1 line), propensity overlap histograms, weighted
-Kaplan-Meier curves with their numbers at risk, the weighted Cox table with E-values, cumulative
-incidence curves with Gray's test, the Fine-Gray subdistribution hazard ratios. Tables print the
+Kaplan-Meier curves with their numbers at risk, the weighted Cox table with E-values, and per
+competing-risks analysis (the ``analysis`` column of the ``competing_*`` tables) its cumulative
+incidence curves with Gray's test and the Fine-Gray subdistribution hazard ratios. Tables print the
 disclosed tables; figures draw the computed ones and withhold what they print (``suppress_below``),
 as the other sections do."""
 
@@ -20,7 +21,7 @@ from oncorwe.report._render import FigureSpec
 from oncorwe.report._style import FULL_WIDTH_IN, LINESTYLES, PALETTE, figure_style, new_figure
 from oncorwe.report._tables import DisplayTable
 
-__all__ = ["adjusted_items", "competing_items", "competing_title"]
+__all__ = ["adjusted_items", "competing_items", "competing_names", "competing_title"]
 
 ENDPOINT_LABELS = {"pfs": "Progression-free survival", "os": "Overall survival"}
 ANALYSIS_LABELS = {"unadjusted": "Unadjusted", "complete_case": "Complete cases",
@@ -48,6 +49,11 @@ def _term(covariate: str) -> str:
     return f"{variable_label(name)}: {group_label(level, name)}" if level else variable_label(name)
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: its first letter in lower case, unless it starts an acronym ("LDH ...")."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+
+
 def _arm(arm: str) -> str:
     return group_label(arm, "arm")
 
@@ -60,11 +66,43 @@ def _cause(cause: str, causes: Sequence[str]) -> str:
     return CAUSE_LABELS.get(cause, cause.replace("_", " ").capitalize())
 
 
-def competing_title(raw: Mapping[str, pl.DataFrame]) -> str:
-    """The competing-risks section's title: the event of interest and the death competing with it."""
-    causes = raw["competing_tests"]["cause"].to_list() or raw["competing_incidence"]["cause"].unique(maintain_order=True).to_list()
+def competing_names(raw: Mapping[str, pl.DataFrame]) -> list[str]:
+    """The competing-risks analyses of a result (their names), in the protocol's order."""
+    names: list[str] = []
+    for table in ("competing_incidence", "competing_tests"):
+        frame = raw[table]
+        if "analysis" in frame.columns:
+            names.extend(n for n in frame["analysis"].unique(maintain_order=True).to_list() if n not in names)
+    return names
+
+
+def _of(frame: pl.DataFrame, analysis: str) -> pl.DataFrame:
+    return frame.filter(pl.col("analysis") == analysis) if "analysis" in frame.columns else frame.clear()
+
+
+def _causes(raw: Mapping[str, pl.DataFrame], analysis: str) -> list[str]:
+    """The analysis's causes, the event of interest first."""
+    for table, column in (("competing_tests", "cause"), ("competing_incidence", "cause"), ("competing_curves", "endpoint")):
+        causes = _of(raw[table], analysis)[column].unique(maintain_order=True).to_list()
+        if causes:
+            return [str(c) for c in causes]
+    return []
+
+
+def _subject(raw: Mapping[str, pl.DataFrame], analysis: str) -> str:
+    """What an analysis is about, as its headings print it: "Subsequent therapy and death before
+    subsequent therapy, by arm" (distinct, as the protocol's analyses differ in event or grouping)."""
+    causes = _causes(raw, analysis)
     names = [_cause(c, causes) for c in causes]
-    return "Competing risks: " + " and ".join([names[0], *(n.lower() for n in names[1:])]) if names else "Competing risks"
+    text = " and ".join([names[0], *(n.lower() for n in names[1:])]) if names else analysis.replace("_", " ")
+    group_var = next((str(v) for table in ("competing_incidence", "competing_tests")
+                      for v in _of(raw[table], analysis)["group_var"].head(1).to_list()), "")
+    return f"{text}, by {_in_sentence(variable_label(group_var))}" if group_var else text
+
+
+def competing_title(raw: Mapping[str, pl.DataFrame], analysis: str) -> str:
+    """A competing-risks section's title: the event of interest, the death competing with it, the groups."""
+    return f"Competing risks: {_subject(raw, analysis)}"
 
 
 # --- figures ---------------------------------------------------------------------------------------
@@ -290,18 +328,20 @@ def adjusted_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
     return paragraphs, items
 
 
-def competing_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataFrame], *,
+def competing_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataFrame], analysis: str, *,
                     suppress_below: int) -> list[DisplayTable | FigureSpec]:
-    """The competing-risks figure and tables."""
+    """The figure and tables of one competing-risks analysis, their keys ending in its name."""
     items: list[DisplayTable | FigureSpec] = []
-    causes = (raw["competing_curves"]["endpoint"].unique(maintain_order=True).to_list()
-              or shown["competing_incidence"]["cause"].unique(maintain_order=True).to_list())
-    if raw["competing_curves"].height:
+    causes = _causes(raw, analysis)
+    subject = _subject(raw, analysis)
+    curves = _of(raw["competing_curves"], analysis)
+    if curves.height:
         names = " and of ".join(_cause(c, causes).lower() for c in causes)
-        items.append(FigureSpec("competing_incidence", f"Cumulative incidence of {names} (Aalen-Johansen), with "
-                                "Gray's tests.", "Cumulative incidence curves by cause",
-                                incidence_figure(raw["competing_curves"], raw["competing_tests"], suppress_below)))
-    incidence = shown["competing_incidence"]
+        by = _in_sentence(variable_label(str(curves["group_var"][0])))
+        items.append(FigureSpec(f"competing_incidence_{analysis}", f"Cumulative incidence of {names} by {by} "
+                                "(Aalen-Johansen), with Gray's tests.", f"Cumulative incidence curves of {subject}",
+                                incidence_figure(curves, _of(raw["competing_tests"], analysis), suppress_below)))
+    incidence = _of(shown["competing_incidence"], analysis)
     if incidence.height:
         months = incidence["months"].unique(maintain_order=True).to_list()
         header = ("Event", "Group", "Patients", "Events", *(f"{m:g} months, % (95% CI)" for m in months))
@@ -315,20 +355,22 @@ def competing_items(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.Data
                 cells.append("\u2013" if any(v is None or isinstance(v, str) for v in values)
                              else fmt_ci(*(100 * v for v in values)))
             rows.append(tuple(cells))
-        items.append(DisplayTable("competing_incidence", "Cumulative incidence at fixed times", header, tuple(rows)))
-    tests = shown["competing_tests"]
+        items.append(DisplayTable(f"competing_incidence_{analysis}", f"Cumulative incidence at fixed times: {subject}",
+                                  header, tuple(rows)))
+    tests = _of(shown["competing_tests"], analysis)
     if tests.height:
-        items.append(DisplayTable("competing_tests", "Gray's tests of equal cumulative incidence across groups",
+        items.append(DisplayTable(f"competing_tests_{analysis}",
+                                  f"Gray's tests of equal cumulative incidence across groups: {subject}",
                                   ("Event", "Chi-square", "df", "p"),
                                   tuple((_cause(r["cause"], causes), _text(r["statistic"]), _text(r["df"], 0),
                                          fmt_p(r["p_value"]).removeprefix("p = ")) for r in tests.iter_rows(named=True))))
-    fine_gray = shown["competing_fine_gray"]
+    fine_gray = _of(shown["competing_fine_gray"], analysis)
     if fine_gray.height:
-        items.append(_fine_gray_table(fine_gray, causes))
+        items.append(_fine_gray_table(fine_gray, causes, analysis, subject))
     return items
 
 
-def _fine_gray_table(fine_gray: pl.DataFrame, causes: Sequence[str]) -> DisplayTable:
+def _fine_gray_table(fine_gray: pl.DataFrame, causes: Sequence[str], analysis: str, subject: str) -> DisplayTable:
     header = ("Event", "Comparison", "Patients", "Events", "Competing events", "Subdistribution HR (95% CI)", "p")
     rows = []
     for r in fine_gray.iter_rows(named=True):
@@ -341,5 +383,6 @@ def _fine_gray_table(fine_gray: pl.DataFrame, causes: Sequence[str]) -> DisplayT
                      fmt_p(r["p_value"]).removeprefix("p = ") if computed else "\u2013"))
     notes = "; ".join(f"{_cause(r['cause'], causes)}: not computed: {r['message']}"
                       for r in fine_gray.iter_rows(named=True) if r["status"] != "computed")
-    return DisplayTable("competing_fine_gray", "Fine-Gray subdistribution hazard ratios of the groups (model-based 95% CI)",
+    return DisplayTable(f"competing_fine_gray_{analysis}",
+                        f"Fine-Gray subdistribution hazard ratios of the groups (model-based 95% CI): {subject}",
                         header, tuple(rows), note=notes)

@@ -709,7 +709,10 @@ def shareable_curves(curves: pl.DataFrame, min_cell_count: int, times: Sequence[
     to the report's axis ticks (every 3, 6 or 12 months) over the whole follow-up."""
     from oncorwe.report._km_plot import time_ticks
 
-    keys = ["endpoint", "group_var", "group"]
+    if not curves.columns:  # a table the run did not make (a combined result has no competing_curves)
+        return curves
+    # the competing-risks curves of several analyses share a table, told apart by `analysis`
+    keys = [*(["analysis"] if "analysis" in curves.columns else []), "endpoint", "group_var", "group"]
     estimates = [c for c in ("survival", "incidence", "se", "lower", "upper") if c in curves.columns]
     # a survival curve starts at 1, a cumulative incidence curve (competing risks) at 0
     start_at = {"survival": 1.0, "se": 0.0, "lower": 1.0, "upper": 1.0} if "incidence" not in curves.columns \
@@ -722,7 +725,9 @@ def shareable_curves(curves: pl.DataFrame, min_cell_count: int, times: Sequence[
         return pl.DataFrame(schema=schema)
     grid = np.asarray(times if times is not None else time_ticks(float(np.max(curves["time"].to_numpy()))), dtype=float)
     rows: list[dict[str, Any]] = []
-    for group in curves.sort([*keys, "time"]).partition_by(keys, maintain_order=True):
+    # the analyses stay in their (the protocol's) order; within one, the curves are sorted
+    analyses = [curves] if "analysis" not in keys else curves.partition_by("analysis", maintain_order=True)
+    for group in (g for part in analyses for g in part.sort([*keys, "time"]).partition_by(keys, maintain_order=True)):
         time = group["time"].to_numpy()
         n_risk = group["n_risk"].to_numpy()
         values = {c: group[c].to_numpy().astype(float) for c in estimates}

@@ -12,7 +12,12 @@ from typing import Any
 import polars as pl
 
 from oncorwe.analysis import agreement_counts
-from oncorwe.report._adjusted import adjusted_items, competing_items, competing_title
+from oncorwe.report._adjusted import (
+    adjusted_items,
+    competing_items,
+    competing_names,
+    competing_title,
+)
 from oncorwe.report._flow import CRITERION_LABELS, flow_figure
 from oncorwe.report._forest import forest_figure, term_label
 from oncorwe.report._format import fmt_ci, fmt_num, group_label, variable_label
@@ -210,9 +215,9 @@ def build_sections(raw: Mapping[str, pl.DataFrame], shown: Mapping[str, pl.DataF
         adjusted = Section("adjusted", "Adjusted comparison: propensity-weighted")
         adjusted.paragraphs, adjusted.items = adjusted_items(raw, tables, suppress_below=suppress_below)
         sections.append(adjusted)
-    if tables["competing_tests"].height or tables["competing_incidence"].height:
-        competing = Section("competing", competing_title(raw))
-        competing.items = competing_items(raw, tables, suppress_below=suppress_below)
+    for name in competing_names(raw):  # a section per [[competing_risks]] analysis, in its order
+        competing = Section(f"competing_{name}", competing_title(raw, name))
+        competing.items = competing_items(raw, tables, name, suppress_below=suppress_below)
         sections.append(competing)
     # --- end of the adjusted comparison
 
