@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from oncorwe.errors import InputError, OncorweError, SourceError
 from oncorwe.harmonise._dates import EARLIEST_DATE
-from oncorwe.harmonise._duplicates import find_duplicates
+from oncorwe.harmonise._duplicates import KEYS, merges_of_pairs
 from oncorwe.harmonise._engine_views import drop_temp_view, stacked_view
 from oncorwe.harmonise._omop import vocabulary_tables
 from oncorwe.harmonise._vocab import Vocabulary, load_vocabulary, normalise_word
@@ -486,13 +486,13 @@ _DRUG_SAME = [c for c in DRUG_EXPOSURES_SCHEMA if c != "source"]
 _ASSESSMENT_SAME = [c for c in ASSESSMENTS_SCHEMA if c != "source"]
 
 
-def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table, window: _Window) -> pl.DataFrame:
-    """Cross-centre duplicates: the rule of :func:`find_duplicates`, applied in Python to the few
-    persons the engine finds sharing sex, birth year and diagnosis date (the earliest record of the
-    study's condition) with a person of another centre, with their accepted drug exposures: a pair
-    the rule merges shares all three, so the rule finds exactly the pairs it would find on the
-    whole tables."""
-    keys = ["sex", "birth_year", "diagnosis_date"]
+def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table, window: _Window,
+            scratch: _Scratch) -> pl.DataFrame:
+    """Cross-centre duplicates: the rule of :func:`find_duplicates` (same sex, birth year and
+    diagnosis date, the earliest record of the study's condition, and a drug started the same day,
+    in two centres), the pairs found in the engine; only the pairs and their records' centre and
+    diagnosis date come into Python, to be grouped (:func:`merges_of_pairs`)."""
+    keys = list(KEYS)
     first = conditions.group_by("patient_id").aggregate(diagnosis_date=conditions.start_date.min())
     referrals = person.join(first, "patient_id").select(person._centre, person.patient_id, person.centre_id,
                                                         person.sex, person.birth_year, first.diagnosis_date)
@@ -502,16 +502,21 @@ def _merges(person: ir.Table, conditions: ir.Table, drugs: ir.Table, window: _Wi
     groups = known.group_by(keys).aggregate(first=known._centre.min(), last=known._centre.max())
     shared = groups.filter(groups.first != groups.last).select(*keys)
     candidates = known.join(shared, keys).select("patient_id", "centre_id", *keys)
-    found = to_polars(candidates)
-    if not found.height:
-        return find_duplicates(found.cast(_REFERRAL_SCHEMA), pl.DataFrame(schema=DRUG_EXPOSURES_SCHEMA))  # type: ignore[arg-type]
-    their = _accepted_drugs(drugs, window).semi_join(candidates, "patient_id")
-    return find_duplicates(found.cast(_REFERRAL_SCHEMA),  # type: ignore[arg-type]
-                           to_polars(their.select("patient_id", "ingredient", "start_date")))
+    starts = _accepted_drugs(drugs, window).select("patient_id", "ingredient", "start_date").distinct()
+    keyed = starts.join(candidates, "patient_id")
+    on = [*keys, "ingredient", "start_date"]
+    other = keyed.select(*on, patient_id_b=keyed.patient_id, centre_id_b=keyed.centre_id)
+    joined = keyed.join(other, on)
+    pairs = scratch.store("duplicate_pairs", joined.filter(
+        (joined.centre_id != joined.centre_id_b) & (joined.patient_id < joined.patient_id_b)
+    ).select("patient_id", "patient_id_b").distinct())
+    ids = ibis.union(pairs.select(patient_id=pairs.patient_id), pairs.select(patient_id=pairs.patient_id_b))
+    info = candidates.semi_join(ids, "patient_id").select("patient_id", "centre_id", "diagnosis_date")
+    return merges_of_pairs(to_polars(pairs).cast({"patient_id": pl.String(), "patient_id_b": pl.String()}),
+                           to_polars(info).cast(_REFERRAL_SCHEMA))  # type: ignore[arg-type]
 
 
-_REFERRAL_SCHEMA = {"patient_id": pl.String(), "centre_id": pl.String(), "sex": pl.String(),
-                    "birth_year": pl.Int32(), "diagnosis_date": pl.Date()}
+_REFERRAL_SCHEMA = {"patient_id": pl.String(), "centre_id": pl.String(), "diagnosis_date": pl.Date()}
 
 
 def omop_into_engine(
@@ -623,7 +628,7 @@ def _into_engine(con: Any, sources: Sequence[OmopInEngine], prefix: str, vocab: 
     conditions, events = (scratch.store(f"dated_{name}", expr)
                           for name, expr in zip(("conditions", "events"), _dated_records(stored, window), strict=True))
     plausible_conditions = conditions.filter(conditions._why.isnull())
-    merges = _merges(stored["person"], plausible_conditions, drugs, window)
+    merges = _merges(stored["person"], plausible_conditions, drugs, window, scratch)
     merged = scratch.upload("merged_ids", merges.select(patient_id=pl.col("merged_patient_id")))
     good_drugs = _with_copies(_with_reasons(_accepted_drugs(drugs, window), reason_table), _DRUG_SAME)
     readable = _with_copies(assessments.filter(assessments.response.notnull()
