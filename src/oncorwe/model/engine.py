@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import ibis
 import pyarrow as pa
 
 from oncorwe.errors import InputError, SourceError
@@ -160,7 +161,20 @@ def upload(con: Any, name: str, data: Any, *, temp: bool = False) -> Any:
         else:
             frame.write.saveAsTable(name, mode="overwrite")
         return con.table(name)
-    return con.create_table(name, arrow, temp=temp, overwrite=True)
+    staged = ibis.memtable(arrow)
+    table = con.create_table(name, staged, temp=temp, overwrite=True)
+    _release(con, staged.op().name)
+    return table
+
+
+def _release(con: Any, memtable: str) -> None:
+    """Drop the in-memory table Ibis registered to upload from (DuckDB keeps the Arrow data alive
+    in a view of it, PostgreSQL a temporary table of it, for the rest of the session: one per
+    upload, which a long session of many runs would pile up)."""
+    if backend_name(con) == "duckdb":
+        con.con.unregister(memtable)
+    else:
+        con.drop_table(memtable, force=True)
 
 
 def materialise(con: Any, expr: Any, name: str, *, temp: bool = False) -> Any:
