@@ -46,6 +46,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from oncorwe.errors import AnalysisError
+
 __all__ = [
     "COMPLEMENTARY",
     "ColumnSpec",
@@ -542,8 +544,17 @@ def _complementary(raw: Mapping[str, pl.DataFrame], equations: Sequence[Equation
         if not added:
             added = _last_resort(determined, by_cell, state, raw)
         if not added:
-            raise RuntimeError(f"disclosure: cannot protect {determined[0]}: no count left to withhold")
-    raise RuntimeError("disclosure: complementary suppression did not settle")
+            raise _unprotectable(determined[0], k, "every count beside it is withheld already")
+    raise _unprotectable(None, k, "complementary suppression did not settle")
+
+
+def _unprotectable(cell: Cell | None, k: int, why: str) -> AnalysisError:
+    """No shareable version: a withheld count stays fixed by what would be shown (nothing is written)."""
+    where = f"table {cell[0]}, row {cell[1] + 1}, column {cell[2]}" if cell is not None else "the tables"
+    return AnalysisError(
+        f"shareable outputs: a withheld count ({where}) would still follow from the numbers shown at "
+        f"min_cell_count {k} ({why}); nothing is written: share the outputs at another min_cell_count, "
+        "or without the smallest groups")
 
 
 
