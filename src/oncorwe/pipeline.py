@@ -93,18 +93,19 @@ class Derived:
     in_engine: bool
 
 
-def _translating(con: Any) -> StageRunner:
+def _translating(con: Any, asked: str | None = None, *, caller_set: bool = True) -> StageRunner:
     """Runs each stage as it is, except that the engine running out of memory becomes an
-    :class:`EngineMemoryError` naming the stage: the runner of the callers of :func:`derive` that
-    bring none of their own (``oncorwe explain``, the API), so that they too get one line, not a
-    traceback."""
+    :class:`EngineMemoryError` naming the stage (and the limit: ``asked`` / ``caller_set`` as in
+    :func:`engine_out_of_memory`): the runner of the callers of :func:`derive` that bring none of
+    their own (``oncorwe explain``, the API), and inside :func:`run_study`'s, so that every caller
+    gets one line, not a traceback."""
     def run(name: str, action: Callable[[], Any]) -> Any:
         try:
             return action()
         except OncorweError:
             raise
         except Exception as exc:
-            out_of_memory = engine_out_of_memory(exc, con, name, None, caller_set=True)
+            out_of_memory = engine_out_of_memory(exc, con, name, asked, caller_set=caller_set)
             if out_of_memory is None:
                 raise  # not the engine's memory: a programming error, a traceback
             raise out_of_memory from exc
@@ -448,14 +449,9 @@ def run_study(
         notify(name, "start")
         started = time.perf_counter()
         try:
-            value = action()
+            value = _translating(con, engine_memory, caller_set=False)(name, action)
         except OncorweError as exc:
             raise StageFailed(name, exc) from exc
-        except Exception as exc:
-            out_of_memory = engine_out_of_memory(exc, con, name, engine_memory)
-            if out_of_memory is None:
-                raise  # not the engine's memory: a programming error, a traceback
-            raise StageFailed(name, out_of_memory) from exc
         timings[name] = round(time.perf_counter() - started, 3)
         high_water[name] = _memory_high_water_gib()
         notify(name, "done")
